@@ -1,0 +1,33 @@
+# make demo  - create .venv, install tfsem, run the main job (the quickstart)
+# make test  - create .venv, install tfsem with test extras, run the test suite
+# make test-slow - also the slow tests (real sizes, long training)
+# make bench-data - data pipeline benchmark (JSON)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.tfsem-installed
+
+.PHONY: venv demo test test-slow bench-data clean
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[cpu,test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m tfsem.data.inspect --config configs/quickstart.json --out runs/quickstart/inspect.png
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q --run-slow tests
+
+bench-data: $(STAMP)
+	$(PY) tools/benchmark.py data
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

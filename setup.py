@@ -1,0 +1,31 @@
+"""tfsem: semantic image synthesis with GANs in TensorFlow 2 / Keras 3."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tfsem",
+    version="0.1.0",
+    description=(
+        "Semantic image synthesis with GANs (SemGAN, pix2pixHD, SPADE/GauGAN) "
+        "in TensorFlow 2 / Keras 3"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tfsem", "tfsem.*"]),
+    package_data={"tfsem.data": ["label_spaces/*.json"]},
+    install_requires=[
+        "keras>=3.10",
+        "numpy",
+        "pillow",
+        "tensorflow-datasets",
+        "importlib_resources",  # tensorflow-datasets needs it on Python 3.11
+    ],
+    extras_require={
+        # TensorFlow is an extra so users pick the build: pip install tfsem[cpu] or tfsem[gpu].
+        "cpu": ["tensorflow-cpu>=2.20"],
+        "gpu": ["tensorflow[and-cuda]>=2.20"],
+        "litert": ["ai-edge-litert"],
+        "test": ["pytest", "scipy"],
+    },
+)

@@ -1,0 +1,121 @@
+"""Preprocessing as TensorFlow ops: geometric augmentation, edge maps, one-hot.
+
+``augment`` applies one resize / crop / flip to label, instance and image
+together (nearest neighbour for the id maps, bicubic for the photo), so they
+stay aligned. ``instance_edges`` and ``one_hot`` are what models call inside
+their graphs, so training and serving compute them the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import tensorflow as tf
+
+from tfsem.config import PreprocessConfig
+
+__all__ = ["augment", "instance_edges", "one_hot", "target_size"]
+
+
+def instance_edges(instance: tf.Tensor) -> tf.Tensor:
+    """Instance boundary map as NVIDIA/pix2pixHD ``get_edges`` defines it.
+
+    A pixel is an edge when its instance id differs from its right, left,
+    lower or upper neighbour. Works on ``[..., H, W]`` integer maps and
+    returns float32 of the same shape (1.0 on edges, 0.0 elsewhere).
+    """
+    instance = tf.convert_to_tensor(instance)
+    rank = instance.shape.rank
+    if rank is None or rank < 2:
+        raise ValueError(f"instance_edges expects [..., H, W] maps, got shape {instance.shape}")
+    lead = [[0, 0]] * (rank - 2)
+    dx = tf.not_equal(instance[..., :, 1:], instance[..., :, :-1])
+    dy = tf.not_equal(instance[..., 1:, :], instance[..., :-1, :])
+    edge = (
+        tf.pad(dx, lead + [[0, 0], [1, 0]])
+        | tf.pad(dx, lead + [[0, 0], [0, 1]])
+        | tf.pad(dy, lead + [[1, 0], [0, 0]])
+        | tf.pad(dy, lead + [[0, 1], [0, 0]])
+    )
+    return tf.cast(edge, tf.float32)
+
+
+def one_hot(label: tf.Tensor, num_channels: int, dtype=tf.float32) -> tf.Tensor:
+    """Class-index map [..., H, W] -> [..., H, W, C]; index -1 gives all zeros."""
+    return tf.one_hot(tf.cast(label, tf.int32), num_channels, dtype=dtype)
+
+
+def target_size(height: tf.Tensor, width: tf.Tensor, config: PreprocessConfig):
+    """The (height, width) after the resize step (before cropping)."""
+    if config.resize_to is not None:
+        return tf.constant(config.resize_to[0]), tf.constant(config.resize_to[1])
+    if config.scale_width is not None:
+        scale = config.scale_width / tf.cast(width, tf.float32)
+        new_h = tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32)
+        return tf.maximum(new_h, 1), tf.constant(config.scale_width)
+    return height, width
+
+
+def _resize_map(x: tf.Tensor, size) -> tf.Tensor:
+    return tf.image.resize(x[..., None], size, method="nearest")[..., 0]
+
+
+def augment(
+    example: Dict[str, tf.Tensor],
+    config: PreprocessConfig,
+    training: bool,
+    seed: Optional[tf.Tensor] = None,
+) -> Dict[str, tf.Tensor]:
+    """Resize, crop and flip every map of one example identically.
+
+    Args:
+        example: ``label`` int32 [H,W], optional ``instance`` int32 [H,W] and
+            ``image`` (uint8 or float in [-1,1]) [H,W,3].
+        config: the preprocessing section of the data config.
+        training: random crop and flip when True; centre crop, no flip otherwise.
+        seed: int [2] seed of the stateless random ops (needed when training).
+    Returns:
+        The same keys, ``image`` as float32 in [-1, 1].
+    """
+    out = dict(example)
+    label = out["label"]
+    height, width = tf.shape(label)[0], tf.shape(label)[1]
+    new_h, new_w = target_size(height, width, config)
+    if config.resize_to is not None or config.scale_width is not None:
+        size = tf.stack([new_h, new_w])
+        out["label"] = _resize_map(out["label"], size)
+        if "instance" in out:
+            out["instance"] = _resize_map(out["instance"], size)
+        if "image" in out:
+            out["image"] = tf.image.resize(tf.cast(out["image"], tf.float32), size, method="bicubic")
+    if "image" in out:
+        image = tf.cast(out["image"], tf.float32)
+        if example["image"].dtype == tf.uint8:
+            image = image / 127.5 - 1.0
+        out["image"] = tf.clip_by_value(image, -1.0, 1.0)
+
+    if seed is None:
+        seed = tf.constant([0, 0], tf.int64)
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    if config.crop_to is not None:
+        ch, cw = config.crop_to
+        tf.debugging.assert_greater_equal(
+            tf.stack([new_h, new_w]), tf.constant([ch, cw]),
+            message=f"preprocess.crop_to {list(config.crop_to)} is larger than the resized example",
+        )
+        if training:
+            off_h = tf.random.stateless_uniform([], crop_seed, 0, new_h - ch + 1, dtype=tf.int32)
+            off_w = tf.random.stateless_uniform(
+                [], crop_seed[::-1], 0, new_w - cw + 1, dtype=tf.int32)
+        else:
+            off_h, off_w = (new_h - ch) // 2, (new_w - cw) // 2
+        for key in ("label", "instance", "image"):
+            if key in out:
+                out[key] = out[key][off_h:off_h + ch, off_w:off_w + cw]
+    if training and config.flip:
+        do_flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+        for key in ("label", "instance", "image"):
+            if key in out:
+                value = out[key]
+                out[key] = tf.cond(do_flip, lambda v=value: tf.reverse(v, [1]), lambda v=value: v)
+    return out

@@ -1,0 +1,282 @@
+"""Finding and decoding dataset files, with errors that name the file.
+
+Two on-disk layouts are supported:
+
+* the official Cityscapes layout::
+
+      <root>/leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png
+      <root>/gtFine/<split>/<city>/<stem>_gtFine_labelIds.png
+      <root>/gtFine/<split>/<city>/<stem>_gtFine_instanceIds.png
+
+* the folder layout of NVIDIA/pix2pixHD and NVlabs/SPADE::
+
+      <root>/<split>_label/<stem>[_gtFine_labelIds].png
+      <root>/<split>_img/<stem>[_leftImg8bit].(png|jpg|jpeg)
+      <root>/<split>_inst/<stem>[_gtFine_instanceIds].png
+
+Files are paired by stem, with the Cityscapes suffixes removed. Decoding is
+done with Pillow (in a ``tf.numpy_function`` inside tf.data), so every check
+can say which file is wrong: missing partner, unreadable or corrupt file,
+colour label PNG, size mismatch, label ids outside the label space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from PIL import Image
+
+from tfsem.data.labels import LabelSpace
+
+__all__ = [
+    "DataError",
+    "ExampleFiles",
+    "list_cityscapes",
+    "list_folder",
+    "load_example",
+    "read_image",
+    "read_instance",
+    "read_label",
+]
+
+Image.MAX_IMAGE_PIXELS = None  # Cityscapes-size and larger label maps are legitimate
+
+_LABEL_SUFFIXES = ("_gtFine_labelIds", "_gtCoarse_labelIds", "_labelIds")
+_IMAGE_SUFFIXES = ("_leftImg8bit",)
+_INSTANCE_SUFFIXES = ("_gtFine_instanceIds", "_gtCoarse_instanceIds", "_instanceIds")
+_IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+_MAP_EXTS = (".png",)
+
+
+class DataError(ValueError):
+    """A dataset file is missing, unreadable or inconsistent. ``path`` names it."""
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleFiles:
+    """The files of one example; ``image``/``instance`` are None when absent."""
+
+    key: str
+    label: str
+    image: Optional[str] = None
+    instance: Optional[str] = None
+
+
+# ---------------------------------------------------------------------------
+# Listing and pairing
+# ---------------------------------------------------------------------------
+
+
+def _strip(stem: str, suffixes: Tuple[str, ...]) -> str:
+    for suffix in suffixes:
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)]
+    return stem
+
+
+def _index(paths: List[str], suffixes: Tuple[str, ...], base: str) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for path in sorted(paths):
+        rel = os.path.relpath(path, base)
+        key = _strip(os.path.splitext(rel)[0], suffixes)
+        if key in out:
+            raise DataError(path, f"two files map to example {key!r}: also {out[key]}")
+        out[key] = path
+    return out
+
+
+def _pair(
+    labels: Dict[str, str],
+    images: Optional[Dict[str, str]],
+    instances: Optional[Dict[str, str]],
+    where: Dict[str, str],
+    on_bad_file: str,
+    bad_files: Optional[list],
+) -> List[ExampleFiles]:
+    """Pairs files by key. Unpaired files raise DataError, or are recorded and skipped."""
+    problems: List[DataError] = []
+    examples = []
+    for key, label in labels.items():
+        image = instance = None
+        missing = []
+        if images is not None:
+            image = images.get(key)
+            if image is None:
+                missing.append(f"image (looked in {where['image']})")
+        if instances is not None:
+            instance = instances.get(key)
+            if instance is None:
+                missing.append(f"instance map (looked in {where['instance']})")
+        if missing:
+            problems.append(DataError(label, "label map has no " + " and no ".join(missing)))
+            continue
+        examples.append(ExampleFiles(key=key, label=label, image=image, instance=instance))
+    for kind, table in (("image", images), ("instance map", instances)):
+        for key, path in (table or {}).items():
+            if key not in labels:
+                problems.append(DataError(path, f"{kind} has no label map (looked in {where['label']})"))
+    if problems:
+        if on_bad_file == "error":
+            raise problems[0]
+        if bad_files is not None:
+            bad_files.extend((p.path, p.reason) for p in problems)
+    return examples
+
+
+def _require_dir(path: str, what: str, hint: str = "") -> None:
+    if not os.path.isdir(path):
+        raise DataError(path, f"{what} folder not found{hint}")
+
+
+def list_cityscapes(
+    root: str,
+    split: str,
+    use_instances: bool = True,
+    load_images: bool = True,
+    on_bad_file: str = "error",
+    bad_files: Optional[list] = None,
+) -> List[ExampleFiles]:
+    """Examples of one split of the official Cityscapes layout, sorted by key."""
+    label_dir = os.path.join(root, "gtFine", split)
+    image_dir = os.path.join(root, "leftImg8bit", split)
+    _require_dir(label_dir, "Cityscapes gtFine/<split>")
+    labels = _index(glob.glob(os.path.join(label_dir, "*", "*_gtFine_labelIds.png")),
+                    _LABEL_SUFFIXES, label_dir)
+    if not labels:
+        raise DataError(label_dir, "no '<city>/*_gtFine_labelIds.png' files found")
+    images = instances = None
+    if load_images:
+        _require_dir(image_dir, "Cityscapes leftImg8bit/<split>")
+        images = _index(glob.glob(os.path.join(image_dir, "*", "*_leftImg8bit.png")),
+                        _IMAGE_SUFFIXES, image_dir)
+    if use_instances:
+        instances = _index(glob.glob(os.path.join(label_dir, "*", "*_gtFine_instanceIds.png")),
+                           _INSTANCE_SUFFIXES, label_dir)
+    where = {"label": label_dir, "image": image_dir, "instance": label_dir}
+    return _pair(labels, images, instances, where, on_bad_file, bad_files)
+
+
+def _files(directory: str, exts: Tuple[str, ...]) -> List[str]:
+    return [
+        os.path.join(directory, name)
+        for name in os.listdir(directory)
+        if name.lower().endswith(exts) and not name.startswith(".")
+    ]
+
+
+def list_folder(
+    root: str,
+    split: str,
+    use_instances: bool = True,
+    load_images: bool = True,
+    on_bad_file: str = "error",
+    bad_files: Optional[list] = None,
+    label_dir: str = "{split}_label",
+    image_dir: str = "{split}_img",
+    instance_dir: str = "{split}_inst",
+) -> List[ExampleFiles]:
+    """Examples of the pix2pixHD/SPADE ``<split>_label|_img|_inst`` layout, sorted by key.
+
+    The three sub-folder names are templates with a ``{split}`` placeholder.
+    """
+    dirs = {k: os.path.join(root, d.format(split=split))
+            for k, d in (("label", label_dir), ("img", image_dir), ("inst", instance_dir))}
+    _require_dir(dirs["label"], "label")
+    labels = _index(_files(dirs["label"], _MAP_EXTS), _LABEL_SUFFIXES, dirs["label"])
+    if not labels:
+        raise DataError(dirs["label"], "no .png label maps found")
+    images = instances = None
+    if load_images:
+        _require_dir(dirs["img"], "image")
+        images = _index(_files(dirs["img"], _IMAGE_EXTS), _IMAGE_SUFFIXES, dirs["img"])
+    if use_instances:
+        _require_dir(dirs["inst"], "instance map",
+                     " (set data.use_instances=false if the dataset has none)")
+        instances = _index(_files(dirs["inst"], _MAP_EXTS), _INSTANCE_SUFFIXES, dirs["inst"])
+    where = {"label": dirs["label"], "image": dirs["img"], "instance": dirs["inst"]}
+    return _pair(labels, images, instances, where, on_bad_file, bad_files)
+
+
+# ---------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------
+
+
+def _open(path: str) -> Image.Image:
+    try:
+        image = Image.open(path)
+        image.load()
+        return image
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except Exception as err:  # PIL raises many types for corrupt files
+        raise DataError(path, f"cannot decode image file ({type(err).__name__}: {err})") from None
+
+
+def _single_channel(path: str, image: Image.Image, what: str) -> np.ndarray:
+    if image.mode in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
+        return np.asarray(image).astype(np.int32)
+    raise DataError(
+        path,
+        f"{what} must be a single-channel id map (8/16-bit grey or palette PNG), got mode "
+        f"{image.mode!r}; colour-coded label images are not id maps",
+    )
+
+
+def read_label(path: str) -> np.ndarray:
+    """Raw label ids, int32 [H, W]."""
+    return _single_channel(path, _open(path), "label map")
+
+
+def read_instance(path: str) -> np.ndarray:
+    """Raw instance ids, int32 [H, W] (Cityscapes: class*1000 + index, or class id)."""
+    return _single_channel(path, _open(path), "instance map")
+
+
+def read_image(path: str) -> np.ndarray:
+    """RGB photo, uint8 [H, W, 3]."""
+    image = _open(path)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def load_example(
+    files: ExampleFiles, label_space: LabelSpace, dont_care: str
+) -> Dict[str, np.ndarray]:
+    """Decodes and checks one example: label as class indices, instance, uint8 image."""
+    raw = read_label(files.label)
+    height, width = raw.shape
+    try:
+        label = label_space.encode(raw, dont_care)
+    except ValueError as err:
+        raise DataError(files.label, str(err)) from None
+    out = {"label": label}
+    if files.instance:
+        instance = read_instance(files.instance)
+        if instance.shape != raw.shape:
+            raise DataError(
+                files.instance,
+                f"instance map is {instance.shape[1]}x{instance.shape[0]} but its label map "
+                f"{files.label} is {width}x{height}",
+            )
+        out["instance"] = instance
+    if files.image:
+        image = read_image(files.image)
+        if image.shape[:2] != raw.shape:
+            raise DataError(
+                files.image,
+                f"image is {image.shape[1]}x{image.shape[0]} but its label map "
+                f"{files.label} is {width}x{height}",
+            )
+        out["image"] = image
+    return out

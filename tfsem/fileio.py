@@ -1,0 +1,31 @@
+"""Atomic file writes: a temp file in the same folder, then ``os.replace``.
+
+A reader (a server, a resumed run) never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+__all__ = ["atomic_write_bytes", "atomic_write_text"]
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Writes ``data`` to ``path`` through a temp file + rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes UTF-8 ``text`` to ``path`` through a temp file + rename."""
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,78 @@
+"""Conv2D with spectral normalisation, as in Miyato et al. 2018 and PyTorch's
+``torch.nn.utils.spectral_norm`` that NVlabs/SPADE and NVIDIA/pix2pixHD use.
+
+The trainable ``kernel`` is the un-normalised weight; every call divides it
+by its largest singular value sigma, estimated by power iteration with
+persistent vectors ``u``/``v``. Gradients flow through sigma (u and v are
+constants of the step). In training one power iteration runs and u/v are
+updated; at inference the stored u/v are used as they are, so serving is
+deterministic.
+
+Why not ``keras.layers.SpectralNormalization``: it overwrites the kernel
+with W/sigma in place during training, so gradients do not see the
+normalisation; that is a different optimisation problem from the papers'.
+"""
+
+import keras
+from keras import ops
+
+__all__ = ["SpectralConv2D"]
+
+
+def _l2_normalize(x, eps=1e-12):
+    return x / (ops.sqrt(ops.sum(ops.square(x))) + eps)
+
+
+@keras.saving.register_keras_serializable(package="tfsem")
+class SpectralConv2D(keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` whose kernel is spectrally normalised.
+
+    Args:
+        power_iterations: power-iteration steps per training call (reference: 1).
+        All other arguments are those of ``keras.layers.Conv2D``.
+    """
+
+    def __init__(self, *args, power_iterations=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.data_format != "channels_last":
+            raise ValueError(f"SpectralConv2D supports channels_last only, got {self.data_format!r}")
+        if power_iterations < 1:
+            raise ValueError(f"power_iterations must be >= 1, got {power_iterations}")
+        self.power_iterations = power_iterations
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        rows = 1
+        for d in self.kernel.shape[:-1]:
+            rows *= int(d)
+        normal = keras.initializers.RandomNormal(stddev=1.0, seed=None)
+        self.sn_u = self.add_weight(shape=(1, self.filters), initializer=normal, trainable=False,
+                                    name="sn_u", aggregation="mean")
+        self.sn_v = self.add_weight(shape=(1, rows), initializer=normal, trainable=False,
+                                    name="sn_v", aggregation="mean")
+
+    def normalized_kernel(self, training=False):
+        kernel = ops.cast(self.kernel, "float32")
+        w = ops.reshape(kernel, (-1, self.filters))  # [rows, filters]
+        u, v = ops.convert_to_tensor(self.sn_u), ops.convert_to_tensor(self.sn_v)
+        if training:
+            for _ in range(self.power_iterations):
+                v = _l2_normalize(ops.matmul(u, ops.transpose(w)))
+                u = _l2_normalize(ops.matmul(v, w))
+            u, v = ops.stop_gradient(u), ops.stop_gradient(v)
+            self.sn_u.assign(u)
+            self.sn_v.assign(v)
+        sigma = ops.sum(ops.matmul(v, w) * u)
+        return kernel / sigma
+
+    def call(self, inputs, training=None):
+        kernel = ops.cast(self.normalized_kernel(bool(training)), self.compute_dtype)
+        outputs = self.convolution_op(inputs, kernel)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), "power_iterations": self.power_iterations}

@@ -1,0 +1,319 @@
+"""GauGAN / SPADE (Park et al. 2019, "Semantic Image Synthesis with
+Spatially-Adaptive Normalization"), the training task.
+
+Owns the SPADE generator, the multi-scale discriminator, the optional VAE
+encoder and the losses. Inputs are INT label maps (+ instance maps): one-hot
+and instance edges are computed inside the model, so training and serving
+agree.
+
+Defaults follow NVlabs/SPADE: hinge loss, feature matching 10, VGG 10, KL
+0.05 (``options/train_options.py``); SPADE norm ``sync_batch`` + spectral
+norm in G (``norm_G=spectralspadesyncbatch3x3``), instance + spectral norm
+in D and E (``spectralinstance``); num_D 2, n_layers_D 4, ngf = ndf = 64, z_dim
+256. Optimiser defaults (in ``compile``): TTUR, G lr 1e-4, D lr 4e-4, Adam
+betas (0, 0.9), the maintainers' correction of the paper (NVlabs/SPADE #50).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+from tfsem import losses as L
+from tfsem.data.preprocess import instance_edges
+from tfsem.networks.conv_encoder import ConvEncoder
+from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
+from tfsem.networks.spade_generator import UPSAMPLING_LAYERS, SPADEGenerator
+
+__all__ = ["GauGAN"]
+
+G_TERMS = ("G_GAN", "G_feat", "G_VGG", "KLD")
+D_TERMS = ("D_real", "D_fake")
+
+
+@keras.saving.register_keras_serializable(package="tfsem")
+class GauGAN(keras.Model):
+    """SPADE/GauGAN for label map (+ instance map) to image.
+
+    Call: ``model({"label": int [B,H,W], "instance": int [B,H,W] (if
+    use_instances), "z": [B, z_dim] or "style_image": [B,H,W,3] (optional,
+    with use_vae)})`` -> image float32 [B,H,W,3] in [-1, 1].
+
+    Args:
+        num_classes: one-hot channels of the label space (don't-care included).
+        image_size: (height, width) of training images; multiples of
+            2**upsamplings (32 for ``normal``).
+        use_instances: add the instance edge map as an input channel.
+        ngf, ndf: generator / discriminator base widths.
+        num_D, n_layers_D: discriminator scales and layers.
+        num_upsampling_layers: ``normal``, ``more``, ``most``.
+        norm_G, norm_D, norm_E: parameter-free norms.
+        spectral_norm_G, spectral_norm_D, spectral_norm_E: spectral norm on/off.
+        hidden_channels: SPADE hidden width (128).
+        use_vae: train with the VAE encoder (multi-modal, style guidance).
+        z_dim: latent size.
+        gan_mode: ``hinge``, ``lsgan`` or ``original``.
+        lambda_feat, lambda_vgg, lambda_kld: loss weights (10, 10, 0.05).
+        vgg_weights: VGG19 weights file, or ``keras_cache``; loaded in
+            ``compile`` when lambda_vgg > 0, never downloaded.
+        seed: seed of the VAE noise.
+    """
+
+    def __init__(self, num_classes, image_size, use_instances=True, ngf=64, ndf=64, num_D=2,
+                 n_layers_D=4, num_upsampling_layers="normal", norm_G="sync_batch",
+                 norm_D="instance", norm_E="instance", spectral_norm_G=True,
+                 spectral_norm_D=True, spectral_norm_E=True, hidden_channels=128,
+                 use_vae=False, z_dim=256, gan_mode="hinge", lambda_feat=10.0, lambda_vgg=10.0,
+                 lambda_kld=0.05, vgg_weights="keras_cache", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if gan_mode not in L.GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {L.GAN_MODES}, got {gan_mode!r}")
+        image_size = tuple(int(s) for s in image_size)
+        factor = 2 ** UPSAMPLING_LAYERS.get(num_upsampling_layers, 5)
+        if len(image_size) != 2 or image_size[0] % factor or image_size[1] % factor:
+            raise ValueError(
+                f"image_size must be (height, width) with both multiples of {factor} for "
+                f"num_upsampling_layers={num_upsampling_layers!r}, got {image_size}")
+        for name, value in (("lambda_feat", lambda_feat), ("lambda_vgg", lambda_vgg),
+                            ("lambda_kld", lambda_kld)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        self.num_classes = num_classes
+        self.image_size = image_size
+        self.use_instances = use_instances
+        self.ngf, self.ndf, self.num_D, self.n_layers_D = ngf, ndf, num_D, n_layers_D
+        self.num_upsampling_layers = num_upsampling_layers
+        self.norm_G, self.norm_D, self.norm_E = norm_G, norm_D, norm_E
+        self.spectral_norm_G, self.spectral_norm_D = spectral_norm_G, spectral_norm_D
+        self.spectral_norm_E = spectral_norm_E
+        self.hidden_channels = hidden_channels
+        self.use_vae, self.z_dim = use_vae, z_dim
+        self.gan_mode = gan_mode
+        self.lambda_feat, self.lambda_vgg, self.lambda_kld = lambda_feat, lambda_vgg, lambda_kld
+        self.vgg_weights = vgg_weights
+        self.seed = seed
+
+        latent = (image_size[0] // factor, image_size[1] // factor)
+        self.generator = SPADEGenerator(
+            ngf=ngf, num_upsampling_layers=num_upsampling_layers, use_vae=use_vae, z_dim=z_dim,
+            latent_size=latent if use_vae else None, norm=norm_G, spectral_norm=spectral_norm_G,
+            hidden_channels=hidden_channels, seed=seed, name="generator")
+        self.discriminator = MultiScaleDiscriminator(
+            num_D=num_D, n_layers=n_layers_D, ndf=ndf, norm=norm_D,
+            spectral_norm=spectral_norm_D, name="discriminator")
+        self.encoder = (ConvEncoder(ndf=ndf, z_dim=z_dim, norm=norm_E,
+                                    spectral_norm=spectral_norm_E, name="encoder")
+                        if use_vae else None)
+        self.noise_seed = keras.random.SeedGenerator(seed)
+        self._set_vgg_loss(None)
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in G_TERMS + D_TERMS + ("G_loss", "D_loss")}
+
+    # -- inputs ----------------------------------------------------------------
+    @property
+    def input_channels(self) -> int:
+        return self.num_classes + int(self.use_instances)
+
+    def semantic_input(self, label, instance=None):
+        """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot (+ edge map)."""
+        label = tf.cast(label, tf.int32)
+        segmap = tf.one_hot(label, self.num_classes, dtype=tf.float32)
+        if self.use_instances:
+            if instance is None:
+                raise ValueError("this model uses instance maps: pass 'instance' with the label map")
+            segmap = tf.concat([segmap, instance_edges(instance)[..., None]], axis=-1)
+        return segmap
+
+    def build_networks(self):
+        """Creates all variables with one tiny forward pass (no data needed)."""
+        if self.built:
+            return
+        h, w = self.image_size if self.use_vae else (2 ** self.generator.num_upsampling,) * 2
+        batch = {"label": tf.zeros([1, h, w], tf.int32)}
+        if self.use_instances:
+            batch["instance"] = tf.zeros([1, h, w], tf.int32)
+        if self.use_vae:
+            batch["style_image"] = tf.zeros([1, h, w, 3])  # builds the encoder too
+        self.generate(batch, training=False)
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        self.discriminator(tf.concat([segmap, tf.zeros([1, h, w, 3])], -1), training=False)
+        self.built = True
+
+    def build(self, input_shape=None):
+        self.build_networks()
+
+    # -- forward -----------------------------------------------------------------
+    def encode(self, image, training=False):
+        """Style image [B,H,W,3] in [-1,1] -> (mu, logvar) of the VAE latent."""
+        if self.encoder is None:
+            raise ValueError("this model has no style encoder: it was built with use_vae=False")
+        return self.encoder(image, training=training)
+
+    def generate(self, batch, training=False, encode_image=None):
+        """Returns (fake image, mu, logvar); mu/logvar are None unless the photo was encoded.
+
+        With the VAE, z comes from, in order: the encoder's posterior of
+        ``batch["image"]`` when ``encode_image`` (default: ``training``; a
+        sample in training, the mean otherwise), ``batch["z"]``, the
+        encoder's mean of ``batch["style_image"]``, or N(0, I).
+        """
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        encode_image = training if encode_image is None else encode_image
+        z = mu = logvar = None
+        if self.use_vae:
+            if encode_image:
+                mu, logvar = self.encode(batch["image"], training=training)
+                z = mu
+                if training:
+                    eps = keras.random.normal(tf.shape(mu), seed=self.noise_seed)
+                    z = mu + eps * tf.exp(0.5 * logvar)
+            elif batch.get("z") is not None:
+                z = tf.convert_to_tensor(batch["z"], tf.float32)
+            elif batch.get("style_image") is not None:
+                z, _ = self.encode(batch["style_image"], training=False)
+        fake = self.generator(segmap, z=z, training=training)
+        return fake, mu, logvar
+
+    def call(self, inputs, training=False):
+        if not isinstance(inputs, dict) or "label" not in inputs:
+            raise ValueError("GauGAN expects a dict with an int 'label' map "
+                             "(and 'instance', 'z' or 'style_image' when used)")
+        return self.generate(inputs, training=training)[0]
+
+    # -- losses -------------------------------------------------------------------
+    def compute_losses(self, batch, training=False,
+                       parts: Sequence[str] = ("generator", "discriminator")) -> Dict[str, tf.Tensor]:
+        """Named per-example loss terms [B] (already weighted) of the requested parts.
+
+        ``generator``: G_GAN, G_feat, G_VGG, KLD; ``discriminator``: D_real,
+        D_fake (the fake image is a constant there). Shared by train_step
+        (each step asks for its part inside its own tape) and test_step.
+        """
+        fake, mu, logvar = self.generate(batch, training=training, encode_image=True)
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        real = tf.cast(batch["image"], fake.dtype)
+        terms: Dict[str, tf.Tensor] = {}
+        zeros = tf.zeros([tf.shape(fake)[0]], tf.float32)
+        if "discriminator" in parts:
+            # Fake and real in one batch, as the reference's discriminate().
+            pred = self.discriminator(
+                tf.concat([tf.concat([segmap, tf.stop_gradient(fake)], -1),
+                           tf.concat([segmap, real], -1)], 0), training=training)
+            pred_fake, pred_real = _split_predictions(pred)
+            terms["D_fake"] = L.gan_loss(pred_fake, False, True, self.gan_mode)
+            terms["D_real"] = L.gan_loss(pred_real, True, True, self.gan_mode)
+        if "generator" in parts:
+            pred = self.discriminator(
+                tf.concat([tf.concat([segmap, fake], -1), tf.concat([segmap, real], -1)], 0),
+                training=training)
+            pred_fake, pred_real = _split_predictions(pred)
+            terms["G_GAN"] = L.gan_loss(pred_fake, True, False, self.gan_mode)
+            terms["G_feat"] = (self.lambda_feat * L.feature_matching_loss(pred_fake, pred_real)
+                               if self.lambda_feat > 0 else zeros)
+            if self.lambda_vgg > 0:
+                if self.vgg_loss is None:
+                    raise ValueError("lambda_vgg > 0 but the VGG loss is not loaded: call "
+                                     "compile() first, or set lambda_vgg=0")
+                terms["G_VGG"] = self.lambda_vgg * self.vgg_loss(fake, real)
+            else:
+                terms["G_VGG"] = zeros
+            terms["KLD"] = (self.lambda_kld * L.kl_divergence(mu, logvar)
+                            if self.use_vae else zeros)
+        return terms
+
+    # -- training -------------------------------------------------------------------
+    def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
+        """Sets the two optimisers (TTUR defaults) and loads the VGG loss.
+
+        Call inside ``strategy.scope()`` when distributing: the optimisers are
+        built here, on the model's variables.
+
+        Args:
+            g_optimizer: for generator (+ encoder); default Adam(1e-4, 0, 0.9).
+            d_optimizer: for the discriminator; default Adam(4e-4, 0, 0.9).
+            vgg_loss: a ``VGGPerceptualLoss`` to use (e.g. random weights in
+                tests); default: built from ``vgg_weights`` when lambda_vgg > 0.
+        """
+        super().compile(**kwargs)
+        self.build_networks()
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9)
+        self.g_optimizer.build(self.generator_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        if self.lambda_vgg > 0:
+            self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))
+
+    def _set_vgg_loss(self, vgg_loss):
+        # Deliberately not tracked by Keras: the fixed VGG19 weights (80 MB) are
+        # a training-time tool, not part of the saved model.
+        object.__setattr__(self, "vgg_loss", vgg_loss)
+
+    @property
+    def generator_variables(self):
+        out = list(self.generator.trainable_variables)
+        if self.encoder is not None:
+            out += list(self.encoder.trainable_variables)
+        return out
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _track(self, terms):
+        for name, value in terms.items():
+            self.trackers[name].update_state(tf.reduce_mean(value))
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @staticmethod
+    def _mean(values):
+        return tf.nn.compute_average_loss(tf.add_n(list(values)))
+
+    def train_step(self, batch):
+        # Discriminator step, then generator step; each with its own tape and
+        # an explicit variable list (no trainable toggling).
+        with tf.GradientTape() as tape:
+            d_terms = self.compute_losses(batch, training=True, parts=("discriminator",))
+            d_loss = self._mean(d_terms.values())
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        with tf.GradientTape() as tape:
+            g_terms = self.compute_losses(batch, training=True, parts=("generator",))
+            g_loss = self._mean(g_terms.values())
+        g_vars = self.generator_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        return self._track({**d_terms, **g_terms,
+                            "G_loss": tf.add_n(list(g_terms.values())),
+                            "D_loss": tf.add_n(list(d_terms.values()))})
+
+    def test_step(self, batch):
+        terms = self.compute_losses(batch, training=False)
+        return self._track({**terms,
+                            "G_loss": tf.add_n([terms[k] for k in G_TERMS]),
+                            "D_loss": tf.add_n([terms[k] for k in D_TERMS])})
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "image_size": self.image_size, "use_instances": self.use_instances,
+                "ngf": self.ngf, "ndf": self.ndf, "num_D": self.num_D,
+                "n_layers_D": self.n_layers_D, "num_upsampling_layers": self.num_upsampling_layers,
+                "norm_G": self.norm_G, "norm_D": self.norm_D, "norm_E": self.norm_E,
+                "spectral_norm_G": self.spectral_norm_G, "spectral_norm_D": self.spectral_norm_D,
+                "spectral_norm_E": self.spectral_norm_E, "hidden_channels": self.hidden_channels,
+                "use_vae": self.use_vae, "z_dim": self.z_dim, "gan_mode": self.gan_mode,
+                "lambda_feat": self.lambda_feat, "lambda_vgg": self.lambda_vgg,
+                "lambda_kld": self.lambda_kld, "vgg_weights": self.vgg_weights,
+                "seed": self.seed}
+
+
+def _split_predictions(pred) -> Tuple[list, list]:
+    """Splits D outputs of concat([fake, real]) into the fake and real halves."""
+    fake, real = [], []
+    for scale in pred:
+        halves = [tf.split(f, 2, axis=0) for f in scale]
+        fake.append([h[0] for h in halves])
+        real.append([h[1] for h in halves])
+    return fake, real

@@ -74,5 +74,13 @@ class SpectralConv2D(keras.layers.Conv2D):
             outputs = self.activation(outputs)
         return outputs
 
+    # Conv2D saves only kernel and bias; the power-iteration state (sn_u, sn_v)
+    # must be saved too, so use the generic Layer implementation (all variables).
+    def save_own_variables(self, store):
+        keras.layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        keras.layers.Layer.load_own_variables(self, store)
+
     def get_config(self):
         return {**super().get_config(), "power_iterations": self.power_iterations}

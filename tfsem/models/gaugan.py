@@ -146,6 +146,13 @@ class GauGAN(keras.Model):
     def build(self, input_shape=None):
         self.build_networks()
 
+    def get_build_config(self):
+        # Variables do not depend on input shapes: rebuilding needs no shape.
+        return {"build_networks": True}
+
+    def build_from_config(self, config):
+        self.build_networks()
+
     # -- forward -----------------------------------------------------------------
     def encode(self, image, training=False):
         """Style image [B,H,W,3] in [-1,1] -> (mu, logvar) of the VAE latent."""

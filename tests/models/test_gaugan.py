@@ -1,0 +1,141 @@
+import io
+import zipfile
+
+import h5py
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsem.losses import VGGPerceptualLoss
+from tfsem.models import GauGAN
+from tfsem.data.pipeline import DataPipeline
+from tests.testing import tiny_gaugan_kwargs, toy_data_config
+
+
+def _data(batch_size=2):
+    return DataPipeline(toy_data_config(batch_size=batch_size)).dataset()
+
+
+def _compiled(g_lr=1e-4, d_lr=4e-4, vgg=True, sgd=False, **overrides):
+    model = GauGAN(**tiny_gaugan_kwargs(lambda_vgg=10.0 if vgg else 0.0, **overrides))
+    opt = ((lambda lr: keras.optimizers.SGD(lr)) if sgd
+           else (lambda lr: keras.optimizers.Adam(lr, beta_1=0.0, beta_2=0.9)))
+    model.compile(g_optimizer=opt(g_lr), d_optimizer=opt(d_lr),
+                  vgg_loss=VGGPerceptualLoss(weights=None) if vgg else None)
+    return model
+
+
+def test_inference_from_int_label_maps():
+    model = GauGAN(**tiny_gaugan_kwargs())
+    batch = next(iter(_data()))
+    out = model({"label": batch["label"], "instance": batch["instance"]})
+    assert out.shape == (2, 32, 64, 3) and np.abs(out.numpy()).max() <= 1.0
+    assert model.semantic_input(batch["label"], batch["instance"]).shape[-1] == 36
+    with pytest.raises(ValueError, match="pass 'instance'"):
+        model({"label": batch["label"]})
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError, match="multiples of 32"):
+        GauGAN(**tiny_gaugan_kwargs(image_size=(30, 64)))
+    with pytest.raises(ValueError, match="gan_mode must be one of"):
+        GauGAN(**tiny_gaugan_kwargs(gan_mode="wgan"))
+
+
+def test_vgg_weights_missing_stops_with_instructions(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    model = GauGAN(**tiny_gaugan_kwargs())
+    with pytest.raises(FileNotFoundError, match="set loss.lambda_vgg to 0"):
+        model.compile()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        VGGPerceptualLoss(weights=str(tmp_path / "nope.h5"))
+
+
+def test_fit_two_steps_finite_losses_and_vae():
+    model = _compiled(use_vae=True)
+    history = model.fit(_data(), steps_per_epoch=2, epochs=1, verbose=0).history
+    for name in ("G_GAN", "G_feat", "G_VGG", "KLD", "D_real", "D_fake", "G_loss", "D_loss"):
+        assert np.isfinite(history[name][-1]), name
+    assert history["KLD"][-1] > 0 and history["G_VGG"][-1] > 0
+    result = model.evaluate(_data().take(1), verbose=0, return_dict=True)
+    assert np.isfinite(result["G_loss"])
+    batch = next(iter(_data()))
+    style = model({"label": batch["label"], "instance": batch["instance"], "style_image": batch["image"]})
+    z_out = model({"label": batch["label"], "instance": batch["instance"],
+                   "z": tf.random.normal([2, 8], seed=1)})
+    assert style.shape == z_out.shape == (2, 32, 64, 3)
+    assert not np.allclose(style.numpy(), z_out.numpy())
+
+
+def _snapshot(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _changed(before, variables):
+    return any(not np.array_equal(b, v.numpy()) for b, v in zip(before, variables))
+
+
+def test_d_step_leaves_g_and_g_step_leaves_d_unchanged():
+    batch = next(iter(_data()))
+    # Only D can learn: G's trainable weights must not move.
+    model = _compiled(g_lr=0.0, vgg=False)
+    g0, d0 = _snapshot(model.generator.trainable_variables), _snapshot(model.discriminator.trainable_variables)
+    model.train_step(batch)
+    assert not _changed(g0, model.generator.trainable_variables)
+    assert _changed(d0, model.discriminator.trainable_variables)
+    # Only G can learn: D's trainable weights must not move.
+    model = _compiled(d_lr=0.0, vgg=False)
+    g0, d0 = _snapshot(model.generator.trainable_variables), _snapshot(model.discriminator.trainable_variables)
+    model.train_step(batch)
+    assert _changed(g0, model.generator.trainable_variables)
+    assert not _changed(d0, model.discriminator.trainable_variables)
+
+
+def test_mirrored_strategy_first_update_matches_single_device():
+    # SGD: the update is linear in the gradient, so equal gradients mean equal
+    # weights (Adam's first step is +-lr for any non-zero gradient, noise included).
+    batch = next(iter(_data(batch_size=4)))
+    kwargs = dict(vgg=False, norm_G="sync_batch", sgd=True, g_lr=0.5, d_lr=0.5)
+    single = _compiled(**kwargs)
+    weights = single.get_weights()
+    single.train_step(batch)
+
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
+    strategy = tf.distribute.MirroredStrategy(devices)
+    with strategy.scope():
+        mirrored = _compiled(**kwargs)
+    mirrored.set_weights(weights)
+    dist = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
+
+    @tf.function
+    def step(b):
+        return strategy.run(mirrored.train_step, args=(b,))
+
+    step(next(iter(dist)))
+    names = [v.path for v in single.weights]
+    after = single.get_weights()
+    largest = max(np.abs(a - w0).max() for a, w0 in zip(after, weights))
+    moved = 0
+    for name, w0, a, b in zip(names, weights, after, mirrored.get_weights()):
+        np.testing.assert_allclose(b - w0, a - w0, rtol=1e-3, atol=1e-4 * largest, err_msg=name)
+        moved += int(np.abs(a - w0).max() > 1e-3 * largest)
+    assert moved > 20  # generator and discriminator weights were actually updated
+
+
+def test_keras_save_load_round_trip(tmp_path):
+    model = _compiled(vgg=False)
+    model.fit(_data(), steps_per_epoch=1, epochs=1, verbose=0)
+    path = str(tmp_path / "gaugan.keras")
+    model.save(path)
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as f:
+        with h5py.File(io.BytesIO(f.read())) as h5:
+            names = []
+            h5.visit(names.append)
+    assert not [n for n in names if "vgg" in n.lower()]  # the VGG19 loss is not saved
+    loaded = keras.saving.load_model(path, compile=False)
+    batch = next(iter(_data()))
+    inputs = {"label": batch["label"], "instance": batch["instance"]}
+    np.testing.assert_allclose(loaded(inputs).numpy(), model(inputs).numpy(), rtol=1e-5, atol=1e-5)
+    assert loaded.get_config()["image_size"] == (32, 64)

@@ -1,4 +1,4 @@
-# make demo  - create .venv, install tfsem, run the main job (the quickstart)
+# make demo  - create .venv, install tfsem, run the main job: train the quickstart (~5 min on 2 CPU cores)
 # make test  - create .venv, install tfsem with test extras, run the test suite
 # make test-slow - also the slow tests (real sizes, long training)
 # make bench-data - data pipeline benchmark (JSON)
@@ -18,7 +18,8 @@ $(STAMP): setup.py
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m tfsem.data.inspect --config configs/quickstart.json --out runs/quickstart/inspect.png
+	$(PY) -m tfsem.train --config configs/quickstart.json --out runs/quickstart
+	$(PY) -m tfsem.generate --model runs/quickstart --labels examples/labels --out runs/quickstart/generated
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

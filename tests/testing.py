@@ -70,3 +70,26 @@ def tiny_gaugan_kwargs(**overrides):
                   hidden_channels=8, num_D=2, n_layers_D=3, z_dim=8, seed=0)
     kwargs.update(overrides)
     return kwargs
+
+
+def tiny_experiment(**train):
+    """A complete tiny GauGAN experiment dict on toy_streets 32x64 (no VGG)."""
+    settings = dict(steps=2, checkpoint_every=1, sample_every=2, log_every=1, num_samples=2)
+    settings.update(train)
+    return {
+        "name": "tiny",
+        "data": {"source": "toy_streets", "batch_size": 2,
+                 "toy": {"num_examples": 8, "height": 32, "width": 64}},
+        "model": {"type": "gaugan", "gaugan": {
+            "ngf": 4, "ndf": 4, "hidden_channels": 8, "n_layers_D": 3, "norm_G": "instance",
+            "lambda_vgg": 0.0, "seed": 0}},
+        "train": settings,
+    }
+
+
+def write_json(path, data) -> str:
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+    return str(path)

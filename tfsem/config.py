@@ -32,6 +32,10 @@ __all__ = [
     "DataConfig",
     "ExperimentConfig",
     "FolderLayoutConfig",
+    "GauGANConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "TrainConfig",
     "PreprocessConfig",
     "TFDSConfig",
     "ToyStreetsConfig",
@@ -270,16 +274,129 @@ class DataConfig:
         return os.path.abspath(os.path.expanduser(os.path.expandvars(self.root)))
 
 
+_NORMS = Literal["instance", "batch", "sync_batch", "none"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GauGANConfig:
+    """Keyword arguments of ``tfsem.models.GauGAN`` (see its docstring for sources).
+
+    ``num_classes``, ``image_size`` and ``use_instances`` come from the data
+    section. Defaults are NVlabs/SPADE's.
+    """
+
+    ngf: int = 64
+    ndf: int = 64
+    num_D: int = 2
+    n_layers_D: int = 4
+    num_upsampling_layers: Literal["normal", "more", "most"] = "normal"
+    norm_G: _NORMS = "sync_batch"
+    norm_D: _NORMS = "instance"
+    norm_E: _NORMS = "instance"
+    spectral_norm_G: bool = True
+    spectral_norm_D: bool = True
+    spectral_norm_E: bool = True
+    hidden_channels: int = 128
+    use_vae: bool = False
+    z_dim: int = 256
+    gan_mode: Literal["hinge", "lsgan", "original"] = "hinge"
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    lambda_kld: float = 0.05
+    vgg_weights: str = "keras_cache"
+    seed: int = 0
+
+    def validate(self, path: str = "model.gaugan") -> None:
+        for name in ("ngf", "ndf", "num_D", "n_layers_D", "hidden_channels", "z_dim"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("lambda_feat", "lambda_vgg", "lambda_kld"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which model family to train, and its constructor arguments."""
+
+    type: Literal["gaugan"] = "gaugan"
+    gaugan: GauGANConfig = GauGANConfig()
+
+    def validate(self, path: str = "model") -> None:
+        self.gaugan.validate(f"{path}.gaugan")
+
+    def family(self):
+        """The section of the selected family."""
+        return getattr(self, self.type)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """Adam for G (+E) and D. Defaults: SPADE's TTUR (lr 2e-4 -> G 1e-4, D 4e-4)
+    with betas (0, 0.9) (NVlabs/SPADE ``options/train_options.py``, #50)."""
+
+    g_lr: float = 1e-4
+    d_lr: float = 4e-4
+    beta_1: float = 0.0
+    beta_2: float = 0.9
+
+    def validate(self, path: str = "optimizer") -> None:
+        for name in ("g_lr", "d_lr"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+        for name in ("beta_1", "beta_2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{path}.{name}: must be in [0, 1), got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The training loop of ``python -m tfsem.train``.
+
+    Attributes:
+        steps: total training steps (iterations of D step + G step).
+        checkpoint_every: steps between checkpoints; a killed run loses at most this many.
+        keep_checkpoints: checkpoints kept.
+        sample_every: steps between sample grids (PNG + TensorBoard images).
+        log_every: steps between TensorBoard scalars.
+        num_samples: examples in each sample grid (fixed validation batch).
+        strategy: ``auto`` (MultiWorkerMirrored when TF_CONFIG is set,
+            Mirrored with more than one GPU, else the default strategy),
+            ``default``, ``mirrored`` or ``multi_worker``.
+        mixed_precision: ``float32`` or ``mixed_bfloat16``.
+        out_dir: run directory; ``{name}`` is the experiment name.
+    """
+
+    steps: int = 1000
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    sample_every: int = 200
+    log_every: int = 10
+    num_samples: int = 4
+    strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
+    mixed_precision: Literal["float32", "mixed_bfloat16"] = "float32"
+    out_dir: str = "runs/{name}"
+
+    def validate(self, path: str = "train") -> None:
+        for name in ("steps", "checkpoint_every", "keep_checkpoints", "sample_every",
+                     "log_every", "num_samples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
     """A named experiment: one JSON file in ``configs/``.
 
-    Model, loss and training sections are added by the model families.
+    ``model`` may be null for data-only configs (``tfsem.data.inspect``).
     """
 
     name: str
     description: str = ""
     data: DataConfig = DataConfig()
+    model: Optional[ModelConfig] = None
+    optimizer: OptimizerConfig = OptimizerConfig()
+    train: TrainConfig = TrainConfig()
 
     def validate(self, path: str = "") -> None:
         if not self.name or any(c in self.name for c in "/\\ "):
@@ -287,6 +404,33 @@ class ExperimentConfig:
                 f"name: must be a non-empty name without '/', '\\' or spaces, got {self.name!r}"
             )
         self.data.validate("data")
+        self.optimizer.validate("optimizer")
+        self.train.validate("train")
+        if self.model is None:
+            return  # a data-only config (inspection); training needs a model section
+        self.model.validate("model")
+        if self.model.type == "gaugan":
+            height, width = self.image_size()
+            factor = 2 ** {"normal": 5, "more": 6, "most": 7}[
+                self.model.gaugan.num_upsampling_layers]
+            if height % factor or width % factor:
+                raise ConfigError(
+                    f"data: GauGAN with num_upsampling_layers="
+                    f"{self.model.gaugan.num_upsampling_layers!r} needs a height and width that "
+                    f"are multiples of {factor}; the data gives {height}x{width} (HxW)")
+            if not self.data.load_images:
+                raise ConfigError("data.load_images: GauGAN trains on photos; set it to true")
+
+    def image_size(self):
+        """(height, width) of the training examples; a ConfigError if not fixed."""
+        size = self.data.preprocess.output_size()
+        if size is None and self.data.source == "toy_streets" and self.data.preprocess.scale_width is None:
+            size = (self.data.toy.height, self.data.toy.width)
+        if size is None:
+            raise ConfigError(
+                "data.preprocess: this model trains at a fixed size; set resize_to or crop_to "
+                "(scale_width alone keeps each file's aspect ratio)")
+        return tuple(size)
 
 
 # ---------------------------------------------------------------------------

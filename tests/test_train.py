@@ -1,0 +1,157 @@
+import glob
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfsem.config import config_from_dict, ExperimentConfig
+from tfsem.data import toy_streets
+from tfsem.trainer import NonFiniteLossError, Trainer
+from tests.testing import REPO, run_module, shared_data_dir, tiny_experiment, write_json, write_png
+
+
+def _env():
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+
+
+def test_train_resume_and_generate_cli(tmp_path):
+    config = write_json(tmp_path / "tiny.json", tiny_experiment())
+    run = tmp_path / "run"
+    result = run_module("tfsem.train", "--config", config, "--out", str(run), "--steps", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("config.json", "model.keras", "samples/step_000002.png", "checkpoints/checkpoint"):
+        assert (run / name).exists(), name
+    assert glob.glob(str(run / "logs" / "events.out.tfevents.*"))
+    grid = np.asarray(Image.open(run / "samples" / "step_000002.png"))
+    assert grid.shape[0] > 2 * 32 and grid.shape[1] > 4 * 64  # 2 rows x 4 columns
+    assert json.loads((run / "config.json").read_text())["model"]["gaugan"]["ngf"] == 4
+
+    result = run_module("tfsem.train", "--config", config, "--out", str(run), "--steps", "4",
+                        "--resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming" in result.stdout and "at step 2" in result.stdout
+    assert (run / "checkpoints" / "ckpt-4.index").exists()
+
+    labels = tmp_path / "labels"
+    for i in range(2):
+        write_png(str(labels / f"scene{i}_gtFine_labelIds.png"),
+                  toy_streets.generate(i, 64, 128, split="test")["label"])
+    out = tmp_path / "gen"
+    result = run_module("tfsem.generate", "--model", str(run), "--labels", str(labels), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("scene0.png", "scene1.png", "grid.png"):
+        Image.open(out / name).verify()
+    assert Image.open(out / "scene0.png").size == (64, 32)  # the model's training size
+
+    write_png(str(tmp_path / "bad" / "x.png"), np.full((32, 64), 77, np.uint8))
+    result = run_module("tfsem.generate", "--model", str(run / "model.keras"),
+                        "--labels", str(tmp_path / "bad"), "--out", str(out))
+    assert result.returncode == 2
+    assert "x.png: label ids outside the 'cityscapes' label space: 77" in result.stderr
+
+
+def test_generate_on_real_cityscapes_label_map(tmp_path):
+    src = os.path.join(shared_data_dir(), "cityscapes_sample")
+    config = write_json(tmp_path / "tiny.json", tiny_experiment(steps=1))
+    run = tmp_path / "run"
+    assert run_module("tfsem.train", "--config", config, "--out", str(run)).returncode == 0
+    label = sorted(glob.glob(os.path.join(src, "train_label", "*.png")))[0]
+    inst_dir = os.path.join(src, "train_inst")
+    result = run_module("tfsem.generate", "--model", str(run), "--labels", label,
+                        "--instances", inst_dir, "--out", str(tmp_path / "gen"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    Image.open(tmp_path / "gen" / "aachen_000000_000019.png").verify()
+
+
+def test_train_cli_errors_are_one_line(tmp_path):
+    data_only = write_json(tmp_path / "d.json", {"name": "d", "data": {}})
+    result = run_module("tfsem.train", "--config", data_only, "--out", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "error: config 'd' has no 'model' section: it only describes data"
+    result = run_module("tfsem.train", "--config", data_only, "--out", str(tmp_path / "r"), "--resume")
+    assert result.returncode == 2
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    config = config_from_dict(ExperimentConfig, tiny_experiment(steps=5))
+    trainer = Trainer(config, str(tmp_path / "run"))
+    real = trainer._train_function()
+    calls = {"n": 0}
+
+    def flaky(batch):
+        calls["n"] += 1
+        out = real(batch)
+        if calls["n"] == 3:
+            out = dict(out, G_GAN=float("nan"))
+        return out
+
+    trainer._train_function = lambda: flaky
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 3: G_GAN=nan"):
+        trainer.train()
+    assert trainer.manager.latest_checkpoint.endswith("ckpt-2")
+    assert not (tmp_path / "run" / "checkpoints" / "ckpt-3.index").exists()
+
+
+def test_resume_after_sigkill(tmp_path):
+    config = write_json(tmp_path / "tiny.json", tiny_experiment(steps=400, checkpoint_every=5,
+                                                                sample_every=1000))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tfsem.train", "--config", config, "--out", str(run)]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not glob.glob(str(run / "checkpoints" / "ckpt-10.index")):
+            time.sleep(0.5)
+        assert glob.glob(str(run / "checkpoints" / "ckpt-10.index")), "no checkpoint in time"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    saved = sorted(int(p.split("ckpt-")[1].split(".")[0])
+                   for p in glob.glob(str(run / "checkpoints" / "ckpt-*.index")))
+    result = run_module("tfsem.train", "--config", config, "--out", str(run),
+                        "--steps", str(saved[-1] + 2))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming {run} at step {saved[-1]}" in result.stdout
+    assert saved[-1] % 5 == 0 and saved[-1] >= 10
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multi_worker_training_on_loopback(tmp_path):
+    config = write_json(tmp_path / "tiny.json", tiny_experiment(steps=2, strategy="multi_worker"))
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for i in range(2):
+        env = _env()
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers},
+                                       "task": {"type": "worker", "index": i}})
+        procs.append(subprocess.Popen(
+            [sys.executable, os.path.join(REPO, "tests", "multiworker_task.py"), config,
+             str(tmp_path / "run"), str(tmp_path / f"w{i}.npz")],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out[-3000:]
+    assert "chief=True" in outputs[0] and "chief=False" in outputs[1]
+    a, b = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert len(a.files) > 50
+    for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert (tmp_path / "run" / "model.keras").exists()

@@ -1,0 +1,129 @@
+"""``python -m tfsem.generate --model RUN_or_.keras --labels PNG_or_FOLDER --out DIR``.
+
+Renders photos from label maps (label-id PNGs, e.g. Cityscapes
+``*_gtFine_labelIds.png`` at 2048x1024): each map is checked against the
+model's label space, resized (nearest) to the model's training size, and
+rendered. Writes ``<stem>.png`` per map and ``grid.png`` (label | generated).
+
+Options: ``--instances`` (a PNG or a folder matched by stem; without it the
+label map stands in, so edges follow class boundaries), ``--style IMAGE``
+(VAE models: take the style of a photo), ``--seed S`` (VAE models: the
+random style).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from tfsem import cli
+
+__all__ = ["generate_images", "main"]
+
+_LABEL_SUFFIXES = ("_gtFine_labelIds", "_labelIds")
+
+
+def _png_files(path, what):
+    if os.path.isdir(path):
+        files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(".png"))
+        if not files:
+            raise FileNotFoundError(f"{path}: no .png {what} in this folder")
+        return files
+    if os.path.isfile(path):
+        return [path]
+    raise FileNotFoundError(f"{path}: {what} not found")
+
+
+def _stem(path):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    for suffix in _LABEL_SUFFIXES + ("_gtFine_instanceIds", "_instanceIds"):
+        if stem.endswith(suffix):
+            return stem[: -len(suffix)]
+    return stem
+
+
+def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
+                    config_path=None, stream=sys.stdout):
+    """Library form of the CLI; returns the list of written image paths."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tfsem.data.labels import load_label_space
+    from tfsem.data.readers import DataError, read_image, read_instance, read_label
+    from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid, save_png
+    from tfsem.runs import load_run
+
+    config, model = load_run(model_path, config_path)
+    space = load_label_space(config.data.label_space)
+    dont_care = config.data.dont_care
+    height, width = model.image_size
+    label_files = _png_files(labels, "label maps")
+    instance_files = {}
+    if instances:
+        instance_files = {_stem(p): p for p in _png_files(instances, "instance maps")}
+    elif getattr(model, "use_instances", False):
+        print("note: no --instances given; the label maps stand in for instance maps "
+              "(edges follow class boundaries)", file=stream)
+    z = None
+    if getattr(model, "use_vae", False):
+        if style:
+            photo = read_image(style).astype("float32") / 127.5 - 1.0
+            photo = tf.image.resize(photo[None], (height, width), method="bilinear")
+            z, _ = model.encode(photo)
+        else:
+            z = tf.random.stateless_normal([1, model.z_dim], seed=[int(seed), 0])
+    elif style:
+        raise ValueError("--style needs a model trained with use_vae=true")
+
+    def resize(x):
+        return tf.image.resize(np.asarray(x)[None, ..., None], (height, width), "nearest")[..., 0]
+
+    written, rows = [], []
+    for path in label_files:
+        raw = read_label(path)
+        try:
+            label = resize(space.encode(raw, dont_care))
+        except ValueError as err:
+            raise DataError(path, str(err)) from None
+        inputs = {"label": label}
+        if getattr(model, "use_instances", False):
+            inst_path = instance_files.get(_stem(path))
+            if instances and inst_path is None:
+                raise DataError(path, f"no instance map with the same stem in {instances}")
+            inst = read_instance(inst_path) if inst_path else raw
+            if inst.shape != raw.shape:
+                raise DataError(inst_path, f"instance map is {inst.shape[1]}x{inst.shape[0]}, "
+                                           f"label map is {raw.shape[1]}x{raw.shape[0]}")
+            inputs["instance"] = resize(inst)
+        if z is not None:
+            inputs["z"] = z
+        image = image_to_uint8(model(inputs, training=False)[0].numpy())
+        target = os.path.join(out, _stem(path) + ".png")
+        save_png(image, target)
+        written.append(target)
+        rows.append([label_to_rgb(label[0].numpy(), space, dont_care), image])
+        print(f"wrote {target}", file=stream)
+    save_png(make_grid(rows, max_width=2048), os.path.join(out, "grid.png"))
+    print(f"wrote {os.path.join(out, 'grid.png')} (label | generated)", file=stream)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tfsem.generate",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="run directory or .keras file")
+    parser.add_argument("--labels", required=True, help="label-id PNG or folder of them")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--instances", default=None, help="instance-id PNG or folder (by stem)")
+    parser.add_argument("--style", default=None, help="style photo (VAE models)")
+    parser.add_argument("--seed", type=int, default=0, help="random style seed (VAE models)")
+    parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
+    args = parser.parse_args(argv)
+    generate_images(args.model, args.labels, args.out, args.instances, args.style, args.seed,
+                    args.config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_cli(main))

@@ -1,0 +1,48 @@
+"""``python -m tfsem.train --config configs/NAME.json [--out DIR] [--steps N] [--resume]``.
+
+Trains the config's model into a run directory (default ``runs/<name>``):
+resolved config, checkpoints, TensorBoard logs, sample grids and the final
+``model.keras``. A run dir with a checkpoint resumes at its step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tfsem import cli
+
+__all__ = ["main"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tfsem.train",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="experiment config JSON")
+    parser.add_argument("--out", default=None, help="run directory (default: train.out_dir)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="train until this total step (default: train.steps)")
+    parser.add_argument("--resume", action="store_true",
+                        help="require a checkpoint in the run dir and continue from it")
+    args = parser.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+
+    from tfsem.config import load_config
+    from tfsem.trainer import NonFiniteLossError, Trainer, run_dir_for
+
+    config = load_config(args.config)
+    trainer = Trainer(config, run_dir_for(config, args.out), resume=args.resume, stream=sys.stdout)
+    try:
+        losses = trainer.train(args.steps)
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if losses:
+        print("final losses: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(losses.items())))
+    print(f"run dir: {trainer.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run_cli(main))

@@ -1,0 +1,242 @@
+"""The training loop behind ``python -m tfsem.train``, shared by all model families.
+
+A run directory holds::
+
+    config.json            the resolved experiment config
+    checkpoints/           tf.train checkpoints (model + both optimisers + step), keep N
+    logs/                  TensorBoard scalars and images (label | generated | real)
+    samples/step_NNNNNN.png  sample grids on a fixed validation batch
+    model.keras            the final model (written atomically)
+
+Resuming (``resume=True``, or automatically when ``checkpoints/`` has one)
+restores the model, the optimiser states and the step. Checkpoints are written
+with ``tf.train.CheckpointManager``, which updates its index file atomically
+after the data files, so a run killed at any moment restarts from its last
+complete checkpoint. A non-finite loss stops the run with an error and keeps
+the last good checkpoint (no checkpoint is written after a bad step).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfsem.config import ExperimentConfig, config_to_dict, save_config
+from tfsem.data.pipeline import DataPipeline
+from tfsem.data.preprocess import instance_edges
+from tfsem.data.visualize import edges_to_rgb, image_to_uint8, label_to_rgb, make_grid, save_png
+from tfsem.models.build import build_model, compile_model
+
+__all__ = ["NonFiniteLossError", "Trainer", "make_strategy", "run_dir_for"]
+
+log = logging.getLogger("tfsem.train")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """The distribution strategy for ``train.strategy``.
+
+    ``auto``: MultiWorkerMirroredStrategy when TF_CONFIG is set, MirroredStrategy
+    with more than one GPU, the default strategy otherwise.
+    """
+    if name == "multi_worker" or (name == "auto" and os.environ.get("TF_CONFIG")):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored" or (name == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def run_dir_for(config: ExperimentConfig, out: Optional[str] = None) -> str:
+    return os.path.abspath(out or config.train.out_dir.format(name=config.name))
+
+
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type is None or task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
+
+
+class Trainer:
+    """Trains the model of an experiment config into a run directory.
+
+    Args:
+        config: the experiment config (must have a model section).
+        run_dir: where everything is written.
+        resume: require a checkpoint to resume from (a run dir with one
+            resumes anyway).
+        strategy: a tf.distribute strategy; default from ``config.train.strategy``.
+        vgg_loss: an explicit VGG loss layer (tests pass random weights).
+    """
+
+    def __init__(self, config: ExperimentConfig, run_dir: str, resume: bool = False,
+                 strategy: Optional[tf.distribute.Strategy] = None, vgg_loss=None,
+                 stream=None):
+        config.validate()
+        self.config = config
+        self.run_dir = os.path.abspath(run_dir)
+        self.stream = stream
+        if config.train.mixed_precision != "float32":
+            keras.mixed_precision.set_global_policy(config.train.mixed_precision)
+        self.strategy = strategy or make_strategy(config.train.strategy)
+        self.chief = _is_chief(self.strategy)
+        self.ckpt_dir = os.path.join(self.run_dir, "checkpoints")
+        if not self.chief:  # non-chief workers write to a scratch dir (removed at the end)
+            self.ckpt_dir = tempfile.mkdtemp(prefix="tfsem-worker-")
+        self._check_run_dir(resume)
+
+        self.pipeline = DataPipeline(config.data)
+        with self.strategy.scope():
+            self.model = build_model(config)
+            compile_model(self.model, config, vgg_loss=vgg_loss)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, g_optimizer=self.model.g_optimizer,
+            d_optimizer=self.model.d_optimizer, step=self.step)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.ckpt_dir, max_to_keep=config.train.keep_checkpoints)
+        self.resumed_from = None
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+            self.resumed_from = int(self.step.numpy())
+        elif resume:
+            raise FileNotFoundError(f"{self.run_dir}: --resume given but there is no checkpoint "
+                                    f"in {os.path.join(self.run_dir, 'checkpoints')}")
+
+    # -- run directory ---------------------------------------------------------------
+    def _check_run_dir(self, resume: bool):
+        path = os.path.join(self.run_dir, "config.json")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                previous = json.load(f)
+            current = config_to_dict(self.config)
+            for section in ("data", "model"):
+                if previous.get(section) != current.get(section):
+                    raise ValueError(
+                        f"{self.run_dir}: this run dir was made with a different '{section}' "
+                        "section (see its config.json); use another --out to start a new run")
+        if self.chief:
+            os.makedirs(self.run_dir, exist_ok=True)
+            save_config(self.config, path)
+
+    # -- the loop ----------------------------------------------------------------------
+    def _train_function(self):
+        model, strategy = self.model, self.strategy
+
+        @tf.function
+        def train_step(batch):
+            model.reset_metrics()
+            out = strategy.run(model.train_step, args=(batch,))
+            return {k: strategy.reduce("MEAN", v, axis=None) for k, v in out.items()}
+
+        return train_step
+
+    def sample_batch(self):
+        """A fixed batch of examples (validation split for toy data) for sample grids."""
+        data = self.config.data
+        split = "val" if data.source == "toy_streets" else data.split
+        pipeline = DataPipeline(data, split)
+        return next(iter(pipeline.dataset(training=False, batch_size=self.config.train.num_samples,
+                                          repeat=True)))
+
+    def sample_grid(self, batch) -> np.ndarray:
+        """uint8 grid: one row per example, label | instance edges | generated | real."""
+        fake = self.model({k: v for k, v in batch.items() if k != "image"}, training=False)
+        space, dont_care = self.pipeline.label_space, self.config.data.dont_care
+        rows = []
+        for i in range(int(batch["label"].shape[0])):
+            row = [label_to_rgb(batch["label"][i].numpy(), space, dont_care)]
+            if "instance" in batch:
+                row.append(edges_to_rgb(instance_edges(batch["instance"][i]).numpy()))
+            row.append(image_to_uint8(fake[i].numpy()))
+            row.append(image_to_uint8(batch["image"][i].numpy()))
+            rows.append(row)
+        return make_grid(rows)
+
+    def _print(self, text):
+        if self.stream is not None:
+            print(text, file=self.stream, flush=True)
+
+    def train(self, steps: Optional[int] = None) -> Dict[str, float]:
+        """Trains until ``steps`` (default ``config.train.steps``) total steps.
+
+        Returns the last logged losses. Raises NonFiniteLossError on NaN/Inf.
+        """
+        cfg = self.config.train
+        total = int(steps or cfg.steps)
+        start = int(self.step.numpy())
+        if self.resumed_from is not None:
+            self._print(f"resuming {self.run_dir} at step {start}")
+        if start >= total:
+            self._print(f"already at step {start} >= {total}; nothing to train")
+            self._save_final()
+            return {}
+        dataset = self.strategy.experimental_distribute_dataset(self.pipeline.dataset(training=True))
+        iterator = iter(dataset)
+        train_step = self._train_function()
+        samples = self.sample_batch()
+        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "logs")) if self.chief \
+            else tf.summary.create_noop_writer()
+        progbar = keras.utils.Progbar(total, stateful_metrics=None, verbose=1 if self.stream else 0,
+                                      unit_name="step")
+        progbar.update(start)
+        losses: Dict[str, float] = {}
+        tick, tick_step = time.perf_counter(), start
+        for step in range(start + 1, total + 1):
+            out = train_step(next(iterator))
+            losses = {k: float(v) for k, v in out.items()}
+            bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+            if bad:
+                last = self.manager.latest_checkpoint or "none"
+                raise NonFiniteLossError(
+                    f"non-finite loss at step {step}: "
+                    + ", ".join(f"{k}={v}" for k, v in bad.items())
+                    + f"; training stopped, the last good checkpoint is kept ({last}). Lower the "
+                      "learning rates (optimizer.g_lr/d_lr) or check the data")
+            self.step.assign(step)
+            now = time.perf_counter()
+            rate = (step - tick_step) / max(now - tick, 1e-9)
+            progbar.update(step, values=[(k, v) for k, v in losses.items()
+                                         if k in ("G_loss", "D_loss")] + [("steps/s", rate)])
+            tick, tick_step = now, step
+            if step % cfg.log_every == 0 or step == total:
+                with writer.as_default(step=step):
+                    for k, v in losses.items():
+                        tf.summary.scalar(f"loss/{k}", v)
+                    tf.summary.scalar("steps_per_second", rate)
+            if step % cfg.sample_every == 0 or step == total:
+                grid = self.sample_grid(samples)
+                if self.chief:
+                    save_png(grid, os.path.join(self.run_dir, "samples", f"step_{step:06d}.png"))
+                with writer.as_default(step=step):
+                    tf.summary.image("label|edges|generated|real", grid[None], max_outputs=1)
+            if step % cfg.checkpoint_every == 0 or step == total:
+                self.manager.save(checkpoint_number=step)
+        writer.flush()
+        self._save_final()
+        return losses
+
+    def _save_final(self):
+        if not self.chief:
+            shutil.rmtree(self.ckpt_dir, ignore_errors=True)
+            return
+        final = os.path.join(self.run_dir, "model.keras")
+        tmp = os.path.join(self.run_dir, ".tmp-model.keras")
+        self.model.save(tmp)
+        os.replace(tmp, final)
+        self._print(f"saved {final}")

@@ -1,4 +1,12 @@
-"""Benchmarks that print JSON. ``python tools/benchmark.py data [--seconds S]``.
+"""Benchmarks that print JSON. ``python tools/benchmark.py {data,spade} [options]``.
+
+spade: SPADE/GauGAN at Cityscapes settings (35 labels + instance edge map,
+  ngf 64, num_D 2, n_layers_D 4, spectral norm, VGG off), batch 1, at 256x128
+  and 512x256: generator forward latency (int label map in, image out, inside
+  tf.function, and the same compiled with XLA) and one training iteration
+  (D step + G step, tf.function; XLA was slower for training). Medians of
+  ``--repeats`` runs after 2 warm-up runs. ``--precision mixed_bfloat16`` runs
+  the same under Keras' bf16 mixed precision.
 
 data: examples/s of
   * the Cityscapes pipeline at 512x256 with augmentation (decode full-size
@@ -61,12 +69,67 @@ def bench_data(seconds: float) -> dict:
     return results
 
 
+def _median_seconds(fn, repeats, warmup=2):
+    import statistics
+
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
+            "runs": repeats}
+
+
+def bench_spade(repeats: int, precision: str, sizes) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from tfsem.data import toy_streets
+    from tfsem.models import GauGAN
+
+    keras.mixed_precision.set_global_policy(precision)
+    results = {"precision": precision, "threads": tf.config.threading.get_intra_op_parallelism_threads()
+               or os.cpu_count()}
+    for height, width in sizes:
+        model = GauGAN(num_classes=35, image_size=(height, width), use_instances=True, ngf=64,
+                       ndf=64, num_D=2, n_layers_D=4, lambda_vgg=0.0, seed=0)
+        model.compile()
+        ex = toy_streets.generate(0, height, width)
+        batch = {"label": tf.constant(ex["label"][None].astype("int32")),
+                 "instance": tf.constant(ex["instance"][None]),
+                 "image": tf.constant(ex["image"][None].astype("float32") / 127.5 - 1.0)}
+        inputs = {"label": batch["label"], "instance": batch["instance"]}
+        forward = tf.function(lambda x: model(x, training=False))
+        forward_xla = tf.function(lambda x: model(x, training=False), jit_compile=True)
+        train = tf.function(model.train_step)
+        key = f"{width}x{height}"
+        results[f"forward_{key}"] = _median_seconds(lambda: forward(inputs)[0, 0, 0, 0].numpy(),
+                                                    repeats)
+        results[f"forward_xla_{key}"] = _median_seconds(
+            lambda: forward_xla(inputs)[0, 0, 0, 0].numpy(), repeats)
+        results[f"train_iteration_{key}"] = _median_seconds(
+            lambda: float(train(batch)["G_loss"]), repeats)
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["data"])
-    parser.add_argument("--seconds", type=float, default=10.0, help="measuring time per case")
+    parser.add_argument("what", choices=["data", "spade"])
+    parser.add_argument("--seconds", type=float, default=10.0, help="data: measuring time per case")
+    parser.add_argument("--repeats", type=int, default=5, help="spade: timed runs per case")
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
+                        help="spade: Keras dtype policy")
+    parser.add_argument("--sizes", default="128x256,256x512",
+                        help="spade: comma-separated HxW sizes")
     args = parser.parse_args(argv)
-    result = {"data": bench_data}[args.what](args.seconds)
+    if args.what == "data":
+        result = bench_data(args.seconds)
+    else:
+        sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+        result = bench_spade(args.repeats, args.precision, sizes)
     print(json.dumps({args.what: result}, indent=2))
     return 0
 

@@ -51,9 +51,9 @@ class SpectralConv2D(keras.layers.Conv2D):
         self.sn_v = self.add_weight(shape=(1, rows), initializer=normal, trainable=False,
                                     name="sn_v", aggregation="mean")
 
-    def normalized_kernel(self, training=False):
-        kernel = ops.cast(self.kernel, "float32")
-        w = ops.reshape(kernel, (-1, self.filters))  # [rows, filters]
+    def sigma(self, training=False):
+        """Largest singular value estimate of the kernel; updates u/v when training."""
+        w = ops.reshape(ops.cast(self.kernel, "float32"), (-1, self.filters))  # [rows, filters]
         u, v = ops.convert_to_tensor(self.sn_u), ops.convert_to_tensor(self.sn_v)
         if training:
             for _ in range(self.power_iterations):
@@ -62,12 +62,17 @@ class SpectralConv2D(keras.layers.Conv2D):
             u, v = ops.stop_gradient(u), ops.stop_gradient(v)
             self.sn_u.assign(u)
             self.sn_v.assign(v)
-        sigma = ops.sum(ops.matmul(v, w) * u)
-        return kernel / sigma
+        return ops.sum(ops.matmul(v, w) * u)
+
+    def normalized_kernel(self, training=False):
+        """W / sigma(W) (for inspection; ``call`` scales the output instead)."""
+        return ops.cast(self.kernel, "float32") / self.sigma(training)
 
     def call(self, inputs, training=None):
-        kernel = ops.cast(self.normalized_kernel(bool(training)), self.compute_dtype)
-        outputs = self.convolution_op(inputs, kernel)
+        # conv(x, W / sigma) == conv(x, W) / sigma: scaling the output avoids
+        # materialising a normalised copy of the kernel on every call.
+        scale = ops.cast(1.0 / self.sigma(bool(training)), self.compute_dtype)
+        outputs = self.convolution_op(inputs, ops.cast(self.kernel, self.compute_dtype)) * scale
         if self.use_bias:
             outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
         if self.activation is not None:

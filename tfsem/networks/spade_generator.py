@@ -20,9 +20,17 @@ UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
 
 
 def upsample2x(x):
-    """Nearest 2x upsampling through tf.image.resize (TFLite-convertible with dynamic H/W)."""
-    size = tf.shape(x)[1:3] * 2
-    return tf.image.resize(x, size, method="nearest")
+    """Nearest-neighbour 2x upsampling as broadcast + reshape.
+
+    Equal to ``tf.image.resize(x, 2 * size, "nearest")``, but its gradient is a
+    plain sum, so it also compiles with XLA on CPU (which has no kernel for
+    the resize gradient), and it converts to TFLite builtins with dynamic H/W
+    (unlike ``keras.layers.UpSampling2D``).
+    """
+    shape = tf.shape(x)
+    b, h, w, c = shape[0], shape[1], shape[2], shape[3]
+    x = tf.broadcast_to(x[:, :, None, :, None, :], [b, h, 2, w, 2, c])
+    return tf.reshape(x, [b, 2 * h, 2 * w, c])
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
@@ -113,7 +121,8 @@ class SPADEGenerator(keras.Model):
             x = upsample2x(x)
             x = block([x, seg], training=training)
         x = self.conv_img(keras.ops.leaky_relu(x, 0.2))
-        return tf.tanh(x)
+        # float32 output under mixed precision (the image leaves the model here).
+        return tf.tanh(tf.cast(x, tf.float32))
 
     def get_config(self):
         return {**super().get_config(), "ngf": self.ngf,

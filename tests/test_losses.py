@@ -1,0 +1,63 @@
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsem import losses as L
+
+
+def _preds(value, scales=2):
+    return [[tf.zeros([2, 4, 4, 8]), tf.fill([2, 3, 3, 1], value)] for _ in range(scales)]
+
+
+def test_hinge_loss_values():
+    # D real: -mean(min(x - 1, 0)); D fake: -mean(min(-x - 1, 0)); G: -mean(x).
+    np.testing.assert_allclose(L.gan_loss(_preds(0.5), True, True, "hinge"), [0.5, 0.5])
+    np.testing.assert_allclose(L.gan_loss(_preds(2.0), True, True, "hinge"), [0.0, 0.0])
+    np.testing.assert_allclose(L.gan_loss(_preds(0.5), False, True, "hinge"), [1.5, 1.5])
+    np.testing.assert_allclose(L.gan_loss(_preds(0.5), True, False, "hinge"), [-0.5, -0.5])
+
+
+def test_lsgan_and_original_losses():
+    np.testing.assert_allclose(L.gan_loss(_preds(0.5), True, True, "lsgan"), [0.25, 0.25])
+    np.testing.assert_allclose(L.gan_loss(_preds(0.0), False, True, "original"),
+                               [np.log(2.0)] * 2, rtol=1e-6)
+    with pytest.raises(ValueError, match="gan mode must be one of"):
+        L.gan_loss(_preds(0.0), True, True, "wgan")
+
+
+def test_feature_matching_averages_layers_over_scales():
+    fake = [[tf.ones([2, 4, 4, 3]), tf.ones([2, 2, 2, 5]), tf.zeros([2, 1, 1, 1])]] * 2
+    real = [[tf.zeros([2, 4, 4, 3]), tf.fill([2, 2, 2, 5], 3.0), tf.ones([2, 1, 1, 1])]] * 2
+    # per scale: |1-0| + |1-3| = 3 (logits excluded); summed over 2 scales / num_D 2 = 3.
+    np.testing.assert_allclose(L.feature_matching_loss(fake, real), [3.0, 3.0])
+
+
+def test_kl_divergence_known_values():
+    mu = tf.constant([[0.0, 0.0], [1.0, 0.0]])
+    logvar = tf.constant([[0.0, 0.0], [0.0, np.log(2.0)]], tf.float32)
+    expected = [0.0, 0.5 * (1.0 + (2.0 - 1.0 - np.log(2.0)))]
+    np.testing.assert_allclose(L.kl_divergence(mu, logvar), expected, rtol=1e-6)
+
+
+def test_vgg_loss_loads_keras_h5_weights_from_a_path_and_the_cache(tmp_path, monkeypatch):
+    """A VGG19 saved in the legacy .h5 layout of Keras' cache file loads exactly."""
+    from keras.src.legacy.saving import legacy_h5_format
+
+    source = keras.applications.VGG19(include_top=False, weights=None)
+    path = tmp_path / "models" / L.VGG19_WEIGHTS_FILE
+    path.parent.mkdir()
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    image = tf.random.uniform([1, 32, 32, 3], -1.0, 1.0, seed=0)
+    expected = keras.Model(source.input, source.get_layer("block1_conv1").output)(
+        L.VGGPerceptualLoss._preprocess(image))
+    for loss in (L.VGGPerceptualLoss(weights=str(path)),
+                 (monkeypatch.setenv("KERAS_HOME", str(tmp_path)),
+                  L.VGGPerceptualLoss(weights="keras_cache"))[1]):
+        np.testing.assert_allclose(loss.features(L.VGGPerceptualLoss._preprocess(image))[0],
+                                   expected, rtol=1e-5, atol=1e-5)
+        value = loss(image, image * 0.5)
+        assert value.shape == (1,) and float(value[0]) > 0
+        assert float(loss(image, image)[0]) == 0.0

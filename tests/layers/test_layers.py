@@ -50,8 +50,16 @@ def test_spade_res_block_learned_shortcut_only_when_channels_change():
 def test_spectral_conv_normalises_and_is_scale_invariant():
     conv = run_layer_test(SpectralConv2D, {"filters": 4, "kernel_size": (3, 3), "padding": "same"},
                           X, (2, 8, 16, 4))
+    # A kernel with known singular values (3, 1, 0.5, 0.2): a clear spectral gap,
+    # so power iteration converges in a few steps whatever u and v start at.
+    rng = np.random.default_rng(0)
+    left, _ = np.linalg.qr(rng.normal(size=(3 * 3 * 6, 4)))
+    right, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    kernel = (left * np.array([3.0, 1.0, 0.5, 0.2])) @ right.T
+    conv.kernel.assign(kernel.reshape(3, 3, 6, 4).astype("float32"))
     for _ in range(30):
         conv(X, training=True)
+    assert float(conv.sigma()) == pytest.approx(3.0, rel=1e-4)
     w = conv.normalized_kernel(False).numpy().reshape(-1, 4)
     assert abs(np.linalg.svd(w, compute_uv=False)[0] - 1.0) < 1e-3
     # Scaling the raw kernel does not change the output: W / sigma(W).

@@ -25,7 +25,7 @@ import types
 import typing
 from typing import Any, Literal, Optional, Tuple
 
-from tfsem.fileio import atomic_write_text
+from tfsem.fileio import atomic_write_text, read_json
 
 __all__ = [
     "ConfigError",
@@ -561,13 +561,7 @@ def config_to_dict(config: Any) -> Any:
 
 def load_config(path: str, cls: type = ExperimentConfig) -> Any:
     """Reads, converts and validates a config JSON file. Errors name the file."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: not valid JSON: {err}") from None
+    data = read_json(path, "config file", ConfigError)
     try:
         config = config_from_dict(cls, data)
         config.validate()

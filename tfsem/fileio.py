@@ -5,10 +5,11 @@ A reader (a server, a resumed run) never sees a half-written file.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json"]
 
 
 def _umask() -> int:
@@ -36,3 +37,14 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 def atomic_write_text(path: str, text: str) -> None:
     """Writes UTF-8 ``text`` to ``path`` through a temp file + rename."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_json(path: str, what: str = "file", error: type = ValueError):
+    """Parsed JSON of ``path``; a missing or malformed file raises ``error`` naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except json.JSONDecodeError as err:
+        raise error(f"{path}: not valid JSON: {err}") from None

@@ -27,11 +27,12 @@ labelIds PNGs) is index 34.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Optional, Tuple
 
 import numpy as np
+
+from tfsem.fileio import read_json
 
 __all__ = [
     "BUILTIN_LABEL_SPACES",
@@ -261,14 +262,7 @@ class LabelSpace:
 
     @classmethod
     def from_json(cls, path: str) -> "LabelSpace":
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            raise ValueError(f"{path}: label space file not found") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON: {err}") from None
-        return cls.from_dict(data, where=path)
+        return cls.from_dict(read_json(path, "label space file"), where=path)
 
 
 def _check_mode(dont_care: str) -> None:

@@ -19,7 +19,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m tfsem.train --config configs/quickstart.json --out runs/quickstart
-	$(PY) -m tfsem.generate --model runs/quickstart --labels examples/labels --out runs/quickstart/generated
+	$(PY) -m tfsem.generate --model runs/quickstart --labels examples/labels --instances examples/instances --out runs/quickstart/generated
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -4,7 +4,8 @@ NVIDIA/pix2pixHD ``MultiscaleDiscriminator`` + ``NLayerDiscriminator``).
 ``num_D`` identical PatchGANs see the input at full, 1/2, 1/4 ... resolution
 (3x3 average pooling, stride 2, padding 1, padding not counted). Each is
 conv4x4/2 + LReLU, then ``n_layers - 1`` conv4x4 + norm + LReLU blocks (stride
-2, except stride 1 for the last one; filters doubling up to 512), then a
+2, except stride 1 for the last one, as pix2pixHD and SPADE's later code; an
+early SPADE release used stride 2 throughout; filters doubling up to 512), then a
 conv4x4/1 to one channel; every conv pads by 2. The output of every block is
 returned, for the feature-matching loss.
 

@@ -29,7 +29,7 @@ def _oracle_segmenter(path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eval")
-    config = write_json(tmp / "tiny.json", tiny_experiment(steps=1))
+    config = write_json(tmp / "tiny.json", tiny_experiment(steps=2))
     result = run_module("tfsem.train", "--config", config, "--out", str(tmp / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp

@@ -360,6 +360,10 @@ class TrainConfig:
         sample_every: steps between sample grids (PNG + TensorBoard images).
         log_every: steps between TensorBoard scalars.
         num_samples: examples in each sample grid (fixed validation batch).
+        eval_every: steps between toy-oracle scores (toy_streets data only):
+            mIoU / pixel accuracy of the generated photos of a fixed validation
+            batch, in the log, TensorBoard and ``eval.jsonl``.
+        eval_examples: size of that validation batch.
         strategy: ``auto`` (MultiWorkerMirrored when TF_CONFIG is set,
             Mirrored with more than one GPU, else the default strategy),
             ``default``, ``mirrored`` or ``multi_worker``.
@@ -373,13 +377,15 @@ class TrainConfig:
     sample_every: int = 200
     log_every: int = 10
     num_samples: int = 4
+    eval_every: int = 100
+    eval_examples: int = 16
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
     mixed_precision: Literal["float32", "mixed_bfloat16"] = "float32"
     out_dir: str = "runs/{name}"
 
     def validate(self, path: str = "train") -> None:
         for name in ("steps", "checkpoint_every", "keep_checkpoints", "sample_every",
-                     "log_every", "num_samples"):
+                     "log_every", "num_samples", "eval_every", "eval_examples"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
 

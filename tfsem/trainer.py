@@ -6,6 +6,7 @@ A run directory holds::
     checkpoints/           tf.train checkpoints (model + both optimisers + step), keep N
     logs/                  TensorBoard scalars and images (label | generated | real)
     samples/step_NNNNNN.png  sample grids on a fixed validation batch
+    eval.jsonl             toy_streets only: toy-oracle mIoU / pixel accuracy over steps
     model.keras            the final model (written atomically)
 
 Resuming (``resume=True``, or automatically when ``checkpoints/`` has one)
@@ -146,13 +147,21 @@ class Trainer:
 
         return train_step
 
-    def sample_batch(self):
+    def sample_batch(self, size=None):
         """A fixed batch of examples (validation split for toy data) for sample grids."""
         data = self.config.data
         split = "val" if data.source == "toy_streets" else data.split
         pipeline = DataPipeline(data, split)
-        return next(iter(pipeline.dataset(training=False, batch_size=self.config.train.num_samples,
-                                          repeat=True)))
+        return next(iter(pipeline.dataset(
+            training=False, batch_size=size or self.config.train.num_samples, repeat=True)))
+
+    def oracle_scores(self, batch) -> Dict[str, float]:
+        """Toy-oracle mIoU and pixel accuracy of the generated photos of ``batch``."""
+        from tfsem.metrics.segmentation import toy_oracle_scores
+
+        fake = self.model({k: v for k, v in batch.items() if k != "image"}, training=False)
+        scores = toy_oracle_scores(fake.numpy(), batch["label"].numpy())
+        return {"oracle_miou": scores["miou"], "oracle_pixel_accuracy": scores["pixel_accuracy"]}
 
     def sample_grid(self, batch) -> np.ndarray:
         """uint8 grid: one row per example, label | instance edges | generated | real."""
@@ -190,6 +199,8 @@ class Trainer:
         iterator = iter(dataset)
         train_step = self._train_function()
         samples = self.sample_batch()
+        toy = self.config.data.source == "toy_streets"
+        eval_batch = self.sample_batch(cfg.eval_examples) if toy else None
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "logs")) if self.chief \
             else tf.summary.create_noop_writer()
         progbar = keras.utils.Progbar(total, stateful_metrics=None, verbose=1 if self.stream else 0,
@@ -225,11 +236,25 @@ class Trainer:
                     save_png(grid, os.path.join(self.run_dir, "samples", f"step_{step:06d}.png"))
                 with writer.as_default(step=step):
                     tf.summary.image("label|edges|generated|real", grid[None], max_outputs=1)
+            if toy and (step % cfg.eval_every == 0 or step == total):
+                self._log_oracle(step, eval_batch, writer)
             if step % cfg.checkpoint_every == 0 or step == total:
                 self.manager.save(checkpoint_number=step)
         writer.flush()
         self._save_final()
         return losses
+
+    def _log_oracle(self, step, batch, writer):
+        scores = self.oracle_scores(batch)
+        with writer.as_default(step=step):
+            for k, v in scores.items():
+                tf.summary.scalar(f"eval/{k}", v)
+        if self.chief:
+            path = os.path.join(self.run_dir, "eval.jsonl")
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": step, **scores}) + "\n")
+        self._print(f"\nstep {step}: toy oracle mIoU {scores['oracle_miou']:.4f}, "
+                    f"pixel accuracy {scores['oracle_pixel_accuracy']:.4f}")
 
     def _save_final(self):
         if not self.chief:

@@ -33,6 +33,9 @@ def test_train_resume_and_generate_cli(tmp_path):
     grid = np.asarray(Image.open(run / "samples" / "step_000002.png"))
     assert grid.shape[0] > 2 * 32 and grid.shape[1] > 4 * 64  # 2 rows x 4 columns
     assert json.loads((run / "config.json").read_text())["model"]["gaugan"]["ngf"] == 4
+    entry = json.loads((run / "eval.jsonl").read_text().splitlines()[-1])
+    assert entry["step"] == 2 and 0.0 <= entry["oracle_miou"] <= 1.0
+    assert "toy oracle mIoU" in result.stdout
 
     result = run_module("tfsem.train", "--config", config, "--out", str(run), "--steps", "4",
                         "--resume")

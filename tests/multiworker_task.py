@@ -21,7 +21,8 @@ def main():
     assert isinstance(trainer.strategy, tf.distribute.MultiWorkerMirroredStrategy)
     trainer.train()
     np.savez(weights_path, *[np.asarray(w) for w in trainer.model.get_weights()])
-    print(f"worker done, chief={trainer.chief}, step={int(trainer.step.numpy())}")
+    print(f"worker done, chief={trainer.chief}, resumed_from={trainer.resumed_from}, "
+          f"step={int(trainer.step.numpy())}")
 
 
 if __name__ == "__main__":

@@ -137,8 +137,7 @@ def _free_ports(n):
     return ports
 
 
-def test_multi_worker_training_on_loopback(tmp_path):
-    config = write_json(tmp_path / "tiny.json", tiny_experiment(steps=2, strategy="multi_worker"))
+def _run_workers(config, run_dir, weights_prefix):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []
     for i in range(2):
@@ -147,14 +146,26 @@ def test_multi_worker_training_on_loopback(tmp_path):
                                        "task": {"type": "worker", "index": i}})
         procs.append(subprocess.Popen(
             [sys.executable, os.path.join(REPO, "tests", "multiworker_task.py"), config,
-             str(tmp_path / "run"), str(tmp_path / f"w{i}.npz")],
+             str(run_dir), f"{weights_prefix}{i}.npz"],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outputs):
         assert p.returncode == 0, out[-3000:]
-    assert "chief=True" in outputs[0] and "chief=False" in outputs[1]
-    a, b = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    a, b = np.load(f"{weights_prefix}0.npz"), np.load(f"{weights_prefix}1.npz")
     assert len(a.files) > 50
     for key in a.files:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    assert (tmp_path / "run" / "model.keras").exists()
+    return outputs
+
+
+def test_multi_worker_training_on_loopback_and_resume(tmp_path):
+    run = tmp_path / "run"
+    config = write_json(tmp_path / "tiny.json", tiny_experiment(steps=2, strategy="multi_worker"))
+    outputs = _run_workers(config, run, str(tmp_path / "first"))
+    assert "chief=True" in outputs[0] and "chief=False" in outputs[1]
+    assert all("resumed_from=None, step=2" in out for out in outputs)
+    assert (run / "model.keras").exists()
+    # Restart both workers with more steps: both resume from the chief's checkpoint.
+    longer = write_json(tmp_path / "longer.json", tiny_experiment(steps=3, strategy="multi_worker"))
+    outputs = _run_workers(longer, run, str(tmp_path / "second"))
+    assert all("resumed_from=2, step=3" in out for out in outputs)

@@ -112,8 +112,11 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.ckpt_dir, max_to_keep=config.train.keep_checkpoints)
         self.resumed_from = None
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+        # Every worker restores the chief's latest checkpoint (the run dir must be
+        # on storage all workers see); non-chief workers only WRITE to scratch.
+        latest = tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
+        if latest:
+            self.checkpoint.restore(latest).expect_partial()
             self.resumed_from = int(self.step.numpy())
         elif resume:
             raise FileNotFoundError(f"{self.run_dir}: --resume given but there is no checkpoint "

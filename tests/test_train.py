@@ -81,6 +81,22 @@ def test_train_cli_errors_are_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == "error: config 'd' has no 'model' section: it only describes data"
     result = run_module("tfsem.train", "--config", data_only, "--out", str(tmp_path / "r"), "--resume")
     assert result.returncode == 2
+    missing_data = tiny_experiment()
+    missing_data["data"] = {"source": "folder", "root": str(tmp_path / "nowhere")}
+    result = run_module("tfsem.train", "--config", write_json(tmp_path / "m.json", missing_data),
+                        "--out", str(tmp_path / "r2"))
+    assert result.returncode == 2 and "nowhere/train_label: label folder not found" in result.stderr
+    assert not (tmp_path / "r2").exists()  # nothing written before the data is found
+
+
+def test_run_dir_with_another_model_is_not_reused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    other = tiny_experiment()
+    other["model"]["gaugan"]["ngf"] = 8
+    write_json(run / "config.json", other)
+    with pytest.raises(ValueError, match="different 'model' section"):
+        Trainer(config_from_dict(ExperimentConfig, tiny_experiment()), str(run))
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):

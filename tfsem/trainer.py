@@ -35,6 +35,7 @@ import tensorflow as tf
 from tfsem.config import ExperimentConfig, config_to_dict, save_config
 from tfsem.data.pipeline import DataPipeline
 from tfsem.data.preprocess import instance_edges
+from tfsem.fileio import read_json
 from tfsem.data.visualize import edges_to_rgb, image_to_uint8, label_to_rgb, make_grid, save_png
 from tfsem.models.build import build_model, compile_model
 
@@ -99,9 +100,9 @@ class Trainer:
         self.ckpt_dir = os.path.join(self.run_dir, "checkpoints")
         if not self.chief:  # non-chief workers write to a scratch dir (removed at the end)
             self.ckpt_dir = tempfile.mkdtemp(prefix="tfsem-worker-")
-        self._check_run_dir(resume)
-
+        self._check_run_dir()
         self.pipeline = DataPipeline(config.data)
+        self.pipeline.num_examples()  # fail fast on missing data, before anything is written
         with self.strategy.scope():
             self.model = build_model(config)
             compile_model(self.model, config, vgg_loss=vgg_loss)
@@ -121,22 +122,21 @@ class Trainer:
         elif resume:
             raise FileNotFoundError(f"{self.run_dir}: --resume given but there is no checkpoint "
                                     f"in {os.path.join(self.run_dir, 'checkpoints')}")
+        if self.chief:
+            save_config(self.config, os.path.join(self.run_dir, "config.json"))
 
     # -- run directory ---------------------------------------------------------------
-    def _check_run_dir(self, resume: bool):
+    def _check_run_dir(self):
+        """A run dir made with other data or model settings is not silently reused."""
         path = os.path.join(self.run_dir, "config.json")
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                previous = json.load(f)
-            current = config_to_dict(self.config)
-            for section in ("data", "model"):
-                if previous.get(section) != current.get(section):
-                    raise ValueError(
-                        f"{self.run_dir}: this run dir was made with a different '{section}' "
-                        "section (see its config.json); use another --out to start a new run")
-        if self.chief:
-            os.makedirs(self.run_dir, exist_ok=True)
-            save_config(self.config, path)
+        if not os.path.exists(path):
+            return
+        previous, current = read_json(path, "run config"), config_to_dict(self.config)
+        for section in ("data", "model"):
+            if previous.get(section) != current.get(section):
+                raise ValueError(
+                    f"{self.run_dir}: this run dir was made with a different '{section}' "
+                    "section (see its config.json); use another --out to start a new run")
 
     # -- the loop ----------------------------------------------------------------------
     def _train_function(self):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfsem.config import config_from_dict, ExperimentConfig
+from tfsem.config import ExperimentConfig, config_from_dict, save_config
 from tfsem.data import toy_streets
 from tfsem.trainer import NonFiniteLossError, Trainer
 from tests.testing import REPO, run_module, shared_data_dir, tiny_experiment, write_json, write_png
@@ -82,7 +82,8 @@ def test_train_cli_errors_are_one_line(tmp_path):
     result = run_module("tfsem.train", "--config", data_only, "--out", str(tmp_path / "r"), "--resume")
     assert result.returncode == 2
     missing_data = tiny_experiment()
-    missing_data["data"] = {"source": "folder", "root": str(tmp_path / "nowhere")}
+    missing_data["data"] = {"source": "folder", "root": str(tmp_path / "nowhere"),
+                            "preprocess": {"resize_to": [32, 64]}}
     result = run_module("tfsem.train", "--config", write_json(tmp_path / "m.json", missing_data),
                         "--out", str(tmp_path / "r2"))
     assert result.returncode == 2 and "nowhere/train_label: label folder not found" in result.stderr
@@ -94,7 +95,7 @@ def test_run_dir_with_another_model_is_not_reused(tmp_path):
     run.mkdir()
     other = tiny_experiment()
     other["model"]["gaugan"]["ngf"] = 8
-    write_json(run / "config.json", other)
+    save_config(config_from_dict(ExperimentConfig, other), str(run / "config.json"))
     with pytest.raises(ValueError, match="different 'model' section"):
         Trainer(config_from_dict(ExperimentConfig, tiny_experiment()), str(run))
 

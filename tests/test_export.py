@@ -1,0 +1,121 @@
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfsem.config import ExperimentConfig, config_from_dict
+from tfsem.data import toy_streets
+from tfsem.export_lib import export_saved_model
+from tfsem.models.build import build_model
+from tests.testing import REPO, tiny_experiment
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    base = tmp_path_factory.mktemp("export")
+    config = config_from_dict(ExperimentConfig, tiny_experiment())
+    model = build_model(config)
+    model.build_networks()
+    examples = [toy_streets.generate(i, 32, 64, split="test") for i in range(2)]
+    label = np.stack([e["label"] for e in examples]).astype(np.int32)
+    instance = np.stack([e["instance"] for e in examples]).astype(np.int32)
+    keras_out = model({"label": label, "instance": instance}).numpy()
+    expected = np.round((np.clip(keras_out, -1, 1) + 1) * 127.5).astype(np.uint8)
+    path = export_saved_model(model, config, str(base / "tiny"), max_pixels=64 * 64)
+    return {"base": base / "tiny", "path": path, "label": label, "instance": instance,
+            "expected": expected, "config": config, "model": model}
+
+
+def _close(a, b):
+    assert a.dtype == np.uint8 and a.shape == b.shape
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_layout_and_assets(exported):
+    assert os.path.basename(exported["path"]) == "1"
+    assets = os.listdir(os.path.join(exported["path"], "assets"))
+    assert sorted(assets) == ["config.json", "label_space.json"]
+    assert not [d for d in os.listdir(exported["base"]) if d.startswith(".tmp")]
+
+
+def test_tf1_session_loader_in_fresh_process_matches_keras(exported, tmp_path):
+    np.save(tmp_path / "label.npy", exported["label"])
+    np.save(tmp_path / "inst.npy", exported["instance"])
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tests", "tf1_loader_task.py"), exported["path"],
+         str(tmp_path / "out.npy"), f"label_map={tmp_path / 'label.npy'}",
+         f"instance_map={tmp_path / 'inst.npy'}"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO))
+    assert result.returncode == 0, result.stderr[-3000:]
+    _close(np.load(tmp_path / "out.npy"), exported["expected"])
+
+
+def test_saved_model_cli_run_matches_keras(exported, tmp_path):
+    np.save(tmp_path / "label.npy", exported["label"])
+    np.save(tmp_path / "inst.npy", exported["instance"])
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run(
+        [cli, "run", "--dir", exported["path"], "--tag_set", "serve",
+         "--signature_def", "serving_default",
+         "--inputs", f"label_map={tmp_path / 'label.npy'};instance_map={tmp_path / 'inst.npy'}",
+         "--outdir", str(tmp_path / "cli")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _close(np.load(tmp_path / "cli" / "image.npy"), exported["expected"])
+
+
+def _png(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_predict_png_round_trip(exported):
+    loaded = tf.saved_model.load(exported["path"])
+    labels = [_png(x.astype(np.uint8)) for x in exported["label"]]       # 8-bit
+    instances = [_png(x.astype(np.uint16)) for x in exported["instance"]]  # 16-bit
+    out = loaded.signatures["predict_png"](label_png=tf.constant(labels),
+                                           instance_png=tf.constant(instances))["image_png"]
+    images = np.stack([np.asarray(Image.open(io.BytesIO(b))) for b in out.numpy()])
+    _close(images, exported["expected"])
+
+
+@pytest.mark.parametrize("case, message", [
+    ("bad_id", "label_map has ids outside the cityscapes label space"),
+    ("bad_size", "height and width must be multiples of 32"),
+    ("too_big", "more than max_pixels=4096"),
+    ("instance_shape", "instance_map must have the shape of label_map"),
+])
+def test_serving_default_rejects_bad_input(exported, case, message):
+    fn = tf.saved_model.load(exported["path"]).signatures["serving_default"]
+    label, instance = exported["label"].copy(), exported["instance"]
+    if case == "bad_id":
+        label[0, 0, 0] = 99
+    elif case == "bad_size":
+        label, instance = label[:, :, :48], instance[:, :, :48]
+    elif case == "too_big":
+        label, instance = np.zeros((1, 64, 128), np.int32), np.zeros((1, 64, 128), np.int32)
+    else:
+        instance = instance[:, :, :32]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        fn(label_map=tf.constant(label), instance_map=tf.constant(instance))
+
+
+def test_predict_png_rejects_non_png_and_oversized(exported):
+    fn = tf.saved_model.load(exported["path"]).signatures["predict_png"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="label_png is not a PNG"):
+        fn(label_png=tf.constant([b"GIF89a" + b"\0" * 40]), instance_png=tf.constant([b"x" * 40]))
+    big = _png(np.zeros((128, 128), np.uint8))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more than max_pixels"):
+        fn(label_png=tf.constant([big]), instance_png=tf.constant([big]))
+
+
+def test_versions_are_numbered_and_never_overwritten(exported):
+    second = export_saved_model(exported["model"], exported["config"], str(exported["base"]))
+    assert os.path.basename(second) == "2"
+    with pytest.raises(FileExistsError, match="this version exists"):
+        export_saved_model(exported["model"], exported["config"], str(exported["base"]), version=1)

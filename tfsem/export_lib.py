@@ -31,8 +31,8 @@ from typing import Optional
 import tensorflow as tf
 
 from tfsem.config import config_to_dict
-from tfsem.data.labels import INVALID_INDEX, load_label_space
-from tfsem.data.preprocess import instance_edges
+from tfsem.data.labels import load_label_space
+from tfsem.data.preprocess import lookup_class_indices, semantic_map
 
 __all__ = ["DEFAULT_MAX_PIXELS", "export_saved_model", "next_version"]
 
@@ -71,10 +71,7 @@ class _GauGANServing(tf.Module):
         ]
 
     def _indices(self, label_map):
-        raw = tf.cast(label_map, tf.int32)
-        in_table = (raw >= 0) & (raw < tf.shape(self.table)[0])
-        index = tf.gather(self.table, tf.where(in_table, raw, 0))
-        valid = in_table & (index != INVALID_INDEX)
+        index, valid = lookup_class_indices(self.table, label_map)
         check = tf.debugging.assert_equal(
             tf.reduce_all(valid), True,
             message=f"label_map has ids outside the {self.space_name} label space "
@@ -87,11 +84,10 @@ class _GauGANServing(tf.Module):
         checks = self._check_size(tf.shape(label_map))
         with tf.control_dependencies(checks):
             index = self._indices(label_map)
-        segmap = tf.one_hot(index, self.num_classes, dtype=tf.float32)
         if self.use_instances:
             tf.debugging.assert_equal(tf.shape(instance_map), tf.shape(label_map),
                                       message="instance_map must have the shape of label_map")
-            segmap = tf.concat([segmap, instance_edges(instance_map)[..., None]], axis=-1)
+        segmap = semantic_map(index, instance_map, self.num_classes, self.use_instances)
         image = self.generator(segmap, z=z, training=False)
         return tf.cast(tf.round((tf.clip_by_value(image, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
 
@@ -137,31 +133,27 @@ class _GauGANServing(tf.Module):
         return tf.map_fn(tf.io.encode_png, image, fn_output_signature=tf.string)
 
     def signatures(self):
-        spec_map = tf.TensorSpec([None, None, None], tf.int32)
-        spec_png = tf.TensorSpec([None], tf.string)
-        spec_z = tf.TensorSpec([None, self.z_dim], tf.float32)
-        names = ["label_map"] + (["instance_map"] if self.use_instances else []) + (
-            ["z"] if self.use_vae else [])
-        png_names = ["label_png"] + (["instance_png"] if self.use_instances else []) + (
-            ["z"] if self.use_vae else [])
+        """serving_default and predict_png; both take (label, [instance], [z]) in that order."""
+        optional = [self.use_instances, self.use_vae]
 
-        def make(fn, arg_names, specs, out_name):
+        def make(fn, names, map_spec, out_name):
+            specs = [tf.TensorSpec(map_spec.shape, map_spec.dtype, name=names[0]),
+                     tf.TensorSpec(map_spec.shape, map_spec.dtype, name=names[1]),
+                     tf.TensorSpec([None, self.z_dim], tf.float32, name="z")]
+            used = [specs[0]] + [spec for spec, on in zip(specs[1:], optional) if on]
+
             def wrapped(*args):
-                kwargs = dict(zip(arg_names, args))
-                mapped = {"label_map" if k == "label_png" else "instance_map" if k == "instance_png"
-                          else k: v for k, v in kwargs.items()}
-                return {out_name: fn(mapped["label_map"], mapped.get("instance_map"),
-                                     mapped.get("z"))}
+                args = list(args)
+                full = [args.pop(0)] + [args.pop(0) if on else None for on in optional]
+                return {out_name: fn(*full)}
 
-            sig = [tf.TensorSpec(s.shape, s.dtype, name=n) for n, s in zip(arg_names, specs)]
-            return tf.function(wrapped, input_signature=sig)
+            return tf.function(wrapped, input_signature=used).get_concrete_function()
 
-        specs = [spec_map] * (1 + int(self.use_instances)) + ([spec_z] if self.use_vae else [])
-        png_specs = [spec_png] * (1 + int(self.use_instances)) + ([spec_z] if self.use_vae else [])
         return {
-            "serving_default": make(self.render, names, specs, "image").get_concrete_function(),
-            "predict_png": make(self.render_png, png_names, png_specs,
-                                "image_png").get_concrete_function(),
+            "serving_default": make(self.render, ["label_map", "instance_map"],
+                                    tf.TensorSpec([None, None, None], tf.int32), "image"),
+            "predict_png": make(self.render_png, ["label_png", "instance_png"],
+                                tf.TensorSpec([None], tf.string), "image_png"),
         }
 
 

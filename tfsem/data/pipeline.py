@@ -29,8 +29,8 @@ import tensorflow as tf
 
 from tfsem.config import DataConfig
 from tfsem.data import readers, toy_streets
-from tfsem.data.labels import INVALID_INDEX, LabelSpace, load_label_space
-from tfsem.data.preprocess import augment
+from tfsem.data.labels import LabelSpace, load_label_space
+from tfsem.data.preprocess import augment, lookup_class_indices
 
 __all__ = ["DataPipeline", "build_dataset"]
 
@@ -283,11 +283,11 @@ class DataPipeline:
 
         def convert(item):
             raw = tf.cast(item["segmentation_label"][..., 0], tf.int32)
-            label = tf.gather(table, raw)
+            label, valid = lookup_class_indices(table, raw)
             check = tf.debugging.Assert(
-                tf.reduce_all(label != INVALID_INDEX),
+                tf.reduce_all(valid),
                 ["label ids outside the label space in TFDS example", item["image_id"],
-                 tf.boolean_mask(raw, label == INVALID_INDEX)], summarize=10)
+                 tf.boolean_mask(raw, ~valid)], summarize=10)
             with tf.control_dependencies([check]):
                 out = {"label": tf.identity(label)}
             if self.has_images:

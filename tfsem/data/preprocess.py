@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from tfsem.config import PreprocessConfig
 
-__all__ = ["augment", "instance_edges", "one_hot", "target_size"]
+__all__ = ["augment", "instance_edges", "lookup_class_indices", "one_hot", "semantic_map",
+           "target_size"]
 
 
 def instance_edges(instance: tf.Tensor) -> tf.Tensor:
@@ -43,6 +44,27 @@ def instance_edges(instance: tf.Tensor) -> tf.Tensor:
 def one_hot(label: tf.Tensor, num_channels: int, dtype=tf.float32) -> tf.Tensor:
     """Class-index map [..., H, W] -> [..., H, W, C]; index -1 gives all zeros."""
     return tf.one_hot(tf.cast(label, tf.int32), num_channels, dtype=dtype)
+
+
+def semantic_map(label, instance, num_classes: int, use_instances: bool) -> tf.Tensor:
+    """The generator input: one-hot class indices [..., H, W, C] (+ the instance
+    edge map as one more channel). Training (``GauGAN.semantic_input``) and
+    serving (``tfsem.export_lib``) both build it here, so they cannot disagree."""
+    segmap = one_hot(label, num_classes)
+    if use_instances:
+        segmap = tf.concat([segmap, instance_edges(instance)[..., None]], axis=-1)
+    return segmap
+
+
+def lookup_class_indices(table: tf.Tensor, raw: tf.Tensor):
+    """Raw label ids -> (class indices, valid mask) through a label space's
+    ``raw_to_index_table``; ids outside the table or unknown are invalid."""
+    from tfsem.data.labels import INVALID_INDEX
+
+    raw = tf.cast(raw, tf.int32)
+    in_table = (raw >= 0) & (raw < tf.shape(table)[0])
+    index = tf.gather(table, tf.where(in_table, raw, 0))
+    return index, in_table & (index != INVALID_INDEX)
 
 
 def target_size(height: tf.Tensor, width: tf.Tensor, config: PreprocessConfig):

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.data.preprocess import instance_edges
+from tfsem.data.preprocess import semantic_map
 from tfsem.networks.conv_encoder import ConvEncoder
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.spade_generator import UPSAMPLING_LAYERS, SPADEGenerator
@@ -120,13 +120,9 @@ class GauGAN(keras.Model):
 
     def semantic_input(self, label, instance=None):
         """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot (+ edge map)."""
-        label = tf.cast(label, tf.int32)
-        segmap = tf.one_hot(label, self.num_classes, dtype=tf.float32)
-        if self.use_instances:
-            if instance is None:
-                raise ValueError("this model uses instance maps: pass 'instance' with the label map")
-            segmap = tf.concat([segmap, instance_edges(instance)[..., None]], axis=-1)
-        return segmap
+        if self.use_instances and instance is None:
+            raise ValueError("this model uses instance maps: pass 'instance' with the label map")
+        return semantic_map(label, instance, self.num_classes, self.use_instances)
 
     def build_networks(self):
         """Creates all variables with one tiny forward pass (no data needed)."""

@@ -119,3 +119,21 @@ def test_versions_are_numbered_and_never_overwritten(exported):
     assert os.path.basename(second) == "2"
     with pytest.raises(FileExistsError, match="this version exists"):
         export_saved_model(exported["model"], exported["config"], str(exported["base"]), version=1)
+
+
+def test_vae_model_exports_with_z_input(tmp_path):
+    """Regression: the generator's SeedGenerator state must be tracked too, or
+    saving a VAE generator fails ('captures tensor ... not reachable from root')."""
+    experiment = tiny_experiment()
+    experiment["model"]["gaugan"].update(use_vae=True, z_dim=8)
+    config = config_from_dict(ExperimentConfig, experiment)
+    model = build_model(config)
+    model.build_networks()
+    path = export_saved_model(model, config, str(tmp_path / "vae"))
+    fn = tf.saved_model.load(path).signatures["serving_default"]
+    assert sorted(fn.structured_input_signature[1]) == ["instance_map", "label_map", "z"]
+    label = np.full((1, 32, 64), 7, np.int32)
+    z = np.random.default_rng(0).normal(size=(1, 8)).astype(np.float32)
+    out = fn(label_map=label, instance_map=label, z=z)["image"].numpy()
+    keras_out = model({"label": label, "instance": label, "z": z}).numpy()
+    _close(out, np.round((np.clip(keras_out, -1, 1) + 1) * 127.5).astype(np.uint8))

@@ -48,7 +48,7 @@ class _GauGANServing(tf.Module):
         # Track the underlying tf.Variables themselves (as keras.export.ExportArchive
         # does): without this the TF1 session loader, the path of TF Serving's
         # SavedModelBundle, cannot restore Keras 3 variables.
-        self.tf_variables = [v.value for v in model.generator.weights]
+        self.tf_variables = [v.value for v in model.generator.variables]
         self.num_classes = model.num_classes
         self.use_instances = model.use_instances
         self.use_vae = model.use_vae

@@ -175,13 +175,23 @@ def _run_workers(config, run_dir, weights_prefix):
     return outputs
 
 
-def test_multi_worker_training_on_loopback_and_resume(tmp_path):
+def _first_multi_worker_run(tmp_path):
     run = tmp_path / "run"
     config = write_json(tmp_path / "tiny.json", tiny_experiment(steps=2, strategy="multi_worker"))
     outputs = _run_workers(config, run, str(tmp_path / "first"))
     assert "chief=True" in outputs[0] and "chief=False" in outputs[1]
     assert all("resumed_from=None, step=2" in out for out in outputs)
     assert (run / "model.keras").exists()
+    return run
+
+
+def test_multi_worker_training_on_loopback(tmp_path):
+    _first_multi_worker_run(tmp_path)
+
+
+@pytest.mark.slow  # four more TF processes (~1 min); run with make test-slow
+def test_multi_worker_resume_restores_chief_checkpoint_on_every_worker(tmp_path):
+    run = _first_multi_worker_run(tmp_path)
     # Restart both workers with more steps: both resume from the chief's checkpoint.
     longer = write_json(tmp_path / "longer.json", tiny_experiment(steps=3, strategy="multi_worker"))
     outputs = _run_workers(longer, run, str(tmp_path / "second"))

@@ -27,6 +27,6 @@ setup(
         "cpu": ["tensorflow-cpu>=2.20"],
         "gpu": ["tensorflow[and-cuda]>=2.20"],
         "litert": ["ai-edge-litert"],
-        "test": ["pytest", "scipy"],
+        "test": ["pytest", "scipy", "ai-edge-litert"],
     },
 )

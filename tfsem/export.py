@@ -1,8 +1,10 @@
-"""``python -m tfsem.export --model RUN_or_.keras --out export/models/NAME [--version N] [--max-pixels P]``.
+"""``python -m tfsem.export --model RUN_or_.keras --out export/models/NAME [--version N] [--tflite fp32,fp16,dynamic_int8,int8] [--height H --width W]``.
 
 Writes a SavedModel in the TF Serving layout (``<out>/<version>/``) with the
 ``serving_default`` (int label maps -> uint8 images) and ``predict_png``
-(PNG bytes -> PNG bytes) signatures; see ``tfsem/export_lib.py``.
+(PNG bytes -> PNG bytes) signatures (``tfsem/export_lib.py``), and with
+``--tflite`` fixed-shape TFLite variants plus their size/latency/fidelity
+table in ``<out>/tflite/v<version>/`` (``tfsem/export_tflite.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,18 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
     parser.add_argument("--max-pixels", type=int, default=None,
                         help="largest label map (H*W) the server accepts")
+    parser.add_argument("--tflite", default=None,
+                        help="comma-separated TFLite variants: fp32, fp16, dynamic_int8, int8, "
+                             "int8_per_tensor, int8_float_norm (or 'all')")
+    parser.add_argument("--height", type=int, default=None,
+                        help="TFLite input height (default: the training size)")
+    parser.add_argument("--width", type=int, default=None,
+                        help="TFLite input width (default: the training size)")
+    parser.add_argument("--calibration-examples", type=int, default=32,
+                        help="label maps from the training split to calibrate int8 variants")
+    parser.add_argument("--eval-examples", type=int, default=8,
+                        help="label maps (val split when present) for the fidelity table")
+    parser.add_argument("--threads", type=int, default=None, help="LiteRT threads for latency")
     args = parser.parse_args(argv)
     from tfsem.export_lib import DEFAULT_MAX_PIXELS, export_saved_model
     from tfsem.runs import load_run
@@ -32,7 +46,40 @@ def main(argv=None) -> int:
     path = export_saved_model(model, config, args.out, args.version,
                               args.max_pixels or DEFAULT_MAX_PIXELS)
     print(f"exported {path} (signatures: serving_default, predict_png)")
+    if args.tflite:
+        _export_tflite(args, config, model, path)
     return 0
+
+
+def _export_tflite(args, config, model, saved_model_path):
+    import os
+
+    from tfsem import export_tflite
+    from tfsem.data.labels import load_label_space
+
+    variants = (list(export_tflite.VARIANTS) if args.tflite == "all"
+                else [v.strip() for v in args.tflite.split(",") if v.strip()])
+    unknown = [v for v in variants if v not in export_tflite.VARIANTS]
+    if unknown:
+        raise ValueError(f"--tflite: unknown variant(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(export_tflite.VARIANTS)} or 'all'")
+    height, width = model.image_size
+    height, width = args.height or height, args.width or width
+    space = load_label_space(config.data.label_space)
+    calibration = export_tflite.sample_inputs(config, model, height, width,
+                                              args.calibration_examples, "train")
+    try:
+        evaluation = export_tflite.sample_inputs(config, model, height, width,
+                                                 args.eval_examples, "val", seed=1)
+    except Exception:  # no val split: held-out training examples
+        evaluation = export_tflite.sample_inputs(config, model, height, width, args.eval_examples,
+                                                 "train", skip=args.calibration_examples, seed=1)
+    version = os.path.basename(saved_model_path)
+    out_dir = os.path.join(args.out, "tflite", f"v{version}")
+    export_tflite.export_tflite(model, space.raw_to_index_table(config.data.dont_care), out_dir,
+                                variants, height, width, calibration, evaluation, space.to_dict(),
+                                num_threads=args.threads)
+    print(f"wrote {out_dir} (report.md: size, latency, fidelity per variant)")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from tfsem.config import config_to_dict
 from tfsem.data.labels import load_label_space
-from tfsem.data.preprocess import lookup_class_indices, semantic_map
+from tfsem.data.preprocess import lookup_class_indices, semantic_map, uint8_image
 
 __all__ = ["DEFAULT_MAX_PIXELS", "export_saved_model", "next_version"]
 
@@ -89,7 +89,7 @@ class _GauGANServing(tf.Module):
                                       message="instance_map must have the shape of label_map")
         segmap = semantic_map(index, instance_map, self.num_classes, self.use_instances)
         image = self.generator(segmap, z=z, training=False)
-        return tf.cast(tf.round((tf.clip_by_value(image, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
+        return uint8_image(image)
 
     def _decode(self, png, what):
         """PNG bytes [B] -> int32 ids [B, H, W]; size checks from the IHDR header

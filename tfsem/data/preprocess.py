@@ -43,7 +43,12 @@ def instance_edges(instance: tf.Tensor) -> tf.Tensor:
 
 def one_hot(label: tf.Tensor, num_channels: int, dtype=tf.float32) -> tf.Tensor:
     """Class-index map [..., H, W] -> [..., H, W, C]; index -1 gives all zeros."""
-    return tf.one_hot(tf.cast(label, tf.int32), num_channels, dtype=dtype)
+    # Rows of an identity table (+ a zero row for index -1) instead of
+    # tf.one_hot: the same values, but it survives full-int8 TFLite conversion
+    # (a quantised ONE_HOT, also what equal+cast becomes, writes raw 0/1 codes).
+    label = tf.cast(label, tf.int32)
+    table = tf.concat([tf.eye(num_channels, dtype=dtype), tf.zeros([1, num_channels], dtype)], 0)
+    return tf.gather(table, tf.where(label < 0, num_channels, label))
 
 
 def semantic_map(label, instance, num_classes: int, use_instances: bool) -> tf.Tensor:
@@ -54,6 +59,14 @@ def semantic_map(label, instance, num_classes: int, use_instances: bool) -> tf.T
     if use_instances:
         segmap = tf.concat([segmap, instance_edges(instance)[..., None]], axis=-1)
     return segmap
+
+
+def uint8_image(image: tf.Tensor) -> tf.Tensor:
+    """A generator's tanh output in [-1, 1] -> uint8 [0, 255], in the SavedModel
+    and TFLite graphs alike. Written as ``x * 127.5 + 127.5`` without a clip:
+    tanh already bounds it, and TFLite's full-int8 converter mis-scales both a
+    clip after tanh and ``(x + 1) * 127.5`` (measured: PSNR 16 dB instead of 37)."""
+    return tf.cast(tf.round(tf.cast(image, tf.float32) * 127.5 + 127.5), tf.uint8)
 
 
 def lookup_class_indices(table: tf.Tensor, raw: tf.Tensor):

@@ -29,7 +29,10 @@ def upsample2x(x):
     """
     shape = tf.shape(x)
     b, h, w, c = shape[0], shape[1], shape[2], shape[3]
-    x = tf.broadcast_to(x[:, :, None, :, None, :], [b, h, 2, w, 2, c])
+    # Two 4-D broadcasts (width, then height) with reshapes: TFLite's int8
+    # calibrator has no kernels for the 6-D tensors of a one-step version.
+    x = tf.broadcast_to(tf.reshape(x, [b * h, w, 1, c]), [b * h, w, 2, c])
+    x = tf.broadcast_to(tf.reshape(x, [b, h, 1, 2 * w * c]), [b, h, 2, 2 * w * c])
     return tf.reshape(x, [b, 2 * h, 2 * w, c])
 
 

@@ -1,0 +1,257 @@
+"""TFLite variants of a label-to-photo generator, with a size/latency/fidelity report.
+
+Each ``.tflite`` is a fixed-shape model (batch 1, the chosen H x W) that takes
+``label_map`` int32 [1, H, W] of RAW label ids (+ ``instance_map`` int32
+[1, H, W] when the model uses instances, + ``z`` float32 [1, z_dim] for VAE
+models) and returns ``image`` uint8 [1, H, W, 3], like the SavedModel's
+``serving_default``. The id -> class mapping, one-hot and instance edges are
+in the graph, so the on-device caller only decodes PNGs. The graph has no
+asserts (they are not TFLite builtins): ``tools/tflite_demo.py`` checks ids
+against ``label_space.json`` before invoking.
+
+Variants (``VARIANTS``), all builtin ops only (conversion fails rather than
+pulling in Flex ops):
+
+* ``fp32``: plain conversion.
+* ``fp16``: float16 weights, float compute (GPU delegates run it in fp16).
+* ``dynamic_int8``: int8 weights, float activations (dynamic-range).
+* ``int8``: full integer, int8 weights and activations, calibrated on a
+  representative set of label maps (toy_streets or the training data).
+* ``int8_float_norm``: full integer except the instance-norm statistics
+  (mean, variance, rsqrt) kept in float: the selective quantisation studied
+  in BENCHMARKS.md.
+* ``int8_per_tensor``: full integer with ONE weight scale per tensor
+  instead of per output channel (for comparison: what per-channel buys).
+
+TFLite's int16-activation mode ("16x8") was tried and does not convert: its
+calibrator wants float ranges for the int32 label-map inputs.
+
+``report(...)`` measures each file: size, median latency of the LiteRT
+interpreter, and fidelity of the uint8 output against the SavedModel / Keras
+reference (PSNR, max and mean absolute error).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfsem.data.preprocess import lookup_class_indices, semantic_map, uint8_image
+from tfsem.fileio import atomic_write_bytes, atomic_write_text
+
+__all__ = ["VARIANTS", "tflite_function", "convert", "export_tflite", "check_builtin_only",
+           "run_tflite", "psnr", "sample_inputs"]
+
+VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8", "int8_per_tensor", "int8_float_norm")
+
+# Ops kept in float by ``int8_float_norm``: the instance-norm statistics (mean,
+# variance, rsqrt), the ops with the widest dynamic range.
+_FLOAT_NORM_OPS = ("MEAN", "SQUARE", "SQUARED_DIFFERENCE", "RSQRT")
+
+
+def tflite_function(model, table: np.ndarray, height: int, width: int):
+    """A concrete function with fixed [1, H, W] inputs for the converter."""
+    factor = 2 ** model.generator.num_upsampling
+    if height % factor or width % factor:
+        raise ValueError(f"--height/--width must be multiples of {factor}, got {height}x{width}")
+    table = tf.constant(table)
+    specs = [tf.TensorSpec([1, height, width], tf.int32, name="label_map")]
+    if model.use_instances:
+        specs.append(tf.TensorSpec([1, height, width], tf.int32, name="instance_map"))
+    if model.use_vae:
+        specs.append(tf.TensorSpec([1, model.z_dim], tf.float32, name="z"))
+
+    def render(*args):
+        args = list(args)
+        label = args.pop(0)
+        instance = args.pop(0) if model.use_instances else None
+        z = args.pop(0) if model.use_vae else None
+        index, _ = lookup_class_indices(table, label)
+        segmap = semantic_map(index, instance, model.num_classes, model.use_instances)
+        image = model.generator(segmap, z=z, training=False)
+        return {"image": uint8_image(image)}
+
+    return tf.function(render, input_signature=specs).get_concrete_function()
+
+
+def convert(concrete_fn, variant: str,
+            representative: Optional[Callable[[], Iterable[Dict[str, np.ndarray]]]] = None,
+            trackable_obj=None) -> bytes:
+    """Converts with builtin ops only; ``representative`` (a generator factory
+    of input dicts) is needed by the integer variants. ``trackable_obj`` (the
+    function's owner) gives the .tflite a signature with the input names."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown TFLite variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn], trackable_obj)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic_int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant.startswith("int8"):
+        if representative is None:
+            raise ValueError(f"the {variant} variant needs a representative dataset")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        if variant in ("int8", "int8_per_tensor"):
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter._experimental_disable_per_channel = variant == "int8_per_tensor"
+        else:
+            # Selective quantisation: the quantisation debugger's denylist keeps
+            # the normalisation ops in float; everything else is int8.
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                                   tf.lite.OpsSet.TFLITE_BUILTINS]
+            debug_options = tf.lite.experimental.QuantizationDebugOptions(
+                denylisted_ops=list(_FLOAT_NORM_OPS))
+            with warnings.catch_warnings():  # the debugger uses the deprecated tf.lite.Interpreter
+                warnings.simplefilter("ignore", UserWarning)
+                debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=converter, debug_dataset=representative, debug_options=debug_options)
+                return debugger.get_nondebug_quantized_model()
+    with warnings.catch_warnings():  # int8 calibration uses the deprecated tf.lite.Interpreter
+        warnings.simplefilter("ignore", UserWarning)
+        return converter.convert()
+
+
+def _interpreter(model_content: bytes, num_threads: Optional[int] = None):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def check_builtin_only(model_content: bytes) -> List[str]:
+    """The op names of a .tflite; raises if any is a Flex or custom op."""
+    interpreter = _interpreter(model_content)
+    names = sorted({op["op_name"] for op in interpreter._get_ops_details()})
+    bad = [n for n in names if n.startswith("Flex") or n == "CUSTOM"]
+    if bad:
+        raise ValueError(f"TFLite model uses non-builtin ops: {', '.join(bad)}")
+    return names
+
+
+def run_tflite(model_content: bytes, inputs: Dict[str, np.ndarray], num_threads=None,
+               repeats: int = 1):
+    """(output uint8 array, median seconds per run) of a .tflite on ``inputs``."""
+    interpreter = _interpreter(model_content, num_threads)
+    runner = interpreter.get_signature_runner()
+    times, out = [], None
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        out = runner(**inputs)
+        times.append(time.perf_counter() - start)
+    return out["image"], float(np.median(times))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def sample_inputs(config, model, height: int, width: int, count: int, split: str,
+                  skip: int = 0, seed: int = 0) -> List[Dict[str, np.ndarray]]:
+    """``count`` TFLite input dicts from the run's data (toy_streets or the real
+    dataset): raw ids, resized (nearest) to H x W, batch 1; ``z`` ~ N(0, I)."""
+    from tfsem.data.labels import load_label_space
+    from tfsem.data.pipeline import DataPipeline
+
+    space = load_label_space(config.data.label_space)
+    pipeline = DataPipeline(config.data, split)
+    rng = np.random.default_rng(seed)
+
+    def resize(x):
+        return tf.image.resize(x[None, ..., None], (height, width), "nearest")[..., 0].numpy()
+
+    out = []
+    for ex in pipeline.examples().skip(skip).take(count):
+        item = {"label_map": resize(space.decode(ex["label"].numpy())).astype(np.int32)}
+        if model.use_instances:
+            instance = ex["instance"].numpy() if "instance" in ex else ex["label"].numpy()
+            item["instance_map"] = resize(instance).astype(np.int32)
+        if model.use_vae:
+            item["z"] = rng.standard_normal((1, model.z_dim)).astype(np.float32)
+        out.append(item)
+    if not out:
+        raise ValueError(f"no {split!r} examples in the run's data ({config.data.source}) "
+                         f"for TFLite calibration/evaluation")
+    return out
+
+
+def _format_table(rows) -> str:
+    lines = ["| variant | size (MB) | latency (ms) | PSNR vs SavedModel (dB) | max abs err | mean abs err |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['size_bytes'] / 1e6:.2f} | {r['latency_ms']:.1f} | "
+                     f"{r['psnr_db']:.1f} | {r['max_abs_err']} | {r['mean_abs_err']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def export_tflite(model, table: np.ndarray, out_dir: str, variants: Sequence[str],
+                  height: int, width: int, calibration: Sequence[Dict[str, np.ndarray]],
+                  evaluation: Sequence[Dict[str, np.ndarray]], label_space: dict,
+                  num_threads: Optional[int] = None, repeats: int = 5,
+                  log=print) -> List[dict]:
+    """Writes ``<out_dir>/<variant>.tflite``, ``label_space.json`` and the
+    report (``report.json``, ``report.md``); returns the report rows.
+
+    ``calibration`` / ``evaluation``: input dicts (``label_map`` [1, H, W],
+    ...) for the integer variants' calibration and for the fidelity check.
+    The reference is the same graph run by TensorFlow (what the SavedModel's
+    ``serving_default`` computes).
+    """
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown TFLite variant(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(VARIANTS)}")
+    fn = tflite_function(model, table, height, width)
+    names = [spec.name for spec in fn.structured_input_signature[0]]
+    references = [fn(*[tf.constant(ex[n]) for n in names])["image"].numpy() for ex in evaluation]
+
+    def representative():
+        for ex in calibration:
+            yield {n: ex[n] for n in names}
+
+    owner = tf.Module()  # a plain trackable owner gives the .tflite its signature
+    owner.render = fn
+    owner.tf_variables = [v.value for v in model.generator.variables]
+    os.makedirs(out_dir, exist_ok=True)
+    rows = []
+    for variant in variants:
+        log(f"converting {variant} ...")
+        content = convert(fn, variant, representative, owner)
+        ops = check_builtin_only(content)
+        path = os.path.join(out_dir, f"{variant}.tflite")
+        atomic_write_bytes(path, content)
+        errors, latencies = [], []
+        for i, (ex, ref) in enumerate(zip(evaluation, references)):
+            out, seconds = run_tflite(content, {n: ex[n] for n in names}, num_threads,
+                                      repeats if i == 0 else 1)
+            errors.append((out, ref))
+            if i == 0:
+                latencies.append(seconds)
+        got = np.concatenate([o for o, _ in errors])
+        ref = np.concatenate([r for _, r in errors])
+        diff = np.abs(got.astype(int) - ref.astype(int))
+        row = {"variant": variant, "file": os.path.basename(path), "size_bytes": len(content),
+               "latency_ms": 1000 * latencies[0], "psnr_db": psnr(got, ref),
+               "max_abs_err": int(diff.max()), "mean_abs_err": float(diff.mean()),
+               "input_names": names, "height": height, "width": width, "ops": ops}
+        rows.append(row)
+        log(f"  {variant}: {row['size_bytes'] / 1e6:.2f} MB, {row['latency_ms']:.1f} ms, "
+            f"PSNR {row['psnr_db']:.1f} dB, max abs err {row['max_abs_err']}")
+    atomic_write_text(os.path.join(out_dir, "label_space.json"), json.dumps(label_space, indent=1))
+    atomic_write_text(os.path.join(out_dir, "report.json"), json.dumps(rows, indent=2))
+    header = (f"# TFLite variants, {height}x{width}, batch 1\n\n"
+              f"Latency: median of {repeats} LiteRT runs, num_threads={num_threads or 'default'}. "
+              f"Fidelity: uint8 output vs the TensorFlow graph (= SavedModel serving_default) "
+              f"on {len(evaluation)} label maps.\n\n")
+    atomic_write_text(os.path.join(out_dir, "report.md"), header + _format_table(rows))
+    return rows

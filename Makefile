@@ -13,6 +13,8 @@ STAMP  := $(VENV)/.tfsem-installed
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[cpu,test]"
+	# gRPC client protos; the package depends on full tensorflow, so no deps (see export/README.md)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps tensorflow-serving-api
 	touch $(STAMP)
 
 venv: $(STAMP)

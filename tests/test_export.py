@@ -79,7 +79,7 @@ def test_predict_png_round_trip(exported):
     labels = [_png(x.astype(np.uint8)) for x in exported["label"]]       # 8-bit
     instances = [_png(x.astype(np.uint16)) for x in exported["instance"]]  # 16-bit
     out = loaded.signatures["predict_png"](label_png=tf.constant(labels),
-                                           instance_png=tf.constant(instances))["image_png"]
+                                           instance_png=tf.constant(instances))["image_png_bytes"]
     images = np.stack([np.asarray(Image.open(io.BytesIO(b))) for b in out.numpy()])
     _close(images, exported["expected"])
 

@@ -7,7 +7,7 @@ Signatures of a label-to-photo model (GauGAN today):
   int32 [B, H, W] when the model uses instances, ``z`` float32 [B, z_dim]
   for VAE models -> ``image`` uint8 [B, H, W, 3].
 * ``predict_png``: ``label_png`` string [B] (8- or 16-bit grey PNGs of raw
-  ids), ``instance_png`` when used, ``z`` for VAE models -> ``image_png``
+  ids), ``instance_png`` when used, ``z`` for VAE models -> ``image_png_bytes``
   string [B]; decoded and encoded in the graph.
 
 Bad input gets an InvalidArgument error with a clear message, never silent
@@ -153,7 +153,7 @@ class _GauGANServing(tf.Module):
             "serving_default": make(self.render, ["label_map", "instance_map"],
                                     tf.TensorSpec([None, None, None], tf.int32), "image"),
             "predict_png": make(self.render_png, ["label_png", "instance_png"],
-                                tf.TensorSpec([None], tf.string), "image_png"),
+                                tf.TensorSpec([None], tf.string), "image_png_bytes"),
         }
 
 

@@ -1,0 +1,312 @@
+"""The TF Serving clients, checked against TF Serving's documented formats.
+
+The server binary is not installable here. So: (1) request bodies are
+compared with the formats of TF Serving's REST API document (row and
+columnar, ``{"b64": ...}`` binaries, ``_bytes`` outputs); (2) both clients
+run against in-process stand-ins that serve the exported SavedModel through
+those formats (REST over http.server, gRPC through the real
+``tensorflow_serving.apis`` PredictionService protos); (3) a real
+``tensorflow_model_server`` integration test runs when the binary is on PATH.
+"""
+
+import base64
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfsem.config import ExperimentConfig, config_from_dict
+from tfsem.data import toy_streets
+from tfsem.export_lib import export_saved_model
+from tfsem.models.build import build_model
+from tfsem.serving.client import (GrpcClient, RestClient, ServingError, build_rest_request,
+                                  parse_rest_response)
+from tests.testing import REPO, run_module, tiny_experiment
+
+
+def _png(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    base = tmp_path_factory.mktemp("serving") / "models" / "tiny"
+    config = config_from_dict(ExperimentConfig, tiny_experiment())
+    model = build_model(config)
+    model.build_networks()
+    path = export_saved_model(model, config, str(base))
+    examples = [toy_streets.generate(i, 32, 64, split="val") for i in range(2)]
+    label = np.stack([e["label"] for e in examples]).astype(np.int32)
+    instance = np.stack([e["instance"] for e in examples]).astype(np.int32)
+    loaded = tf.saved_model.load(path)
+    expected = loaded.signatures["serving_default"](
+        label_map=tf.constant(label), instance_map=tf.constant(instance))["image"].numpy()
+    return {"base": base, "path": path, "loaded": loaded, "label": label, "instance": instance,
+            "expected": expected, "root": base.parent.parent}
+
+
+# -- (1) documented request / response formats ---------------------------------
+
+def test_columnar_request_matches_documented_format():
+    label = np.array([[[7, 8]], [[26, 7]]], np.int32)
+    body = build_rest_request({"label_map": label, "z": np.zeros((2, 2), np.float32)})
+    assert body == {"signature_name": "serving_default",
+                    "inputs": {"label_map": [[[7, 8]], [[26, 7]]], "z": [[0.0, 0.0], [0.0, 0.0]]}}
+    json.dumps(body)  # plain JSON types only
+
+
+def test_row_request_with_binary_inputs_uses_b64_objects():
+    body = build_rest_request({"label_png": [b"\x89PNG-a", b"\x89PNG-b"],
+                               "instance_png": [b"i1", b"i2"]}, "predict_png", "instances")
+    assert body["signature_name"] == "predict_png"
+    assert body["instances"] == [
+        {"label_png": {"b64": base64.b64encode(b"\x89PNG-a").decode()},
+         "instance_png": {"b64": base64.b64encode(b"i1").decode()}},
+        {"label_png": {"b64": base64.b64encode(b"\x89PNG-b").decode()},
+         "instance_png": {"b64": base64.b64encode(b"i2").decode()}}]
+
+
+def test_row_request_rejects_mixed_batch_sizes():
+    with pytest.raises(ValueError, match="one batch size"):
+        build_rest_request({"a": np.zeros((2, 1)), "b": np.zeros((3, 1))}, layout="instances")
+
+
+def test_documented_response_shapes_are_parsed():
+    # Row format, single output: the name is omitted.
+    assert parse_rest_response({"predictions": [[1, 2], [3, 4]]}, "image") == [[1, 2], [3, 4]]
+    # Row format, several outputs: a list of objects.
+    rows = {"predictions": [{"image": [1], "other": 0}, {"image": [2], "other": 0}]}
+    assert parse_rest_response(rows, "image") == [[1], [2]]
+    # Columnar, binary output named *_bytes: {"b64": ...}.
+    cols = {"outputs": {"image_png_bytes": [{"b64": base64.b64encode(b"abc").decode()}]}}
+    assert parse_rest_response(cols, "image_png_bytes") == [b"abc"]
+    with pytest.raises(ServingError, match="Servable not found"):
+        parse_rest_response({"error": "Servable not found for request: Latest(x)"}, "image")
+
+
+def test_rest_url_follows_documented_scheme():
+    assert RestClient("http://h:8501/", "spade").predict_url == \
+        "http://h:8501/v1/models/spade:predict"
+    assert RestClient("http://h:8501", "spade", 3).predict_url == \
+        "http://h:8501/v1/models/spade/versions/3:predict"
+
+
+# -- (2) clients against in-process stand-ins ------------------------------------
+
+class _RestStandIn(BaseHTTPRequestHandler):
+    """TF Serving's documented :predict semantics over a loaded SavedModel."""
+    loaded = None
+    model_name = "tiny"
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        if not self.path.startswith(f"/v1/models/{self.model_name}") or \
+                not self.path.endswith(":predict"):
+            return self._reply(404, {"error": f"Servable not found for request: {self.path}"})
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        fn = self.loaded.signatures[body.get("signature_name", "serving_default")]
+        specs = fn.structured_input_signature[1]
+
+        def decode(v):
+            if isinstance(v, dict):
+                return base64.b64decode(v["b64"])
+            return [decode(x) for x in v] if isinstance(v, list) else v
+
+        if "inputs" in body:
+            columns = {k: decode(v) for k, v in body["inputs"].items()}
+        else:
+            columns = {k: [decode(row[k]) for row in body["instances"]]
+                       for k in body["instances"][0]}
+        try:
+            out = fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in columns.items()})
+        except tf.errors.InvalidArgumentError as err:
+            return self._reply(400, {"error": err.message})
+
+        def encode(name, value):
+            if name.endswith("_bytes"):
+                return [{"b64": base64.b64encode(b).decode()} for b in value.numpy()]
+            return value.numpy().tolist()
+
+        outputs = {k: encode(k, v) for k, v in out.items()}
+        if "inputs" in body:
+            return self._reply(200, {"outputs": next(iter(outputs.values()))
+                                     if len(outputs) == 1 else outputs})
+        rows = next(iter(outputs.values()))
+        return self._reply(200, {"predictions": rows})
+
+
+@pytest.fixture(scope="module")
+def rest_url(served):
+    handler = type("Handler", (_RestStandIn,), {"loaded": served["loaded"]})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("layout", ["inputs", "instances"])
+def test_rest_client_predict(served, rest_url, layout):
+    image = RestClient(rest_url, "tiny").predict(served["label"], served["instance"],
+                                                 layout=layout)
+    np.testing.assert_array_equal(image, served["expected"])
+
+
+def test_rest_client_predict_png_and_server_errors(served, rest_url):
+    client = RestClient(rest_url, "tiny")
+    labels = [_png(x.astype(np.uint8)) for x in served["label"]]
+    instances = [_png(x.astype(np.uint16)) for x in served["instance"]]
+    pngs = client.predict_png(labels, instances)
+    images = np.stack([np.asarray(Image.open(io.BytesIO(p))) for p in pngs])
+    np.testing.assert_array_equal(images, served["expected"])
+    bad = served["label"].copy()
+    bad[0, 0, 0] = 99
+    with pytest.raises(ServingError, match="(?s)HTTP 400: .*outside the cityscapes label space"):
+        client.predict(bad, served["instance"])
+    with pytest.raises(ServingError, match="HTTP 404"):
+        RestClient(rest_url, "nope").predict(served["label"], served["instance"])
+
+
+def test_rest_client_reports_no_server():
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    free = port.getsockname()[1]
+    port.close()
+    with pytest.raises(ServingError, match="no answer"):
+        RestClient(f"http://127.0.0.1:{free}", "x", timeout=5).predict(np.zeros((1, 32, 32)))
+
+
+def test_client_cli_writes_the_photo(served, rest_url, tmp_path):
+    label = tmp_path / "label.png"
+    label.write_bytes(_png(served["label"][0].astype(np.uint8)))
+    inst = tmp_path / "inst.png"
+    inst.write_bytes(_png(served["instance"][0].astype(np.uint16)))
+    for signature in ("predict_png", "serving_default"):
+        out = tmp_path / f"{signature}.png"
+        result = run_module("tfsem.serving.client", "--url", rest_url, "--model", "tiny",
+                            "--labels", str(label), "--instances", str(inst), "--out", str(out),
+                            "--signature", signature)
+        assert result.returncode == 0, result.stderr[-3000:]
+        np.testing.assert_array_equal(np.asarray(Image.open(out)), served["expected"][0])
+    result = run_module("tfsem.serving.client", "--url", rest_url, "--model", "tiny",
+                        "--labels", str(tmp_path / "missing.png"), "--out", str(out))
+    assert result.returncode == 2 and "missing.png" in result.stderr
+
+
+def test_grpc_client_against_prediction_service(served):
+    grpc = pytest.importorskip("grpc")
+    apis = pytest.importorskip("tensorflow_serving.apis.prediction_service_pb2_grpc")
+    from tensorflow_serving.apis import predict_pb2
+
+    requests = []
+
+    class Servicer(apis.PredictionServiceServicer):
+        def Predict(self, request, context):
+            requests.append(request)
+            fn = served["loaded"].signatures[request.model_spec.signature_name]
+            out = fn(**{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})
+            response = predict_pb2.PredictResponse()
+            for name, value in out.items():
+                response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    apis.add_PredictionServiceServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        client = GrpcClient(f"127.0.0.1:{port}", "tiny", version=1)
+        image = client.predict(served["label"], served["instance"])
+        np.testing.assert_array_equal(image, served["expected"])
+        pngs = client.predict_png([_png(x.astype(np.uint8)) for x in served["label"]],
+                                  [_png(x.astype(np.uint16)) for x in served["instance"]])
+        assert len(pngs) == 2
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(pngs[1]))),
+                                      served["expected"][1])
+    finally:
+        server.stop(0)
+    spec = requests[0].model_spec
+    assert (spec.name, spec.signature_name, spec.version.value) == ("tiny", "serving_default", 1)
+    assert tf.dtypes.as_dtype(requests[0].inputs["label_map"].dtype) == tf.int32
+
+
+def test_export_folder_files_are_consistent():
+    """export/models.config names base paths that the README's export commands create."""
+    text = open(os.path.join(REPO, "export", "models.config"), encoding="utf-8").read()
+    assert "model_config_list" in text and "/models/quickstart" in text
+    for name in ("batching.config", "compose.yaml", "requests/predict_png.json",
+                 "requests/serving_default.json"):
+        assert os.path.exists(os.path.join(REPO, "export", name)), name
+    request = json.load(open(os.path.join(REPO, "export", "requests", "predict_png.json")))
+    png = base64.b64decode(request["instances"][0]["label_png"]["b64"])
+    assert png.startswith(b"\x89PNG")
+
+
+# -- (3) the real server, when installed ---------------------------------------
+
+@pytest.mark.skipif(shutil.which("tensorflow_model_server") is None,
+                    reason="tensorflow_model_server is not on PATH (not installable here)")
+def test_real_tensorflow_model_server(served, tmp_path):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    rest_port = sock.getsockname()[1]
+    sock.close()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    grpc_port = sock.getsockname()[1]
+    sock.close()
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list { config { name: "tiny" base_path: "%s" '
+                      'model_platform: "tensorflow" } }' % served["base"])
+    server = subprocess.Popen(["tensorflow_model_server", f"--port={grpc_port}",
+                               f"--rest_api_port={rest_port}", f"--model_config_file={config}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{rest_port}"
+        for _ in range(120):
+            try:
+                status = json.loads(urllib.request.urlopen(f"{url}/v1/models/tiny").read())
+                if status["model_version_status"][0]["state"] == "AVAILABLE":
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        for layout in ("inputs", "instances"):
+            image = RestClient(url, "tiny").predict(served["label"], served["instance"],
+                                                    layout=layout)
+            np.testing.assert_array_equal(image, served["expected"])
+        pngs = RestClient(url, "tiny").predict_png(
+            [_png(x.astype(np.uint8)) for x in served["label"]],
+            [_png(x.astype(np.uint16)) for x in served["instance"]])
+        assert len(pngs) == 2
+        if GrpcClient is not None:
+            image = GrpcClient(f"127.0.0.1:{grpc_port}", "tiny").predict(
+                served["label"], served["instance"])
+            np.testing.assert_array_equal(image, served["expected"])
+    finally:
+        server.terminate()
+        server.wait(10)

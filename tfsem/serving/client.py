@@ -1,0 +1,303 @@
+"""TF Serving clients for tfsem exports, and ``python -m tfsem.serving.client``.
+
+    python -m tfsem.serving.client --url http://localhost:8501 --model quickstart \
+        --labels in.png [--instances inst.png] --out out.png [--signature predict_png]
+    python -m tfsem.serving.client --grpc localhost:8500 --model quickstart --labels in.png --out out.png
+
+REST follows TF Serving's documented API (``POST /v1/models/NAME[/versions/V]:predict``):
+``instances`` (row format) or ``inputs`` (columnar format) JSON; binary
+strings travel as ``{"b64": ...}``, and outputs whose name ends in
+``_bytes`` (``image_png_bytes``) come back the same way. gRPC sends a
+``PredictRequest`` to ``PredictionService/Predict``.
+
+Signatures (see ``tfsem/export_lib.py``): ``serving_default`` takes raw id
+maps ``label_map`` [B, H, W] (+ ``instance_map``, + ``z``) and returns
+``image`` uint8 [B, H, W, 3]; ``predict_png`` takes PNG bytes ``label_png``
+(+ ``instance_png``, + ``z``) and returns ``image_png_bytes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import sys
+import urllib.error
+import urllib.request
+from typing import Dict, List, Optional
+
+import numpy as np
+
+__all__ = ["RestClient", "GrpcClient", "ServingError", "build_rest_request",
+           "parse_rest_response", "main"]
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class ServingError(RuntimeError):
+    """An error answer from the server, or no answer."""
+
+
+def _inputs(label, instance, z, png: bool) -> Dict[str, object]:
+    names = ("label_png", "instance_png") if png else ("label_map", "instance_map")
+    out = {names[0]: label}
+    if instance is not None:
+        out[names[1]] = instance
+    if z is not None:
+        out["z"] = np.asarray(z, np.float32)
+    return out
+
+
+def _json_value(value):
+    """numpy arrays -> nested lists; bytes -> {"b64": ...} (documented binary encoding)."""
+    if isinstance(value, (bytes, bytearray)):
+        return {"b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    array = np.asarray(value)
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64).tolist()
+    return array.astype(np.float64).tolist()
+
+
+def build_rest_request(inputs: Dict[str, object], signature: str = "serving_default",
+                       layout: str = "inputs") -> dict:
+    """The JSON body of a ``:predict`` call.
+
+    ``inputs``: name -> batched value (numpy array [B, ...] or a list of
+    bytes). ``layout``: ``inputs`` (columnar) or ``instances`` (one object
+    per batch element).
+    """
+    if layout not in ("inputs", "instances"):
+        raise ValueError(f"layout must be 'inputs' or 'instances', got {layout!r}")
+    body = {"signature_name": signature}
+    if layout == "inputs":
+        body["inputs"] = {name: _json_value(value) for name, value in inputs.items()}
+    else:
+        sizes = {name: len(value) for name, value in inputs.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"row format needs one batch size for all inputs, got {sizes}")
+        batch = next(iter(sizes.values()))
+        body["instances"] = [{name: _json_value(value[i]) for name, value in inputs.items()}
+                             for i in range(batch)]
+    return body
+
+
+def _decode_json(value):
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        return base64.b64decode(value["b64"])
+    if isinstance(value, list):
+        return [_decode_json(v) for v in value]
+    return value
+
+
+def parse_rest_response(body: dict, output: str) -> object:
+    """The ``output`` tensor from a ``:predict`` answer (row or columnar)."""
+    if "error" in body:
+        raise ServingError(body["error"])
+    if "outputs" in body:
+        outputs = body["outputs"]
+        value = outputs[output] if isinstance(outputs, dict) and output in outputs else outputs
+    elif "predictions" in body:
+        rows = body["predictions"]
+        value = [r[output] if isinstance(r, dict) and output in r else r for r in rows]
+    else:
+        raise ServingError(f"answer has neither 'outputs' nor 'predictions': {list(body)}")
+    return _decode_json(value)
+
+
+def _as_png_list(value) -> List[bytes]:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, bytes) or not item.startswith(_PNG_SIGNATURE):
+            raise ServingError("the server did not return PNG bytes; is the output named "
+                               "image_png_bytes (TF Serving base64-encodes *_bytes outputs)?")
+    return items
+
+
+class RestClient:
+    """``RestClient("http://localhost:8501", "quickstart").predict(label_map, instance_map)``."""
+
+    def __init__(self, url: str, model: str, version: Optional[int] = None,
+                 timeout: float = 60.0):
+        self.url = url.rstrip("/")
+        self.model = model
+        self.version = version
+        self.timeout = timeout
+
+    @property
+    def predict_url(self) -> str:
+        version = f"/versions/{self.version}" if self.version is not None else ""
+        return f"{self.url}/v1/models/{self.model}{version}:predict"
+
+    def _post(self, body: dict) -> dict:
+        data = json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(self.predict_url, data=data,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as err:
+            text = err.read().decode("utf-8", "replace")
+            try:
+                message = json.loads(text).get("error", text)
+            except ValueError:
+                message = text
+            raise ServingError(f"{self.predict_url}: HTTP {err.code}: {message}") from None
+        except urllib.error.URLError as err:
+            raise ServingError(f"{self.predict_url}: no answer ({err.reason})") from None
+
+    def predict(self, label_map, instance_map=None, z=None, layout="inputs") -> np.ndarray:
+        """Raw id maps [B, H, W] -> uint8 images [B, H, W, 3] (``serving_default``)."""
+        inputs = _inputs(np.asarray(label_map, np.int32),
+                         None if instance_map is None else np.asarray(instance_map, np.int32),
+                         z, png=False)
+        body = self._post(build_rest_request(inputs, "serving_default", layout))
+        return np.asarray(parse_rest_response(body, "image"), dtype=np.uint8)
+
+    def predict_png(self, label_pngs: List[bytes], instance_pngs: Optional[List[bytes]] = None,
+                    z=None, layout="inputs") -> List[bytes]:
+        """PNG bytes in, PNG bytes out (``predict_png``)."""
+        inputs = _inputs(list(label_pngs), None if instance_pngs is None else list(instance_pngs),
+                         z, png=True)
+        body = self._post(build_rest_request(inputs, "predict_png", layout))
+        return _as_png_list(parse_rest_response(body, "image_png_bytes"))
+
+
+class GrpcClient:
+    """``GrpcClient("localhost:8500", "quickstart").predict(label_map, instance_map)``.
+
+    Needs ``tensorflow-serving-api`` (``pip install --no-deps
+    tensorflow-serving-api`` next to tensorflow-cpu) and TensorFlow for the
+    tensor protos.
+    """
+
+    def __init__(self, target: str, model: str, version: Optional[int] = None,
+                 timeout: float = 60.0, channel=None):
+        try:
+            from tensorflow_serving.apis import prediction_service_pb2_grpc
+        except ImportError:
+            raise ImportError("the gRPC client needs tensorflow-serving-api: "
+                              "pip install --no-deps tensorflow-serving-api") from None
+        import grpc
+
+        self.target = target
+        self.model = model
+        self.version = version
+        self.timeout = timeout
+        self.channel = channel or grpc.insecure_channel(
+            target, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024),
+                             ("grpc.max_send_message_length", 256 * 1024 * 1024)])
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+
+    def build_request(self, inputs: Dict[str, object], signature: str):
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model
+        request.model_spec.signature_name = signature
+        if self.version is not None:
+            request.model_spec.version.value = int(self.version)
+        for name, value in inputs.items():
+            if isinstance(value, list):
+                proto = tf.make_tensor_proto(value, dtype=tf.string, shape=[len(value)])
+            else:
+                proto = tf.make_tensor_proto(value)
+            request.inputs[name].CopyFrom(proto)
+        return request
+
+    def _call(self, request):
+        import grpc
+
+        try:
+            return self.stub.Predict(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise ServingError(f"{self.target}: {err.code().name}: {err.details()}") from None
+
+    def predict(self, label_map, instance_map=None, z=None) -> np.ndarray:
+        import tensorflow as tf
+
+        inputs = _inputs(np.asarray(label_map, np.int32),
+                         None if instance_map is None else np.asarray(instance_map, np.int32),
+                         z, png=False)
+        answer = self._call(self.build_request(inputs, "serving_default"))
+        return tf.make_ndarray(answer.outputs["image"]).astype(np.uint8)
+
+    def predict_png(self, label_pngs, instance_pngs=None, z=None) -> List[bytes]:
+        import tensorflow as tf
+
+        inputs = _inputs(list(label_pngs), None if instance_pngs is None else list(instance_pngs),
+                         z, png=True)
+        answer = self._call(self.build_request(inputs, "predict_png"))
+        return _as_png_list(list(tf.make_ndarray(answer.outputs["image_png_bytes"])))
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise ServingError(f"{path}: {err.strerror}") from None
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ServingError(f"{path}: not a PNG file")
+    return data
+
+
+def _ids(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data))).astype(np.int32)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tfsem.serving.client",
+                                     description=__doc__.splitlines()[0])
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="REST base URL, e.g. http://localhost:8501")
+    where.add_argument("--grpc", help="gRPC target, e.g. localhost:8500")
+    parser.add_argument("--model", required=True, help="model name in the server's config")
+    parser.add_argument("--version", type=int, default=None)
+    parser.add_argument("--labels", required=True, help="label-id PNG (raw ids)")
+    parser.add_argument("--instances", default=None, help="instance-id PNG (models with instances)")
+    parser.add_argument("--out", required=True, help="output photo PNG")
+    parser.add_argument("--signature", default="predict_png",
+                        choices=("predict_png", "serving_default"))
+    parser.add_argument("--seed", type=int, default=None,
+                        help="style seed: sends z ~ N(0, I) (VAE models only)")
+    parser.add_argument("--z-dim", type=int, default=256, help="z size with --seed")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    try:
+        label = _read(args.labels)
+        instance = _read(args.instances) if args.instances else None
+        z = None
+        if args.seed is not None:
+            z = np.random.default_rng(args.seed).standard_normal((1, args.z_dim))
+        if args.url:
+            client = RestClient(args.url, args.model, args.version, args.timeout)
+        else:
+            client = GrpcClient(args.grpc, args.model, args.version, args.timeout)
+        if args.signature == "predict_png":
+            png = client.predict_png([label], None if instance is None else [instance], z)[0]
+        else:
+            from PIL import Image
+
+            image = client.predict(_ids(label)[None],
+                                   None if instance is None else _ids(instance)[None], z)[0]
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="PNG")
+            png = buffer.getvalue()
+    except (ServingError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from tfsem.fileio import atomic_write_bytes
+
+    atomic_write_bytes(args.out, png)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -316,14 +316,61 @@ class GauGANConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class Pix2PixHDConfig:
+    """Keyword arguments of ``tfsem.models.Pix2PixHD`` (see its docstring).
+
+    Defaults are NVIDIA/pix2pixHD's (``options/base_options.py``,
+    ``train_options.py``): stage 1 is ``n_local_enhancers: 0`` (the global
+    generator, ngf 64); stage 2 sets ``n_local_enhancers: 1``, ``ngf: 32``,
+    ``train.init_from`` (the stage-1 run) and ``niter_fix_global``.
+    """
+
+    ngf: int = 64
+    n_downsample_global: int = 4
+    n_blocks_global: int = 9
+    n_local_enhancers: int = 0
+    n_blocks_local: int = 3
+    niter_fix_global: int = 0
+    norm: _NORMS = "instance"
+    ndf: int = 64
+    num_D: int = 2
+    n_layers_D: int = 3
+    use_features: bool = False
+    feat_num: int = 3
+    nef: int = 16
+    n_downsample_E: int = 4
+    gan_mode: Literal["hinge", "lsgan", "original"] = "lsgan"
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    vgg_weights: str = "keras_cache"
+
+    def validate(self, path: str = "model.pix2pixhd") -> None:
+        for name in ("ngf", "ndf", "num_D", "n_layers_D", "feat_num", "nef"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("n_downsample_global", "n_blocks_global", "n_local_enhancers",
+                     "n_blocks_local", "niter_fix_global", "n_downsample_E"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+        for name in ("lambda_feat", "lambda_vgg"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+
+    def factor(self) -> int:
+        return 2 ** (self.n_downsample_global + self.n_local_enhancers)
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Which model family to train, and its constructor arguments."""
 
-    type: Literal["gaugan"] = "gaugan"
+    type: Literal["gaugan", "pix2pixhd"] = "gaugan"
     gaugan: GauGANConfig = GauGANConfig()
+    pix2pixhd: Pix2PixHDConfig = Pix2PixHDConfig()
 
     def validate(self, path: str = "model") -> None:
         self.gaugan.validate(f"{path}.gaugan")
+        self.pix2pixhd.validate(f"{path}.pix2pixhd")
 
     def family(self):
         """The section of the selected family."""
@@ -339,8 +386,13 @@ class OptimizerConfig:
     d_lr: float = 4e-4
     beta_1: float = 0.0
     beta_2: float = 0.9
+    # The last ``decay_steps`` of ``train.steps`` decay both rates linearly to
+    # 0 (pix2pixHD's niter_decay; SPADE's --niter_decay). 0: constant rates.
+    decay_steps: int = 0
 
     def validate(self, path: str = "optimizer") -> None:
+        if self.decay_steps < 0:
+            raise ConfigError(f"{path}.decay_steps: must be >= 0, got {self.decay_steps}")
         for name in ("g_lr", "d_lr"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
@@ -369,6 +421,9 @@ class TrainConfig:
             ``default``, ``mirrored`` or ``multi_worker``.
         mixed_precision: ``float32`` or ``mixed_bfloat16``.
         out_dir: run directory; ``{name}`` is the experiment name.
+        init_from: a run directory (or .keras) whose weights start a NEW run
+            (not a resume): pix2pixHD stage 2 takes the global generator and
+            the feature encoder of the stage-1 run.
     """
 
     steps: int = 1000
@@ -382,6 +437,7 @@ class TrainConfig:
     strategy: Literal["auto", "default", "mirrored", "multi_worker"] = "auto"
     mixed_precision: Literal["float32", "mixed_bfloat16"] = "float32"
     out_dir: str = "runs/{name}"
+    init_from: Optional[str] = None
 
     def validate(self, path: str = "train") -> None:
         for name in ("steps", "checkpoint_every", "keep_checkpoints", "sample_every",
@@ -426,6 +482,20 @@ class ExperimentConfig:
                     f"are multiples of {factor}; the data gives {height}x{width} (HxW)")
             if not self.data.load_images:
                 raise ConfigError("data.load_images: GauGAN trains on photos; set it to true")
+        if self.model.type == "pix2pixhd":
+            height, width = self.image_size()
+            factor = self.model.pix2pixhd.factor()
+            if height % factor or width % factor:
+                raise ConfigError(
+                    f"data: pix2pixHD with n_downsample_global="
+                    f"{self.model.pix2pixhd.n_downsample_global} and n_local_enhancers="
+                    f"{self.model.pix2pixhd.n_local_enhancers} needs a height and width that are "
+                    f"multiples of {factor}; the data gives {height}x{width} (HxW)")
+            if not self.data.load_images:
+                raise ConfigError("data.load_images: pix2pixHD trains on photos; set it to true")
+        if self.optimizer.decay_steps > self.train.steps:
+            raise ConfigError(f"optimizer.decay_steps: {self.optimizer.decay_steps} is more than "
+                              f"train.steps ({self.train.steps})")
 
     def image_size(self):
         """(height, width) of the training examples; a ConfigError if not fixed."""

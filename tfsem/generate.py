@@ -8,7 +8,12 @@ rendered. Writes ``<stem>.png`` per map and ``grid.png`` (label | generated).
 Options: ``--instances`` (a PNG or a folder matched by stem; without it the
 label map stands in, so edges follow class boundaries), ``--style IMAGE``
 (VAE models: take the style of a photo), ``--seed S`` (VAE models: the
-random style).
+random style). pix2pixHD models with instance features take each instance's
+features from the per-class clusters of ``python -m tfsem.encode_features``
+(``--features FILE``, default ``RUN/features.npz``): ``--cluster K`` (the
+same cluster for every instance) or ``--cluster random`` (per instance, from
+``--seed``), and ``--variants N`` renders N different photos per map
+(random clusters, seeds S..S+N-1).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def _stem(path):
 
 
 def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
-                    config_path=None, stream=sys.stdout):
+                    config_path=None, stream=sys.stdout, features=None, cluster="0", variants=1):
     """Library form of the CLI; returns the list of written image paths."""
     import numpy as np
     import tensorflow as tf
@@ -75,6 +80,14 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
             z = tf.random.stateless_normal([1, model.z_dim], seed=[int(seed), 0])
     elif style:
         raise ValueError("--style needs a model trained with use_vae=true")
+    clusters = None
+    if getattr(model, "use_features", False):
+        clusters = _load_run_clusters(model_path, features)
+        if variants > 1:
+            cluster = "random"
+    elif variants > 1 or features:
+        raise ValueError("--variants/--features need a pix2pixHD model trained with "
+                         "use_features: true")
 
     def resize(x):
         return tf.image.resize(np.asarray(x)[None, ..., None], (height, width), "nearest")[..., 0]
@@ -98,15 +111,45 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
             inputs["instance"] = resize(inst)
         if z is not None:
             inputs["z"] = z
-        image = image_to_uint8(model(inputs, training=False)[0].numpy())
-        target = os.path.join(out, _stem(path) + ".png")
-        save_png(image, target)
-        written.append(target)
-        rows.append([label_to_rgb(label[0].numpy(), space, dont_care), image])
-        print(f"wrote {target}", file=stream)
+        row = [label_to_rgb(label[0].numpy(), space, dont_care)]
+        for v in range(max(1, variants)):
+            if clusters is not None:
+                inputs["features"] = _features(model, inputs, clusters, cluster, seed + v)
+            image = image_to_uint8(model(inputs, training=False)[0].numpy())
+            target = os.path.join(out, _stem(path) + (f"_v{v}" if v else "") + ".png")
+            save_png(image, target)
+            written.append(target)
+            row.append(image)
+            print(f"wrote {target}", file=stream)
+        rows.append(row)
     save_png(make_grid(rows, max_width=2048), os.path.join(out, "grid.png"))
     print(f"wrote {os.path.join(out, 'grid.png')} (label | generated)", file=stream)
     return written
+
+
+def _load_run_clusters(model_path, features):
+    from tfsem.features import load_clusters
+
+    run_dir = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
+    path = features or os.path.join(run_dir, "features.npz")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path}: no feature clusters; this pix2pixHD model takes instance features: run "
+            f"python -m tfsem.encode_features --model {model_path} first (or pass --features)")
+    return load_clusters(path)[0]
+
+
+def _features(model, inputs, clusters, cluster, seed, per_instance=None):
+    """[1, H, W, feat_num] features for a batch of one map from the clusters."""
+    import numpy as np
+
+    from tfsem.features import feature_map
+
+    label = np.asarray(inputs["label"])[0]
+    instance = np.asarray(model.feature_instances(inputs))[0]
+    choice = cluster if cluster == "random" else int(cluster)
+    return feature_map(label, instance, clusters, model.feat_num, choice, seed,
+                       per_instance)[None]
 
 
 def main(argv=None) -> int:
@@ -119,9 +162,18 @@ def main(argv=None) -> int:
     parser.add_argument("--style", default=None, help="style photo (VAE models)")
     parser.add_argument("--seed", type=int, default=0, help="random style seed (VAE models)")
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
+    parser.add_argument("--features", default=None,
+                        help="pix2pixHD: clusters file (default: RUN/features.npz)")
+    parser.add_argument("--cluster", default="0",
+                        help="pix2pixHD: cluster index for every instance, or 'random'")
+    parser.add_argument("--variants", type=int, default=1,
+                        help="pix2pixHD: photos per label map (random clusters)")
     args = parser.parse_args(argv)
+    if args.cluster != "random" and not args.cluster.lstrip("-").isdigit():
+        raise ValueError(f"--cluster must be an integer or 'random', got {args.cluster!r}")
     generate_images(args.model, args.labels, args.out, args.instances, args.style, args.seed,
-                    args.config)
+                    args.config, features=args.features, cluster=args.cluster,
+                    variants=args.variants)
     return 0
 
 

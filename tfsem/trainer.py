@@ -122,8 +122,26 @@ class Trainer:
         elif resume:
             raise FileNotFoundError(f"{self.run_dir}: --resume given but there is no checkpoint "
                                     f"in {os.path.join(self.run_dir, 'checkpoints')}")
+        elif config.train.init_from:
+            self._init_from(config.train.init_from)
         if self.chief:
             save_config(self.config, os.path.join(self.run_dir, "config.json"))
+
+    def _init_from(self, path):
+        """A new run starts from another run's weights (pix2pixHD stage 2)."""
+        from tfsem.runs import load_run
+
+        if not hasattr(self.model, "load_stage_weights"):
+            raise ValueError(f"train.init_from: {type(self.model).__name__} models cannot start "
+                             "from another run's weights")
+        try:
+            _, source = load_run(path)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"train.init_from: {err}") from None
+        with self.strategy.scope():
+            copied = self.model.load_stage_weights(source)
+        self._print(f"initialised from {path}: " +
+                    ", ".join(f"{part} ({n} variables)" for part, n in copied.items()))
 
     # -- run directory ---------------------------------------------------------------
     def _check_run_dir(self):
@@ -162,13 +180,22 @@ class Trainer:
         """Toy-oracle mIoU and pixel accuracy of the generated photos of ``batch``."""
         from tfsem.metrics.segmentation import toy_oracle_scores
 
-        fake = self.model({k: v for k, v in batch.items() if k != "image"}, training=False)
+        fake = self._render(batch)
         scores = toy_oracle_scores(fake.numpy(), batch["label"].numpy())
         return {"oracle_miou": scores["miou"], "oracle_pixel_accuracy": scores["pixel_accuracy"]}
 
+    def _render(self, batch):
+        """Generated photos of ``batch``; the photo is passed along only for
+        models that encode instance features from it (pix2pixHD with features:
+        the features of the real photo), a GauGAN never sees it here."""
+        inputs = dict(batch)
+        if not getattr(self.model, "use_features", False):
+            inputs.pop("image", None)
+        return self.model(inputs, training=False)
+
     def sample_grid(self, batch) -> np.ndarray:
         """uint8 grid: one row per example, label | instance edges | generated | real."""
-        fake = self.model({k: v for k, v in batch.items() if k != "image"}, training=False)
+        fake = self._render(batch)
         space, dont_care = self.pipeline.label_space, self.config.data.dont_care
         rows = []
         for i in range(int(batch["label"].shape[0])):

@@ -115,11 +115,34 @@ def bench_spade(repeats: int, precision: str, sizes) -> dict:
     return results
 
 
+def bench_pix2pixhd(repeats: int) -> dict:
+    """Issue #4's cases: G1 at 1024x512 (36 input channels, ngf 64) and the
+    local-enhancer generator at 2048x1024 (ngf 32), batch 1, forward only.
+    PyTorch reference on this machine, 2 threads: 8.6 s and 13.8 s."""
+    import tensorflow as tf
+
+    from tfsem.networks.pix2pixhd import Pix2PixHDGenerator
+
+    results = {"threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()}
+    cases = [("global_1024x512", dict(ngf=64, n_local_enhancers=0), (512, 1024), 8.6),
+             ("local_2048x1024", dict(ngf=32, n_local_enhancers=1), (1024, 2048), 13.8)]
+    for name, kwargs, (height, width), reference in cases:
+        generator = Pix2PixHDGenerator(n_downsample_global=4, n_blocks_global=9,
+                                       n_blocks_local=3, **kwargs)
+        x = tf.random.uniform([1, height, width, 36])
+        forward = tf.function(lambda v: generator(v, training=False))
+        result = _median_seconds(lambda: forward(x)[0, 0, 0, 0].numpy(), repeats, warmup=1)
+        result["pytorch_reference_s"] = reference
+        result["speedup"] = round(reference / result["median_s"], 2)
+        results[name] = result
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["data", "spade"])
+    parser.add_argument("what", choices=["data", "spade", "pix2pixhd"])
     parser.add_argument("--seconds", type=float, default=10.0, help="data: measuring time per case")
-    parser.add_argument("--repeats", type=int, default=5, help="spade: timed runs per case")
+    parser.add_argument("--repeats", type=int, default=5, help="spade, pix2pixhd: timed runs per case")
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
                         help="spade: Keras dtype policy")
     parser.add_argument("--sizes", default="128x256,256x512",
@@ -127,6 +150,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.what == "data":
         result = bench_data(args.seconds)
+    elif args.what == "pix2pixhd":
+        result = bench_pix2pixhd(args.repeats)
     else:
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
         result = bench_spade(args.repeats, args.precision, sizes)

@@ -16,13 +16,14 @@ betas (0, 0.9), the maintainers' correction of the paper (NVlabs/SPADE #50).
 
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Sequence
 
 import keras
 import tensorflow as tf
 
 from tfsem import losses as L
 from tfsem.data.preprocess import semantic_map
+from tfsem.models.base import ConditionalGAN
 from tfsem.networks.conv_encoder import ConvEncoder
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.spade_generator import UPSAMPLING_LAYERS, SPADEGenerator
@@ -34,7 +35,7 @@ D_TERMS = ("D_real", "D_fake")
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class GauGAN(keras.Model):
+class GauGAN(ConditionalGAN):
     """SPADE/GauGAN for label map (+ instance map) to image.
 
     Call: ``model({"label": int [B,H,W], "instance": int [B,H,W] (if
@@ -109,9 +110,7 @@ class GauGAN(keras.Model):
                                     spectral_norm=spectral_norm_E, name="encoder")
                         if use_vae else None)
         self.noise_seed = keras.random.SeedGenerator(seed)
-        self._set_vgg_loss(None)
-        self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in G_TERMS + D_TERMS + ("G_loss", "D_loss")}
+        self._init_tracking(G_TERMS + D_TERMS + ("G_loss", "D_loss"))
 
     # -- inputs ----------------------------------------------------------------
     @property
@@ -202,28 +201,15 @@ class GauGAN(keras.Model):
         terms: Dict[str, tf.Tensor] = {}
         zeros = tf.zeros([tf.shape(fake)[0]], tf.float32)
         if "discriminator" in parts:
-            # Fake and real in one batch, as the reference's discriminate().
-            pred = self.discriminator(
-                tf.concat([tf.concat([segmap, tf.stop_gradient(fake)], -1),
-                           tf.concat([segmap, real], -1)], 0), training=training)
-            pred_fake, pred_real = _split_predictions(pred)
+            pred_fake, pred_real = self.discriminate(segmap, tf.stop_gradient(fake), real, training)
             terms["D_fake"] = L.gan_loss(pred_fake, False, True, self.gan_mode)
             terms["D_real"] = L.gan_loss(pred_real, True, True, self.gan_mode)
         if "generator" in parts:
-            pred = self.discriminator(
-                tf.concat([tf.concat([segmap, fake], -1), tf.concat([segmap, real], -1)], 0),
-                training=training)
-            pred_fake, pred_real = _split_predictions(pred)
+            pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
             terms["G_GAN"] = L.gan_loss(pred_fake, True, False, self.gan_mode)
             terms["G_feat"] = (self.lambda_feat * L.feature_matching_loss(pred_fake, pred_real)
                                if self.lambda_feat > 0 else zeros)
-            if self.lambda_vgg > 0:
-                if self.vgg_loss is None:
-                    raise ValueError("lambda_vgg > 0 but the VGG loss is not loaded: call "
-                                     "compile() first, or set lambda_vgg=0")
-                terms["G_VGG"] = self.lambda_vgg * self.vgg_loss(fake, real)
-            else:
-                terms["G_VGG"] = zeros
+            terms["G_VGG"] = self.vgg_term(fake, real)
             terms["KLD"] = (self.lambda_kld * L.kl_divergence(mu, logvar)
                             if self.use_vae else zeros)
         return terms
@@ -242,18 +228,9 @@ class GauGAN(keras.Model):
                 tests); default: built from ``vgg_weights`` when lambda_vgg > 0.
         """
         super().compile(**kwargs)
-        self.build_networks()
-        self.g_optimizer = g_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)
-        self.d_optimizer = d_optimizer or keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9)
-        self.g_optimizer.build(self.generator_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        if self.lambda_vgg > 0:
-            self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))
-
-    def _set_vgg_loss(self, vgg_loss):
-        # Deliberately not tracked by Keras: the fixed VGG19 weights (80 MB) are
-        # a training-time tool, not part of the saved model.
-        object.__setattr__(self, "vgg_loss", vgg_loss)
+        self._compile_gan(g_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9),
+                          d_optimizer or keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9),
+                          vgg_loss)
 
     @property
     def generator_variables(self):
@@ -261,19 +238,6 @@ class GauGAN(keras.Model):
         if self.encoder is not None:
             out += list(self.encoder.trainable_variables)
         return out
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def _track(self, terms):
-        for name, value in terms.items():
-            self.trackers[name].update_state(tf.reduce_mean(value))
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    @staticmethod
-    def _mean(values):
-        return tf.nn.compute_average_loss(tf.add_n(list(values)))
 
     def train_step(self, batch):
         # Discriminator step, then generator step; each with its own tape and
@@ -311,12 +275,3 @@ class GauGAN(keras.Model):
                 "lambda_kld": self.lambda_kld, "vgg_weights": self.vgg_weights,
                 "seed": self.seed}
 
-
-def _split_predictions(pred) -> Tuple[list, list]:
-    """Splits D outputs of concat([fake, real]) into the fake and real halves."""
-    fake, real = [], []
-    for scale in pred:
-        halves = [tf.split(f, 2, axis=0) for f in scale]
-        fake.append([h[0] for h in halves])
-        real.append([h[1] for h in halves])
-    return fake, real

@@ -1,0 +1,118 @@
+"""pix2pixHD instance features at test time (paper sec. 3.4): per-class
+k-means clusters of the encoder's instance features, and feature maps built
+from chosen clusters (multi-modal synthesis, appearance editing).
+
+A clusters file (``features.npz``, written by ``python -m tfsem.encode_features``)
+holds ``class_<index>``: float32 [k, feat_num] cluster centres per class index,
+and ``meta``: JSON (label space, feat_num, counts).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Dict, Optional, Union
+
+import numpy as np
+
+from tfsem.fileio import atomic_write_bytes
+
+__all__ = ["kmeans", "instance_features", "cluster_features", "save_clusters", "load_clusters",
+           "feature_map", "instance_classes"]
+
+
+def kmeans(points: np.ndarray, k: int, seed: int = 0, iterations: int = 100) -> np.ndarray:
+    """Cluster centres [min(k, n_distinct), D] of ``points`` [N, D] (k-means++
+    initialisation, Lloyd iterations, deterministic for a seed)."""
+    points = np.asarray(points, np.float64)
+    if points.ndim != 2 or len(points) == 0:
+        raise ValueError(f"kmeans needs points [N, D] with N >= 1, got shape {points.shape}")
+    k = min(k, len(np.unique(points, axis=0)))
+    rng = np.random.default_rng(seed)
+    centres = [points[rng.integers(len(points))]]
+    for _ in range(1, k):
+        dist = np.min(((points[:, None] - np.asarray(centres)[None]) ** 2).sum(-1), axis=1)
+        centres.append(points[rng.choice(len(points), p=dist / dist.sum())])
+    centres = np.asarray(centres)
+    for _ in range(iterations):
+        assign = ((points[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        updated = np.array([points[assign == c].mean(0) if np.any(assign == c) else centres[c]
+                            for c in range(k)])
+        if np.allclose(updated, centres):
+            break
+        centres = updated
+    return centres.astype(np.float32)
+
+
+def instance_classes(label: np.ndarray, instance: np.ndarray) -> Dict[int, int]:
+    """instance id -> class index (the most frequent label inside it)."""
+    out = {}
+    for inst in np.unique(instance):
+        values, counts = np.unique(label[instance == inst], return_counts=True)
+        out[int(inst)] = int(values[counts.argmax()])
+    return out
+
+
+def instance_features(features: np.ndarray, label: np.ndarray, instance: np.ndarray,
+                      min_pixels: int = 16):
+    """(class index, feature vector) of every instance of one image with at
+    least ``min_pixels`` pixels. ``features`` [H, W, F] is instance-averaged."""
+    out = []
+    for inst, cls in instance_classes(label, instance).items():
+        mask = instance == inst
+        if cls < 0 or mask.sum() < min_pixels:
+            continue
+        out.append((cls, features[mask][0]))
+    return out
+
+
+def cluster_features(samples: Dict[int, list], k: int = 10, seed: int = 0) -> Dict[int, np.ndarray]:
+    """class index -> cluster centres [<=k, F] from lists of feature vectors."""
+    return {cls: kmeans(np.stack(vectors), k, seed) for cls, vectors in sorted(samples.items())
+            if vectors}
+
+
+def save_clusters(path: str, clusters: Dict[int, np.ndarray], meta: dict) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(json.dumps(meta)),
+             **{f"class_{cls}": centres for cls, centres in clusters.items()})
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_clusters(path: str):
+    """(clusters {class index: [k, F]}, meta dict)."""
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a clusters file from python -m tfsem.encode_features "
+                         f"({err})") from None
+    if "meta" not in data:
+        raise ValueError(f"{path}: not a clusters file (no 'meta')")
+    clusters = {int(k.split("_", 1)[1]): data[k] for k in data.files if k.startswith("class_")}
+    return clusters, json.loads(str(data["meta"]))
+
+
+def feature_map(label: np.ndarray, instance: np.ndarray, clusters: Dict[int, np.ndarray],
+                feat_num: int, choice: Union[int, str] = 0, seed: int = 0,
+                per_instance: Optional[Dict[int, int]] = None) -> np.ndarray:
+    """Feature map [H, W, feat_num] for one label (class indices) + instance map.
+
+    Every instance takes a cluster centre of its class: cluster ``choice``
+    (an int, modulo the class's cluster count) or ``"random"`` (per instance,
+    from ``seed``); ``per_instance`` {instance id: cluster} overrides single
+    instances (appearance editing). Classes without clusters get zeros.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.zeros(label.shape + (feat_num,), np.float32)
+    for inst, cls in instance_classes(label, instance).items():
+        centres = clusters.get(cls)
+        if centres is None or len(centres) == 0:
+            continue
+        if per_instance and inst in per_instance:
+            index = per_instance[inst]
+        elif choice == "random":
+            index = int(rng.integers(len(centres)))
+        else:
+            index = int(choice)
+        out[instance == inst] = centres[index % len(centres)]
+    return out

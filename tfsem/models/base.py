@@ -1,0 +1,77 @@
+"""What the label-to-photo GAN tasks (GauGAN, Pix2PixHD) share: loss-term
+trackers, the conditional multi-scale discriminator pass, the VGG term and
+the replica-aware loss reduction."""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence, Tuple
+
+import keras
+import tensorflow as tf
+
+from tfsem import losses as L
+
+__all__ = ["ConditionalGAN", "split_predictions"]
+
+
+def split_predictions(pred) -> Tuple[list, list]:
+    """Splits D outputs of concat([fake, real]) into the fake and real halves."""
+    fake, real = [], []
+    for scale in pred:
+        halves = [tf.split(f, 2, axis=0) for f in scale]
+        fake.append([h[0] for h in halves])
+        real.append([h[1] for h in halves])
+    return fake, real
+
+
+class ConditionalGAN(keras.Model):
+    """Base of the tasks with a ``discriminator`` that sees concat(segmap, image).
+
+    Subclasses set ``self.discriminator``, ``self.lambda_vgg``,
+    ``self.vgg_weights`` and call ``_init_tracking(terms)``.
+    """
+
+    def _init_tracking(self, terms: Sequence[str]):
+        self._set_vgg_loss(None)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in terms}
+
+    def discriminate(self, segmap, fake, real, training):
+        """(pred_fake, pred_real): fake and real in one batch, as the references."""
+        pred = self.discriminator(tf.concat([tf.concat([segmap, fake], -1),
+                                             tf.concat([segmap, real], -1)], 0), training=training)
+        return split_predictions(pred)
+
+    def vgg_term(self, fake, real):
+        if self.lambda_vgg <= 0:
+            return tf.zeros([tf.shape(fake)[0]], tf.float32)
+        if self.vgg_loss is None:
+            raise ValueError("lambda_vgg > 0 but the VGG loss is not loaded: call compile() "
+                             "first, or set lambda_vgg=0")
+        return self.lambda_vgg * self.vgg_loss(fake, real)
+
+    def _set_vgg_loss(self, vgg_loss):
+        # Deliberately not tracked by Keras: the fixed VGG19 weights (80 MB) are
+        # a training-time tool, not part of the saved model.
+        object.__setattr__(self, "vgg_loss", vgg_loss)
+
+    def _compile_gan(self, g_optimizer, d_optimizer, vgg_loss):
+        self.build_networks()
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.g_optimizer.build(self.generator_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        if self.lambda_vgg > 0:
+            self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _track(self, terms: Dict[str, tf.Tensor]):
+        for name, value in terms.items():
+            self.trackers[name].update_state(tf.reduce_mean(value))
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @staticmethod
+    def _mean(values):
+        """Per-example terms -> the replica's share of the global mean."""
+        return tf.nn.compute_average_loss(tf.add_n(list(values)))

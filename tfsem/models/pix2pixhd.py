@@ -1,0 +1,287 @@
+"""pix2pixHD (Wang et al. 2018, "High-Resolution Image Synthesis and Semantic
+Manipulation with Conditional GANs", arXiv 1711.11585), the training task.
+
+Owns the coarse-to-fine generator, the multi-scale discriminator (instance
+norm, no spectral norm), the optional instance-level feature encoder and the
+losses. Inputs are INT label maps + instance maps; one-hot and the instance
+boundary map are computed inside the model.
+
+Defaults follow NVIDIA/pix2pixHD: LSGAN, feature matching 10, VGG 10; D loss
+halved ((fake + real) / 2, ``pix2pixHD_model.py``); num_D 2, n_layers_D 3,
+ngf = ndf = 64; G1 with 4 downsamplings and 9 blocks; Adam lr 2e-4, beta1 0.5
+(``train_options.py``), linear decay over ``niter_decay`` (our
+``optimizer.decay_steps``).
+
+Staged training (paper sec. 3.2): stage 1 trains G1 alone
+(``n_local_enhancers=0``) at half resolution; stage 2 builds the local
+enhancer around G1 (``n_local_enhancers=1``, ``ngf=32``, so G1 keeps width
+64), starts from the stage-1 weights (``init_from``, see
+``load_stage_weights``) and keeps G1 frozen for the first
+``niter_fix_global`` steps, then trains everything jointly.
+
+Feature encoder (sec. 3.4): with ``use_features`` an encoder E maps the real
+photo to ``feat_num`` channels averaged over each instance; they are
+concatenated to the generator input and E trains jointly with G. At test
+time the features come from per-class k-means cluster centres
+(``python -m tfsem.encode_features``), which gives several outputs per label
+map and per-instance appearance editing.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import keras
+import tensorflow as tf
+
+from tfsem import losses as L
+from tfsem.data.preprocess import semantic_map
+from tfsem.models.base import ConditionalGAN
+from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
+from tfsem.networks.pix2pixhd import FeatureEncoder, Pix2PixHDGenerator
+
+__all__ = ["Pix2PixHD"]
+
+G_TERMS = ("G_GAN", "G_feat", "G_VGG")
+D_TERMS = ("D_real", "D_fake")
+
+
+@keras.saving.register_keras_serializable(package="tfsem")
+class Pix2PixHD(ConditionalGAN):
+    """pix2pixHD for label map (+ instance map) to image.
+
+    Call: ``model({"label": int [B,H,W], "instance": int [B,H,W] (if
+    use_instances), "features": float [B,H,W,feat_num] (if use_features; or
+    "image" to encode a photo's features)})`` -> image [B,H,W,3] in [-1, 1].
+
+    Args:
+        num_classes: one-hot channels of the label space (don't-care included).
+        image_size: (height, width); multiples of 2**(n_downsample_global + n_local_enhancers).
+        use_instances: add the instance boundary map as an input channel.
+        ngf, n_downsample_global, n_blocks_global, n_local_enhancers,
+            n_blocks_local, norm: the generator (``Pix2PixHDGenerator``).
+        niter_fix_global: stage 2: steps with G1 frozen (only the enhancer trains).
+        ndf, num_D, n_layers_D: the discriminator.
+        use_features, feat_num, nef, n_downsample_E: the feature encoder.
+        gan_mode: ``lsgan`` (reference), ``hinge`` or ``original``.
+        lambda_feat, lambda_vgg: loss weights (10, 10).
+        vgg_weights: VGG19 weights file or ``keras_cache``; never downloaded.
+    """
+
+    def __init__(self, num_classes, image_size, use_instances=True, ngf=64,
+                 n_downsample_global=4, n_blocks_global=9, n_local_enhancers=0, n_blocks_local=3,
+                 niter_fix_global=0, norm="instance", ndf=64, num_D=2, n_layers_D=3,
+                 use_features=False, feat_num=3, nef=16, n_downsample_E=4, gan_mode="lsgan",
+                 lambda_feat=10.0, lambda_vgg=10.0, vgg_weights="keras_cache", **kwargs):
+        super().__init__(**kwargs)
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if gan_mode not in L.GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {L.GAN_MODES}, got {gan_mode!r}")
+        image_size = tuple(int(s) for s in image_size)
+        factor = 2 ** (n_downsample_global + n_local_enhancers)
+        if len(image_size) != 2 or image_size[0] % factor or image_size[1] % factor:
+            raise ValueError(f"image_size must be (height, width) with both multiples of "
+                             f"{factor}, got {image_size}")
+        self.num_classes, self.image_size, self.use_instances = num_classes, image_size, use_instances
+        self.ngf, self.n_downsample_global, self.n_blocks_global = ngf, n_downsample_global, n_blocks_global
+        self.n_local_enhancers, self.n_blocks_local = n_local_enhancers, n_blocks_local
+        self.niter_fix_global, self.norm = niter_fix_global, norm
+        self.ndf, self.num_D, self.n_layers_D = ndf, num_D, n_layers_D
+        self.use_features, self.feat_num, self.nef = use_features, feat_num, nef
+        self.n_downsample_E, self.gan_mode = n_downsample_E, gan_mode
+        self.lambda_feat, self.lambda_vgg, self.vgg_weights = lambda_feat, lambda_vgg, vgg_weights
+        self.generator = Pix2PixHDGenerator(
+            ngf=ngf, n_downsample_global=n_downsample_global, n_blocks_global=n_blocks_global,
+            n_local_enhancers=n_local_enhancers, n_blocks_local=n_blocks_local, norm=norm,
+            name="generator")
+        self.discriminator = MultiScaleDiscriminator(num_D=num_D, n_layers=n_layers_D, ndf=ndf,
+                                                     norm=norm, spectral_norm=False,
+                                                     name="discriminator")
+        self.encoder = (FeatureEncoder(ngf=nef, n_downsampling=n_downsample_E, feat_num=feat_num,
+                                       norm=norm, name="encoder") if use_features else None)
+        self._init_tracking(G_TERMS + D_TERMS + ("G_loss", "D_loss"))
+
+    # -- inputs ------------------------------------------------------------------
+    def semantic_input(self, label, instance=None):
+        """INT label (+ instance) maps -> one-hot (+ boundary map) [B,H,W,C(+1)]."""
+        if self.use_instances and instance is None:
+            raise ValueError("this model uses instance maps: pass 'instance' with the label map")
+        return semantic_map(label, instance, self.num_classes, self.use_instances)
+
+    def feature_instances(self, batch):
+        """The map the encoder averages over: instances, or the labels without them."""
+        return batch["instance"] if self.use_instances else batch["label"]
+
+    def encode_features(self, image, instance, training=False):
+        """Photo [B,H,W,3] in [-1, 1] -> instance-averaged features [B,H,W,feat_num]."""
+        if self.encoder is None:
+            raise ValueError("this model has no feature encoder: it was built with "
+                             "use_features=False")
+        return self.encoder(image, instance, training=training)
+
+    def build_networks(self):
+        """Creates all variables with one tiny forward pass."""
+        if self.built:
+            return
+        # Reflection padding needs >= 2 pixels at the bottleneck, 4 at the input.
+        size = 2 * max(self.generator.factor, 2 ** self.n_downsample_E if self.use_features else 1, 2)
+        batch = {"label": tf.zeros([1, size, size], tf.int32)}
+        if self.use_instances:
+            batch["instance"] = tf.zeros([1, size, size], tf.int32)
+        if self.use_features:
+            batch["image"] = tf.zeros([1, size, size, 3])
+        self.generate(batch)
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        self.discriminator(tf.concat([segmap, tf.zeros([1, size, size, 3])], -1))
+        self.built = True
+
+    def build(self, input_shape=None):
+        self.build_networks()
+
+    def get_build_config(self):
+        return {"build_networks": True}
+
+    def build_from_config(self, config):
+        self.build_networks()
+
+    # -- forward -----------------------------------------------------------------
+    def generate(self, batch, training=False):
+        """Fake image; with features, from ``batch["features"]`` or else the
+        encoding of ``batch["image"]``."""
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        x = segmap
+        if self.use_features:
+            features = batch.get("features")
+            if features is None:
+                if batch.get("image") is None:
+                    raise ValueError(
+                        "this model uses instance features: pass 'features' (e.g. from the "
+                        "clusters of python -m tfsem.encode_features) or a photo as 'image'")
+                features = self.encode_features(batch["image"], self.feature_instances(batch),
+                                                training=training)
+            x = tf.concat([segmap, tf.cast(features, segmap.dtype)], -1)
+        return self.generator(x, training=training)
+
+    def call(self, inputs, training=False):
+        if not isinstance(inputs, dict) or "label" not in inputs:
+            raise ValueError("Pix2PixHD expects a dict with an int 'label' map (and "
+                             "'instance', 'features' or 'image' when used)")
+        return self.generate(inputs, training=training)
+
+    # -- losses ------------------------------------------------------------------
+    def compute_losses(self, batch, training=False,
+                       parts: Sequence[str] = ("generator", "discriminator")) -> Dict[str, tf.Tensor]:
+        """Named per-example loss terms [B] (weighted): G_GAN, G_feat, G_VGG;
+        D_real, D_fake (each halved, as the reference)."""
+        fake = self.generate({**batch, "features": None}, training=training)
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        real = tf.cast(batch["image"], fake.dtype)
+        terms: Dict[str, tf.Tensor] = {}
+        if "discriminator" in parts:
+            pred_fake, pred_real = self.discriminate(segmap, tf.stop_gradient(fake), real, training)
+            terms["D_fake"] = 0.5 * L.gan_loss(pred_fake, False, True, self.gan_mode)
+            terms["D_real"] = 0.5 * L.gan_loss(pred_real, True, True, self.gan_mode)
+        if "generator" in parts:
+            pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
+            terms["G_GAN"] = L.gan_loss(pred_fake, True, False, self.gan_mode)
+            # pix2pixHD weighs each layer by 4 / (n_layers_D + 1) (1 for n_layers 3).
+            terms["G_feat"] = (self.lambda_feat * 4.0 / (self.n_layers_D + 1)
+                               * L.feature_matching_loss(pred_fake, pred_real))
+            terms["G_VGG"] = self.vgg_term(fake, real)
+        return terms
+
+    # -- training ----------------------------------------------------------------
+    def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
+        """Optimisers (default: Adam 2e-4, betas (0.5, 0.999), pix2pixHD's) and the VGG loss."""
+        super().compile(**kwargs)
+        self._compile_gan(g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999),
+                          d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999),
+                          vgg_loss)
+
+    @property
+    def generator_variables(self):
+        out = list(self.generator.trainable_variables)
+        if self.encoder is not None:
+            out += list(self.encoder.trainable_variables)
+        return out
+
+    def train_step(self, batch):
+        with tf.GradientTape() as tape:
+            d_terms = self.compute_losses(batch, training=True, parts=("discriminator",))
+            d_loss = self._mean(d_terms.values())
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        with tf.GradientTape() as tape:
+            g_terms = self.compute_losses(batch, training=True, parts=("generator",))
+            g_loss = self._mean(g_terms.values())
+        g_vars = self.generator_variables
+        grads = tape.gradient(g_loss, g_vars)
+        if self.n_local_enhancers > 0 and self.niter_fix_global > 0:
+            # Stage 2 starts with G1 frozen. Zero gradients leave Adam's moments
+            # at zero, so the update is exactly 0 and G1 stays bit-identical.
+            frozen = self.g_optimizer.iterations < self.niter_fix_global
+            fixed = {id(v) for v in self.generator.global_generator.trainable_variables}
+            grads = [tf.where(frozen, tf.zeros_like(g), g) if id(v) in fixed else g
+                     for g, v in zip(grads, g_vars)]
+        self.g_optimizer.apply_gradients(zip(grads, g_vars))
+        return self._track({**d_terms, **g_terms,
+                            "G_loss": tf.add_n(list(g_terms.values())),
+                            "D_loss": tf.add_n(list(d_terms.values()))})
+
+    def test_step(self, batch):
+        terms = self.compute_losses(batch, training=False)
+        return self._track({**terms,
+                            "G_loss": tf.add_n([terms[k] for k in G_TERMS]),
+                            "D_loss": tf.add_n([terms[k] for k in D_TERMS])})
+
+    # -- staged training ---------------------------------------------------------
+    def load_stage_weights(self, other: "Pix2PixHD") -> Dict[str, int]:
+        """Copies G1 (without its RGB head when this model has enhancers) and the
+        feature encoder from a trained model, e.g. stage 1 into stage 2.
+        Returns how many variables were copied per part."""
+        if not isinstance(other, Pix2PixHD):
+            raise ValueError(f"init_from must be a pix2pixHD run, got {type(other).__name__}")
+        self.build_networks()
+        other.build_networks()
+        copied = {"global_generator": _copy_matching(other.generator.global_generator,
+                                                     self.generator.global_generator)}
+        if self.encoder is not None and other.encoder is not None:
+            copied["encoder"] = _copy_matching(other.encoder, self.encoder)
+        return copied
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "image_size": self.image_size, "use_instances": self.use_instances,
+                "ngf": self.ngf, "n_downsample_global": self.n_downsample_global,
+                "n_blocks_global": self.n_blocks_global,
+                "n_local_enhancers": self.n_local_enhancers, "n_blocks_local": self.n_blocks_local,
+                "niter_fix_global": self.niter_fix_global, "norm": self.norm, "ndf": self.ndf,
+                "num_D": self.num_D, "n_layers_D": self.n_layers_D,
+                "use_features": self.use_features, "feat_num": self.feat_num, "nef": self.nef,
+                "n_downsample_E": self.n_downsample_E, "gan_mode": self.gan_mode,
+                "lambda_feat": self.lambda_feat, "lambda_vgg": self.lambda_vgg,
+                "vgg_weights": self.vgg_weights}
+
+
+def _copy_matching(source, target) -> int:
+    """Assigns ``source``'s variables to ``target``'s with the same path below
+    their models; every target variable must be found, with the same shape
+    (a stage-2 G1 has no RGB head, so the stage-1 head is left out)."""
+    def key_of(v):  # the path below the owning model: "global_generator/conv_in/conv/kernel"
+        return v.path.split("/", 1)[-1]
+
+    sources = {key_of(v): v for v in source.variables}
+    count = 0
+    for v in target.variables:
+        key = key_of(v)
+        if key not in sources:
+            raise ValueError(f"init_from: the source model has no variable {key!r} "
+                             f"(source {source.name}: {len(sources)} variables)")
+        if tuple(sources[key].shape) != tuple(v.shape):
+            raise ValueError(f"init_from: {key!r} has shape {tuple(sources[key].shape)} in the "
+                             f"source and {tuple(v.shape)} here: stage 2 needs ngf * "
+                             f"2**n_local_enhancers equal to stage 1's ngf")
+        v.assign(sources[key])
+        count += 1
+    return count

@@ -4,7 +4,7 @@ the replica-aware loss reduction."""
 
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Tuple
 
 import keras
 import tensorflow as tf
@@ -27,13 +27,19 @@ def split_predictions(pred) -> Tuple[list, list]:
 class ConditionalGAN(keras.Model):
     """Base of the tasks with a ``discriminator`` that sees concat(segmap, image).
 
-    Subclasses set ``self.discriminator``, ``self.lambda_vgg``,
-    ``self.vgg_weights`` and call ``_init_tracking(terms)``.
+    Subclasses set ``self.generator``, ``self.encoder`` (or None),
+    ``self.discriminator``, ``self.lambda_vgg``, ``self.vgg_weights``, the
+    class attributes ``G_TERMS`` / ``D_TERMS``, implement
+    ``compute_losses(batch, training, parts)`` and call ``_init_tracking()``.
     """
 
-    def _init_tracking(self, terms: Sequence[str]):
+    G_TERMS: Tuple[str, ...] = ()
+    D_TERMS: Tuple[str, ...] = ()
+
+    def _init_tracking(self):
         self._set_vgg_loss(None)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in terms}
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in self.G_TERMS + self.D_TERMS + ("G_loss", "D_loss")}
 
     def discriminate(self, segmap, fake, real, training):
         """(pred_fake, pred_real): fake and real in one batch, as the references."""
@@ -61,6 +67,42 @@ class ConditionalGAN(keras.Model):
         self.d_optimizer.build(self.discriminator.trainable_variables)
         if self.lambda_vgg > 0:
             self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))
+
+    @property
+    def generator_variables(self):
+        """What the G step trains: the generator (+ the encoder, trained jointly)."""
+        out = list(self.generator.trainable_variables)
+        if self.encoder is not None:
+            out += list(self.encoder.trainable_variables)
+        return out
+
+    def generator_gradients(self, grads, variables):
+        """Hook to change the G step's gradients (pix2pixHD freezes G1 here)."""
+        return grads
+
+    def train_step(self, batch):
+        # Discriminator step, then generator step; each with its own tape and
+        # an explicit variable list (no trainable toggling).
+        with tf.GradientTape() as tape:
+            d_terms = self.compute_losses(batch, training=True, parts=("discriminator",))
+            d_loss = self._mean(d_terms.values())
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        with tf.GradientTape() as tape:
+            g_terms = self.compute_losses(batch, training=True, parts=("generator",))
+            g_loss = self._mean(g_terms.values())
+        g_vars = self.generator_variables
+        grads = self.generator_gradients(tape.gradient(g_loss, g_vars), g_vars)
+        self.g_optimizer.apply_gradients(zip(grads, g_vars))
+        return self._track({**d_terms, **g_terms,
+                            "G_loss": tf.add_n(list(g_terms.values())),
+                            "D_loss": tf.add_n(list(d_terms.values()))})
+
+    def test_step(self, batch):
+        terms = self.compute_losses(batch, training=False)
+        return self._track({**terms,
+                            "G_loss": tf.add_n([terms[k] for k in self.G_TERMS]),
+                            "D_loss": tf.add_n([terms[k] for k in self.D_TERMS])})
 
     @property
     def metrics(self):

@@ -62,6 +62,9 @@ class GauGAN(ConditionalGAN):
         seed: seed of the VAE noise.
     """
 
+    G_TERMS = G_TERMS
+    D_TERMS = D_TERMS
+
     def __init__(self, num_classes, image_size, use_instances=True, ngf=64, ndf=64, num_D=2,
                  n_layers_D=4, num_upsampling_layers="normal", norm_G="sync_batch",
                  norm_D="instance", norm_E="instance", spectral_norm_G=True,
@@ -110,7 +113,7 @@ class GauGAN(ConditionalGAN):
                                     spectral_norm=spectral_norm_E, name="encoder")
                         if use_vae else None)
         self.noise_seed = keras.random.SeedGenerator(seed)
-        self._init_tracking(G_TERMS + D_TERMS + ("G_loss", "D_loss"))
+        self._init_tracking()
 
     # -- inputs ----------------------------------------------------------------
     @property
@@ -231,36 +234,6 @@ class GauGAN(ConditionalGAN):
         self._compile_gan(g_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9),
                           d_optimizer or keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9),
                           vgg_loss)
-
-    @property
-    def generator_variables(self):
-        out = list(self.generator.trainable_variables)
-        if self.encoder is not None:
-            out += list(self.encoder.trainable_variables)
-        return out
-
-    def train_step(self, batch):
-        # Discriminator step, then generator step; each with its own tape and
-        # an explicit variable list (no trainable toggling).
-        with tf.GradientTape() as tape:
-            d_terms = self.compute_losses(batch, training=True, parts=("discriminator",))
-            d_loss = self._mean(d_terms.values())
-        d_vars = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
-        with tf.GradientTape() as tape:
-            g_terms = self.compute_losses(batch, training=True, parts=("generator",))
-            g_loss = self._mean(g_terms.values())
-        g_vars = self.generator_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
-        return self._track({**d_terms, **g_terms,
-                            "G_loss": tf.add_n(list(g_terms.values())),
-                            "D_loss": tf.add_n(list(d_terms.values()))})
-
-    def test_step(self, batch):
-        terms = self.compute_losses(batch, training=False)
-        return self._track({**terms,
-                            "G_loss": tf.add_n([terms[k] for k in G_TERMS]),
-                            "D_loss": tf.add_n([terms[k] for k in D_TERMS])})
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

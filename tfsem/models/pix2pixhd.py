@@ -68,6 +68,9 @@ class Pix2PixHD(ConditionalGAN):
         vgg_weights: VGG19 weights file or ``keras_cache``; never downloaded.
     """
 
+    G_TERMS = G_TERMS
+    D_TERMS = D_TERMS
+
     def __init__(self, num_classes, image_size, use_instances=True, ngf=64,
                  n_downsample_global=4, n_blocks_global=9, n_local_enhancers=0, n_blocks_local=3,
                  niter_fix_global=0, norm="instance", ndf=64, num_D=2, n_layers_D=3,
@@ -100,7 +103,7 @@ class Pix2PixHD(ConditionalGAN):
                                                      name="discriminator")
         self.encoder = (FeatureEncoder(ngf=nef, n_downsampling=n_downsample_E, feat_num=feat_num,
                                        norm=norm, name="encoder") if use_features else None)
-        self._init_tracking(G_TERMS + D_TERMS + ("G_loss", "D_loss"))
+        self._init_tracking()
 
     # -- inputs ------------------------------------------------------------------
     def semantic_input(self, label, instance=None):
@@ -199,41 +202,15 @@ class Pix2PixHD(ConditionalGAN):
                           d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999),
                           vgg_loss)
 
-    @property
-    def generator_variables(self):
-        out = list(self.generator.trainable_variables)
-        if self.encoder is not None:
-            out += list(self.encoder.trainable_variables)
-        return out
-
-    def train_step(self, batch):
-        with tf.GradientTape() as tape:
-            d_terms = self.compute_losses(batch, training=True, parts=("discriminator",))
-            d_loss = self._mean(d_terms.values())
-        d_vars = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
-        with tf.GradientTape() as tape:
-            g_terms = self.compute_losses(batch, training=True, parts=("generator",))
-            g_loss = self._mean(g_terms.values())
-        g_vars = self.generator_variables
-        grads = tape.gradient(g_loss, g_vars)
-        if self.n_local_enhancers > 0 and self.niter_fix_global > 0:
-            # Stage 2 starts with G1 frozen. Zero gradients leave Adam's moments
-            # at zero, so the update is exactly 0 and G1 stays bit-identical.
-            frozen = self.g_optimizer.iterations < self.niter_fix_global
-            fixed = {id(v) for v in self.generator.global_generator.trainable_variables}
-            grads = [tf.where(frozen, tf.zeros_like(g), g) if id(v) in fixed else g
-                     for g, v in zip(grads, g_vars)]
-        self.g_optimizer.apply_gradients(zip(grads, g_vars))
-        return self._track({**d_terms, **g_terms,
-                            "G_loss": tf.add_n(list(g_terms.values())),
-                            "D_loss": tf.add_n(list(d_terms.values()))})
-
-    def test_step(self, batch):
-        terms = self.compute_losses(batch, training=False)
-        return self._track({**terms,
-                            "G_loss": tf.add_n([terms[k] for k in G_TERMS]),
-                            "D_loss": tf.add_n([terms[k] for k in D_TERMS])})
+    def generator_gradients(self, grads, variables):
+        if self.n_local_enhancers == 0 or self.niter_fix_global == 0:
+            return grads
+        # Stage 2 starts with G1 frozen. Zero gradients leave Adam's moments at
+        # zero, so the update is exactly 0 and G1 stays bit-identical.
+        frozen = self.g_optimizer.iterations < self.niter_fix_global
+        fixed = {id(v) for v in self.generator.global_generator.trainable_variables}
+        return [tf.where(frozen, tf.zeros_like(g), g) if id(v) in fixed else g
+                for g, v in zip(grads, variables)]
 
     # -- staged training ---------------------------------------------------------
     def load_stage_weights(self, other: "Pix2PixHD") -> Dict[str, int]:

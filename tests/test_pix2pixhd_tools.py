@@ -161,3 +161,33 @@ def test_variants_and_edits_on_a_real_cityscapes_label_map(runs, tmp_path):
     before = np.asarray(Image.open(tmp_path / "edit" / "labels_before.png"))
     after = np.asarray(Image.open(tmp_path / "edit" / "labels_after.png"))
     assert (before != after).any()
+
+
+def test_export_with_cluster_input_matches_generate(runs, tmp_path):
+    """SavedModel + TFLite of pix2pixHD: the clusters are in the graph and
+    `cluster` picks the appearance, as `generate --cluster K` does."""
+    import tensorflow as tf
+
+    from tfsem.runs import load_run
+
+    out = tmp_path / "models" / "p2p"
+    result = run_module("tfsem.export", "--model", str(runs["stage1"]), "--out", str(out),
+                        "--tflite", "fp32", "--calibration-examples", "2", "--eval-examples", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "tflite" / "v1" / "report.json").read_text())
+    assert report[0]["input_names"] == ["label_map", "instance_map", "cluster"]
+    assert report[0]["max_abs_err"] <= 1
+    fn = tf.saved_model.load(str(out / "1")).signatures["serving_default"]
+    ex = runs["example"]
+    label, inst = ex["label"][None].astype(np.int32), ex["instance"][None].astype(np.int32)
+    _, model = load_run(str(runs["stage1"]))
+    clusters, _ = F.load_clusters(str(runs["stage1"] / "features.npz"))
+    from tfsem.data.labels import load_label_space
+
+    index = load_label_space("cityscapes").encode(ex["label"])
+    for k in (0, 2):
+        served = fn(label_map=label, instance_map=inst, cluster=tf.constant([k]))["image"].numpy()
+        feats = F.feature_map(index, ex["instance"], clusters, 3, choice=k)[None]
+        keras_out = model({"label": index[None], "instance": inst, "features": feats}).numpy()
+        expected = np.round(keras_out * 127.5 + 127.5).astype(int)
+        assert np.abs(served.astype(int) - expected).max() <= 1

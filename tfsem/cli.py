@@ -25,7 +25,11 @@ def error_line(err: BaseException) -> str:
     match = _PY_ERROR.search(message)
     if match and not isinstance(err, (ValueError, TypeError, OSError)):
         return match.group(1).strip()
-    first = message.strip().splitlines()[0] if message.strip() else type(err).__name__
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else type(err).__name__
+    if first.endswith("in user code:"):  # a traced function's error: the cause is at the end
+        causes = [line for line in lines if re.match(r"^\w+(Error|Exception): ", line)]
+        first = causes[-1] if causes else lines[-1]
     return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", first)
 
 

@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
     parser.add_argument("--max-pixels", type=int, default=None,
                         help="largest label map (H*W) the server accepts")
+    parser.add_argument("--features", default=None,
+                        help="pix2pixHD with instance features: clusters file "
+                             "(default: RUN/features.npz from python -m tfsem.encode_features)")
     parser.add_argument("--tflite", default=None,
                         help="comma-separated TFLite variants: fp32, fp16, dynamic_int8, int8, "
                              "int8_per_tensor, int8_float_norm (or 'all')")
@@ -43,19 +46,25 @@ def main(argv=None) -> int:
     from tfsem.runs import load_run
 
     config, model = load_run(args.model, args.config)
+    clusters = None
+    if getattr(model, "use_features", False):
+        from tfsem.generate import _load_run_clusters
+
+        clusters = _load_run_clusters(args.model, args.features)
     path = export_saved_model(model, config, args.out, args.version,
-                              args.max_pixels or DEFAULT_MAX_PIXELS)
+                              args.max_pixels or DEFAULT_MAX_PIXELS, clusters)
     print(f"exported {path} (signatures: serving_default, predict_png)")
     if args.tflite:
-        _export_tflite(args, config, model, path)
+        _export_tflite(args, config, model, path, clusters)
     return 0
 
 
-def _export_tflite(args, config, model, saved_model_path):
+def _export_tflite(args, config, model, saved_model_path, clusters):
     import os
 
     from tfsem import export_tflite
     from tfsem.data.labels import load_label_space
+    from tfsem.export_lib import GeneratorGraph
 
     variants = (list(export_tflite.VARIANTS) if args.tflite == "all"
                 else [v.strip() for v in args.tflite.split(",") if v.strip()])
@@ -76,9 +85,9 @@ def _export_tflite(args, config, model, saved_model_path):
                                                  "train", skip=args.calibration_examples, seed=1)
     version = os.path.basename(saved_model_path)
     out_dir = os.path.join(args.out, "tflite", f"v{version}")
-    export_tflite.export_tflite(model, space.raw_to_index_table(config.data.dont_care), out_dir,
-                                variants, height, width, calibration, evaluation, space.to_dict(),
-                                num_threads=args.threads)
+    graph = GeneratorGraph(model, space.raw_to_index_table(config.data.dont_care), clusters)
+    export_tflite.export_tflite(graph, out_dir, variants, height, width, calibration, evaluation,
+                                space.to_dict(), num_threads=args.threads)
     print(f"wrote {out_dir} (report.md: size, latency, fidelity per variant)")
 
 

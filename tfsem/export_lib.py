@@ -28,34 +28,114 @@ import shutil
 import tempfile
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 
 from tfsem.config import config_to_dict
 from tfsem.data.labels import load_label_space
 from tfsem.data.preprocess import lookup_class_indices, semantic_map, uint8_image
 
-__all__ = ["DEFAULT_MAX_PIXELS", "export_saved_model", "next_version"]
+__all__ = ["DEFAULT_MAX_PIXELS", "GeneratorGraph", "export_saved_model", "next_version"]
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
-class _GauGANServing(tf.Module):
-    """The inference graph only: label mapping, one-hot + edges, generator (+ encoder)."""
+class GeneratorGraph(tf.Module):
+    """The inference graph of a label-to-photo model (GauGAN or pix2pixHD),
+    shared by the SavedModel and the TFLite export: raw ids -> class indices,
+    one-hot (+ instance edges), (+ pix2pixHD cluster features), generator,
+    uint8. No validation here (asserts are not TFLite builtins).
 
-    def __init__(self, model, label_space, dont_care, max_pixels):
-        super().__init__(name="tfsem_serving")
+    Optional inputs, in this order after ``label_map``: ``instance_map``
+    (``use_instances``), ``z`` float [B, z_dim] (GauGAN VAE), ``cluster`` int
+    [B] (pix2pixHD with instance features: every pixel takes centre
+    ``cluster mod k`` of its class from the clusters of
+    ``python -m tfsem.encode_features``, i.e. ``generate --cluster K``).
+    """
+
+    def __init__(self, model, table: np.ndarray, clusters: Optional[dict] = None):
+        super().__init__(name="tfsem_generator")
         self.generator = model.generator
         # Track the underlying tf.Variables themselves (as keras.export.ExportArchive
         # does): without this the TF1 session loader, the path of TF Serving's
         # SavedModelBundle, cannot restore Keras 3 variables.
         self.tf_variables = [v.value for v in model.generator.variables]
         self.num_classes = model.num_classes
-        self.use_instances = model.use_instances
-        self.use_vae = model.use_vae
-        self.z_dim = model.z_dim
-        self.factor = 2 ** model.generator.num_upsampling
+        self.use_instances = bool(model.use_instances)
+        self.use_vae = bool(getattr(model, "use_vae", False))
+        self.z_dim = getattr(model, "z_dim", 0)
+        self.use_features = bool(getattr(model, "use_features", False))
+        self.factor = (self.generator.factor if hasattr(self.generator, "factor")
+                       else 2 ** self.generator.num_upsampling)
+        self.table = tf.constant(table)
+        if self.use_features:
+            if not clusters:
+                raise ValueError("this pix2pixHD model takes instance features: export needs its "
+                                 "clusters (python -m tfsem.encode_features, then --features)")
+            k = max(len(c) for c in clusters.values())
+            features = np.zeros((self.num_classes, k, model.feat_num), np.float32)
+            counts = np.ones((self.num_classes,), np.int32)  # no clusters: zero features
+            for cls, centres in clusters.items():
+                if 0 <= cls < self.num_classes:
+                    features[cls, :len(centres)] = centres
+                    counts[cls] = len(centres)
+            self.feature_table = tf.constant(features)
+            self.cluster_counts = tf.constant(counts)
+
+    def input_specs(self, batch=None, height=None, width=None, png=False):
+        """TensorSpecs of the inputs, in call order."""
+        maps = [batch] if png else [batch, height, width]
+        dtype = tf.string if png else tf.int32
+        prefix = ("label_png", "instance_png") if png else ("label_map", "instance_map")
+        specs = [tf.TensorSpec(maps, dtype, name=prefix[0])]
+        if self.use_instances:
+            specs.append(tf.TensorSpec(maps, dtype, name=prefix[1]))
+        if self.use_vae:
+            specs.append(tf.TensorSpec([batch, self.z_dim], tf.float32, name="z"))
+        if self.use_features:
+            specs.append(tf.TensorSpec([batch], tf.int32, name="cluster"))
+        return specs
+
+    def split_args(self, args):
+        """(label, instance, z, cluster) from positional args in input_specs order."""
+        args = list(args)
+        label = args.pop(0)
+        instance = args.pop(0) if self.use_instances else None
+        z = args.pop(0) if self.use_vae else None
+        cluster = args.pop(0) if self.use_features else None
+        return label, instance, z, cluster
+
+    def features(self, index, cluster):
+        """[B,H,W,feat_num]: centre ``cluster mod k`` of each pixel's class."""
+        cls = tf.maximum(index, 0)
+        count = tf.gather(self.cluster_counts, cls)
+        k = tf.math.floormod(tf.cast(cluster, tf.int32)[:, None, None], count)
+        feats = tf.gather_nd(self.feature_table, tf.stack([cls, k], -1))
+        return feats * tf.cast(index >= 0, feats.dtype)[..., None]
+
+    def render(self, label_map, instance_map=None, z=None, cluster=None):
+        index, _ = lookup_class_indices(self.table, label_map)
+        segmap = semantic_map(index, instance_map, self.num_classes, self.use_instances)
+        if self.use_features:
+            x = tf.concat([segmap, self.features(index, cluster)], -1)
+            image = self.generator(x, training=False)
+        elif self.use_vae or hasattr(self.generator, "use_vae"):
+            image = self.generator(segmap, z=z, training=False)
+        else:
+            image = self.generator(segmap, training=False)
+        return uint8_image(image)
+
+
+class _Serving(tf.Module):
+    """GeneratorGraph + in-graph validation and PNG coding: the served module."""
+
+    def __init__(self, graph: GeneratorGraph, label_space, max_pixels):
+        super().__init__(name="tfsem_serving")
+        self.graph = graph
+        self.factor = graph.factor
+        self.use_instances = graph.use_instances
         self.max_pixels = int(max_pixels)
-        self.table = tf.constant(label_space.raw_to_index_table(dont_care))
+        self.table = graph.table
         self.valid_ids = label_space.valid_ids_text()
         self.space_name = label_space.name
 
@@ -70,26 +150,24 @@ class _GauGANServing(tf.Module):
                 message=f"label map has more than max_pixels={self.max_pixels} pixels"),
         ]
 
-    def _indices(self, label_map):
-        index, valid = lookup_class_indices(self.table, label_map)
-        check = tf.debugging.assert_equal(
+    def _check_ids(self, label_map):
+        _, valid = lookup_class_indices(self.table, label_map)
+        return tf.debugging.assert_equal(
             tf.reduce_all(valid), True,
             message=f"label_map has ids outside the {self.space_name} label space "
                     f"(valid ids: {self.valid_ids})")
-        with tf.control_dependencies([check]):
-            return tf.identity(index)
 
-    def render(self, label_map, instance_map=None, z=None):
+    def render(self, label_map, instance_map=None, z=None, cluster=None):
         label_map = tf.convert_to_tensor(label_map)
         checks = self._check_size(tf.shape(label_map))
         with tf.control_dependencies(checks):
-            index = self._indices(label_map)
+            checks.append(self._check_ids(label_map))
         if self.use_instances:
-            tf.debugging.assert_equal(tf.shape(instance_map), tf.shape(label_map),
-                                      message="instance_map must have the shape of label_map")
-        segmap = semantic_map(index, instance_map, self.num_classes, self.use_instances)
-        image = self.generator(segmap, z=z, training=False)
-        return uint8_image(image)
+            checks.append(tf.debugging.assert_equal(
+                tf.shape(instance_map), tf.shape(label_map),
+                message="instance_map must have the shape of label_map"))
+        with tf.control_dependencies(checks):
+            return self.graph.render(tf.identity(label_map), instance_map, z, cluster)
 
     def _decode(self, png, what):
         """PNG bytes [B] -> int32 ids [B, H, W]; size checks from the IHDR header
@@ -126,35 +204,23 @@ class _GauGANServing(tf.Module):
         with tf.control_dependencies(checks):
             return tf.map_fn(decode, png, fn_output_signature=tf.TensorSpec([None, None], tf.int32))
 
-    def render_png(self, label_png, instance_png=None, z=None):
+    def render_png(self, label_png, instance_png=None, z=None, cluster=None):
         labels = self._decode(label_png, "label_png")
         instances = self._decode(instance_png, "instance_png") if self.use_instances else None
-        image = self.render(labels, instances, z)
+        image = self.render(labels, instances, z, cluster)
         return tf.map_fn(tf.io.encode_png, image, fn_output_signature=tf.string)
 
     def signatures(self):
-        """serving_default and predict_png; both take (label, [instance], [z]) in that order."""
-        optional = [self.use_instances, self.use_vae]
-
-        def make(fn, names, map_spec, out_name):
-            specs = [tf.TensorSpec(map_spec.shape, map_spec.dtype, name=names[0]),
-                     tf.TensorSpec(map_spec.shape, map_spec.dtype, name=names[1]),
-                     tf.TensorSpec([None, self.z_dim], tf.float32, name="z")]
-            used = [specs[0]] + [spec for spec, on in zip(specs[1:], optional) if on]
-
+        """serving_default and predict_png; inputs in GeneratorGraph.input_specs order."""
+        def make(fn, png, out_name):
             def wrapped(*args):
-                args = list(args)
-                full = [args.pop(0)] + [args.pop(0) if on else None for on in optional]
-                return {out_name: fn(*full)}
+                return {out_name: fn(*self.graph.split_args(args))}
 
-            return tf.function(wrapped, input_signature=used).get_concrete_function()
+            return tf.function(wrapped, input_signature=self.graph.input_specs(png=png)
+                               ).get_concrete_function()
 
-        return {
-            "serving_default": make(self.render, ["label_map", "instance_map"],
-                                    tf.TensorSpec([None, None, None], tf.int32), "image"),
-            "predict_png": make(self.render_png, ["label_png", "instance_png"],
-                                tf.TensorSpec([None], tf.string), "image_png_bytes"),
-        }
+        return {"serving_default": make(self.render, False, "image"),
+                "predict_png": make(self.render_png, True, "image_png_bytes")}
 
 
 def next_version(base: str) -> int:
@@ -166,10 +232,12 @@ def next_version(base: str) -> int:
 
 
 def export_saved_model(model, config, base: str, version: Optional[int] = None,
-                       max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
-    """Exports ``model`` to ``base/<version>`` atomically; returns that path."""
+                       max_pixels: int = DEFAULT_MAX_PIXELS, clusters: Optional[dict] = None) -> str:
+    """Exports ``model`` to ``base/<version>`` atomically; returns that path.
+    ``clusters``: pix2pixHD feature clusters (``tfsem.features.load_clusters``)."""
     if not hasattr(model, "generator") or not hasattr(model, "semantic_input"):
-        raise TypeError(f"export supports label-to-photo models (GauGAN), got {type(model).__name__}")
+        raise TypeError(f"export supports label-to-photo models (GauGAN, pix2pixHD), "
+                        f"got {type(model).__name__}")
     version = next_version(base) if version is None else int(version)
     if version < 1:
         raise ValueError(f"--version must be >= 1, got {version}")
@@ -178,7 +246,8 @@ def export_saved_model(model, config, base: str, version: Optional[int] = None,
         raise FileExistsError(f"{final}: this version exists; choose another --version")
     os.makedirs(base, exist_ok=True)
     space = load_label_space(config.data.label_space)
-    module = _GauGANServing(model, space, config.data.dont_care, max_pixels)
+    graph = GeneratorGraph(model, space.raw_to_index_table(config.data.dont_care), clusters)
+    module = _Serving(graph, space, max_pixels)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
     try:
         tf.saved_model.save(module, tmp, signatures=module.signatures())

@@ -3,8 +3,9 @@
 Each ``.tflite`` is a fixed-shape model (batch 1, the chosen H x W) that takes
 ``label_map`` int32 [1, H, W] of RAW label ids (+ ``instance_map`` int32
 [1, H, W] when the model uses instances, + ``z`` float32 [1, z_dim] for VAE
-models) and returns ``image`` uint8 [1, H, W, 3], like the SavedModel's
-``serving_default``. The id -> class mapping, one-hot and instance edges are
+models, + ``cluster`` int32 [1] for pix2pixHD with instance features) and
+returns ``image`` uint8 [1, H, W, 3], like the SavedModel's
+``serving_default`` (the same ``tfsem.export_lib.GeneratorGraph``). The id -> class mapping, one-hot and instance edges are
 in the graph, so the on-device caller only decodes PNGs. The graph has no
 asserts (they are not TFLite builtins): ``tools/tflite_demo.py`` checks ids
 against ``label_space.json`` before invoking.
@@ -42,7 +43,6 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfsem.data.preprocess import lookup_class_indices, semantic_map, uint8_image
 from tfsem.fileio import atomic_write_bytes, atomic_write_text
 
 __all__ = ["VARIANTS", "tflite_function", "convert", "export_tflite", "check_builtin_only",
@@ -55,29 +55,18 @@ VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8", "int8_per_tensor", "int8_flo
 _FLOAT_NORM_OPS = ("MEAN", "SQUARE", "SQUARED_DIFFERENCE", "RSQRT")
 
 
-def tflite_function(model, table: np.ndarray, height: int, width: int):
-    """A concrete function with fixed [1, H, W] inputs for the converter."""
-    factor = 2 ** model.generator.num_upsampling
-    if height % factor or width % factor:
-        raise ValueError(f"--height/--width must be multiples of {factor}, got {height}x{width}")
-    table = tf.constant(table)
-    specs = [tf.TensorSpec([1, height, width], tf.int32, name="label_map")]
-    if model.use_instances:
-        specs.append(tf.TensorSpec([1, height, width], tf.int32, name="instance_map"))
-    if model.use_vae:
-        specs.append(tf.TensorSpec([1, model.z_dim], tf.float32, name="z"))
+def tflite_function(graph, height: int, width: int):
+    """A concrete function of ``graph`` (``tfsem.export_lib.GeneratorGraph``)
+    with fixed batch-1, H x W inputs for the converter."""
+    if height % graph.factor or width % graph.factor:
+        raise ValueError(f"--height/--width must be multiples of {graph.factor}, "
+                         f"got {height}x{width}")
 
     def render(*args):
-        args = list(args)
-        label = args.pop(0)
-        instance = args.pop(0) if model.use_instances else None
-        z = args.pop(0) if model.use_vae else None
-        index, _ = lookup_class_indices(table, label)
-        segmap = semantic_map(index, instance, model.num_classes, model.use_instances)
-        image = model.generator(segmap, z=z, training=False)
-        return {"image": uint8_image(image)}
+        return {"image": graph.render(*graph.split_args(args))}
 
-    return tf.function(render, input_signature=specs).get_concrete_function()
+    return tf.function(render, input_signature=graph.input_specs(1, height, width)
+                       ).get_concrete_function()
 
 
 def convert(concrete_fn, variant: str,
@@ -176,8 +165,10 @@ def sample_inputs(config, model, height: int, width: int, count: int, split: str
         if model.use_instances:
             instance = ex["instance"].numpy() if "instance" in ex else ex["label"].numpy()
             item["instance_map"] = resize(instance).astype(np.int32)
-        if model.use_vae:
+        if getattr(model, "use_vae", False):
             item["z"] = rng.standard_normal((1, model.z_dim)).astype(np.float32)
+        if getattr(model, "use_features", False):
+            item["cluster"] = np.array([len(out) % 3], np.int32)
         out.append(item)
     if not out:
         raise ValueError(f"no {split!r} examples in the run's data ({config.data.source}) "
@@ -194,7 +185,7 @@ def _format_table(rows) -> str:
     return "\n".join(lines) + "\n"
 
 
-def export_tflite(model, table: np.ndarray, out_dir: str, variants: Sequence[str],
+def export_tflite(graph, out_dir: str, variants: Sequence[str],
                   height: int, width: int, calibration: Sequence[Dict[str, np.ndarray]],
                   evaluation: Sequence[Dict[str, np.ndarray]], label_space: dict,
                   num_threads: Optional[int] = None, repeats: int = 5,
@@ -202,8 +193,9 @@ def export_tflite(model, table: np.ndarray, out_dir: str, variants: Sequence[str
     """Writes ``<out_dir>/<variant>.tflite``, ``label_space.json`` and the
     report (``report.json``, ``report.md``); returns the report rows.
 
-    ``calibration`` / ``evaluation``: input dicts (``label_map`` [1, H, W],
-    ...) for the integer variants' calibration and for the fidelity check.
+    ``graph``: a ``tfsem.export_lib.GeneratorGraph``. ``calibration`` /
+    ``evaluation``: input dicts (``label_map`` [1, H, W], ...) for the integer
+    variants' calibration and for the fidelity check.
     The reference is the same graph run by TensorFlow (what the SavedModel's
     ``serving_default`` computes).
     """
@@ -211,7 +203,7 @@ def export_tflite(model, table: np.ndarray, out_dir: str, variants: Sequence[str
     if unknown:
         raise ValueError(f"unknown TFLite variant(s) {', '.join(unknown)}; "
                          f"choose from {', '.join(VARIANTS)}")
-    fn = tflite_function(model, table, height, width)
+    fn = tflite_function(graph, height, width)
     names = [spec.name for spec in fn.structured_input_signature[0]]
     references = [fn(*[tf.constant(ex[n]) for n in names])["image"].numpy() for ex in evaluation]
 
@@ -221,7 +213,7 @@ def export_tflite(model, table: np.ndarray, out_dir: str, variants: Sequence[str
 
     owner = tf.Module()  # a plain trackable owner gives the .tflite its signature
     owner.render = fn
-    owner.tf_variables = [v.value for v in model.generator.variables]
+    owner.tf_variables = graph.tf_variables
     os.makedirs(out_dir, exist_ok=True)
     rows = []
     for variant in variants:

@@ -50,7 +50,7 @@ def _valid_ids(label_space_path: str) -> set:
 
 
 def run(model_path, labels, out, instances=None, label_space=None, threads=None, repeats=1,
-        seed=0):
+        seed=0, cluster=0):
     """Returns (image uint8 [H, W, 3], median seconds)."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -79,6 +79,8 @@ def run(model_path, labels, out, instances=None, label_space=None, threads=None,
         if instance.shape != label.shape:
             raise DemoError(f"{instances}: instance map size differs from the label map")
         inputs["instance_map"] = instance[None]
+    if "cluster" in details:  # pix2pixHD with instance features: the appearance cluster
+        inputs["cluster"] = np.array([cluster], np.int32)
     if "z" in details:
         z_dim = details["z"]["shape"][-1]
         inputs["z"] = np.random.default_rng(seed).standard_normal((1, z_dim)).astype(np.float32)
@@ -104,10 +106,12 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="style seed of VAE models")
+    parser.add_argument("--cluster", type=int, default=0,
+                        help="pix2pixHD with features: appearance cluster of every class")
     args = parser.parse_args(argv)
     try:
         image, seconds = run(args.model, args.labels, args.out, args.instances, args.label_space,
-                             args.threads, args.repeats, args.seed)
+                             args.threads, args.repeats, args.seed, args.cluster)
     except DemoError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -147,3 +147,34 @@ def test_keras_round_trip(tmp_path):
 
     loaded = keras.saving.load_model(path, compile=False)
     np.testing.assert_allclose(loaded(inputs).numpy(), model(inputs).numpy(), atol=1e-5)
+
+
+def test_mirrored_strategy_first_update_matches_single_device():
+    """Two replicas, SGD (linear in the gradient): the same update as one device,
+    with the feature encoder, instance averaging and the G1 freeze in the step."""
+    import keras
+
+    def compiled():
+        model = tiny(ngf=2, n_local_enhancers=1, n_blocks_local=1, niter_fix_global=1)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.5), d_optimizer=keras.optimizers.SGD(0.5))
+        return model
+
+    data = batch(4)
+    single = compiled()
+    weights = single.get_weights()
+    single.train_step(data)
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
+    strategy = tf.distribute.MirroredStrategy(devices)
+    with strategy.scope():
+        mirrored = compiled()
+    mirrored.set_weights(weights)
+    dist = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(data))
+    tf.function(lambda b: strategy.run(mirrored.train_step, args=(b,)))(next(iter(dist)))
+    after = single.get_weights()
+    largest = max(np.abs(a - w0).max() for a, w0 in zip(after, weights))
+    for w0, a, b in zip(weights, after, mirrored.get_weights()):
+        np.testing.assert_allclose(b - w0, a - w0, rtol=1e-3, atol=1e-4 * largest)
+    g1 = {v.path for v in single.generator.global_generator.variables}
+    for v, w0 in zip(single.weights, weights):
+        if v.path in g1:
+            np.testing.assert_array_equal(v.numpy(), w0)  # frozen at step 0

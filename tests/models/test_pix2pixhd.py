@@ -164,7 +164,10 @@ def test_mirrored_strategy_first_update_matches_single_device():
     weights = single.get_weights()
     single.train_step(data)
     devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
-    strategy = tf.distribute.MirroredStrategy(devices)
+    # Reduction without collective ops: a second MirroredStrategy in the same
+    # process (test_gaugan's) reuses collective instance keys and collides.
+    strategy = tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
     with strategy.scope():
         mirrored = compiled()
     mirrored.set_weights(weights)

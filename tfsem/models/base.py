@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
+from tfsem.data.preprocess import semantic_map
 
 __all__ = ["ConditionalGAN", "split_predictions"]
 
@@ -29,12 +30,29 @@ class ConditionalGAN(keras.Model):
 
     Subclasses set ``self.generator``, ``self.encoder`` (or None),
     ``self.discriminator``, ``self.lambda_vgg``, ``self.vgg_weights``, the
-    class attributes ``G_TERMS`` / ``D_TERMS``, implement
-    ``compute_losses(batch, training, parts)`` and call ``_init_tracking()``.
+    class attributes ``G_TERMS`` / ``D_TERMS``, ``num_classes`` and
+    ``use_instances``, implement ``build_networks()`` and
+    ``compute_losses(batch, training, parts)``, and call ``_init_tracking()``.
     """
 
     G_TERMS: Tuple[str, ...] = ()
     D_TERMS: Tuple[str, ...] = ()
+
+    def semantic_input(self, label, instance=None):
+        """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot (+ edge map)."""
+        if self.use_instances and instance is None:
+            raise ValueError("this model uses instance maps: pass 'instance' with the label map")
+        return semantic_map(label, instance, self.num_classes, self.use_instances)
+
+    def build(self, input_shape=None):
+        self.build_networks()
+
+    def get_build_config(self):
+        # Variables do not depend on input shapes: rebuilding needs no shape.
+        return {"build_networks": True}
+
+    def build_from_config(self, config):
+        self.build_networks()
 
     def _init_tracking(self):
         self._set_vgg_loss(None)

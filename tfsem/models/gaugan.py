@@ -22,7 +22,6 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.data.preprocess import semantic_map
 from tfsem.models.base import ConditionalGAN
 from tfsem.networks.conv_encoder import ConvEncoder
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
@@ -120,12 +119,6 @@ class GauGAN(ConditionalGAN):
     def input_channels(self) -> int:
         return self.num_classes + int(self.use_instances)
 
-    def semantic_input(self, label, instance=None):
-        """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot (+ edge map)."""
-        if self.use_instances and instance is None:
-            raise ValueError("this model uses instance maps: pass 'instance' with the label map")
-        return semantic_map(label, instance, self.num_classes, self.use_instances)
-
     def build_networks(self):
         """Creates all variables with one tiny forward pass (no data needed)."""
         if self.built:
@@ -140,16 +133,6 @@ class GauGAN(ConditionalGAN):
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         self.discriminator(tf.concat([segmap, tf.zeros([1, h, w, 3])], -1), training=False)
         self.built = True
-
-    def build(self, input_shape=None):
-        self.build_networks()
-
-    def get_build_config(self):
-        # Variables do not depend on input shapes: rebuilding needs no shape.
-        return {"build_networks": True}
-
-    def build_from_config(self, config):
-        self.build_networks()
 
     # -- forward -----------------------------------------------------------------
     def encode(self, image, training=False):

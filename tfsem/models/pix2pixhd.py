@@ -35,7 +35,6 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.data.preprocess import semantic_map
 from tfsem.models.base import ConditionalGAN
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.pix2pixhd import FeatureEncoder, Pix2PixHDGenerator
@@ -106,12 +105,6 @@ class Pix2PixHD(ConditionalGAN):
         self._init_tracking()
 
     # -- inputs ------------------------------------------------------------------
-    def semantic_input(self, label, instance=None):
-        """INT label (+ instance) maps -> one-hot (+ boundary map) [B,H,W,C(+1)]."""
-        if self.use_instances and instance is None:
-            raise ValueError("this model uses instance maps: pass 'instance' with the label map")
-        return semantic_map(label, instance, self.num_classes, self.use_instances)
-
     def feature_instances(self, batch):
         """The map the encoder averages over: instances, or the labels without them."""
         return batch["instance"] if self.use_instances else batch["label"]
@@ -138,15 +131,6 @@ class Pix2PixHD(ConditionalGAN):
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         self.discriminator(tf.concat([segmap, tf.zeros([1, size, size, 3])], -1))
         self.built = True
-
-    def build(self, input_shape=None):
-        self.build_networks()
-
-    def get_build_config(self):
-        return {"build_networks": True}
-
-    def build_from_config(self, config):
-        self.build_networks()
 
     # -- forward -----------------------------------------------------------------
     def generate(self, batch, training=False):

@@ -38,6 +38,19 @@ class ConditionalGAN(keras.Model):
     G_TERMS: Tuple[str, ...] = ()
     D_TERMS: Tuple[str, ...] = ()
 
+    @staticmethod
+    def _checked_image_size(num_classes, gan_mode, image_size, factor, why=""):
+        """Validates the arguments every task shares; returns image_size as a tuple."""
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        if gan_mode not in L.GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {L.GAN_MODES}, got {gan_mode!r}")
+        image_size = tuple(int(s) for s in image_size)
+        if len(image_size) != 2 or image_size[0] % factor or image_size[1] % factor:
+            raise ValueError(f"image_size must be (height, width) with both multiples of "
+                             f"{factor}{why}, got {image_size}")
+        return image_size
+
     def semantic_input(self, label, instance=None):
         """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot (+ edge map)."""
         if self.use_instances and instance is None:

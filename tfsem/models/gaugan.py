@@ -71,16 +71,10 @@ class GauGAN(ConditionalGAN):
                  use_vae=False, z_dim=256, gan_mode="hinge", lambda_feat=10.0, lambda_vgg=10.0,
                  lambda_kld=0.05, vgg_weights="keras_cache", seed=None, **kwargs):
         super().__init__(**kwargs)
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        if gan_mode not in L.GAN_MODES:
-            raise ValueError(f"gan_mode must be one of {L.GAN_MODES}, got {gan_mode!r}")
-        image_size = tuple(int(s) for s in image_size)
-        factor = 2 ** UPSAMPLING_LAYERS.get(num_upsampling_layers, 5)
-        if len(image_size) != 2 or image_size[0] % factor or image_size[1] % factor:
-            raise ValueError(
-                f"image_size must be (height, width) with both multiples of {factor} for "
-                f"num_upsampling_layers={num_upsampling_layers!r}, got {image_size}")
+        image_size = self._checked_image_size(
+            num_classes, gan_mode, image_size,
+            2 ** UPSAMPLING_LAYERS.get(num_upsampling_layers, 5),
+            f" for num_upsampling_layers={num_upsampling_layers!r}")
         for name, value in (("lambda_feat", lambda_feat), ("lambda_vgg", lambda_vgg),
                             ("lambda_kld", lambda_kld)):
             if value < 0:
@@ -100,6 +94,7 @@ class GauGAN(ConditionalGAN):
         self.vgg_weights = vgg_weights
         self.seed = seed
 
+        factor = 2 ** UPSAMPLING_LAYERS.get(num_upsampling_layers, 5)
         latent = (image_size[0] // factor, image_size[1] // factor)
         self.generator = SPADEGenerator(
             ngf=ngf, num_upsampling_layers=num_upsampling_layers, use_vae=use_vae, z_dim=z_dim,

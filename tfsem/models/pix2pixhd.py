@@ -76,15 +76,8 @@ class Pix2PixHD(ConditionalGAN):
                  use_features=False, feat_num=3, nef=16, n_downsample_E=4, gan_mode="lsgan",
                  lambda_feat=10.0, lambda_vgg=10.0, vgg_weights="keras_cache", **kwargs):
         super().__init__(**kwargs)
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        if gan_mode not in L.GAN_MODES:
-            raise ValueError(f"gan_mode must be one of {L.GAN_MODES}, got {gan_mode!r}")
-        image_size = tuple(int(s) for s in image_size)
-        factor = 2 ** (n_downsample_global + n_local_enhancers)
-        if len(image_size) != 2 or image_size[0] % factor or image_size[1] % factor:
-            raise ValueError(f"image_size must be (height, width) with both multiples of "
-                             f"{factor}, got {image_size}")
+        image_size = self._checked_image_size(num_classes, gan_mode, image_size,
+                                              2 ** (n_downsample_global + n_local_enhancers))
         self.num_classes, self.image_size, self.use_instances = num_classes, image_size, use_instances
         self.ngf, self.n_downsample_global, self.n_blocks_global = ngf, n_downsample_global, n_blocks_global
         self.n_local_enhancers, self.n_blocks_local = n_local_enhancers, n_blocks_local

@@ -64,18 +64,16 @@ def _parse_pairs(values, what) -> List[Tuple[str, str]]:
 def edit_image(model_path, labels, out, instances=None, replace=(), instance_cluster=(),
                cluster="0", seed=0, features=None, config_path=None, stream=sys.stdout):
     """Library form of the CLI; returns {name: path} of the written images."""
-    import tensorflow as tf
-
     from tfsem.data.labels import load_label_space
     from tfsem.data.readers import DataError, read_instance, read_label
     from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid, save_png
-    from tfsem.generate import _features, _load_run_clusters
+    from tfsem.features import load_run_clusters, model_features
+    from tfsem.generate import map_inputs
     from tfsem.runs import load_run
 
     config, model = load_run(model_path, config_path)
     space = load_label_space(config.data.label_space)
     dont_care = config.data.dont_care
-    height, width = model.image_size
     raw = read_label(labels)
     inst = read_instance(instances) if instances else raw.copy()
     if inst.shape != raw.shape:
@@ -94,25 +92,16 @@ def edit_image(model_path, labels, out, instances=None, replace=(), instance_clu
         raise ValueError("nothing to edit: give --replace SRC:DST and/or --instance-cluster ID:K")
     clusters = None
     if getattr(model, "use_features", False):
-        clusters = _load_run_clusters(model_path, features)
+        clusters = load_run_clusters(model_path, features)
     elif per_instance:
         raise ValueError("--instance-cluster needs a pix2pixHD model with instance features")
 
-    def resize(x):
-        return tf.image.resize(np.asarray(x)[None, ..., None], (height, width), "nearest")[..., 0]
-
     def render(raw_map, inst_map, overrides):
-        try:
-            label = resize(space.encode(raw_map, dont_care))
-        except ValueError as err:
-            raise DataError(labels, str(err)) from None
-        inputs = {"label": label}
-        if getattr(model, "use_instances", False) or clusters is not None:
-            inputs["instance"] = resize(inst_map)
+        inputs = map_inputs(model, space, dont_care, raw_map, inst_map, labels)
         if clusters is not None:
-            inputs["features"] = _features(model, inputs, clusters, cluster, seed, overrides)
+            inputs["features"] = model_features(model, inputs, clusters, cluster, seed, overrides)
         image = image_to_uint8(model(inputs, training=False)[0].numpy())
-        return label[0].numpy(), image
+        return inputs["label"][0].numpy(), image
 
     new_raw, new_inst = replace_classes(raw, inst, pairs)
     label_before, before = render(raw, inst, None)

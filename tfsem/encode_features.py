@@ -10,7 +10,6 @@ tfsem.edit`` then pick instance appearances from these clusters.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from tfsem import cli
@@ -52,8 +51,7 @@ def encode_features(model_path, out=None, clusters=10, split=None, max_examples=
     if not samples:
         raise ValueError(f"no instances with >= {min_pixels} pixels in the {split!r} split")
     centres = F.cluster_features(samples, clusters, seed)
-    run_dir = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
-    out = out or os.path.join(run_dir, "features.npz")
+    out = out or F.default_clusters_path(model_path)
     meta = {"label_space": config.data.label_space, "feat_num": model.feat_num,
             "clusters": clusters, "examples": seen, "split": split,
             "instances_per_class": {str(c): len(v) for c, v in samples.items()}}

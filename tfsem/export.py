@@ -48,9 +48,9 @@ def main(argv=None) -> int:
     config, model = load_run(args.model, args.config)
     clusters = None
     if getattr(model, "use_features", False):
-        from tfsem.generate import _load_run_clusters
+        from tfsem.features import load_run_clusters
 
-        clusters = _load_run_clusters(args.model, args.features)
+        clusters = load_run_clusters(args.model, args.features)
     path = export_saved_model(model, config, args.out, args.version,
                               args.max_pixels or DEFAULT_MAX_PIXELS, clusters)
     print(f"exported {path} (signatures: serving_default, predict_png)")

@@ -65,8 +65,7 @@ class GeneratorGraph(tf.Module):
         self.use_vae = bool(getattr(model, "use_vae", False))
         self.z_dim = getattr(model, "z_dim", 0)
         self.use_features = bool(getattr(model, "use_features", False))
-        self.factor = (self.generator.factor if hasattr(self.generator, "factor")
-                       else 2 ** self.generator.num_upsampling)
+        self.factor = self.generator.factor
         self.table = tf.constant(table)
         if self.use_features:
             if not clusters:
@@ -117,13 +116,9 @@ class GeneratorGraph(tf.Module):
         index, _ = lookup_class_indices(self.table, label_map)
         segmap = semantic_map(index, instance_map, self.num_classes, self.use_instances)
         if self.use_features:
-            x = tf.concat([segmap, self.features(index, cluster)], -1)
-            image = self.generator(x, training=False)
-        elif self.use_vae or hasattr(self.generator, "use_vae"):
-            image = self.generator(segmap, z=z, training=False)
-        else:
-            image = self.generator(segmap, training=False)
-        return uint8_image(image)
+            segmap = tf.concat([segmap, self.features(index, cluster)], -1)
+        extra = {"z": z} if self.use_vae else {}
+        return uint8_image(self.generator(segmap, training=False, **extra))
 
 
 class _Serving(tf.Module):
@@ -132,10 +127,7 @@ class _Serving(tf.Module):
     def __init__(self, graph: GeneratorGraph, label_space, max_pixels):
         super().__init__(name="tfsem_serving")
         self.graph = graph
-        self.factor = graph.factor
-        self.use_instances = graph.use_instances
         self.max_pixels = int(max_pixels)
-        self.table = graph.table
         self.valid_ids = label_space.valid_ids_text()
         self.space_name = label_space.name
 
@@ -143,15 +135,15 @@ class _Serving(tf.Module):
         h, w = shape[1], shape[2]
         return [
             tf.debugging.assert_equal(
-                (h % self.factor == 0) & (w % self.factor == 0), True,
-                message=f"height and width must be multiples of {self.factor}"),
+                (h % self.graph.factor == 0) & (w % self.graph.factor == 0), True,
+                message=f"height and width must be multiples of {self.graph.factor}"),
             tf.debugging.assert_less_equal(
                 tf.cast(h, tf.int64) * tf.cast(w, tf.int64), tf.constant(self.max_pixels, tf.int64),
                 message=f"label map has more than max_pixels={self.max_pixels} pixels"),
         ]
 
     def _check_ids(self, label_map):
-        _, valid = lookup_class_indices(self.table, label_map)
+        _, valid = lookup_class_indices(self.graph.table, label_map)
         return tf.debugging.assert_equal(
             tf.reduce_all(valid), True,
             message=f"label_map has ids outside the {self.space_name} label space "
@@ -162,7 +154,7 @@ class _Serving(tf.Module):
         checks = self._check_size(tf.shape(label_map))
         with tf.control_dependencies(checks):
             checks.append(self._check_ids(label_map))
-        if self.use_instances:
+        if self.graph.use_instances:
             checks.append(tf.debugging.assert_equal(
                 tf.shape(instance_map), tf.shape(label_map),
                 message="instance_map must have the shape of label_map"))
@@ -206,7 +198,7 @@ class _Serving(tf.Module):
 
     def render_png(self, label_png, instance_png=None, z=None, cluster=None):
         labels = self._decode(label_png, "label_png")
-        instances = self._decode(instance_png, "instance_png") if self.use_instances else None
+        instances = self._decode(instance_png, "instance_png") if self.graph.use_instances else None
         image = self.render(labels, instances, z, cluster)
         return tf.map_fn(tf.io.encode_png, image, fn_output_signature=tf.string)
 

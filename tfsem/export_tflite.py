@@ -151,13 +151,14 @@ def sample_inputs(config, model, height: int, width: int, count: int, split: str
     dataset): raw ids, resized (nearest) to H x W, batch 1; ``z`` ~ N(0, I)."""
     from tfsem.data.labels import load_label_space
     from tfsem.data.pipeline import DataPipeline
+    from tfsem.data.preprocess import resize_map
 
     space = load_label_space(config.data.label_space)
     pipeline = DataPipeline(config.data, split)
     rng = np.random.default_rng(seed)
 
     def resize(x):
-        return tf.image.resize(x[None, ..., None], (height, width), "nearest")[..., 0].numpy()
+        return resize_map(x[None], (height, width)).numpy()
 
     out = []
     for ex in pipeline.examples().skip(skip).take(count):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from typing import Dict, Optional, Union
 
 import numpy as np
@@ -18,7 +19,8 @@ import numpy as np
 from tfsem.fileio import atomic_write_bytes
 
 __all__ = ["kmeans", "instance_features", "cluster_features", "save_clusters", "load_clusters",
-           "feature_map", "instance_classes"]
+           "feature_map", "instance_classes", "default_clusters_path", "load_run_clusters",
+           "model_features"]
 
 
 def kmeans(points: np.ndarray, k: int, seed: int = 0, iterations: int = 100) -> np.ndarray:
@@ -116,3 +118,31 @@ def feature_map(label: np.ndarray, instance: np.ndarray, clusters: Dict[int, np.
             index = int(choice)
         out[instance == inst] = centres[index % len(centres)]
     return out
+
+
+def default_clusters_path(model_path: str) -> str:
+    """``features.npz`` of a run directory (or next to a ``.keras`` file)."""
+    run_dir = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
+    return os.path.join(run_dir, "features.npz")
+
+
+def load_run_clusters(model_path: str, path: Optional[str] = None) -> Dict[int, np.ndarray]:
+    """The clusters of a run (``path``, default ``default_clusters_path``), or
+    an error that says which command writes them."""
+    path = path or default_clusters_path(model_path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path}: no feature clusters; this pix2pixHD model takes instance features: run "
+            f"python -m tfsem.encode_features --model {model_path} first (or pass --features)")
+    return load_clusters(path)[0]
+
+
+def model_features(model, inputs, clusters, cluster, seed=0, per_instance=None) -> np.ndarray:
+    """[1, H, W, feat_num] features for a model's batch of one map (``label``,
+    ``instance``) from the clusters; ``cluster`` an int, a digit string or
+    ``"random"``."""
+    label = np.asarray(inputs["label"])[0]
+    instance = np.asarray(model.feature_instances(inputs))[0]
+    choice = cluster if cluster == "random" else int(cluster)
+    return feature_map(label, instance, clusters, model.feat_num, choice, seed,
+                       per_instance)[None]

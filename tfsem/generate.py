@@ -24,7 +24,7 @@ import sys
 
 from tfsem import cli
 
-__all__ = ["generate_images", "main"]
+__all__ = ["generate_images", "map_inputs", "main"]
 
 _LABEL_SUFFIXES = ("_gtFine_labelIds", "_labelIds")
 
@@ -51,18 +51,17 @@ def _stem(path):
 def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
                     config_path=None, stream=sys.stdout, features=None, cluster="0", variants=1):
     """Library form of the CLI; returns the list of written image paths."""
-    import numpy as np
     import tensorflow as tf
 
     from tfsem.data.labels import load_label_space
     from tfsem.data.readers import DataError, read_image, read_instance, read_label
     from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid, save_png
+    from tfsem.features import load_run_clusters, model_features
     from tfsem.runs import load_run
 
     config, model = load_run(model_path, config_path)
     space = load_label_space(config.data.label_space)
     dont_care = config.data.dont_care
-    height, width = model.image_size
     label_files = _png_files(labels, "label maps")
     instance_files = {}
     if instances:
@@ -74,7 +73,7 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
     if getattr(model, "use_vae", False):
         if style:
             photo = read_image(style).astype("float32") / 127.5 - 1.0
-            photo = tf.image.resize(photo[None], (height, width), method="bilinear")
+            photo = tf.image.resize(photo[None], model.image_size, method="bilinear")
             z, _ = model.encode(photo)
         else:
             z = tf.random.stateless_normal([1, model.z_dim], seed=[int(seed), 0])
@@ -82,24 +81,17 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
         raise ValueError("--style needs a model trained with use_vae=true")
     clusters = None
     if getattr(model, "use_features", False):
-        clusters = _load_run_clusters(model_path, features)
+        clusters = load_run_clusters(model_path, features)
         if variants > 1:
             cluster = "random"
     elif variants > 1 or features:
         raise ValueError("--variants/--features need a pix2pixHD model trained with "
                          "use_features: true")
 
-    def resize(x):
-        return tf.image.resize(np.asarray(x)[None, ..., None], (height, width), "nearest")[..., 0]
-
     written, rows = [], []
     for path in label_files:
         raw = read_label(path)
-        try:
-            label = resize(space.encode(raw, dont_care))
-        except ValueError as err:
-            raise DataError(path, str(err)) from None
-        inputs = {"label": label}
+        inst = raw
         if getattr(model, "use_instances", False):
             inst_path = instance_files.get(_stem(path))
             if instances and inst_path is None:
@@ -108,13 +100,14 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
             if inst.shape != raw.shape:
                 raise DataError(inst_path, f"instance map is {inst.shape[1]}x{inst.shape[0]}, "
                                            f"label map is {raw.shape[1]}x{raw.shape[0]}")
-            inputs["instance"] = resize(inst)
+        inputs = map_inputs(model, space, dont_care, raw, inst, path)
+        label = inputs["label"]
         if z is not None:
             inputs["z"] = z
         row = [label_to_rgb(label[0].numpy(), space, dont_care)]
         for v in range(max(1, variants)):
             if clusters is not None:
-                inputs["features"] = _features(model, inputs, clusters, cluster, seed + v)
+                inputs["features"] = model_features(model, inputs, clusters, cluster, seed + v)
             image = image_to_uint8(model(inputs, training=False)[0].numpy())
             target = os.path.join(out, _stem(path) + (f"_v{v}" if v else "") + ".png")
             save_png(image, target)
@@ -127,29 +120,21 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
     return written
 
 
-def _load_run_clusters(model_path, features):
-    from tfsem.features import load_clusters
+def map_inputs(model, space, dont_care, raw, instance, where):
+    """Model inputs ``{"label", ["instance"]}`` of one raw label map (and its
+    instance map), resized (nearest) to the model's size; bad ids -> DataError
+    naming ``where``."""
+    from tfsem.data.preprocess import resize_map
+    from tfsem.data.readers import DataError
 
-    run_dir = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
-    path = features or os.path.join(run_dir, "features.npz")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"{path}: no feature clusters; this pix2pixHD model takes instance features: run "
-            f"python -m tfsem.encode_features --model {model_path} first (or pass --features)")
-    return load_clusters(path)[0]
-
-
-def _features(model, inputs, clusters, cluster, seed, per_instance=None):
-    """[1, H, W, feat_num] features for a batch of one map from the clusters."""
-    import numpy as np
-
-    from tfsem.features import feature_map
-
-    label = np.asarray(inputs["label"])[0]
-    instance = np.asarray(model.feature_instances(inputs))[0]
-    choice = cluster if cluster == "random" else int(cluster)
-    return feature_map(label, instance, clusters, model.feat_num, choice, seed,
-                       per_instance)[None]
+    try:
+        label = resize_map(space.encode(raw, dont_care)[None], model.image_size)
+    except ValueError as err:
+        raise DataError(where, str(err)) from None
+    inputs = {"label": label}
+    if getattr(model, "use_instances", False):
+        inputs["instance"] = resize_map(instance[None], model.image_size)
+    return inputs
 
 
 def main(argv=None) -> int:

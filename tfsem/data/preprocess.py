@@ -14,8 +14,8 @@ import tensorflow as tf
 
 from tfsem.config import PreprocessConfig
 
-__all__ = ["augment", "instance_edges", "lookup_class_indices", "one_hot", "semantic_map",
-           "target_size"]
+__all__ = ["augment", "instance_edges", "lookup_class_indices", "one_hot", "resize_map",
+           "semantic_map", "target_size", "uint8_image"]
 
 
 def instance_edges(instance: tf.Tensor) -> tf.Tensor:
@@ -91,8 +91,9 @@ def target_size(height: tf.Tensor, width: tf.Tensor, config: PreprocessConfig):
     return height, width
 
 
-def _resize_map(x: tf.Tensor, size) -> tf.Tensor:
-    return tf.image.resize(x[..., None], size, method="nearest")[..., 0]
+def resize_map(x, size) -> tf.Tensor:
+    """Nearest-neighbour resize of id maps [..., H, W] to ``size`` (ids stay ids)."""
+    return tf.image.resize(tf.convert_to_tensor(x)[..., None], size, method="nearest")[..., 0]
 
 
 def augment(
@@ -118,9 +119,9 @@ def augment(
     new_h, new_w = target_size(height, width, config)
     if config.resize_to is not None or config.scale_width is not None:
         size = tf.stack([new_h, new_w])
-        out["label"] = _resize_map(out["label"], size)
+        out["label"] = resize_map(out["label"], size)
         if "instance" in out:
-            out["instance"] = _resize_map(out["instance"], size)
+            out["instance"] = resize_map(out["instance"], size)
         if "image" in out:
             out["image"] = tf.image.resize(tf.cast(out["image"], tf.float32), size, method="bicubic")
     if "image" in out:

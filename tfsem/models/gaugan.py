@@ -118,7 +118,7 @@ class GauGAN(ConditionalGAN):
         """Creates all variables with one tiny forward pass (no data needed)."""
         if self.built:
             return
-        h, w = self.image_size if self.use_vae else (2 ** self.generator.num_upsampling,) * 2
+        h, w = self.image_size if self.use_vae else (self.generator.factor,) * 2
         batch = {"label": tf.zeros([1, h, w], tf.int32)}
         if self.use_instances:
             batch["instance"] = tf.zeros([1, h, w], tf.int32)

@@ -100,9 +100,14 @@ class SPADEGenerator(keras.Model):
         self.conv_img = keras.layers.Conv2D(3, 3, padding="same", name="conv_img")
         self.final_channels = final
 
+    @property
+    def factor(self) -> int:
+        """H and W must be multiples of this."""
+        return 2 ** self.num_upsampling
+
     def call(self, segmap, z=None, training=None):
         segmap = tf.convert_to_tensor(segmap)
-        factor = 2 ** self.num_upsampling
+        factor = self.factor
         if self.use_vae:
             if z is None:
                 batch = tf.shape(segmap)[0]

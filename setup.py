@@ -18,6 +18,7 @@ setup(
         "keras>=3.10",
         "numpy",
         "pillow",
+        "scipy",  # connected regions of the label-map metrics
         "tensorboard",  # tf.summary needs it; tensorflow no longer depends on it
         "tensorflow-datasets",
         "importlib_resources",  # tensorflow-datasets needs it on Python 3.11

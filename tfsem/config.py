@@ -35,6 +35,8 @@ __all__ = [
     "GauGANConfig",
     "ModelConfig",
     "OptimizerConfig",
+    "Pix2PixHDConfig",
+    "SemGANConfig",
     "TrainConfig",
     "PreprocessConfig",
     "TFDSConfig",
@@ -361,16 +363,65 @@ class Pix2PixHDConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SemGANConfig:
+    """Keyword arguments of ``tfsem.models.SemGAN`` / ``ColorLabelGAN``.
+
+    ``output``: ``classes`` is SemGAN (per-pixel class distributions);
+    ``colors`` is the paper's standard-GAN baseline (RGB colour label
+    images, read back by the nearest palette colour), on the same backbone.
+    ``relaxation``, ``tau_*`` and ``real_smoothing`` apply to ``classes``
+    only. Defaults were chosen by measurement on toy_streets (README, "SemGAN
+    report"); the paper does not publish its architecture.
+    """
+
+    output: Literal["classes", "colors"] = "classes"
+    z_dim: int = 128
+    ngf: int = 32
+    n_upsample: int = 4
+    block: Literal["conv", "resnet"] = "conv"
+    norm_G: Literal["batch", "instance", "none"] = "batch"
+    ndf: int = 32
+    n_layers_D: int = 4
+    spectral_norm_D: bool = True
+    minibatch_std: bool = True
+    gan_mode: Literal["hinge", "lsgan", "original"] = "hinge"
+    relaxation: Literal["softmax", "gumbel_st"] = "gumbel_st"
+    tau_start: float = 1.0
+    tau_end: float = 0.3
+    tau_anneal_steps: int = 2000
+    real_smoothing: float = 0.0
+    seed: int = 0
+
+    def validate(self, path: str = "model.semgan") -> None:
+        for name in ("z_dim", "ngf", "ndf", "n_layers_D"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("n_upsample", "tau_anneal_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.tau_end <= self.tau_start:
+            raise ConfigError(f"{path}: need 0 < tau_end <= tau_start, got tau_start="
+                              f"{self.tau_start}, tau_end={self.tau_end}")
+        if not 0.0 <= self.real_smoothing < 1.0:
+            raise ConfigError(f"{path}.real_smoothing: must be in [0, 1), got {self.real_smoothing}")
+
+    def factor(self) -> int:
+        return 2 ** max(self.n_upsample, self.n_layers_D)
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Which model family to train, and its constructor arguments."""
 
-    type: Literal["gaugan", "pix2pixhd"] = "gaugan"
+    type: Literal["gaugan", "pix2pixhd", "semgan"] = "gaugan"
     gaugan: GauGANConfig = GauGANConfig()
     pix2pixhd: Pix2PixHDConfig = Pix2PixHDConfig()
+    semgan: SemGANConfig = SemGANConfig()
 
     def validate(self, path: str = "model") -> None:
         self.gaugan.validate(f"{path}.gaugan")
         self.pix2pixhd.validate(f"{path}.pix2pixhd")
+        self.semgan.validate(f"{path}.semgan")
 
     def family(self):
         """The section of the selected family."""
@@ -493,6 +544,18 @@ class ExperimentConfig:
                     f"multiples of {factor}; the data gives {height}x{width} (HxW)")
             if not self.data.load_images:
                 raise ConfigError("data.load_images: pix2pixHD trains on photos; set it to true")
+        if self.model.type == "semgan":
+            height, width = self.image_size()
+            sem = self.model.semgan
+            if height % sem.factor() or width % sem.factor():
+                raise ConfigError(
+                    f"data: SemGAN with n_upsample={sem.n_upsample} and n_layers_D="
+                    f"{sem.n_layers_D} needs a height and width that are multiples of "
+                    f"{sem.factor()}; the data gives {height}x{width} (HxW)")
+            if self.data.dont_care == "zero":
+                raise ConfigError(
+                    "data.dont_care: SemGAN generates every pixel's class, don't-care included; "
+                    "use 'extra_class' (a generator cannot output the all-zero 'zero' vector)")
         if self.optimizer.decay_steps > self.train.steps:
             raise ConfigError(f"optimizer.decay_steps: {self.optimizer.decay_steps} is more than "
                               f"train.steps ({self.train.steps})")

@@ -1,6 +1,8 @@
 """GAN training tasks (keras.Model subclasses with train_step), one per family."""
 
+from tfsem.models.color_label_gan import ColorLabelGAN
 from tfsem.models.gaugan import GauGAN
 from tfsem.models.pix2pixhd import Pix2PixHD
+from tfsem.models.semgan import SemGAN
 
-__all__ = ["GauGAN", "Pix2PixHD"]
+__all__ = ["ColorLabelGAN", "GauGAN", "Pix2PixHD", "SemGAN"]

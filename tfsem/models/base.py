@@ -1,6 +1,10 @@
-"""What the label-to-photo GAN tasks (GauGAN, Pix2PixHD) share: loss-term
-trackers, the conditional multi-scale discriminator pass, the VGG term and
-the replica-aware loss reduction."""
+"""What the GAN tasks share.
+
+:class:`GANTask` (every family: SemGAN, GauGAN, Pix2PixHD): the two
+optimisers, loss-term trackers, the D-then-G ``train_step``, ``test_step``
+and the replica-aware loss reduction. :class:`ConditionalGAN` (the
+label-to-photo tasks): the conditional multi-scale discriminator pass, the
+semantic input and the VGG term."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import tensorflow as tf
 from tfsem import losses as L
 from tfsem.data.preprocess import semantic_map
 
-__all__ = ["ConditionalGAN", "split_predictions"]
+__all__ = ["ConditionalGAN", "GANTask", "split_predictions"]
 
 
 def split_predictions(pred) -> Tuple[list, list]:
@@ -25,14 +29,15 @@ def split_predictions(pred) -> Tuple[list, list]:
     return fake, real
 
 
-class ConditionalGAN(keras.Model):
-    """Base of the tasks with a ``discriminator`` that sees concat(segmap, image).
+class GANTask(keras.Model):
+    """Base of every GAN task: a ``generator`` and a ``discriminator`` trained
+    by alternating steps, each with its own optimiser.
 
-    Subclasses set ``self.generator``, ``self.encoder`` (or None),
-    ``self.discriminator``, ``self.lambda_vgg``, ``self.vgg_weights``, the
-    class attributes ``G_TERMS`` / ``D_TERMS``, ``num_classes`` and
-    ``use_instances``, implement ``build_networks()`` and
-    ``compute_losses(batch, training, parts)``, and call ``_init_tracking()``.
+    Subclasses set ``self.generator``, ``self.discriminator`` (and
+    ``self.encoder``, trained with the generator, or None), the class
+    attributes ``G_TERMS`` / ``D_TERMS``, implement ``build_networks()`` and
+    ``compute_losses(batch, training, parts)`` (named per-example terms [B]),
+    and call ``_init_tracking()``.
     """
 
     G_TERMS: Tuple[str, ...] = ()
@@ -51,12 +56,6 @@ class ConditionalGAN(keras.Model):
                              f"{factor}{why}, got {image_size}")
         return image_size
 
-    def semantic_input(self, label, instance=None):
-        """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot (+ edge map)."""
-        if self.use_instances and instance is None:
-            raise ValueError("this model uses instance maps: pass 'instance' with the label map")
-        return semantic_map(label, instance, self.num_classes, self.use_instances)
-
     def build(self, input_shape=None):
         self.build_networks()
 
@@ -68,42 +67,20 @@ class ConditionalGAN(keras.Model):
         self.build_networks()
 
     def _init_tracking(self):
-        self._set_vgg_loss(None)
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in self.G_TERMS + self.D_TERMS + ("G_loss", "D_loss")}
 
-    def discriminate(self, segmap, fake, real, training):
-        """(pred_fake, pred_real): fake and real in one batch, as the references."""
-        pred = self.discriminator(tf.concat([tf.concat([segmap, fake], -1),
-                                             tf.concat([segmap, real], -1)], 0), training=training)
-        return split_predictions(pred)
-
-    def vgg_term(self, fake, real):
-        if self.lambda_vgg <= 0:
-            return tf.zeros([tf.shape(fake)[0]], tf.float32)
-        if self.vgg_loss is None:
-            raise ValueError("lambda_vgg > 0 but the VGG loss is not loaded: call compile() "
-                             "first, or set lambda_vgg=0")
-        return self.lambda_vgg * self.vgg_loss(fake, real)
-
-    def _set_vgg_loss(self, vgg_loss):
-        # Deliberately not tracked by Keras: the fixed VGG19 weights (80 MB) are
-        # a training-time tool, not part of the saved model.
-        object.__setattr__(self, "vgg_loss", vgg_loss)
-
-    def _compile_gan(self, g_optimizer, d_optimizer, vgg_loss):
+    def _compile_optimizers(self, g_optimizer, d_optimizer):
         self.build_networks()
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.g_optimizer.build(self.generator_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
-        if self.lambda_vgg > 0:
-            self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))
 
     @property
     def generator_variables(self):
         """What the G step trains: the generator (+ the encoder, trained jointly)."""
         out = list(self.generator.trainable_variables)
-        if self.encoder is not None:
+        if getattr(self, "encoder", None) is not None:
             out += list(self.encoder.trainable_variables)
         return out
 
@@ -148,3 +125,45 @@ class ConditionalGAN(keras.Model):
     def _mean(values):
         """Per-example terms -> the replica's share of the global mean."""
         return tf.nn.compute_average_loss(tf.add_n(list(values)))
+
+
+class ConditionalGAN(GANTask):
+    """Base of the tasks with a ``discriminator`` that sees concat(segmap, image).
+
+    Beyond :class:`GANTask`, subclasses set ``self.lambda_vgg``,
+    ``self.vgg_weights``, ``num_classes`` and ``use_instances``.
+    """
+
+    def semantic_input(self, label, instance=None):
+        """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot (+ edge map)."""
+        if self.use_instances and instance is None:
+            raise ValueError("this model uses instance maps: pass 'instance' with the label map")
+        return semantic_map(label, instance, self.num_classes, self.use_instances)
+
+    def _init_tracking(self):
+        super()._init_tracking()
+        self._set_vgg_loss(None)
+
+    def discriminate(self, segmap, fake, real, training):
+        """(pred_fake, pred_real): fake and real in one batch, as the references."""
+        pred = self.discriminator(tf.concat([tf.concat([segmap, fake], -1),
+                                             tf.concat([segmap, real], -1)], 0), training=training)
+        return split_predictions(pred)
+
+    def vgg_term(self, fake, real):
+        if self.lambda_vgg <= 0:
+            return tf.zeros([tf.shape(fake)[0]], tf.float32)
+        if self.vgg_loss is None:
+            raise ValueError("lambda_vgg > 0 but the VGG loss is not loaded: call compile() "
+                             "first, or set lambda_vgg=0")
+        return self.lambda_vgg * self.vgg_loss(fake, real)
+
+    def _set_vgg_loss(self, vgg_loss):
+        # Deliberately not tracked by Keras: the fixed VGG19 weights (80 MB) are
+        # a training-time tool, not part of the saved model.
+        object.__setattr__(self, "vgg_loss", vgg_loss)
+
+    def _compile_gan(self, g_optimizer, d_optimizer, vgg_loss):
+        self._compile_optimizers(g_optimizer, d_optimizer)
+        if self.lambda_vgg > 0:
+            self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))

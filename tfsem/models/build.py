@@ -30,6 +30,22 @@ def build_model(config: ExperimentConfig):
         return Pix2PixHD(num_classes=num_classes, image_size=config.image_size(),
                          use_instances=config.data.use_instances,
                          **dataclasses.asdict(config.model.pix2pixhd), name="pix2pixhd")
+    if config.model.type == "semgan":
+        kwargs = dataclasses.asdict(config.model.semgan)
+        output = kwargs.pop("output")
+        if output == "colors":
+            from tfsem.models.color_label_gan import ColorLabelGAN
+
+            for name in ("relaxation", "tau_start", "tau_end", "tau_anneal_steps",
+                         "real_smoothing"):
+                kwargs.pop(name)
+            return ColorLabelGAN(num_classes=num_classes, image_size=config.image_size(),
+                                 palette=space.palette(config.data.dont_care), **kwargs,
+                                 name="color_label_gan")
+        from tfsem.models.semgan import SemGAN
+
+        return SemGAN(num_classes=num_classes, image_size=config.image_size(), **kwargs,
+                      name="semgan")
     raise ConfigError(f"model.type {config.model.type!r} is not implemented")
 
 

@@ -1,0 +1,190 @@
+"""SemGAN and its standard-GAN colour baseline."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsem.data.labels import load_label_space
+from tfsem.models import ColorLabelGAN, SemGAN
+from tfsem.models.semgan import straight_through_gumbel_softmax
+from tfsem.networks import LabelMapDiscriminator, LabelMapGenerator
+from tests.testing import run_layer_test
+
+PALETTE = load_label_space("cityscapes").palette()
+
+
+def tiny(cls=SemGAN, **overrides):
+    kwargs = dict(num_classes=35, image_size=(32, 64), z_dim=8, ngf=4, n_upsample=3, ndf=4,
+                  n_layers_D=3, seed=0)
+    if cls is ColorLabelGAN:
+        kwargs["palette"] = PALETTE
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+
+def label_batch(size=4):
+    rng = np.random.default_rng(0)
+    return {"label": tf.constant(rng.integers(0, 35, (size, 32, 64)).astype(np.int32))}
+
+
+@pytest.mark.parametrize("block", ["conv", "resnet"])
+def test_generator_layer(block):
+    gen = run_layer_test(LabelMapGenerator, dict(out_channels=5, output_size=(16, 32), z_dim=8,
+                                                 ngf=4, n_upsample=2, block=block),
+                         tf.random.normal([2, 8]), (2, 16, 32, 5))
+    assert gen.latent_size == (4, 8)
+    with pytest.raises(ValueError, match="multiples of 2\\*\\*n_upsample = 4"):
+        LabelMapGenerator(out_channels=5, output_size=(18, 32), n_upsample=2)
+
+
+def test_discriminator_layer_and_minibatch_std():
+    disc = run_layer_test(LabelMapDiscriminator, dict(input_size=(16, 32), ndf=4, n_layers=2),
+                          tf.random.normal([3, 16, 32, 5]), (3, 1))
+    # the batch-std channel: identical maps in a batch score differently from varied ones
+    same = tf.repeat(tf.random.normal([1, 16, 32, 5]), 3, axis=0)
+    varied = tf.concat([same[:1], tf.random.normal([2, 16, 32, 5])], 0)
+    assert not np.allclose(disc(same)[0], disc(varied)[0])
+    plain = LabelMapDiscriminator(input_size=(16, 32), ndf=4, n_layers=2, minibatch_std=False)
+    x = tf.random.normal([2, 16, 32, 5])
+    np.testing.assert_allclose(plain(x)[:1], plain(x[:1]), atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [SemGAN, ColorLabelGAN])
+def test_shapes_samples_are_valid_ids_and_two_step_fit(cls):
+    model = tiny(cls)
+    model.compile()
+    z = model.latent_for_seeds([0, 1])
+    out = model(z)
+    assert out.shape == (2, 32, 64, 35 if cls is SemGAN else 3)
+    if cls is SemGAN:
+        np.testing.assert_allclose(tf.reduce_sum(out, -1), 1.0, atol=1e-5)
+    history = model.fit(tf.data.Dataset.from_tensors(label_batch()).repeat(2), epochs=1,
+                        verbose=0)
+    assert set(history.history) >= {"G_GAN", "D_real", "D_fake", "G_loss", "D_loss"}
+    assert all(np.isfinite(v[-1]) for v in history.history.values())
+    assert int(model.g_optimizer.iterations) == 2
+    labels = model.sample_seeds(list(range(8))).numpy()
+    assert labels.shape == (8, 32, 64) and labels.dtype == np.int32
+    assert labels.min() >= 0 and labels.max() < 35  # every pixel a valid class index
+
+
+def test_seeds_name_samples():
+    model = tiny()
+    a = model.sample_seeds([5, 6, 7]).numpy()
+    np.testing.assert_array_equal(model.sample_seeds([7]).numpy()[0], a[2])
+    z = model.latent_for_seeds([5, 5, 6]).numpy()
+    np.testing.assert_array_equal(z[0], z[1])
+    assert not np.allclose(z[0], z[2])
+
+
+def test_straight_through_gumbel_forward_is_exactly_one_hot_with_soft_gradient():
+    logits = tf.Variable(tf.random.normal([2, 8, 8, 6]))
+    with tf.GradientTape() as tape:
+        hard, soft = straight_through_gumbel_softmax(logits, 0.5, keras.random.SeedGenerator(1))
+        loss = tf.reduce_sum(hard * tf.range(6, dtype=tf.float32))
+    values = hard.numpy()
+    assert set(np.unique(values)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(values.sum(-1), 1.0)
+    np.testing.assert_array_equal(values.argmax(-1), soft.numpy().argmax(-1))
+    grad = tape.gradient(loss, logits)
+    assert grad is not None and np.abs(grad.numpy()).max() > 0
+    # SemGAN hands D exactly such maps in training
+    model = tiny()
+    fake = model.fake_input(model.generator(model.latent_for_seeds([0, 1])), training=True)
+    assert set(np.unique(fake.numpy())) <= {0.0, 1.0}
+
+
+def test_temperature_schedule():
+    model = tiny(tau_start=1.0, tau_end=0.25, tau_anneal_steps=10)
+    model.compile(g_optimizer=keras.optimizers.SGD(0.0), d_optimizer=keras.optimizers.SGD(0.0))
+    assert float(model.tau()) == pytest.approx(1.0)
+    model.g_optimizer.iterations.assign(5)
+    assert float(model.tau()) == pytest.approx(0.5)
+    model.g_optimizer.iterations.assign(100)
+    assert float(model.tau()) == pytest.approx(0.25)
+
+
+def test_real_smoothing_keeps_the_class_and_sums_to_one():
+    model = tiny(relaxation="softmax", real_smoothing=0.3)
+    label = label_batch(2)["label"]
+    real = model.real_input(label, training=True).numpy()
+    np.testing.assert_allclose(real.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(real.argmax(-1), label.numpy())
+    picked = np.take_along_axis(real, label.numpy()[..., None], -1)
+    assert picked.min() >= 0.7 - 1e-6 and picked.max() < 1.0
+    np.testing.assert_array_equal(model.real_input(label, training=False).numpy().max(-1), 1.0)
+
+
+def test_argument_errors():
+    with pytest.raises(ValueError, match="relaxation must be one of"):
+        tiny(relaxation="gumbel")
+    with pytest.raises(ValueError, match="tau_end <= tau_start"):
+        tiny(tau_start=0.1, tau_end=0.5)
+    with pytest.raises(ValueError, match="real_smoothing"):
+        tiny(real_smoothing=1.0)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        tiny(image_size=(36, 64))
+    with pytest.raises(ValueError, match="palette must be"):
+        tiny(ColorLabelGAN, palette=PALETTE[:3])
+
+
+def test_baseline_decodes_by_nearest_palette_colour():
+    model = tiny(ColorLabelGAN)
+    label = label_batch(2)["label"]
+    colours = model.real_input(label)  # the colourised real maps, in [-1, 1]
+    decoded = model.labels_from_output(colours).numpy()
+    # classes that share a colour decode to the first of them
+    first = {}
+    for index, colour in enumerate(PALETTE.tolist()):
+        first.setdefault(tuple(colour), index)
+    expected = np.vectorize(lambda i: first[tuple(PALETTE[i].tolist())])(label.numpy())
+    np.testing.assert_array_equal(decoded, expected)
+    noisy = colours + tf.random.uniform(colours.shape, -0.02, 0.02, seed=1)  # ~2.5 levels
+    np.testing.assert_array_equal(model.labels_from_output(noisy).numpy(), expected)
+
+
+@pytest.mark.parametrize("cls", [SemGAN, ColorLabelGAN])
+def test_keras_round_trip(tmp_path, cls):
+    model = tiny(cls)
+    model.build_networks()
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    assert type(loaded) is cls
+    np.testing.assert_array_equal(loaded.sample_seeds([1, 2]).numpy(),
+                                  model.sample_seeds([1, 2]).numpy())
+
+
+def test_mirrored_strategy_first_update_matches_single_device():
+    """Two replicas, SGD: with the batch-std discriminator and batch-norm
+    generator the per-replica statistics differ from one device's, so compare
+    with minibatch_std off and instance norm (per-example, replica-independent)."""
+
+    def compiled():
+        model = tiny(relaxation="softmax", norm_G="instance", minibatch_std=False)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.5), d_optimizer=keras.optimizers.SGD(0.5))
+        return model
+
+    data = label_batch(4)
+    single = compiled()
+    weights = single.get_weights()
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
+    strategy = tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    with strategy.scope():
+        mirrored = compiled()
+    mirrored.set_weights(weights)
+    # Same latents on both: fix them by seeding each model's generator identically.
+    z = single.random_latent(4)
+    single.random_latent = lambda n: z
+    mirrored.random_latent = lambda n: tf.gather(
+        tf.reshape(z, [2, 2, -1]), tf.distribute.get_replica_context().replica_id_in_sync_group)
+    single.train_step(data)
+    dist = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(data))
+    tf.function(lambda b: strategy.run(mirrored.train_step, args=(b,)))(next(iter(dist)))
+    after = single.get_weights()
+    largest = max(np.abs(a - w0).max() for a, w0 in zip(after, weights))
+    assert largest > 0
+    for w0, a, b in zip(weights, after, mirrored.get_weights()):
+        np.testing.assert_allclose(b - w0, a - w0, rtol=1e-3, atol=1e-4 * largest)

@@ -1,0 +1,173 @@
+"""What SemGAN and its standard-GAN baseline share: an unconditional GAN whose
+samples are semantic label maps.
+
+The generator (:class:`~tfsem.networks.LabelMapGenerator`) maps z to an
+output (class logits or colours), the discriminator
+(:class:`~tfsem.networks.LabelMapDiscriminator`) sees real label maps and
+generated outputs in one representation that each subclass defines:
+
+* ``real_input(label, training)``: int class-index maps -> D input;
+* ``fake_input(raw, training)``: the generator's raw output -> D input;
+* ``call(z)``: the user-facing output (class probabilities / colours);
+* ``labels_from_output(out)``: that output -> int class-index maps.
+
+Training data are dicts with an int ``label`` map [B, H, W] (class indices);
+nothing else is read. Latents: ``latent_for_seeds(seeds)`` gives the SAME z
+for a seed everywhere (``tfsem.generate``, ``tfsem.dream`` and the exported
+SavedModel), so a seed names a sample.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import keras
+import tensorflow as tf
+
+from tfsem import losses as L
+from tfsem.models.base import GANTask
+from tfsem.networks.label_map_discriminator import LabelMapDiscriminator
+from tfsem.networks.label_map_generator import LabelMapGenerator
+
+__all__ = ["LabelMapGAN", "latent_for_seeds"]
+
+
+def latent_for_seeds(seeds, z_dim, stream=0):
+    """z [B, z_dim] for int seeds [B]: N(0, I), a pure function of each seed
+    (the same in Python, the exported SavedModels and ``tfsem.dream``).
+    ``stream`` 0 is SemGAN's latent; ``tfsem.dream`` draws a VAE renderer's
+    style from stream 1 of the same seed."""
+    seeds = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
+    return tf.map_fn(
+        lambda s: tf.random.stateless_normal([z_dim], seed=tf.stack([s, tf.constant(stream, tf.int64)])),
+        seeds, fn_output_signature=tf.float32)
+
+
+class LabelMapGAN(GANTask):
+    """Base of :class:`~tfsem.models.SemGAN` and :class:`~tfsem.models.ColorLabelGAN`.
+
+    Args:
+        num_classes: classes of the label space (don't-care channel included).
+        image_size: (height, width) of the maps; multiples of
+            ``2 ** n_upsample`` and ``2 ** n_layers_D``.
+        z_dim, ngf, n_upsample, block, norm_G: the generator (see
+            ``LabelMapGenerator``).
+        ndf, n_layers_D, spectral_norm_D, minibatch_std: the discriminator.
+        gan_mode: ``hinge`` (default, with spectral norm as SNGAN),
+            ``lsgan`` or ``original``.
+        seed: seed of the training latents.
+    """
+
+    G_TERMS = ("G_GAN",)
+    D_TERMS = ("D_real", "D_fake")
+    #: Samples are label maps; no label map goes in (the trainer and CLIs look at this).
+    unconditional = True
+    #: The output is a colour image (the baseline), not class probabilities.
+    outputs_colors = False
+
+    def __init__(self, num_classes, image_size, z_dim=128, ngf=32, n_upsample=4, block="conv",
+                 norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True, gan_mode="hinge",
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        image_size = self._checked_image_size(
+            num_classes, gan_mode, image_size, 2 ** max(n_upsample, n_layers_D),
+            f" (2**n_upsample and 2**n_layers_D)")
+        self.num_classes, self.image_size = int(num_classes), image_size
+        self.z_dim, self.ngf, self.n_upsample = z_dim, ngf, n_upsample
+        self.block, self.norm_G = block, norm_G
+        self.ndf, self.n_layers_D, self.spectral_norm_D = ndf, n_layers_D, spectral_norm_D
+        self.minibatch_std = minibatch_std
+        self.gan_mode, self.seed = gan_mode, seed
+        self.generator = LabelMapGenerator(
+            out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
+            n_upsample=n_upsample, block=block, norm=norm_G, name="generator")
+        self.discriminator = LabelMapDiscriminator(
+            input_size=image_size, ndf=ndf, n_layers=n_layers_D, spectral_norm=spectral_norm_D,
+            minibatch_std=minibatch_std, name="discriminator")
+        self.noise_seed = keras.random.SeedGenerator(seed)
+        self._init_tracking()
+
+    # -- subclass interface --------------------------------------------------------
+    @property
+    def output_channels(self) -> int:
+        raise NotImplementedError
+
+    def real_input(self, label, training=False):
+        raise NotImplementedError
+
+    def fake_input(self, raw, training=False):
+        raise NotImplementedError
+
+    def labels_from_output(self, output):
+        raise NotImplementedError
+
+    # -- networks --------------------------------------------------------------------
+    def build_networks(self):
+        """Creates all variables with one forward pass (no data needed)."""
+        if self.built:
+            return
+        self.generator(tf.zeros([1, self.z_dim]), training=False)
+        self.discriminator(tf.zeros([1, *self.image_size, self.output_channels]), training=False)
+        self.built = True
+
+    # -- sampling ----------------------------------------------------------------------
+    def latent_for_seeds(self, seeds):
+        """z [B, z_dim] for int seeds [B] (see :func:`latent_for_seeds`)."""
+        return latent_for_seeds(seeds, self.z_dim)
+
+    def random_latent(self, batch_size):
+        return keras.random.normal([batch_size, self.z_dim], seed=self.noise_seed)
+
+    def call(self, z, training=False):
+        """z [B, z_dim] -> the model's output maps (see the subclass)."""
+        if isinstance(z, dict):
+            z = z["z"]
+        return self.generator(z, training=training)
+
+    def sample(self, z):
+        """z [B, z_dim] -> int32 class-index maps [B, H, W]."""
+        return self.labels_from_output(self(z, training=False))
+
+    def sample_seeds(self, seeds):
+        """int seeds [B] -> int32 class-index maps [B, H, W] (see ``latent_for_seeds``)."""
+        return self.sample(self.latent_for_seeds(seeds))
+
+    # -- losses --------------------------------------------------------------------------
+    def compute_losses(self, batch, training=False,
+                       parts: Sequence[str] = ("generator", "discriminator")) -> Dict[str, tf.Tensor]:
+        """Per-example terms [B]: D_real, D_fake (discriminator), G_GAN (generator)."""
+        label = batch["label"] if isinstance(batch, dict) else batch
+        raw = self.generator(self.random_latent(tf.shape(label)[0]), training=training)
+        fake = self.fake_input(raw, training=training)
+        terms: Dict[str, tf.Tensor] = {}
+        if "discriminator" in parts:
+            real = tf.cast(self.real_input(label, training=training), fake.dtype)
+            # Separate passes: with minibatch_std a batch must not mix real and fake.
+            pred_fake = self.discriminator(tf.stop_gradient(fake), training=training)
+            pred_real = self.discriminator(real, training=training)
+            terms["D_fake"] = L.gan_loss([pred_fake], False, True, self.gan_mode)
+            terms["D_real"] = L.gan_loss([pred_real], True, True, self.gan_mode)
+        if "generator" in parts:
+            terms["G_GAN"] = L.gan_loss([self.discriminator(fake, training=training)], True,
+                                        False, self.gan_mode)
+        return terms
+
+    # -- training ---------------------------------------------------------------------------
+    def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
+        """Sets the two optimisers; default Adam(2e-4, 0.5, 0.999) each (DCGAN).
+
+        Call inside ``strategy.scope()`` when distributing. ``vgg_loss`` is
+        accepted for a uniform interface and ignored (no perceptual loss here).
+        """
+        super().compile(**kwargs)
+        self._compile_optimizers(g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5),
+                                 d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5))
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "image_size": self.image_size, "z_dim": self.z_dim, "ngf": self.ngf,
+                "n_upsample": self.n_upsample, "block": self.block, "norm_G": self.norm_G,
+                "ndf": self.ndf, "n_layers_D": self.n_layers_D,
+                "spectral_norm_D": self.spectral_norm_D, "minibatch_std": self.minibatch_std,
+                "gan_mode": self.gan_mode,
+                "seed": self.seed}

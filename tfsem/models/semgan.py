@@ -1,0 +1,127 @@
+"""SemGAN (Ghelfi, Galeone, De Simoni, Di Mattia 2019, "Adversarial
+Pixel-Level Generation of Semantic Images", arXiv 1906.12195), the training
+task.
+
+The generator models the per-pixel CLASS DISTRIBUTION (a softmax over the
+label space's classes) instead of label colours; a sample is the per-pixel
+argmax, so every pixel is a valid class id without post-processing.
+
+The discriminator sees real maps as one-hot vectors and generated maps as
+class distributions. One-hot real maps and soft generated maps differ in a
+way that has nothing to do with scene layout (a D can tell them apart by
+their sharpness alone), so the representation of the generated maps is a
+choice (``relaxation``), measured in the README's SemGAN report:
+
+* ``softmax``: D sees the softmax probabilities;
+* ``gumbel_st``: straight-through Gumbel-softmax (Jang et al. 2017): D sees
+  an exactly one-hot sample of the per-pixel distribution in the forward
+  pass, gradients flow through the soft sample ``softmax((logits + g) /
+  tau)``; ``tau`` anneals exponentially from ``tau_start`` to ``tau_end``
+  over ``tau_anneal_steps`` generator steps.
+
+``real_smoothing`` s > 0 softens the REAL one-hot maps instead (Salimans
+et al. 2016's label smoothing idea, applied to the inputs): each pixel keeps
+a random weight m ~ U(1 - s, 1) on its class and spreads 1 - m over a random
+distribution, so sharpness no longer tells real from fake.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfsem.data.preprocess import one_hot
+from tfsem.models.label_map_gan import LabelMapGAN
+
+__all__ = ["RELAXATIONS", "SemGAN", "straight_through_gumbel_softmax"]
+
+RELAXATIONS = ("softmax", "gumbel_st")
+
+
+def straight_through_gumbel_softmax(logits, tau, seed=None):
+    """(hard, soft): an exactly one-hot sample of softmax(logits) per pixel whose
+    gradient is that of the soft Gumbel-softmax sample, and the soft sample.
+
+    ``hard`` equals ``one_hot(argmax(logits + g))`` bit for bit in the forward
+    pass (``soft - stop_gradient(soft)`` is exactly 0 for finite values).
+    """
+    logits = tf.cast(logits, tf.float32)
+    u = keras.random.uniform(tf.shape(logits), minval=1e-6, maxval=1.0 - 1e-6, seed=seed)
+    soft = tf.nn.softmax((logits - tf.math.log(-tf.math.log(u))) / tau, axis=-1)
+    hard = one_hot(tf.argmax(soft, axis=-1, output_type=tf.int32), logits.shape[-1])
+    return hard + (soft - tf.stop_gradient(soft)), soft
+
+
+@keras.saving.register_keras_serializable(package="tfsem")
+class SemGAN(LabelMapGAN):
+    """SemGAN: z -> per-pixel class distributions; samples are int label maps.
+
+    Call: ``model(z)`` -> class probabilities float32 [B, H, W, num_classes];
+    ``model.sample(z)`` / ``model.sample_seeds(seeds)`` -> int32 class
+    indices [B, H, W].
+
+    Args (beyond :class:`~tfsem.models.label_map_gan.LabelMapGAN`'s):
+        relaxation: ``softmax`` or ``gumbel_st`` (see the module doc).
+        tau_start, tau_end, tau_anneal_steps: the Gumbel temperature schedule.
+        real_smoothing: in [0, 1): softening of the real one-hot maps (0: off).
+    """
+
+    def __init__(self, num_classes, image_size, relaxation="gumbel_st", tau_start=1.0,
+                 tau_end=0.3, tau_anneal_steps=2000, real_smoothing=0.0, **kwargs):
+        if relaxation not in RELAXATIONS:
+            raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {relaxation!r}")
+        if not 0 < tau_end <= tau_start:
+            raise ValueError(f"need 0 < tau_end <= tau_start, got tau_start={tau_start}, "
+                             f"tau_end={tau_end}")
+        if tau_anneal_steps < 0:
+            raise ValueError(f"tau_anneal_steps must be >= 0, got {tau_anneal_steps}")
+        if not 0.0 <= real_smoothing < 1.0:
+            raise ValueError(f"real_smoothing must be in [0, 1), got {real_smoothing}")
+        super().__init__(num_classes, image_size, **kwargs)
+        self.relaxation = relaxation
+        self.tau_start, self.tau_end = float(tau_start), float(tau_end)
+        self.tau_anneal_steps = int(tau_anneal_steps)
+        self.real_smoothing = float(real_smoothing)
+        self.gumbel_seed = keras.random.SeedGenerator(None if self.seed is None else self.seed + 1)
+        self.smoothing_seed = keras.random.SeedGenerator(
+            None if self.seed is None else self.seed + 2)
+
+    @property
+    def output_channels(self) -> int:
+        return self.num_classes
+
+    def tau(self):
+        """The Gumbel temperature at the current generator step."""
+        step = tf.cast(self.g_optimizer.iterations, tf.float32) if hasattr(
+            self, "g_optimizer") else tf.constant(0.0)
+        frac = tf.minimum(step / float(max(self.tau_anneal_steps, 1)), 1.0)
+        return self.tau_start * (self.tau_end / self.tau_start) ** frac
+
+    def call(self, z, training=False):
+        return tf.nn.softmax(tf.cast(super().call(z, training=training), tf.float32), axis=-1)
+
+    def labels_from_output(self, output):
+        return tf.argmax(output, axis=-1, output_type=tf.int32)
+
+    def fake_input(self, raw, training=False):
+        if self.relaxation == "gumbel_st":
+            return straight_through_gumbel_softmax(raw, self.tau(), self.gumbel_seed)[0]
+        return tf.nn.softmax(tf.cast(raw, tf.float32), axis=-1)
+
+    def real_input(self, label, training=False):
+        real = one_hot(label, self.num_classes)
+        if self.real_smoothing > 0 and training:
+            shape = tf.shape(real)
+            keep = keras.random.uniform(tf.concat([shape[:-1], [1]], 0),
+                                        minval=1.0 - self.real_smoothing, maxval=1.0,
+                                        seed=self.smoothing_seed)
+            noise = keras.random.uniform(shape, seed=self.smoothing_seed)
+            noise /= tf.reduce_sum(noise, axis=-1, keepdims=True)
+            real = keep * real + (1.0 - keep) * noise
+        return real
+
+    def get_config(self):
+        return {**super().get_config(), "relaxation": self.relaxation,
+                "tau_start": self.tau_start, "tau_end": self.tau_end,
+                "tau_anneal_steps": self.tau_anneal_steps,
+                "real_smoothing": self.real_smoothing}

@@ -1,6 +1,16 @@
-"""``python -m tfsem.evaluate --model RUN [--config CONFIG] [--split val] [--num N] [--out metrics.json]``.
+"""``python -m tfsem.evaluate --model RUN [RUN ...] [--config CONFIG] [--split val] [--num N] [--out metrics.json]``.
 
-Generates images from a split's label maps and reports, as printed lines and JSON:
+SemGAN and its colour baseline (label maps from noise): samples ``--num``
+maps (seeds ``--seed``..) and compares them with as many real maps of the
+split (``tfsem.metrics.label_maps``): valid-pixel fraction (the baseline:
+also the share of pixels within ``--tolerance`` of a palette colour before
+snapping), total-variation distance of the class histograms, connected
+regions per map and their mean size, isolated pixels (boundary noise) and
+diversity (pixels differing between two samples), each next to the value of
+the data. Several runs (``--model A B``) are printed side by side.
+
+Label-to-photo models: generates images from a split's label maps and
+reports, as printed lines and JSON:
 
 * ``toy_oracle`` (toy_streets data): the nearest-colour oracle segments the
   generated photos; mIoU and pixel accuracy against the input label maps
@@ -25,7 +35,8 @@ import sys
 
 from tfsem import cli
 
-__all__ = ["evaluate_model", "main"]
+__all__ = ["evaluate_label_map_runs", "evaluate_label_maps", "evaluate_model", "label_map_table",
+           "main"]
 
 
 def _load_segmenter(path):
@@ -47,10 +58,40 @@ def _load_segmenter(path):
     return run
 
 
+def evaluate_label_maps(model_path, config, model, split="val", num=64, seed=0, tolerance=10.0,
+                        batch_size=16):
+    """Label-map metrics of a SemGAN (or baseline) run: ``num`` samples vs
+    ``num`` real maps of ``split``."""
+    import numpy as np
+
+    from tfsem.data.pipeline import DataPipeline
+    from tfsem.generate import sample_label_maps
+    from tfsem.metrics.label_maps import label_map_report
+
+    pipeline = DataPipeline(config.data, split)
+    space, dont_care = pipeline.label_space, config.data.dont_care
+    real = []
+    for batch in pipeline.dataset(training=False, batch_size=batch_size, repeat=False):
+        real.append(batch["label"].numpy())
+        if sum(len(x) for x in real) >= num:
+            break
+    real = np.concatenate(real)[:num]
+    labels, outputs = sample_label_maps(model, list(range(seed, seed + num)), batch_size)
+    channels = space.num_channels(dont_care)
+    names = list(space.names) + ["don't care"] * (channels - space.num_classes)
+    report = label_map_report(
+        labels, real, channels, names,
+        generated_colors=outputs if model.outputs_colors else None,
+        palette=space.palette(dont_care), tolerance=tolerance)
+    return {"model": model_path, "config": config.name, "kind": type(model).__name__,
+            "split": pipeline.split, "examples": int(len(labels)),
+            "image_size": list(labels.shape[1:3]), "seed": seed, "label_maps": report}
+
+
 def evaluate_model(model_path, config_path=None, split="val", num=64, batch_size=8,
                    inception=None, segmenter=None, segmenter_classes="index",
-                   segmenter_input="minus1_1", stream=sys.stdout):
-    """Library form of the CLI; returns the metrics dict."""
+                   segmenter_input="minus1_1", stream=sys.stdout, seed=0, tolerance=10.0):
+    """Library form of the CLI for one run; returns the metrics dict."""
     import numpy as np
     import tensorflow as tf
 
@@ -61,6 +102,10 @@ def evaluate_model(model_path, config_path=None, split="val", num=64, batch_size
     from tfsem.runs import load_run
 
     config, model = load_run(model_path, config_path)
+    if getattr(model, "unconditional", False):
+        result = evaluate_label_maps(model_path, config, model, split, num, seed, tolerance)
+        print_label_map_table([result], stream)
+        return result
     pipeline = DataPipeline(config.data, split)
     space, dont_care = pipeline.label_space, config.data.dont_care
     labels, fakes, reals = [], [], []
@@ -137,6 +182,48 @@ def _print(result, stream):
         print(f"  segmenter   mIoU {s['miou']:.4f}  pixel acc {s['pixel_accuracy']:.4f}", file=stream)
 
 
+_TABLE = (  # (key, title, format); the data's value is "data_" + key where there is one
+    ("valid_pixel_fraction", "valid pixels (class ids)", "{:.4f}"),
+    ("color_validity", "pixels within tolerance of a palette colour", "{:.4f}"),
+    ("class_tv_distance", "class histogram TV distance to data (lower is better)", "{:.4f}"),
+    ("regions_per_map", "connected regions per map", "{:.1f}"),
+    ("mean_region_size", "mean region size (pixels)", "{:.1f}"),
+    ("isolated_pixel_fraction", "isolated pixels (boundary noise)", "{:.5f}"),
+    ("pairwise_difference", "diversity (pixels differing between two maps)", "{:.4f}"),
+)
+
+
+def label_map_table(results) -> str:
+    """A Markdown table of the label-map metrics of ``results`` (one column
+    each, then the data's values)."""
+    heads = [f"{r['kind']} ({r['config']})" for r in results]
+    lines = ["| metric | " + " | ".join(heads) + " | data |",
+             "|---|" + "---:|" * (len(heads) + 1)]
+    for key, title, fmt in _TABLE:
+        reports = [r["label_maps"] for r in results]
+        if not any(key in rep for rep in reports):
+            continue
+        cells = [fmt.format(rep[key]) if key in rep else "n/a" for rep in reports]
+        data_key = "data_" + key
+        data = (fmt.format(reports[0][data_key]) if data_key in reports[0] else
+                fmt.format(1.0) if key in ("valid_pixel_fraction", "color_validity") else
+                fmt.format(0.0) if key == "class_tv_distance" else "")
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {data} |")
+    return "\n".join(lines)
+
+
+def print_label_map_table(results, stream=sys.stdout):
+    first = results[0]
+    print(f"{first['examples']} sampled maps (seeds {first['seed']}..{first['seed'] + first['examples'] - 1}) "
+          f"vs {first['label_maps']['data_maps']} real maps of split {first['split']} at "
+          f"{first['image_size'][0]}x{first['image_size'][1]}", file=stream)
+    tolerances = [r["label_maps"]["color_tolerance"] for r in results
+                  if "color_tolerance" in r["label_maps"]]
+    if tolerances:
+        print(f"colour tolerance: {tolerances[0]:g} (Euclidean, 0..255 RGB)", file=stream)
+    print(label_map_table(results), file=stream)
+
+
 def _json_safe(value):
     """NaN/Inf -> null (JSON has no NaN), recursively."""
     if isinstance(value, dict):
@@ -148,10 +235,28 @@ def _json_safe(value):
     return value
 
 
+def evaluate_label_map_runs(model_paths, split="val", num=64, seed=0, tolerance=10.0,
+                            stream=sys.stdout):
+    """Several SemGAN / baseline runs side by side; returns ``{"runs": [...]}``."""
+    from tfsem.runs import load_run
+
+    results = []
+    for path in model_paths:
+        config, model = load_run(path)
+        if not getattr(model, "unconditional", False):
+            raise ValueError(f"--model {path}: a {type(model).__name__} model; only SemGAN and "
+                             "baseline runs can be compared side by side")
+        results.append(evaluate_label_maps(path, config, model, split, num, seed, tolerance))
+    print_label_map_table(results, stream)
+    return {"runs": results}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tfsem.evaluate",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="run directory or .keras file")
+    parser.add_argument("--model", required=True, nargs="+",
+                        help="run directory or .keras file; several SemGAN/baseline runs are "
+                             "compared side by side")
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
     parser.add_argument("--split", default="val", help="split to evaluate (default val)")
     parser.add_argument("--num", type=int, default=64, help="examples (default 64)")
@@ -161,14 +266,24 @@ def main(argv=None) -> int:
                         help="FID graph (.pb) or Keras InceptionV3 notop (.h5); default: Keras cache")
     parser.add_argument("--segmenter", default=None, help="segmentation SavedModel dir or .keras")
     parser.add_argument("--segmenter-classes", choices=["index", "train_id"], default="index")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="SemGAN: first sample's seed (default 0)")
+    parser.add_argument("--tolerance", type=float, default=10.0,
+                        help="SemGAN baseline: colour distance (0..255 RGB) that still counts as "
+                             "a palette colour (default 10)")
     parser.add_argument("--segmenter-input", choices=["minus1_1", "0_1", "0_255"],
                         default="minus1_1", help="pixel range the segmenter expects")
     args = parser.parse_args(argv)
     if args.num < 2:
         raise ValueError(f"--num must be >= 2, got {args.num}")
-    result = evaluate_model(args.model, args.config, args.split, args.num, args.batch_size,
-                            args.inception, args.segmenter, args.segmenter_classes,
-                            args.segmenter_input)
+    if len(args.model) > 1:
+        result = evaluate_label_map_runs(args.model, args.split, args.num, args.seed,
+                                         args.tolerance)
+    else:
+        result = evaluate_model(args.model[0], args.config, args.split, args.num,
+                                args.batch_size, args.inception, args.segmenter,
+                                args.segmenter_classes, args.segmenter_input, seed=args.seed,
+                                tolerance=args.tolerance)
     if args.out:
         from tfsem.fileio import atomic_write_text
 

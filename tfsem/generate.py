@@ -1,6 +1,14 @@
-"""``python -m tfsem.generate --model RUN_or_.keras --labels PNG_or_FOLDER --out DIR``.
+"""``python -m tfsem.generate --model RUN_or_.keras (--labels PNG_or_FOLDER | --num N) --out DIR``.
 
-Renders photos from label maps (label-id PNGs, e.g. Cityscapes
+SemGAN (and its colour baseline): ``--num N --seed S`` samples N label maps,
+one per seed S..S+N-1 (a seed always gives the same map, also in the
+exported model), and writes ``label/sample_<seed>_gtFine_labelIds.png``
+(raw label ids, the Cityscapes labelIds format: a ``folder`` dataset with
+``folders.label_dir: "label"`` trains on them), ``color/sample_<seed>_gtFine_color.png``
+and ``grid.png``. The baseline also writes its raw colour output
+(``raw/``), before snapping to the nearest palette colour.
+
+Label-to-photo models render photos from label maps (label-id PNGs, e.g. Cityscapes
 ``*_gtFine_labelIds.png`` at 2048x1024): each map is checked against the
 model's label space, resized (nearest) to the model's training size, and
 rendered. Writes ``<stem>.png`` per map and ``grid.png`` (label | generated).
@@ -24,7 +32,8 @@ import sys
 
 from tfsem import cli
 
-__all__ = ["generate_images", "map_inputs", "main"]
+__all__ = ["generate_images", "generate_label_maps", "map_inputs", "raw_label_ids", "main",
+           "sample_label_maps", "write_label_maps"]
 
 _LABEL_SUFFIXES = ("_gtFine_labelIds", "_labelIds")
 
@@ -60,6 +69,9 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
     from tfsem.runs import load_run
 
     config, model = load_run(model_path, config_path)
+    if getattr(model, "unconditional", False):
+        raise ValueError(f"{model_path} is a {type(model).__name__} model: it samples label "
+                         "maps from noise; pass --num N (and --seed S) instead of --labels")
     space = load_label_space(config.data.label_space)
     dont_care = config.data.dont_care
     label_files = _png_files(labels, "label maps")
@@ -120,6 +132,82 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
     return written
 
 
+def sample_label_maps(model, seeds, batch_size=16):
+    """(class indices int32 [N,H,W], raw outputs [N,H,W,C]) of a label-map
+    model for int ``seeds`` (one sample per seed)."""
+    import numpy as np
+
+    labels, outputs = [], []
+    for start in range(0, len(seeds), batch_size):
+        z = model.latent_for_seeds(list(seeds[start:start + batch_size]))
+        output = model(z, training=False)
+        labels.append(model.labels_from_output(output).numpy())
+        outputs.append(output.numpy())
+    return np.concatenate(labels), np.concatenate(outputs)
+
+
+def raw_label_ids(labels, space):
+    """Class indices -> raw label ids as a PNG-ready array (uint8, or uint16
+    for ids above 255); ids below 0 (Cityscapes' license plate, -1) are
+    written as the don't-care id, or 0 as in Cityscapes labelIds files."""
+    import numpy as np
+
+    raw = space.decode(labels)
+    raw = np.where(raw < 0, space.dont_care_id if space.dont_care_id is not None else 0, raw)
+    return raw.astype(np.uint8 if raw.max(initial=0) <= 255 else np.uint16)
+
+
+def write_label_maps(labels, stems, out, space, dont_care, stream=None):
+    """Writes ``out/label/<stem>_gtFine_labelIds.png`` (raw ids) and
+    ``out/color/<stem>_gtFine_color.png`` per map; returns the label paths."""
+    from tfsem.data.visualize import label_to_rgb, save_png
+
+    written = []
+    for label, stem in zip(labels, stems):
+        path = os.path.join(out, "label", f"{stem}_gtFine_labelIds.png")
+        save_png(raw_label_ids(label, space), path)
+        save_png(label_to_rgb(label, space, dont_care),
+                 os.path.join(out, "color", f"{stem}_gtFine_color.png"))
+        written.append(path)
+        if stream is not None:
+            print(f"wrote {path}", file=stream)
+    return written
+
+
+def generate_label_maps(model_path, out, num=16, seed=0, config_path=None, stream=sys.stdout,
+                        batch_size=16):
+    """Library form of the CLI for SemGAN / its baseline; returns the label paths."""
+    from tfsem.data.labels import load_label_space
+    from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid, save_png
+    from tfsem.runs import load_run
+
+    if num < 1:
+        raise ValueError(f"--num must be >= 1, got {num}")
+    config, model = load_run(model_path, config_path)
+    if not getattr(model, "unconditional", False):
+        raise ValueError(f"{model_path} is a {type(model).__name__} model: it renders photos "
+                         "from label maps; pass --labels PNG_or_FOLDER instead of --num")
+    space, dont_care = load_label_space(config.data.label_space), config.data.dont_care
+    seeds = list(range(seed, seed + num))
+    labels, outputs = sample_label_maps(model, seeds, batch_size)
+    stems = [f"sample_{s:06d}" for s in seeds]
+    written = write_label_maps(labels, stems, out, space, dont_care, stream)
+    rows = []
+    for i, label in enumerate(labels):
+        row = [label_to_rgb(label, space, dont_care)]
+        if model.outputs_colors:
+            raw = image_to_uint8(outputs[i])
+            save_png(raw, os.path.join(out, "raw", f"{stems[i]}_raw.png"))
+            row.insert(0, raw)
+        rows.append(row)
+    per_row = 4 if not model.outputs_colors else 2
+    grid_rows = [sum(rows[r:r + per_row], []) for r in range(0, len(rows), per_row)]
+    save_png(make_grid(grid_rows, max_width=2048), os.path.join(out, "grid.png"))
+    what = "raw colours | snapped label map" if model.outputs_colors else "label maps"
+    print(f"wrote {os.path.join(out, 'grid.png')} ({what})", file=stream)
+    return written
+
+
 def map_inputs(model, space, dont_care, raw, instance, where):
     """Model inputs ``{"label", ["instance"]}`` of one raw label map (and its
     instance map), resized (nearest) to the model's size; bad ids -> DataError
@@ -141,11 +229,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tfsem.generate",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="run directory or .keras file")
-    parser.add_argument("--labels", required=True, help="label-id PNG or folder of them")
+    parser.add_argument("--labels", default=None,
+                        help="label-to-photo models: label-id PNG or folder of them")
+    parser.add_argument("--num", type=int, default=None,
+                        help="SemGAN: label maps to sample (seeds SEED..SEED+NUM-1)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--instances", default=None, help="instance-id PNG or folder (by stem)")
     parser.add_argument("--style", default=None, help="style photo (VAE models)")
-    parser.add_argument("--seed", type=int, default=0, help="random style seed (VAE models)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="first sample's seed (SemGAN) / random style seed (VAE models)")
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
     parser.add_argument("--features", default=None,
                         help="pix2pixHD: clusters file (default: RUN/features.npz)")
@@ -154,6 +246,12 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", type=int, default=1,
                         help="pix2pixHD: photos per label map (random clusters)")
     args = parser.parse_args(argv)
+    if (args.labels is None) == (args.num is None):
+        raise ValueError("pass --labels (label-to-photo models) or --num (SemGAN), not "
+                         + ("both" if args.labels else "neither"))
+    if args.num is not None:
+        generate_label_maps(args.model, args.out, args.num, args.seed, args.config)
+        return 0
     if args.cluster != "random" and not args.cluster.lstrip("-").isdigit():
         raise ValueError(f"--cluster must be an integer or 'random', got {args.cluster!r}")
     generate_images(args.model, args.labels, args.out, args.instances, args.style, args.seed,

@@ -5,8 +5,11 @@ A run directory holds::
     config.json            the resolved experiment config
     checkpoints/           tf.train checkpoints (model + both optimisers + step), keep N
     logs/                  TensorBoard scalars and images (label | generated | real)
-    samples/step_NNNNNN.png  sample grids on a fixed validation batch
-    eval.jsonl             toy_streets only: toy-oracle mIoU / pixel accuracy over steps
+    samples/step_NNNNNN.png  sample grids on a fixed validation batch (label-map
+                           models: samples from fixed seeds, and real maps)
+    eval.jsonl             scores over steps: toy-oracle mIoU / pixel accuracy
+                           (label-to-photo models on toy_streets), label-map
+                           statistics (SemGAN and its baseline, any data)
     model.keras            the final model (written atomically)
 
 Resuming (``resume=True``, or automatically when ``checkpoints/`` has one)
@@ -35,6 +38,7 @@ import tensorflow as tf
 from tfsem.config import ExperimentConfig, config_to_dict, save_config
 from tfsem.data.pipeline import DataPipeline
 from tfsem.data.preprocess import instance_edges
+from tfsem.data.readers import DataError
 from tfsem.fileio import read_json
 from tfsem.data.visualize import edges_to_rgb, image_to_uint8, label_to_rgb, make_grid, save_png
 from tfsem.models.build import build_model, compile_model
@@ -59,6 +63,32 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "mirrored" or (name == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+#: The toy_streets config of each model family, to try without any dataset.
+QUICKSTARTS = {"gaugan": "configs/quickstart.json", "pix2pixhd": "configs/quickstart_pix2pixhd.json",
+               "semgan": "configs/quickstart_semgan.json"}
+
+
+def missing_data_hint(config: ExperimentConfig) -> str:
+    """Where the dataset goes, and the quickstart config that needs none."""
+    data = config.data
+    if data.source == "toy_streets":
+        return ""
+    where = {"cityscapes": f"put Cityscapes in {data.resolved_root()} (gtFine/<split>/<city>/"
+                           "*_gtFine_labelIds.png" + (", leftImg8bit/<split>/<city>/"
+                                                      "*_leftImg8bit.png" if data.load_images
+                                                      else "") + ")",
+             "folder": f"put the dataset in {data.resolved_root()} (<split>_label/ ...)",
+             "tfds": "put the Cityscapes zips in data.tfds.manual_dir"}[data.source]
+    hint = f". To train on it, {where} or set data.root in the config"
+    family = config.model.type if config.model else None
+    if family in QUICKSTARTS:
+        quick = QUICKSTARTS[family]
+        if family == "semgan" and config.model.semgan.output == "colors":
+            quick = "configs/quickstart_semgan_baseline.json"
+        hint += f"; to try tfsem without it: python -m tfsem.train --config {quick}"
+    return hint
 
 
 def run_dir_for(config: ExperimentConfig, out: Optional[str] = None) -> str:
@@ -102,7 +132,12 @@ class Trainer:
             self.ckpt_dir = tempfile.mkdtemp(prefix="tfsem-worker-")
         self._check_run_dir()
         self.pipeline = DataPipeline(config.data)
-        self.pipeline.num_examples()  # fail fast on missing data, before anything is written
+        try:  # fail fast on missing data, before anything is written
+            self.pipeline.num_examples()
+        except DataError as err:
+            missing = "not found" in err.reason or err.reason.startswith("no ")
+            raise DataError(err.path, err.reason + (missing_data_hint(config) if missing
+                                                    else "")) from None
         with self.strategy.scope():
             self.model = build_model(config)
             compile_model(self.model, config, vgg_loss=vgg_loss)
@@ -176,6 +211,30 @@ class Trainer:
         return next(iter(pipeline.dataset(
             training=False, batch_size=size or self.config.train.num_samples, repeat=True)))
 
+    @property
+    def unconditional(self) -> bool:
+        """The model generates label maps from noise (SemGAN and its baseline)."""
+        return getattr(self.model, "unconditional", False)
+
+    def scores(self, batch) -> Dict[str, float]:
+        """The periodic evaluation: label-map statistics of samples from fixed
+        seeds against ``batch``'s real maps (label-map models), else the toy oracle."""
+        if not self.unconditional:
+            return self.oracle_scores(batch)
+        from tfsem.metrics import label_maps as M
+
+        output = self.model(self.model.latent_for_seeds(tf.range(len(batch["label"]))),
+                            training=False)
+        labels = self.model.labels_from_output(output).numpy()
+        real, classes = batch["label"].numpy(), self.model.num_classes
+        scores = {"valid_pixel_fraction": M.valid_pixel_fraction(labels, classes),
+                  "class_tv_distance": M.class_tv_distance(labels, real, classes),
+                  "isolated_pixel_fraction": M.isolated_pixel_fraction(labels),
+                  "pairwise_difference": M.pairwise_difference(labels)}
+        if self.model.outputs_colors:  # the baseline
+            scores["color_validity"] = M.color_validity(output.numpy(), self.model.palette)
+        return scores
+
     def oracle_scores(self, batch) -> Dict[str, float]:
         """Toy-oracle mIoU and pixel accuracy of the generated photos of ``batch``."""
         from tfsem.metrics.segmentation import toy_oracle_scores
@@ -194,9 +253,21 @@ class Trainer:
         return self.model(inputs, training=False)
 
     def sample_grid(self, batch) -> np.ndarray:
-        """uint8 grid: one row per example, label | instance edges | generated | real."""
-        fake = self._render(batch)
+        """uint8 grid: one row per example, label | instance edges | generated | real
+        (label-map models: generated maps | raw colours (baseline) | real maps)."""
         space, dont_care = self.pipeline.label_space, self.config.data.dont_care
+        if self.unconditional:
+            output = self.model(self.model.latent_for_seeds(tf.range(len(batch["label"]))),
+                                training=False)
+            labels = self.model.labels_from_output(output).numpy()
+            rows = []
+            for i, label in enumerate(labels):
+                row = [label_to_rgb(label, space, dont_care)]
+                if self.model.outputs_colors:
+                    row.append(image_to_uint8(output[i].numpy()))
+                rows.append(row + [label_to_rgb(batch["label"][i].numpy(), space, dont_care)])
+            return make_grid(rows)
+        fake = self._render(batch)
         rows = []
         for i in range(int(batch["label"].shape[0])):
             row = [label_to_rgb(batch["label"][i].numpy(), space, dont_care)]
@@ -229,8 +300,8 @@ class Trainer:
         iterator = iter(dataset)
         train_step = self._train_function()
         samples = self.sample_batch()
-        toy = self.config.data.source == "toy_streets"
-        eval_batch = self.sample_batch(cfg.eval_examples) if toy else None
+        scored = self.unconditional or self.config.data.source == "toy_streets"
+        eval_batch = self.sample_batch(cfg.eval_examples) if scored else None
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "logs")) if self.chief \
             else tf.summary.create_noop_writer()
         progbar = keras.utils.Progbar(total, stateful_metrics=None, verbose=1 if self.stream else 0,
@@ -265,17 +336,17 @@ class Trainer:
                 if self.chief:
                     save_png(grid, os.path.join(self.run_dir, "samples", f"step_{step:06d}.png"))
                 with writer.as_default(step=step):
-                    tf.summary.image("label|edges|generated|real", grid[None], max_outputs=1)
-            if toy and (step % cfg.eval_every == 0 or step == total):
-                self._log_oracle(step, eval_batch, writer)
+                    tf.summary.image("samples", grid[None], max_outputs=1)
+            if scored and (step % cfg.eval_every == 0 or step == total):
+                self._log_scores(step, eval_batch, writer)
             if step % cfg.checkpoint_every == 0 or step == total:
                 self.manager.save(checkpoint_number=step)
         writer.flush()
         self._save_final()
         return losses
 
-    def _log_oracle(self, step, batch, writer):
-        scores = self.oracle_scores(batch)
+    def _log_scores(self, step, batch, writer):
+        scores = self.scores(batch)
         with writer.as_default(step=step):
             for k, v in scores.items():
                 tf.summary.scalar(f"eval/{k}", v)
@@ -283,8 +354,12 @@ class Trainer:
             path = os.path.join(self.run_dir, "eval.jsonl")
             with open(path, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"step": step, **scores}) + "\n")
-        self._print(f"\nstep {step}: toy oracle mIoU {scores['oracle_miou']:.4f}, "
+        if "oracle_miou" in scores:
+            text = (f"toy oracle mIoU {scores['oracle_miou']:.4f}, "
                     f"pixel accuracy {scores['oracle_pixel_accuracy']:.4f}")
+        else:
+            text = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in scores.items())
+        self._print(f"\nstep {step}: {text}")
 
     def _save_final(self):
         if not self.chief:

@@ -1,10 +1,16 @@
 """``python -m tfsem.export --model RUN_or_.keras --out export/models/NAME [--version N] [--tflite fp32,fp16,dynamic_int8,int8] [--height H --width W]``.
 
-Writes a SavedModel in the TF Serving layout (``<out>/<version>/``) with the
-``serving_default`` (int label maps -> uint8 images) and ``predict_png``
-(PNG bytes -> PNG bytes) signatures (``tfsem/export_lib.py``), and with
+Writes a SavedModel in the TF Serving layout (``<out>/<version>/``) and with
 ``--tflite`` fixed-shape TFLite variants plus their size/latency/fidelity
-table in ``<out>/tflite/v<version>/`` (``tfsem/export_tflite.py``).
+table in ``<out>/tflite/v<version>/``:
+
+* label-to-photo models (SPADE/GauGAN, pix2pixHD): ``serving_default`` (int
+  label maps -> uint8 images) and ``predict_png`` (PNG bytes -> PNG bytes)
+  (``tfsem/export_lib.py``, ``tfsem/export_tflite.py``);
+* SemGAN / its baseline: ``serving_default`` (``seed`` -> ``label_map`` +
+  ``color_png_bytes``) and ``from_z``; with ``--renderer RUN`` (a SPADE or
+  pix2pixHD run) the dream model, ``seed`` -> ``label_map`` + ``image``
+  (``tfsem/export_label_maps.py``).
 """
 
 from __future__ import annotations
@@ -41,11 +47,18 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-examples", type=int, default=8,
                         help="label maps (val split when present) for the fidelity table")
     parser.add_argument("--threads", type=int, default=None, help="LiteRT threads for latency")
+    parser.add_argument("--renderer", default=None,
+                        help="SemGAN: a SPADE/GauGAN or pix2pixHD run to chain into one dream model")
     args = parser.parse_args(argv)
     from tfsem.export_lib import DEFAULT_MAX_PIXELS, export_saved_model
     from tfsem.runs import load_run
 
     config, model = load_run(args.model, args.config)
+    if getattr(model, "unconditional", False):
+        return _export_label_maps(args, config, model)
+    if args.renderer:
+        raise ValueError(f"--renderer: {args.model} is a {type(model).__name__} model; a dream "
+                         "model chains a SemGAN run (--model) and a renderer")
     clusters = None
     if getattr(model, "use_features", False):
         from tfsem.features import load_run_clusters
@@ -59,6 +72,57 @@ def main(argv=None) -> int:
     return 0
 
 
+def _export_label_maps(args, config, model):
+    import os
+
+    from tfsem import export_label_maps as E
+    from tfsem.data.labels import load_label_space
+    from tfsem.runs import load_run
+
+    if args.height or args.width:
+        raise ValueError("--height/--width: SemGAN generates at its training size only")
+    graph = clusters = None
+    if args.renderer:
+        renderer_config, renderer = load_run(args.renderer)
+        if getattr(renderer, "use_features", False):
+            from tfsem.features import load_run_clusters
+
+            clusters = load_run_clusters(args.renderer, args.features)
+        path = E.export_dream(model, config, renderer, renderer_config, args.out, args.version,
+                              clusters)
+        print(f"exported {path} (dream model; signature: serving_default: seed -> label_map, "
+              "image)")
+        if args.tflite:
+            graph = E.dream_graph(model, config, renderer, renderer_config, clusters)
+    else:
+        path = E.export_label_map_model(model, config, args.out, args.version)
+        print(f"exported {path} (signatures: serving_default: seed -> label_map, "
+              "color_png_bytes; from_z)")
+        if args.tflite:
+            space = load_label_space(config.data.label_space)
+            graph = E.LabelMapGraph(model, space, config.data.dont_care)
+    if graph is not None:
+        from tfsem import export_tflite
+
+        variants = _variants(args.tflite, export_tflite.VARIANTS)
+        out_dir = os.path.join(args.out, "tflite", f"v{os.path.basename(path)}")
+        E.export_label_map_tflite(
+            graph, out_dir, variants, E.tflite_inputs(graph, args.calibration_examples, seed=0),
+            E.tflite_inputs(graph, args.eval_examples, seed=1),
+            load_label_space(config.data.label_space).to_dict(), num_threads=args.threads)
+        print(f"wrote {out_dir} (report.md: size, latency, fidelity per variant)")
+    return 0
+
+
+def _variants(text, known):
+    variants = list(known) if text == "all" else [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in known]
+    if unknown:
+        raise ValueError(f"--tflite: unknown variant(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(known)} or 'all'")
+    return variants
+
+
 def _export_tflite(args, config, model, saved_model_path, clusters):
     import os
 
@@ -66,12 +130,7 @@ def _export_tflite(args, config, model, saved_model_path, clusters):
     from tfsem.data.labels import load_label_space
     from tfsem.export_lib import GeneratorGraph
 
-    variants = (list(export_tflite.VARIANTS) if args.tflite == "all"
-                else [v.strip() for v in args.tflite.split(",") if v.strip()])
-    unknown = [v for v in variants if v not in export_tflite.VARIANTS]
-    if unknown:
-        raise ValueError(f"--tflite: unknown variant(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(export_tflite.VARIANTS)} or 'all'")
+    variants = _variants(args.tflite, export_tflite.VARIANTS)
     height, width = model.image_size
     height, width = args.height or height, args.width or width
     space = load_label_space(config.data.label_space)

@@ -35,7 +35,8 @@ from tfsem.config import config_to_dict
 from tfsem.data.labels import load_label_space
 from tfsem.data.preprocess import lookup_class_indices, semantic_map, uint8_image
 
-__all__ = ["DEFAULT_MAX_PIXELS", "GeneratorGraph", "export_saved_model", "next_version"]
+__all__ = ["DEFAULT_MAX_PIXELS", "GeneratorGraph", "export_saved_model", "next_version",
+           "write_version"]
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
@@ -114,6 +115,10 @@ class GeneratorGraph(tf.Module):
 
     def render(self, label_map, instance_map=None, z=None, cluster=None):
         index, _ = lookup_class_indices(self.table, label_map)
+        return self.render_indices(index, instance_map, z, cluster)
+
+    def render_indices(self, index, instance_map=None, z=None, cluster=None):
+        """As ``render``, from CLASS INDICES (the dream graph feeds SemGAN's maps)."""
         segmap = semantic_map(index, instance_map, self.num_classes, self.use_instances)
         if self.use_features:
             segmap = tf.concat([segmap, self.features(index, cluster)], -1)
@@ -228,8 +233,20 @@ def export_saved_model(model, config, base: str, version: Optional[int] = None,
     """Exports ``model`` to ``base/<version>`` atomically; returns that path.
     ``clusters``: pix2pixHD feature clusters (``tfsem.features.load_clusters``)."""
     if not hasattr(model, "generator") or not hasattr(model, "semantic_input"):
-        raise TypeError(f"export supports label-to-photo models (GauGAN, pix2pixHD), "
-                        f"got {type(model).__name__}")
+        raise TypeError(f"export_saved_model takes label-to-photo models (GauGAN, pix2pixHD), "
+                        f"got {type(model).__name__}; SemGAN: tfsem.export_label_maps")
+    space = load_label_space(config.data.label_space)
+    graph = GeneratorGraph(model, space.raw_to_index_table(config.data.dont_care), clusters)
+    module = _Serving(graph, space, max_pixels)
+    return write_version(base, version, module, module.signatures(),
+                         {"config.json": config_to_dict(config),
+                          "label_space.json": space.to_dict()})
+
+
+def write_version(base: str, version: Optional[int], module, signatures, assets: dict) -> str:
+    """Saves ``module`` to ``base/<version>`` (default: the next free number)
+    through a temporary dir and a rename; ``assets``: file name -> JSON data
+    for ``assets/``. Returns the version dir."""
     version = next_version(base) if version is None else int(version)
     if version < 1:
         raise ValueError(f"--version must be >= 1, got {version}")
@@ -237,18 +254,13 @@ def export_saved_model(model, config, base: str, version: Optional[int] = None,
     if os.path.exists(final):
         raise FileExistsError(f"{final}: this version exists; choose another --version")
     os.makedirs(base, exist_ok=True)
-    space = load_label_space(config.data.label_space)
-    graph = GeneratorGraph(model, space.raw_to_index_table(config.data.dont_care), clusters)
-    module = _Serving(graph, space, max_pixels)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
     try:
-        tf.saved_model.save(module, tmp, signatures=module.signatures())
-        assets = os.path.join(tmp, "assets")
-        os.makedirs(assets, exist_ok=True)
-        with open(os.path.join(assets, "config.json"), "w", encoding="utf-8") as f:
-            json.dump(config_to_dict(config), f, indent=2)
-        with open(os.path.join(assets, "label_space.json"), "w", encoding="utf-8") as f:
-            json.dump(space.to_dict(), f, indent=1)
+        tf.saved_model.save(module, tmp, signatures=signatures)
+        os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
+        for name, data in assets.items():
+            with open(os.path.join(tmp, "assets", name), "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1)
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

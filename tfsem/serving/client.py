@@ -111,8 +111,8 @@ def _as_png_list(value) -> List[bytes]:
     items = value if isinstance(value, list) else [value]
     for item in items:
         if not isinstance(item, bytes) or not item.startswith(_PNG_SIGNATURE):
-            raise ServingError("the server did not return PNG bytes; is the output named "
-                               "image_png_bytes (TF Serving base64-encodes *_bytes outputs)?")
+            raise ServingError("the server did not return PNG bytes; does the output name end "
+                               "in _bytes (TF Serving base64-encodes only those)?")
     return items
 
 
@@ -163,6 +163,13 @@ class RestClient:
                          z, png=True)
         body = self._post(build_rest_request(inputs, "predict_png", layout))
         return _as_png_list(parse_rest_response(body, "image_png_bytes"))
+
+    def sample(self, seeds, outputs=("label_map", "color_png_bytes")) -> Dict[str, object]:
+        """SemGAN / dream exports: int seeds [B] -> ``{"label_map": int32 [B,H,W],
+        "color_png_bytes": [PNG bytes]}`` (dream: ``outputs=("label_map", "image")``)."""
+        body = self._post(build_rest_request({"seed": np.asarray(seeds, np.int64)},
+                                             "serving_default", "inputs"))
+        return _sample_outputs({name: parse_rest_response(body, name) for name in outputs})
 
 
 class GrpcClient:
@@ -232,6 +239,25 @@ class GrpcClient:
                          z, png=True)
         answer = self._call(self.build_request(inputs, "predict_png"))
         return _as_png_list(list(tf.make_ndarray(answer.outputs["image_png_bytes"])))
+
+    def sample(self, seeds, outputs=("label_map", "color_png_bytes")) -> Dict[str, object]:
+        """As :meth:`RestClient.sample`, over gRPC."""
+        import tensorflow as tf
+
+        answer = self._call(self.build_request({"seed": np.asarray(seeds, np.int64)},
+                                               "serving_default"))
+        return _sample_outputs({name: tf.make_ndarray(answer.outputs[name]).tolist()
+                                for name in outputs})
+
+
+def _sample_outputs(values: Dict[str, object]) -> Dict[str, object]:
+    out = {}
+    for name, value in values.items():
+        if name.endswith("_bytes"):
+            out[name] = _as_png_list(list(value))
+        else:
+            out[name] = np.asarray(value, np.uint8 if name == "image" else np.int32)
+    return out
 
 
 def _read(path: str) -> bytes:

@@ -1,0 +1,144 @@
+"""SemGAN and dream exports: SavedModel signatures (also through the TF1
+session loader in a fresh process) and TFLite variants."""
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfsem.config import config_from_dict, ExperimentConfig
+from tfsem.data.labels import load_label_space
+from tfsem.data.preprocess import resize_map
+from tfsem.export_label_maps import (LabelMapGraph, dream_graph, export_dream,
+                                     export_label_map_model, export_label_map_tflite,
+                                     tflite_inputs)
+from tfsem.generate import raw_label_ids
+from tfsem.models import GauGAN
+from tfsem.models.build import build_model
+from tfsem.models.label_map_gan import latent_for_seeds
+from tests.test_semgan_cli import semgan_experiment
+from tests.testing import REPO, tiny_experiment, tiny_gaugan_kwargs
+
+SPACE = load_label_space("cityscapes")
+
+
+def _built(experiment):
+    config = config_from_dict(ExperimentConfig, experiment)
+    model = build_model(config)
+    model.build_networks()
+    return config, model
+
+
+@pytest.fixture(scope="module")
+def semgan():
+    return _built(semgan_experiment())
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return _built(semgan_experiment("colors", "tiny_baseline"))
+
+
+@pytest.mark.parametrize("which", ["semgan", "baseline"])
+def test_semgan_saved_model_matches_keras(which, request, tmp_path):
+    config, model = request.getfixturevalue(which)
+    path = export_label_map_model(model, config, str(tmp_path / "m"))
+    assert path.endswith(os.path.join("m", "1"))
+    assert os.path.exists(os.path.join(path, "assets", "label_space.json"))
+    loaded = tf.saved_model.load(path)
+    out = loaded.signatures["serving_default"](seed=tf.constant([3, 4], tf.int64))
+    expected = model.sample_seeds([3, 4]).numpy()
+    np.testing.assert_array_equal(out["label_map"].numpy(), raw_label_ids(expected, SPACE))
+    for i in range(2):
+        colour = np.asarray(Image.open(io.BytesIO(out["color_png_bytes"][i].numpy())))
+        np.testing.assert_array_equal(colour, SPACE.colorize(expected[i]))
+    z = latent_for_seeds([4], model.z_dim)
+    by_z = loaded.signatures["from_z"](z=z)
+    np.testing.assert_array_equal(by_z["label_map"].numpy()[0], out["label_map"].numpy()[1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="z must be finite"):
+        loaded.signatures["from_z"](z=tf.fill([1, model.z_dim], np.nan))
+
+
+def test_semgan_export_through_the_tf1_session_loader(semgan, tmp_path):
+    config, model = semgan
+    path = export_label_map_model(model, config, str(tmp_path / "m"))
+    np.save(tmp_path / "seed.npy", np.array([7, 8], np.int64))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tests", "tf1_loader_task.py"), path,
+         f"label_map={tmp_path / 'out.npy'}", f"seed={tmp_path / 'seed.npy'}"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"),
+                                  raw_label_ids(model.sample_seeds([7, 8]).numpy(), SPACE))
+
+
+def _renderer(size=(64, 128)):
+    experiment = tiny_experiment()
+    experiment["data"]["toy"].update(height=size[0], width=size[1])
+    return _built(experiment)
+
+
+def test_dream_saved_model_chains_semgan_and_the_renderer(semgan, tmp_path):
+    config, model = semgan
+    renderer_config, renderer = _renderer()  # 64x128: SemGAN's 32x64 maps are resized
+    path = export_dream(model, config, renderer, renderer_config, str(tmp_path / "d"))
+    out = tf.saved_model.load(path).signatures["serving_default"](
+        seed=tf.constant([1, 2], tf.int64))
+    labels = model.sample_seeds([1, 2])
+    np.testing.assert_array_equal(out["label_map"].numpy(), raw_label_ids(labels.numpy(), SPACE))
+    resized = resize_map(labels, (64, 128))
+    expected = renderer({"label": resized, "instance": resized}, training=False)
+    assert out["image"].shape == (2, 64, 128, 3) and out["image"].dtype == tf.uint8
+    got = out["image"].numpy().astype(np.float32) / 127.5 - 1.0
+    np.testing.assert_allclose(got, expected.numpy(), atol=1.5 / 127.5)
+    assert os.path.exists(os.path.join(path, "assets", "renderer_config.json"))
+    with pytest.raises(TypeError, match="SPADE/GauGAN or pix2pixHD"):
+        dream_graph(model, config, model, config)
+
+
+def test_tflite_variants_of_semgan_and_dream(semgan, baseline, tmp_path):
+    for name, (config, model) in (("semgan", semgan), ("baseline", baseline)):
+        graph = LabelMapGraph(model, SPACE, "extra_class")
+        rows = export_label_map_tflite(graph, str(tmp_path / name), ["fp32", "dynamic_int8"],
+                                       tflite_inputs(graph, 2), tflite_inputs(graph, 3, seed=1),
+                                       SPACE.to_dict(), log=lambda *a: None)
+        fp32 = rows[0]
+        assert fp32["input_names"] == ["z"] and fp32["label_agreement"] >= 0.999
+        assert not any(op.startswith("Flex") for op in fp32["ops"])
+        assert 0.5 <= rows[1]["label_agreement"] <= 1.0
+        assert os.path.exists(tmp_path / name / "report.md")
+    config, model = semgan
+    renderer_config, renderer = _renderer((32, 64))
+    graph = dream_graph(model, config, renderer, renderer_config)
+    rows = export_label_map_tflite(graph, str(tmp_path / "dream"), ["fp32"],
+                                   tflite_inputs(graph, 2), tflite_inputs(graph, 2, seed=1),
+                                   SPACE.to_dict(), log=lambda *a: None)
+    assert rows[0]["label_agreement"] >= 0.999 and rows[0]["psnr_db"] > 40
+
+
+def test_rest_client_samples_from_the_semgan_export(semgan, tmp_path):
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tfsem.serving.client import RestClient
+    from tests.test_serving import _RestStandIn
+
+    config, model = semgan
+    loaded = tf.saved_model.load(export_label_map_model(model, config, str(tmp_path / "m")))
+    handler = type("Handler", (_RestStandIn,), {"loaded": loaded})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = RestClient(f"http://127.0.0.1:{server.server_address[1]}", "tiny").sample([3, 4])
+    finally:
+        server.shutdown()
+    expected = model.sample_seeds([3, 4]).numpy()
+    np.testing.assert_array_equal(out["label_map"], raw_label_ids(expected, SPACE))
+    colour = np.asarray(Image.open(io.BytesIO(out["color_png_bytes"][1])))
+    np.testing.assert_array_equal(colour, SPACE.colorize(expected[1]))

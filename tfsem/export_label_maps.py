@@ -41,7 +41,7 @@ from tfsem.config import config_to_dict
 from tfsem.data.labels import load_label_space
 from tfsem.data.preprocess import resize_map
 from tfsem.export_lib import GeneratorGraph, write_version
-from tfsem.fileio import atomic_write_bytes, atomic_write_text
+from tfsem.fileio import atomic_write_text
 from tfsem.models.color_label_gan import nearest_palette_labels
 from tfsem.models.label_map_gan import latent_for_seeds
 
@@ -235,7 +235,7 @@ def export_label_map_tflite(graph, out_dir: str, variants: Sequence[str],
                             log=print) -> List[dict]:
     """Writes ``<out_dir>/<variant>.tflite`` of a LabelMapGraph or DreamGraph,
     ``label_space.json`` and ``report.md``/``report.json``; returns the rows."""
-    from tfsem.export_tflite import VARIANTS, _interpreter, check_builtin_only, convert, psnr
+    from tfsem.export_tflite import VARIANTS, _interpreter, psnr, write_variants
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -246,21 +246,9 @@ def export_label_map_tflite(graph, out_dir: str, variants: Sequence[str],
     references = [{k: v.numpy() for k, v in fn(*[tf.constant(ex[n]) for n in names]).items()}
                   for ex in evaluation]
 
-    def representative():
-        for ex in calibration:
-            yield {n: ex[n] for n in names}
-
-    owner = tf.Module()
-    owner.run = fn
-    owner.tf_variables = graph.tf_variables
-    os.makedirs(out_dir, exist_ok=True)
     rows = []
-    for variant in variants:
-        log(f"converting {variant} ...")
-        content = convert(fn, variant, representative, owner)
-        ops = check_builtin_only(content)
-        path = os.path.join(out_dir, f"{variant}.tflite")
-        atomic_write_bytes(path, content)
+    for variant, path, content, ops in write_variants(fn, names, graph, variants, calibration,
+                                                      out_dir, log):
         runner = _interpreter(content, num_threads).get_signature_runner()
         outputs, times = [], []
         for i, ex in enumerate(evaluation):

@@ -46,7 +46,7 @@ import tensorflow as tf
 from tfsem.fileio import atomic_write_bytes, atomic_write_text
 
 __all__ = ["VARIANTS", "tflite_function", "convert", "export_tflite", "check_builtin_only",
-           "run_tflite", "psnr", "sample_inputs"]
+           "run_tflite", "psnr", "sample_inputs", "write_variants"]
 
 VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8", "int8_per_tensor", "int8_float_norm")
 
@@ -177,6 +177,28 @@ def sample_inputs(config, model, height: int, width: int, count: int, split: str
     return out
 
 
+def write_variants(fn, names, graph, variants, calibration, out_dir, log=print):
+    """Converts the concrete function ``fn`` (inputs ``names``) of ``graph`` to
+    each variant, builtin ops only, into ``out_dir/<variant>.tflite``
+    (atomically); yields ``(variant, path, content, op names)``. Integer
+    variants calibrate on the ``calibration`` input dicts."""
+    def representative():
+        for ex in calibration:
+            yield {n: ex[n] for n in names}
+
+    owner = tf.Module()  # a plain trackable owner gives the .tflite its signature
+    owner.render = fn
+    owner.tf_variables = graph.tf_variables
+    os.makedirs(out_dir, exist_ok=True)
+    for variant in variants:
+        log(f"converting {variant} ...")
+        content = convert(fn, variant, representative, owner)
+        ops = check_builtin_only(content)
+        path = os.path.join(out_dir, f"{variant}.tflite")
+        atomic_write_bytes(path, content)
+        yield variant, path, content, ops
+
+
 def _format_table(rows) -> str:
     lines = ["| variant | size (MB) | latency (ms) | PSNR vs SavedModel (dB) | max abs err | mean abs err |",
              "|---|---|---|---|---|---|"]
@@ -208,21 +230,9 @@ def export_tflite(graph, out_dir: str, variants: Sequence[str],
     names = [spec.name for spec in fn.structured_input_signature[0]]
     references = [fn(*[tf.constant(ex[n]) for n in names])["image"].numpy() for ex in evaluation]
 
-    def representative():
-        for ex in calibration:
-            yield {n: ex[n] for n in names}
-
-    owner = tf.Module()  # a plain trackable owner gives the .tflite its signature
-    owner.render = fn
-    owner.tf_variables = graph.tf_variables
-    os.makedirs(out_dir, exist_ok=True)
     rows = []
-    for variant in variants:
-        log(f"converting {variant} ...")
-        content = convert(fn, variant, representative, owner)
-        ops = check_builtin_only(content)
-        path = os.path.join(out_dir, f"{variant}.tflite")
-        atomic_write_bytes(path, content)
+    for variant, path, content, ops in write_variants(fn, names, graph, variants, calibration,
+                                                      out_dir, log):
         errors, latencies = [], []
         for i, (ex, ref) in enumerate(zip(evaluation, references)):
             out, seconds = run_tflite(content, {n: ex[n] for n in names}, num_threads,

@@ -90,7 +90,7 @@ def test_straight_through_gumbel_forward_is_exactly_one_hot_with_soft_gradient()
     grad = tape.gradient(loss, logits)
     assert grad is not None and np.abs(grad.numpy()).max() > 0
     # SemGAN hands D exactly such maps in training
-    model = tiny()
+    model = tiny(relaxation="gumbel_st")
     fake = model.fake_input(model.generator(model.latent_for_seeds([0, 1])), training=True)
     assert set(np.unique(fake.numpy())) <= {0.0, 1.0}
 
@@ -162,7 +162,8 @@ def test_mirrored_strategy_first_update_matches_single_device():
     with minibatch_std off and instance norm (per-example, replica-independent)."""
 
     def compiled():
-        model = tiny(relaxation="softmax", norm_G="instance", minibatch_std=False)
+        model = tiny(relaxation="softmax", real_smoothing=0.0, norm_G="instance",
+                     minibatch_std=False)
         model.compile(g_optimizer=keras.optimizers.SGD(0.5), d_optimizer=keras.optimizers.SGD(0.5))
         return model
 

@@ -9,7 +9,12 @@ from PIL import Image
 from tfsem.config import load_config
 from tfsem.data.labels import load_label_space
 from tfsem.data.readers import read_label
+from tfsem.generate import raw_label_ids
 from tests.testing import REPO, run_module, tiny_experiment, write_json
+
+
+#: Cityscapes' 'license plate' (raw id -1, class index 34): labelIds files hold it as 0.
+LICENSE_PLATE = load_label_space("cityscapes").index_of("license plate")
 
 
 def semgan_experiment(output="classes", name="tiny_semgan"):
@@ -64,7 +69,9 @@ def test_generate_writes_label_id_pngs_that_are_the_model_samples(runs, tmp_path
     space = load_label_space("cityscapes")
     for i, seed in enumerate((5, 6, 7)):
         raw = read_label(str(out / "label" / f"sample_{seed:06d}_gtFine_labelIds.png"))
-        np.testing.assert_array_equal(space.encode(raw), expected[i])
+        np.testing.assert_array_equal(raw, raw_label_ids(expected[i], space))
+        exact = expected[i] != LICENSE_PLATE  # its id -1 is written as 0, as in Cityscapes
+        np.testing.assert_array_equal(space.encode(raw)[exact], expected[i][exact])
         colour = np.asarray(Image.open(out / "color" / f"sample_{seed:06d}_gtFine_color.png"))
         np.testing.assert_array_equal(colour, space.colorize(expected[i]))
     Image.open(out / "grid.png").verify()
@@ -75,7 +82,7 @@ def test_generate_writes_label_id_pngs_that_are_the_model_samples(runs, tmp_path
     data = DataConfig(source="folder", root=str(out), use_instances=False, load_images=False,
                       folders=FolderLayoutConfig(label_dir="label"))
     labels = [ex["label"].numpy() for ex in DataPipeline(data).examples()]
-    np.testing.assert_array_equal(np.stack(labels), expected)
+    np.testing.assert_array_equal(np.stack(labels), space.encode(raw_label_ids(expected, space)))
 
     base = tmp_path / "base"
     result = run_module("tfsem.generate", "--model", str(runs["baseline"]), "--num", "2",
@@ -117,8 +124,8 @@ def test_dream_renders_the_sampled_maps(runs, tmp_path):
 
     _, model = load_run(str(runs["semgan"]))
     raw = read_label(str(out / "label" / "dream_000004_gtFine_labelIds.png"))
-    np.testing.assert_array_equal(load_label_space("cityscapes").encode(raw),
-                                  model.sample_seeds([4]).numpy()[0])
+    np.testing.assert_array_equal(raw, raw_label_ids(model.sample_seeds([4]).numpy()[0],
+                                                     load_label_space("cityscapes")))
 
 
 def test_cli_errors(runs, tmp_path):
@@ -150,3 +157,10 @@ def test_headline_config_without_data_says_where_to_put_it(tmp_path):
     assert f"put Cityscapes in {tmp_path}/datasets/cityscapes" in result.stderr
     assert "python -m tfsem.train --config configs/quickstart_semgan.json" in result.stderr
     assert not (tmp_path / "run").exists()  # nothing written before the data check
+
+
+def test_raw_label_ids_follow_the_labelids_format():
+    space = load_label_space("cityscapes")
+    raw = raw_label_ids(np.array([[LICENSE_PLATE, 7], [0, 33]]), space)
+    assert raw.dtype == np.uint8
+    np.testing.assert_array_equal(raw, [[0, 7], [0, 33]])  # license plate (-1) -> 0

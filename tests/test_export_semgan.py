@@ -18,11 +18,10 @@ from tfsem.export_label_maps import (LabelMapGraph, dream_graph, export_dream,
                                      export_label_map_model, export_label_map_tflite,
                                      tflite_inputs)
 from tfsem.generate import raw_label_ids
-from tfsem.models import GauGAN
 from tfsem.models.build import build_model
 from tfsem.models.label_map_gan import latent_for_seeds
 from tests.test_semgan_cli import semgan_experiment
-from tests.testing import REPO, tiny_experiment, tiny_gaugan_kwargs
+from tests.testing import REPO, tiny_experiment
 
 SPACE = load_label_space("cityscapes")
 
@@ -142,3 +141,27 @@ def test_rest_client_samples_from_the_semgan_export(semgan, tmp_path):
     np.testing.assert_array_equal(out["label_map"], raw_label_ids(expected, SPACE))
     colour = np.asarray(Image.open(io.BytesIO(out["color_png_bytes"][1])))
     np.testing.assert_array_equal(colour, SPACE.colorize(expected[1]))
+
+
+def test_dream_tflite_function_passes_the_cluster_by_name(semgan):
+    """A pix2pixHD renderer with features but no VAE: the TFLite inputs are
+    (z, cluster), and cluster must reach the renderer, not the style slot."""
+    from tfsem.export_label_maps import _tflite_function
+    from tfsem.models import Pix2PixHD
+
+    config, model = semgan
+    renderer = Pix2PixHD(num_classes=35, image_size=(32, 64), use_instances=True, ngf=4,
+                         n_downsample_global=2, n_blocks_global=1, ndf=4, num_D=1, n_layers_D=2,
+                         use_features=True, feat_num=3, nef=4, n_downsample_E=2, lambda_vgg=0.0)
+    renderer.build_networks()
+    rng = np.random.default_rng(0)
+    clusters = {c: rng.normal(size=(3, 3)).astype(np.float32) for c in range(35)}
+    graph = dream_graph(model, config, renderer, config, clusters)
+    fn = _tflite_function(graph)
+    assert [spec.name for spec in fn.structured_input_signature[0]] == ["z", "cluster"]
+    z = latent_for_seeds([2], model.z_dim)
+    for cluster in (0, 1):
+        got = fn(z, tf.constant([cluster], tf.int32))
+        raw, image = graph.dream(z, None, tf.constant([cluster], tf.int32))
+        np.testing.assert_array_equal(got["label_map"].numpy(), raw.numpy())
+        np.testing.assert_array_equal(got["image"].numpy(), image.numpy())

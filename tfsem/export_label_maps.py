@@ -77,6 +77,14 @@ class LabelMapGraph(tf.Module):
         index = self.indices(z)
         return tf.gather(self.raw_ids, index), index, tf.gather(self.colors, index)
 
+    def input_specs(self, batch=None):
+        return [tf.TensorSpec([batch, self.z_dim], tf.float32, name="z")]
+
+    def outputs(self, z):
+        """The TFLite outputs: ``label_map`` (raw ids) and ``color``."""
+        raw, _, colors = self.sample(z)
+        return {"label_map": raw, "color": colors}
+
 
 class DreamGraph(tf.Module):
     """z (+ style z, + cluster) -> (raw label ids, photo): SemGAN, resize, renderer."""
@@ -88,7 +96,7 @@ class DreamGraph(tf.Module):
         self.tf_variables = labels.tf_variables + renderer.tf_variables
 
     def input_specs(self, batch=None):
-        specs = [tf.TensorSpec([batch, self.labels.z_dim], tf.float32, name="z")]
+        specs = self.labels.input_specs(batch)
         if self.renderer.use_vae:
             specs.append(tf.TensorSpec([batch, self.renderer.z_dim], tf.float32, name="style_z"))
         if self.renderer.use_features:
@@ -102,6 +110,11 @@ class DreamGraph(tf.Module):
         instance = index if self.renderer.use_instances else None
         return raw, self.renderer.render_indices(index, instance, style_z, cluster)
 
+    def outputs(self, z, style_z=None, cluster=None):
+        """The TFLite outputs: ``label_map`` (raw ids) and ``image``."""
+        raw, image = self.dream(z, style_z, cluster)
+        return {"label_map": raw, "image": image}
+
 
 class _LabelMapServing(tf.Module):
     def __init__(self, graph: LabelMapGraph):
@@ -109,9 +122,9 @@ class _LabelMapServing(tf.Module):
         self.graph = graph
 
     def _outputs(self, z):
-        raw, _, colors = self.graph.sample(z)
-        return {"label_map": raw,
-                "color_png_bytes": tf.map_fn(tf.io.encode_png, colors,
+        out = self.graph.outputs(z)
+        return {"label_map": out["label_map"],
+                "color_png_bytes": tf.map_fn(tf.io.encode_png, out["color"],
                                              fn_output_signature=tf.string)}
 
     def signatures(self):
@@ -121,7 +134,7 @@ class _LabelMapServing(tf.Module):
         def from_seed(seed):
             return self._outputs(latent_for_seeds(seed, z_dim))
 
-        @tf.function(input_signature=[tf.TensorSpec([None, z_dim], tf.float32, name="z")])
+        @tf.function(input_signature=self.graph.input_specs())
         def from_z(z):
             finite = tf.debugging.assert_all_finite(z, "z must be finite")
             with tf.control_dependencies([finite]):
@@ -168,14 +181,10 @@ def export_label_map_model(model, config, base: str, version: Optional[int] = No
 
 
 def dream_graph(model, config, renderer, renderer_config, clusters=None) -> DreamGraph:
+    from tfsem.dream import check_dream_pair
+
+    check_dream_pair(model, config, renderer, renderer_config, "--model", "--renderer")
     labels, space = _label_graph(model, config)
-    if getattr(renderer, "unconditional", False) or not hasattr(renderer, "semantic_input"):
-        raise TypeError(f"--renderer must be a SPADE/GauGAN or pix2pixHD run, got a "
-                        f"{type(renderer).__name__} model")
-    other = load_label_space(renderer_config.data.label_space)
-    if other.to_dict() != space.to_dict() or renderer.num_classes != model.num_classes:
-        raise ValueError(f"SemGAN uses the label space {space.name!r}, the renderer "
-                         f"{other.name!r}: the renderer must be trained on the same label space")
     table = space.raw_to_index_table(renderer_config.data.dont_care)
     return DreamGraph(labels, GeneratorGraph(renderer, table, clusters), renderer.image_size)
 
@@ -196,30 +205,24 @@ def export_dream(model, config, renderer, renderer_config, base: str,
 
 
 def _tflite_function(graph):
-    if isinstance(graph, DreamGraph):
-        def dream(*args):
-            raw, image = graph.dream(*args)
-            return {"label_map": raw, "image": image}
+    """Batch-1 concrete function of a LabelMapGraph or DreamGraph. Inputs go to
+    ``graph.outputs`` by name: a pix2pixHD renderer without a VAE has ``cluster``
+    right after ``z``, which must not land in ``style_z``."""
+    specs = graph.input_specs(1)
 
-        return tf.function(dream, input_signature=graph.input_specs(1)).get_concrete_function()
+    def run(*args):
+        return graph.outputs(**{spec.name: arg for spec, arg in zip(specs, args)})
 
-    def sample(z):
-        raw, _, colors = graph.sample(z)
-        return {"label_map": raw, "color": colors}
-
-    spec = [tf.TensorSpec([1, graph.z_dim], tf.float32, name="z")]
-    return tf.function(sample, input_signature=spec).get_concrete_function()
+    return tf.function(run, input_signature=specs).get_concrete_function()
 
 
 def tflite_inputs(graph, count: int, seed: int = 0) -> List[Dict[str, np.ndarray]]:
     """``count`` input dicts: z (and style_z) ~ N(0, I), cluster = the index."""
     rng = np.random.default_rng(seed)
-    specs = graph.input_specs(1) if isinstance(graph, DreamGraph) else [
-        tf.TensorSpec([1, graph.z_dim], tf.float32, name="z")]
     out = []
     for i in range(count):
         item = {}
-        for spec in specs:
+        for spec in graph.input_specs(1):
             if spec.dtype == tf.float32:
                 item[spec.name] = rng.standard_normal(spec.shape).astype(np.float32)
             else:
@@ -235,12 +238,9 @@ def export_label_map_tflite(graph, out_dir: str, variants: Sequence[str],
                             log=print) -> List[dict]:
     """Writes ``<out_dir>/<variant>.tflite`` of a LabelMapGraph or DreamGraph,
     ``label_space.json`` and ``report.md``/``report.json``; returns the rows."""
-    from tfsem.export_tflite import VARIANTS, _interpreter, psnr, write_variants
+    from tfsem.export_tflite import _interpreter, check_variants, psnr, write_variants
 
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown TFLite variant(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(VARIANTS)}")
+    check_variants(variants)
     fn = _tflite_function(graph)
     names = [spec.name for spec in fn.structured_input_signature[0]]
     references = [{k: v.numpy() for k, v in fn(*[tf.constant(ex[n]) for n in names]).items()}

@@ -27,24 +27,28 @@ import sys
 
 from tfsem import cli
 
-__all__ = ["dream", "main"]
+__all__ = ["check_dream_pair", "dream", "main"]
 
 
-def _check_pair(semgan_path, semgan, semgan_config, renderer_path, renderer, renderer_config):
+def check_dream_pair(semgan, semgan_config, renderer, renderer_config,
+                     semgan_name="--semgan", renderer_name="--renderer"):
+    """Checks that ``semgan`` samples label maps and ``renderer`` renders them on
+    the same label space (``tfsem.dream`` and the dream export); returns the space.
+    ``*_name``: how the messages name the two runs."""
     from tfsem.data.labels import load_label_space
 
     if not getattr(semgan, "unconditional", False):
-        raise ValueError(f"--semgan {semgan_path}: a {type(semgan).__name__} model, not a SemGAN "
-                         "(or baseline) run")
+        raise TypeError(f"{semgan_name}: a {type(semgan).__name__} model, not a SemGAN "
+                        "(or baseline) run")
     if getattr(renderer, "unconditional", False) or not hasattr(renderer, "semantic_input"):
-        raise ValueError(f"--renderer {renderer_path}: a {type(renderer).__name__} model; the "
-                         "renderer must be a SPADE/GauGAN or pix2pixHD run")
+        raise TypeError(f"{renderer_name}: a {type(renderer).__name__} model; the renderer "
+                        "must be a SPADE/GauGAN or pix2pixHD run")
     a = load_label_space(semgan_config.data.label_space)
     b = load_label_space(renderer_config.data.label_space)
     if a.to_dict() != b.to_dict() or semgan.num_classes != renderer.num_classes:
-        raise ValueError(f"--semgan uses the label space {a.name!r} ({semgan.num_classes} "
-                         f"channels), --renderer {b.name!r} ({renderer.num_classes} channels): "
-                         "the renderer must be trained on the same label space")
+        raise ValueError(f"{semgan_name} uses the label space {a.name!r} ({semgan.num_classes} "
+                         f"channels), {renderer_name} {b.name!r} ({renderer.num_classes} "
+                         "channels): the renderer must be trained on the same label space")
     return a
 
 
@@ -65,8 +69,8 @@ def dream(semgan_path, renderer_path, out, num=8, seed=0, features=None, cluster
         raise ValueError(f"--num must be >= 1, got {num}")
     semgan_config, semgan = load_run(semgan_path)
     renderer_config, renderer = load_run(renderer_path)
-    space = _check_pair(semgan_path, semgan, semgan_config, renderer_path, renderer,
-                        renderer_config)
+    space = check_dream_pair(semgan, semgan_config, renderer, renderer_config,
+                             f"--semgan {semgan_path}", f"--renderer {renderer_path}")
     dont_care = semgan_config.data.dont_care
     clusters = (load_run_clusters(renderer_path, features)
                 if getattr(renderer, "use_features", False) else None)

@@ -20,8 +20,6 @@ __all__ = ["encode_features", "main"]
 def encode_features(model_path, out=None, clusters=10, split=None, max_examples=None,
                     min_pixels=16, seed=0, config_path=None, stream=sys.stdout):
     """Library form of the CLI; returns the path written."""
-    import numpy as np
-
     from tfsem import features as F
     from tfsem.data.pipeline import DataPipeline
     from tfsem.runs import load_run

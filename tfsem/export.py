@@ -102,9 +102,7 @@ def _export_label_maps(args, config, model):
             space = load_label_space(config.data.label_space)
             graph = E.LabelMapGraph(model, space, config.data.dont_care)
     if graph is not None:
-        from tfsem import export_tflite
-
-        variants = _variants(args.tflite, export_tflite.VARIANTS)
+        variants = _variants(args.tflite)
         out_dir = os.path.join(args.out, "tflite", f"v{os.path.basename(path)}")
         E.export_label_map_tflite(
             graph, out_dir, variants, E.tflite_inputs(graph, args.calibration_examples, seed=0),
@@ -114,12 +112,16 @@ def _export_label_maps(args, config, model):
     return 0
 
 
-def _variants(text, known):
-    variants = list(known) if text == "all" else [v.strip() for v in text.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in known]
-    if unknown:
-        raise ValueError(f"--tflite: unknown variant(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(known)} or 'all'")
+def _variants(text):
+    """The ``--tflite`` list ('all' or comma-separated names), checked."""
+    from tfsem.export_tflite import VARIANTS, check_variants
+
+    variants = list(VARIANTS) if text == "all" else [v.strip() for v in text.split(",")
+                                                     if v.strip()]
+    try:
+        check_variants(variants)
+    except ValueError as err:
+        raise ValueError(f"--tflite: {err} or 'all'") from None
     return variants
 
 
@@ -130,7 +132,7 @@ def _export_tflite(args, config, model, saved_model_path, clusters):
     from tfsem.data.labels import load_label_space
     from tfsem.export_lib import GeneratorGraph
 
-    variants = _variants(args.tflite, export_tflite.VARIANTS)
+    variants = _variants(args.tflite)
     height, width = model.image_size
     height, width = args.height or height, args.width or width
     space = load_label_space(config.data.label_space)

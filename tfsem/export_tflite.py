@@ -46,7 +46,7 @@ import tensorflow as tf
 from tfsem.fileio import atomic_write_bytes, atomic_write_text
 
 __all__ = ["VARIANTS", "tflite_function", "convert", "export_tflite", "check_builtin_only",
-           "run_tflite", "psnr", "sample_inputs", "write_variants"]
+           "run_tflite", "psnr", "sample_inputs", "check_variants", "write_variants"]
 
 VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8", "int8_per_tensor", "int8_float_norm")
 
@@ -177,6 +177,14 @@ def sample_inputs(config, model, height: int, width: int, count: int, split: str
     return out
 
 
+def check_variants(variants: Sequence[str]) -> None:
+    """A ValueError naming the variants that are not in ``VARIANTS``."""
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown TFLite variant(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(VARIANTS)}")
+
+
 def write_variants(fn, names, graph, variants, calibration, out_dir, log=print):
     """Converts the concrete function ``fn`` (inputs ``names``) of ``graph`` to
     each variant, builtin ops only, into ``out_dir/<variant>.tflite``
@@ -222,10 +230,7 @@ def export_tflite(graph, out_dir: str, variants: Sequence[str],
     The reference is the same graph run by TensorFlow (what the SavedModel's
     ``serving_default`` computes).
     """
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown TFLite variant(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(VARIANTS)}")
+    check_variants(variants)
     fn = tflite_function(graph, height, width)
     names = [spec.name for spec in fn.structured_input_signature[0]]
     references = [fn(*[tf.constant(ex[n]) for n in names])["image"].numpy() for ex in evaluation]

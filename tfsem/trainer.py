@@ -221,18 +221,17 @@ class Trainer:
         seeds against ``batch``'s real maps (label-map models), else the toy oracle."""
         if not self.unconditional:
             return self.oracle_scores(batch)
+        from tfsem.generate import sample_label_maps
         from tfsem.metrics import label_maps as M
 
-        output = self.model(self.model.latent_for_seeds(tf.range(len(batch["label"]))),
-                            training=False)
-        labels = self.model.labels_from_output(output).numpy()
+        labels, output = sample_label_maps(self.model, range(len(batch["label"])))
         real, classes = batch["label"].numpy(), self.model.num_classes
         scores = {"valid_pixel_fraction": M.valid_pixel_fraction(labels, classes),
                   "class_tv_distance": M.class_tv_distance(labels, real, classes),
                   "isolated_pixel_fraction": M.isolated_pixel_fraction(labels),
                   "pairwise_difference": M.pairwise_difference(labels)}
         if self.model.outputs_colors:  # the baseline
-            scores["color_validity"] = M.color_validity(output.numpy(), self.model.palette)
+            scores["color_validity"] = M.color_validity(output, self.model.palette)
         return scores
 
     def oracle_scores(self, batch) -> Dict[str, float]:
@@ -257,14 +256,14 @@ class Trainer:
         (label-map models: generated maps | raw colours (baseline) | real maps)."""
         space, dont_care = self.pipeline.label_space, self.config.data.dont_care
         if self.unconditional:
-            output = self.model(self.model.latent_for_seeds(tf.range(len(batch["label"]))),
-                                training=False)
-            labels = self.model.labels_from_output(output).numpy()
+            from tfsem.generate import sample_label_maps
+
+            labels, output = sample_label_maps(self.model, range(len(batch["label"])))
             rows = []
             for i, label in enumerate(labels):
                 row = [label_to_rgb(label, space, dont_care)]
                 if self.model.outputs_colors:
-                    row.append(image_to_uint8(output[i].numpy()))
+                    row.append(image_to_uint8(output[i]))
                 rows.append(row + [label_to_rgb(batch["label"][i].numpy(), space, dont_care)])
             return make_grid(rows)
         fake = self._render(batch)

@@ -74,8 +74,6 @@ def main(argv=None) -> int:
     parser.add_argument("--table", default=None, help="write the Markdown table here")
     args = parser.parse_args(argv)
 
-    import numpy as np
-
     from tfsem.data.pipeline import DataPipeline
     from tfsem.data.visualize import label_to_rgb, make_grid, save_png
     from tfsem.evaluate import evaluate_label_maps, label_map_table

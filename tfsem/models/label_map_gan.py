@@ -71,7 +71,7 @@ class LabelMapGAN(GANTask):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size, 2 ** max(n_upsample, n_layers_D),
-            f" (2**n_upsample and 2**n_layers_D)")
+            " (2**n_upsample and 2**n_layers_D)")
         self.num_classes, self.image_size = int(num_classes), image_size
         self.z_dim, self.ngf, self.n_upsample = z_dim, ngf, n_upsample
         self.block, self.norm_G = block, norm_G

@@ -74,7 +74,7 @@ class LabelMapGenerator(keras.Model):
         self.fc_norm = _norm(norm, "fc_norm")
         self.stages = []
         for k in range(1, n_upsample + 1):
-            cin, cout = widths[k - 1], widths[k]
+            cout = widths[k]
             stage = {"conv_0": keras.layers.Conv2D(cout, 3, padding="same", name=f"up_{k}_conv_0"),
                      "norm_0": _norm(norm, f"up_{k}_norm_0")}
             if block == "resnet":

@@ -93,3 +93,36 @@ def write_json(path, data) -> str:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f)
     return str(path)
+
+
+def two_replica_strategy():
+    """MirroredStrategy over the two logical CPUs of conftest. It reduces without
+    collective ops: a second collective MirroredStrategy in one process (test_gaugan
+    has one) reuses collective instance keys and collides."""
+    import tensorflow as tf
+
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")[:2]]
+    return tf.distribute.MirroredStrategy(
+        devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def mirrored_train_step(strategy, model, batch):
+    """One ``model.train_step`` on ``batch`` split over the strategy's replicas."""
+    import tensorflow as tf
+
+    dist = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
+    tf.function(lambda b: strategy.run(model.train_step, args=(b,)))(next(iter(dist)))
+
+
+def assert_same_update(initial, single, mirrored, names=None) -> int:
+    """Every weight moved by the same amount on one device (``single``) and over
+    replicas (``mirrored``), within 1e-3 relative and 1e-4 of the largest change,
+    which must be > 0. Returns how many weights moved by > 1e-3 of it."""
+    largest = max(np.abs(a - w0).max() for a, w0 in zip(single, initial))
+    assert largest > 0
+    moved = 0
+    for i, (w0, a, b) in enumerate(zip(initial, single, mirrored)):
+        np.testing.assert_allclose(b - w0, a - w0, rtol=1e-3, atol=1e-4 * largest,
+                                   err_msg=names[i] if names else str(i))
+        moved += int(np.abs(a - w0).max() > 1e-3 * largest)
+    return moved

@@ -465,9 +465,11 @@ class TrainConfig:
         sample_every: steps between sample grids (PNG + TensorBoard images).
         log_every: steps between TensorBoard scalars.
         num_samples: examples in each sample grid (fixed validation batch).
-        eval_every: steps between toy-oracle scores (toy_streets data only):
-            mIoU / pixel accuracy of the generated photos of a fixed validation
-            batch, in the log, TensorBoard and ``eval.jsonl``.
+        eval_every: steps between scores, in the log, TensorBoard and
+            ``eval.jsonl``: toy-oracle mIoU / pixel accuracy of the generated
+            photos of a fixed validation batch (label-to-photo models,
+            toy_streets data only), or label-map statistics of samples from
+            fixed seeds against that batch's maps (SemGAN, any data).
         eval_examples: size of that validation batch.
         strategy: ``auto`` (MultiWorkerMirrored when TF_CONFIG is set,
             Mirrored with more than one GPU, else the default strategy),

@@ -31,6 +31,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "ExperimentConfig",
+    "FAMILY_OPTIMIZER_DEFAULTS",
     "FolderLayoutConfig",
     "GauGANConfig",
     "ModelConfig",
@@ -430,28 +431,51 @@ class ModelConfig:
         return getattr(self, self.type)
 
 
+#: Adam settings each family trains with when the config leaves them out.
+#: gaugan: NVlabs/SPADE ``train_options.py`` (lr 2e-4 with TTUR: G lr / 2, D lr * 2;
+#: beta1 0, beta2 0.9, the maintainers' setting for TTUR, NVlabs/SPADE #50).
+#: pix2pixhd: NVIDIA/pix2pixHD ``train_options.py`` (lr 2e-4 for both, beta1 0.5,
+#: beta2 0.999 in ``pix2pixHD_model.py``). semgan: the TTUR setting its report
+#: was measured with (the paper publishes none).
+FAMILY_OPTIMIZER_DEFAULTS = {
+    "gaugan": {"g_lr": 1e-4, "d_lr": 4e-4, "beta_1": 0.0, "beta_2": 0.9},
+    "pix2pixhd": {"g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999},
+    "semgan": {"g_lr": 1e-4, "d_lr": 4e-4, "beta_1": 0.0, "beta_2": 0.9},
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
-    """Adam for G (+E) and D. Defaults: SPADE's TTUR (lr 2e-4 -> G 1e-4, D 4e-4)
-    with betas (0, 0.9) (NVlabs/SPADE ``options/train_options.py``, #50)."""
+    """Adam for G (+E) and D. A field left out (null) takes the model family's
+    default (``FAMILY_OPTIMIZER_DEFAULTS``: SPADE's TTUR for gaugan,
+    pix2pixHD's 2e-4 / (0.5, 0.999) for pix2pixhd); the resolved numbers are
+    what ``config.json`` of a run records."""
 
-    g_lr: float = 1e-4
-    d_lr: float = 4e-4
-    beta_1: float = 0.0
-    beta_2: float = 0.9
+    g_lr: Optional[float] = None
+    d_lr: Optional[float] = None
+    beta_1: Optional[float] = None
+    beta_2: Optional[float] = None
     # The last ``decay_steps`` of ``train.steps`` decay both rates linearly to
     # 0 (pix2pixHD's niter_decay; SPADE's --niter_decay). 0: constant rates.
     decay_steps: int = 0
+
+    def resolved(self, family: str) -> "OptimizerConfig":
+        """This config with every null field set to ``family``'s default."""
+        defaults = FAMILY_OPTIMIZER_DEFAULTS[family]
+        return dataclasses.replace(self, **{k: v for k, v in defaults.items()
+                                            if getattr(self, k) is None})
 
     def validate(self, path: str = "optimizer") -> None:
         if self.decay_steps < 0:
             raise ConfigError(f"{path}.decay_steps: must be >= 0, got {self.decay_steps}")
         for name in ("g_lr", "d_lr"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"{path}.{name}: must be >= 0, got {value}")
         for name in ("beta_1", "beta_2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{path}.{name}: must be in [0, 1), got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ConfigError(f"{path}.{name}: must be in [0, 1), got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -514,6 +538,11 @@ class ExperimentConfig:
     model: Optional[ModelConfig] = None
     optimizer: OptimizerConfig = OptimizerConfig()
     train: TrainConfig = TrainConfig()
+
+    def __post_init__(self):
+        # Optimizer defaults come from the model family (frozen: set once, here).
+        family = self.model.type if self.model is not None else "gaugan"
+        object.__setattr__(self, "optimizer", self.optimizer.resolved(family))
 
     def validate(self, path: str = "") -> None:
         if not self.name or any(c in self.name for c in "/\\ "):

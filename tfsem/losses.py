@@ -5,14 +5,17 @@ right under tf.distribute (divided by the global batch, summed over replicas).
 
 * ``gan_loss``: hinge (SPADE default), ``lsgan`` (pix2pixHD default) or
   ``original`` (non-saturating BCE), averaged over discriminator scales as
-  NVlabs/SPADE ``GANLoss`` does.
+  NVlabs/SPADE ``GANLoss`` does (``return loss / len(input)``), or summed as
+  NVIDIA/pix2pixHD ``GANLoss`` does (``loss += self.loss(pred, target)``).
 * ``feature_matching_loss``: L1 between discriminator features of fake and
   real, over every intermediate layer of every scale, divided by num_D
   (pix2pixHD eq. 4; SPADE ``GAN_Feat_loss``). Weight 10 in both papers.
-* ``kl_divergence``: KL(N(mu, sigma) || N(0, I)) summed over z (SPADE ``KLDLoss``).
+* ``kl_divergence``: KL(N(mu, sigma) || N(0, I)) summed over z, per example
+  (SPADE ``KLDLoss``; see its docstring for the batch reduction).
 * ``VGGPerceptualLoss``: L1 between VGG19 relu1_1..relu5_1 features with
   weights 1/32, 1/16, 1/8, 1/4, 1 (pix2pixHD / SPADE ``VGGLoss``). Weights
-  load from a local file or the Keras cache, never from the network.
+  load from a local file or the Keras cache, never from the network (see
+  its docstring for the input range).
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ def _per_example_mean(x):
 
 
 def gan_loss(predictions: Sequence, target_is_real: bool, for_discriminator: bool,
-             mode: str = "hinge") -> tf.Tensor:
-    """Adversarial loss per example, averaged over the discriminator scales.
+             mode: str = "hinge", scales: str = "mean") -> tf.Tensor:
+    """Adversarial loss per example, averaged (or summed) over the discriminator scales.
 
     Args:
         predictions: the discriminator output: a list (one per scale) of
@@ -53,9 +56,13 @@ def gan_loss(predictions: Sequence, target_is_real: bool, for_discriminator: boo
         for_discriminator: the D loss (True) or the G loss (False). For hinge
             the G loss is -mean(D(fake)) (SPADE).
         mode: ``hinge``, ``lsgan`` or ``original``.
+        scales: ``mean`` over the scales (NVlabs/SPADE ``loss.py``) or ``sum``
+            (NVIDIA/pix2pixHD ``networks.py`` ``GANLoss.__call__``).
     """
     if mode not in GAN_MODES:
         raise ValueError(f"gan mode must be one of {GAN_MODES}, got {mode!r}")
+    if scales not in ("mean", "sum"):
+        raise ValueError(f"scales must be 'mean' or 'sum', got {scales!r}")
     total = 0.0
     for scale in predictions:
         logits = tf.cast(scale[-1] if isinstance(scale, (list, tuple)) else scale, tf.float32)
@@ -73,7 +80,7 @@ def gan_loss(predictions: Sequence, target_is_real: bool, for_discriminator: boo
             loss = _per_example_mean(
                 tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
         total += loss
-    return total / len(predictions)
+    return total / len(predictions) if scales == "mean" else total
 
 
 def feature_matching_loss(fake_features: Sequence, real_features: Sequence) -> tf.Tensor:
@@ -87,7 +94,16 @@ def feature_matching_loss(fake_features: Sequence, real_features: Sequence) -> t
 
 
 def kl_divergence(mu: tf.Tensor, logvar: tf.Tensor) -> tf.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)), summed over latent dims. Per example."""
+    """KL(N(mu, exp(logvar)) || N(0, I)), summed over latent dims. Per example.
+
+    NVlabs/SPADE ``loss.py`` ``KLDLoss`` sums over the batch too
+    (``torch.sum(...)`` over [B, z_dim]), inside each GPU's DataParallel
+    replica, and the replicas' losses are then averaged
+    (``pix2pix_trainer.py``: ``sum(g_losses.values()).mean()``), so its weight
+    grows with the per-GPU batch. tfsem keeps the per-example sum (averaged
+    over the global batch like every other term): the reference's value at
+    one example per GPU, and a weight that does not change with the hardware.
+    """
     mu, logvar = tf.cast(mu, tf.float32), tf.cast(logvar, tf.float32)
     return -0.5 * tf.reduce_sum(1.0 + logvar - tf.square(mu) - tf.exp(logvar), axis=1)
 
@@ -126,8 +142,17 @@ class VGGPerceptualLoss(keras.layers.Layer):
         layer_weights: weights of relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
 
     Call: ``loss(fake, real)`` -> per-example loss [B]. The real features are
-    not differentiated. Images are converted to the Keras VGG input (RGB->BGR,
-    0..255, ImageNet mean removed), which is what these weights expect.
+    not differentiated.
+
+    Input range: the references feed the [-1, 1] images straight to
+    torchvision's VGG19 (NVlabs/SPADE ``architecture.py`` ``VGG19.forward``,
+    NVIDIA/pix2pixHD ``networks.py`` ``Vgg19.forward``: no normalisation),
+    whose weights were trained on ImageNet-normalised RGB. Keras' VGG19
+    weights are the Caffe model's and expect Caffe input (BGR, 0..255, the
+    ImageNet mean removed), so tfsem converts to that: each set of weights
+    gets the input range it was trained on. Feeding [-1, 1] to the Caffe
+    weights would make every feature about 100x smaller and the term
+    negligible at the papers' weight of 10.
     """
 
     LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")

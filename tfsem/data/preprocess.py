@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from tfsem.config import PreprocessConfig
@@ -91,9 +92,44 @@ def target_size(height: tf.Tensor, width: tf.Tensor, config: PreprocessConfig):
     return height, width
 
 
+def _pil_nearest_index(size_in, size_out):
+    """Source index of every output pixel of PIL's ``Image.resize(NEAREST)``:
+    ``int(x0 + k * scale)`` with x0 = scale / 2, accumulated step by step in
+    float64 as Pillow's ``affine_scale`` does (a direct ``(k + 0.5) * scale``
+    rounds differently at exact ties, which are common)."""
+    if isinstance(size_in, int) and isinstance(size_out, int):  # static: a constant
+        scale = size_in / size_out
+        steps = np.concatenate([[scale * 0.5], np.full(size_out - 1, scale)])
+        return tf.constant(np.minimum(np.cumsum(steps).astype(np.int64), size_in - 1), tf.int32)
+    scale = tf.cast(size_in, tf.float64) / tf.cast(size_out, tf.float64)
+    steps = tf.concat([[scale * 0.5], tf.fill([size_out - 1], scale)], 0)
+    return tf.minimum(tf.cast(tf.cumsum(steps), tf.int32), tf.cast(size_in, tf.int32) - 1)
+
+
+def _dim(value):
+    """A Python int where the value is known when tracing, else the tensor."""
+    static = tf.get_static_value(value)
+    return int(static) if static is not None else value
+
+
 def resize_map(x, size) -> tf.Tensor:
-    """Nearest-neighbour resize of id maps [..., H, W] to ``size`` (ids stay ids)."""
-    return tf.image.resize(tf.convert_to_tensor(x)[..., None], size, method="nearest")[..., 0]
+    """Nearest-neighbour resize of id maps [..., H, W] to ``size`` (ids stay ids).
+
+    The pixels PIL's ``Image.resize(size, Image.NEAREST)`` takes, which is how
+    the official data loaders resize label and instance maps (NVlabs/SPADE and
+    NVIDIA/pix2pixHD ``data/base_dataset.py``, ``method=Image.NEAREST``), so a
+    label PNG gives the same network input as in the official test scripts.
+    (``tf.image.resize(method="nearest")`` differs at some ties.) With static
+    shapes the indices are constants, so exported graphs stay TFLite builtins.
+    """
+    x = tf.convert_to_tensor(x)
+    rank = x.shape.rank
+    if rank is None or rank < 2:
+        raise ValueError(f"resize_map expects [..., H, W] maps, got shape {x.shape}")
+    shape = tf.shape(x)
+    rows = _pil_nearest_index(_dim(x.shape[rank - 2] or shape[rank - 2]), _dim(size[0]))
+    cols = _pil_nearest_index(_dim(x.shape[rank - 1] or shape[rank - 1]), _dim(size[1]))
+    return tf.gather(tf.gather(x, rows, axis=rank - 2), cols, axis=rank - 1)
 
 
 def augment(
@@ -123,7 +159,10 @@ def augment(
         if "instance" in out:
             out["instance"] = resize_map(out["instance"], size)
         if "image" in out:
-            out["image"] = tf.image.resize(tf.cast(out["image"], tf.float32), size, method="bicubic")
+            # PIL's bicubic antialiases when shrinking (the official loaders'
+            # ``transforms.Resize`` / ``img.resize(..., Image.BICUBIC)``).
+            out["image"] = tf.image.resize(tf.cast(out["image"], tf.float32), size,
+                                           method="bicubic", antialias=True)
     if "image" in out:
         image = tf.cast(out["image"], tf.float32)
         if example["image"].dtype == tf.uint8:

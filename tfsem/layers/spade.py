@@ -2,13 +2,14 @@
 
 NVlabs/SPADE ``models/networks/normalization.py`` (class ``SPADE``):
 parameter-free norm of x; the segmentation map is nearest-resized to x's
-size; a shared 3x3 conv with ``hidden_channels`` (128) filters + ReLU; 3x3
+size (PyTorch's ``F.interpolate`` indexing: ``tfsem.layers.interpolate``); a shared 3x3 conv with ``hidden_channels`` (128) filters + ReLU; 3x3
 convs give gamma and beta; out = x_hat * (1 + gamma) + beta.
 """
 
 import keras
 import tensorflow as tf
 
+from tfsem.layers.interpolate import nearest_interpolate
 from tfsem.layers.normalization import NORMS, param_free_norm
 
 __all__ = ["SPADE"]
@@ -58,7 +59,7 @@ class SPADE(keras.layers.Layer):
     def call(self, inputs, training=None):
         x, segmap = inputs
         normalized = self.param_free_norm(x, training=training)
-        segmap = tf.image.resize(tf.cast(segmap, x.dtype), tf.shape(x)[1:3], method="nearest")
+        segmap = nearest_interpolate(tf.cast(segmap, x.dtype), tf.shape(x)[1:3])
         actv = self.mlp_shared(segmap)
         gamma = self.mlp_gamma(actv)
         beta = self.mlp_beta(actv)

@@ -103,7 +103,8 @@ class GauGAN(ConditionalGAN):
         self.discriminator = MultiScaleDiscriminator(
             num_D=num_D, n_layers=n_layers_D, ndf=ndf, norm=norm_D,
             spectral_norm=spectral_norm_D, name="discriminator")
-        self.encoder = (ConvEncoder(ndf=ndf, z_dim=z_dim, norm=norm_E,
+        # The encoder's width is ngf (NVlabs/SPADE encoder.py: ``ndf = opt.ngf``).
+        self.encoder = (ConvEncoder(ndf=ngf, z_dim=z_dim, norm=norm_E,
                                     spectral_norm=spectral_norm_E, name="encoder")
                         if use_vae else None)
         self.noise_seed = keras.random.SeedGenerator(seed)

@@ -6,8 +6,9 @@ norm, no spectral norm), the optional instance-level feature encoder and the
 losses. Inputs are INT label maps + instance maps; one-hot and the instance
 boundary map are computed inside the model.
 
-Defaults follow NVIDIA/pix2pixHD: LSGAN, feature matching 10, VGG 10; D loss
-halved ((fake + real) / 2, ``pix2pixHD_model.py``); num_D 2, n_layers_D 3,
+Defaults follow NVIDIA/pix2pixHD: LSGAN summed over the discriminator
+scales (``networks.py`` ``GANLoss``), feature matching 10, VGG 10; D loss
+halved ((fake + real) / 2, ``train.py``); num_D 2, n_layers_D 3,
 ngf = ndf = 64; G1 with 4 downsamplings and 9 blocks; Adam lr 2e-4, beta1 0.5
 (``train_options.py``), linear decay over ``niter_decay`` (our
 ``optimizer.decay_steps``).
@@ -90,7 +91,8 @@ class Pix2PixHD(ConditionalGAN):
             ngf=ngf, n_downsample_global=n_downsample_global, n_blocks_global=n_blocks_global,
             n_local_enhancers=n_local_enhancers, n_blocks_local=n_blocks_local, norm=norm,
             name="generator")
-        self.discriminator = MultiScaleDiscriminator(num_D=num_D, n_layers=n_layers_D, ndf=ndf,
+        # pix2pixHD's n_layers_D counts the stride-2 convs; ours counts the stride-1 one too.
+        self.discriminator = MultiScaleDiscriminator(num_D=num_D, n_layers=n_layers_D + 1, ndf=ndf,
                                                      norm=norm, spectral_norm=False,
                                                      name="discriminator")
         self.encoder = (FeatureEncoder(ngf=nef, n_downsampling=n_downsample_E, feat_num=feat_num,
@@ -160,11 +162,12 @@ class Pix2PixHD(ConditionalGAN):
         terms: Dict[str, tf.Tensor] = {}
         if "discriminator" in parts:
             pred_fake, pred_real = self.discriminate(segmap, tf.stop_gradient(fake), real, training)
-            terms["D_fake"] = 0.5 * L.gan_loss(pred_fake, False, True, self.gan_mode)
-            terms["D_real"] = 0.5 * L.gan_loss(pred_real, True, True, self.gan_mode)
+            terms["D_fake"] = 0.5 * L.gan_loss(pred_fake, False, True, self.gan_mode, "sum")
+            terms["D_real"] = 0.5 * L.gan_loss(pred_real, True, True, self.gan_mode, "sum")
         if "generator" in parts:
             pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
-            terms["G_GAN"] = L.gan_loss(pred_fake, True, False, self.gan_mode)
+            # Summed over the scales, as pix2pixHD's GANLoss (SPADE averages).
+            terms["G_GAN"] = L.gan_loss(pred_fake, True, False, self.gan_mode, "sum")
             # pix2pixHD weighs each layer by 4 / (n_layers_D + 1) (1 for n_layers 3).
             terms["G_feat"] = (self.lambda_feat * 4.0 / (self.n_layers_D + 1)
                                * L.feature_matching_loss(pred_fake, pred_real))

@@ -6,6 +6,10 @@ The image is bilinearly resized to 256x256, then 6 conv3x3/2 blocks (5 when
 ``spectralinstance``), widths ndf, 2, 4, 8, 8, 8 x ndf, leaky ReLU 0.2, and
 two dense layers give the mean and log-variance of a ``z_dim`` latent.
 Used for multi-modal synthesis and for guiding generation with a style image.
+
+The flatten before the dense layers is NHWC here and NCHW in the reference
+(``x.view(x.size(0), -1)``); ``tfsem.convert`` reorders the dense kernels'
+rows, so converted weights give the same mu and logvar.
 """
 
 import keras
@@ -22,7 +26,7 @@ class ConvEncoder(keras.Model):
     """Call: ``mu, logvar = encoder(image)`` with image [B, H, W, 3] in [-1, 1].
 
     Args:
-        ndf: base width (reference: 64).
+        ndf: base width (the reference builds it from the generator's ngf, 64).
         z_dim: latent size (reference: 256).
         image_size: the square size images are resized to (reference: 256).
         norm: ``instance`` (reference) or another param-free norm.

@@ -4,14 +4,21 @@ NVIDIA/pix2pixHD ``MultiscaleDiscriminator`` + ``NLayerDiscriminator``).
 ``num_D`` identical PatchGANs see the input at full, 1/2, 1/4 ... resolution
 (3x3 average pooling, stride 2, padding 1, padding not counted). Each is
 conv4x4/2 + LReLU, then ``n_layers - 1`` conv4x4 + norm + LReLU blocks (stride
-2, except stride 1 for the last one, as pix2pixHD and SPADE's later code; an
-early SPADE release used stride 2 throughout; filters doubling up to 512), then a
+2, except stride 1 for the last one; filters doubling up to 512), then a
 conv4x4/1 to one channel; every conv pads by 2. The output of every block is
-returned, for the feature-matching loss.
+returned (``n_layers + 1`` per scale), for the feature-matching loss.
+
+``n_layers`` counts as SPADE's ``n_layers_D`` does (``discriminator.py``:
+SPADE's default 4 gives three stride-2 convs, one stride-1 conv, the logits).
+pix2pixHD's ``n_layers_D`` counts the stride-2 convs only and always adds the
+stride-1 conv (``networks.py`` ``NLayerDiscriminator``): its default 3 is the
+same five-block network, so ``Pix2PixHD`` passes ``n_layers_D + 1`` here
+(70x70 receptive field, 2.8 M parameters per scale at ndf 64).
 
 SPADE uses ``norm="instance"`` with ``spectral_norm=True`` (norm_D
-``spectralinstance``, n_layers_D 4); pix2pixHD uses instance norm without
-spectral norm (n_layers_D 3).
+``spectralinstance``); pix2pixHD uses instance norm without spectral norm.
+Convs followed by a norm have no bias (SPADE deletes it; pix2pixHD keeps one
+that instance norm cancels exactly).
 """
 
 import keras
@@ -85,7 +92,8 @@ class MultiScaleDiscriminator(keras.Model):
 
     Args:
         num_D: scales (reference: 2; pix2pixHD uses 3 at 2048x1024).
-        n_layers: layers of each PatchGAN (SPADE: 4, pix2pixHD: 3).
+        n_layers: layers of each PatchGAN, counted as SPADE's n_layers_D (4;
+            pix2pixHD's n_layers_D 3 is 4 here).
         ndf: base width (reference: 64).
         norm: ``instance`` (reference), ``batch``, ``sync_batch`` or ``none``.
         spectral_norm: spectral norm on the middle convs (SPADE: on; pix2pixHD: off).

@@ -48,7 +48,16 @@ def instance_average(features, instance):
 
 
 class _ConvNormReLU(keras.layers.Layer):
-    """(reflect pad 3 +) conv, norm, ReLU; ``transpose`` for the 2x upsampling."""
+    """(reflect pad 3 +) conv, norm, ReLU; ``transpose`` for the 2x upsampling.
+
+    Padding as PyTorch's, not Keras' ``"same"``: a stride-2 3x3 conv
+    (``nn.Conv2d(k=3, s=2, padding=1)``) zero-pads one pixel on EVERY side
+    (Keras pads 0 before and 1 after), and the transposed conv
+    (``nn.ConvTranspose2d(k=3, s=2, padding=1, output_padding=1)``) is the full
+    (2H+1) output without its first row and column (Keras' ``"same"`` drops
+    the last ones). NVIDIA/pix2pixHD ``networks.py`` ``GlobalGenerator``,
+    ``LocalEnhancer``, ``Encoder``.
+    """
 
     def __init__(self, filters, kernel_size, strides=1, norm="instance", transpose=False,
                  reflect=0, **kwargs):
@@ -56,15 +65,24 @@ class _ConvNormReLU(keras.layers.Layer):
         self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
         self.norm, self.transpose, self.reflect = norm, transpose, reflect
         conv = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
-        padding = "valid" if reflect else "same"
-        self.conv = conv(filters, kernel_size, strides=strides, padding=padding,
+        # The reference keeps conv biases before instance norm; they cancel out.
+        self.conv = conv(filters, kernel_size, strides=strides, padding="valid",
                          use_bias=norm == "none", name="conv")
         self.norm_layer = param_free_norm(norm, name="norm")
 
     def call(self, x, training=None):
+        pad = (self.kernel_size - 1) // 2
         if self.reflect:
             x = reflect_pad(x, self.reflect)
-        return tf.nn.relu(self.norm_layer(self.conv(x), training=training))
+        elif not self.transpose and pad:
+            x = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        y = self.conv(x)
+        if self.transpose and pad:
+            # full output (H-1)*s + k; PyTorch's padding p drops p at the start and
+            # output_padding (s - 1) keeps that many at the end: out = H * s.
+            size = tf.shape(x)[1:3] * self.strides
+            y = y[:, pad:pad + size[0], pad:pad + size[1], :]
+        return tf.nn.relu(self.norm_layer(y, training=training))
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

@@ -12,6 +12,7 @@ halving the channels down to ngf, a leaky ReLU, a 3x3 conv to RGB and tanh.
 import keras
 import tensorflow as tf
 
+from tfsem.layers.interpolate import nearest_interpolate
 from tfsem.layers.spade_res_block import SPADEResBlock
 
 __all__ = ["SPADEGenerator", "UPSAMPLING_LAYERS"]
@@ -22,7 +23,8 @@ UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
 def upsample2x(x):
     """Nearest-neighbour 2x upsampling as broadcast + reshape.
 
-    Equal to ``tf.image.resize(x, 2 * size, "nearest")``, but its gradient is a
+    Equal to PyTorch's ``nn.Upsample(scale_factor=2)`` (the reference's
+    ``self.up``: output pixel i takes input pixel i // 2), but its gradient is a
     plain sum, so it also compiles with XLA on CPU (which has no kernel for
     the resize gradient), and it converts to TFLite builtins with dynamic H/W
     (unlike ``keras.layers.UpSampling2D``).
@@ -117,7 +119,7 @@ class SPADEGenerator(keras.Model):
             x = tf.reshape(self.fc(z), [-1, h, w, 16 * self.ngf])
         else:
             size = tf.shape(segmap)[1:3] // factor
-            x = self.fc(tf.image.resize(segmap, size, method="nearest"))
+            x = self.fc(nearest_interpolate(segmap, size))
         seg = tf.cast(segmap, x.dtype)
         x = self.head_0([x, seg], training=training)
         x = upsample2x(x)

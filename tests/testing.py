@@ -21,6 +21,15 @@ def shared_data_dir() -> str:
     return os.path.abspath(path)
 
 
+def reference_dir() -> str:
+    """``$TFSEM_REFERENCE`` or ``../shared/reference`` (checkpoints and outputs of the
+    official code); the test skips when it is absent."""
+    path = os.environ.get("TFSEM_REFERENCE", os.path.join(REPO, "..", "shared", "reference"))
+    if not os.path.isdir(os.path.join(path, "fixtures")):
+        pytest.skip(f"official-code reference fixtures not found at {path} (set TFSEM_REFERENCE)")
+    return os.path.abspath(path)
+
+
 def toy_data_config(**overrides) -> DataConfig:
     """A tiny toy_streets data config (32x64, 8 examples, batch 2)."""
     settings = dict(source="toy_streets", batch_size=2,

@@ -18,7 +18,7 @@ __all__ = ["encode_features", "main"]
 
 
 def encode_features(model_path, out=None, clusters=10, split=None, max_examples=None,
-                    min_pixels=16, seed=0, config_path=None, stream=sys.stdout):
+                    min_pixels=None, seed=0, config_path=None, stream=sys.stdout):
     """Library form of the CLI; returns the path written."""
     from tfsem import features as F
     from tfsem.data.pipeline import DataPipeline
@@ -47,7 +47,9 @@ def encode_features(model_path, out=None, clusters=10, split=None, max_examples=
         if max_examples and seen >= max_examples:
             break
     if not samples:
-        raise ValueError(f"no instances with >= {min_pixels} pixels in the {split!r} split")
+        size = (f">= {min_pixels} pixels" if min_pixels is not None
+                else "over 1/64 of the image (the official filter; see --min-pixels)")
+        raise ValueError(f"no instances {size} in the {split!r} split")
     centres = F.cluster_features(samples, clusters, seed)
     out = out or F.default_clusters_path(model_path)
     meta = {"label_space": config.data.label_space, "feat_num": model.feat_num,
@@ -72,8 +74,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clusters", type=int, default=10, help="k-means clusters per class")
     parser.add_argument("--split", default=None, help="data split (default: the config's)")
     parser.add_argument("--max-examples", type=int, default=None)
-    parser.add_argument("--min-pixels", type=int, default=16,
-                        help="skip instances smaller than this")
+    parser.add_argument("--min-pixels", type=int, default=None,
+                        help="skip instances smaller than this many pixels (default: the "
+                             "official filter, instances over 1/64 of the image)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
     args = parser.parse_args(argv)

@@ -56,15 +56,28 @@ def instance_classes(label: np.ndarray, instance: np.ndarray) -> Dict[int, int]:
 
 
 def instance_features(features: np.ndarray, label: np.ndarray, instance: np.ndarray,
-                      min_pixels: int = 16):
-    """(class index, feature vector) of every instance of one image with at
-    least ``min_pixels`` pixels. ``features`` [H, W, F] is instance-averaged."""
+                      min_pixels: Optional[int] = None):
+    """(class index, feature vector) of every instance of one image large enough
+    to be clustered. ``features`` [H, W, F] is instance-averaged.
+
+    Size filter: by default the official one (NVIDIA/pix2pixHD
+    ``pix2pixHD_model.py`` ``encode_features`` stores ``num / (h * w // 32)``
+    and ``encode_features.py`` keeps rows where it is > 0.5: instances over
+    1/64 of the image); ``min_pixels`` sets an absolute number of pixels
+    instead. Class: the most frequent label inside the instance; the
+    reference reads it from Cityscapes-encoded ids (``i // 1000`` for
+    ``i >= 1000``), which is the same class on Cityscapes and also works for
+    instance maps that do not encode classes.
+    """
     out = []
+    height, width = instance.shape[-2:]
     for inst, cls in instance_classes(label, instance).items():
-        mask = instance == inst
-        if cls < 0 or mask.sum() < min_pixels:
+        count = int((instance == inst).sum())
+        big = (count >= min_pixels if min_pixels is not None
+               else count / max(height * width // 32, 1) > 0.5)
+        if cls < 0 or not big:
             continue
-        out.append((cls, features[mask][0]))
+        out.append((cls, features[instance == inst][0]))
     return out
 
 

@@ -15,8 +15,10 @@ rendered. Writes ``<stem>.png`` per map and ``grid.png`` (label | generated).
 
 Options: ``--instances`` (a PNG or a folder matched by stem; without it the
 label map stands in, so edges follow class boundaries), ``--style IMAGE``
-(VAE models: take the style of a photo), ``--seed S`` (VAE models: the
-random style). pix2pixHD models with instance features take each instance's
+(VAE models: take the style of a photo, the encoder's mean; pix2pixHD models
+with instance features: encode the photo's features over the label's
+instances, the official ``--use_encoded_image``), ``--seed S`` (VAE models:
+the random style). Otherwise pix2pixHD models with instance features take each instance's
 features from the per-class clusters of ``python -m tfsem.encode_features``
 (``--features FILE``, default ``RUN/features.npz``): ``--cluster K`` (the
 same cluster for every instance) or ``--cluster random`` (per instance, from
@@ -81,18 +83,23 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
     elif getattr(model, "use_instances", False):
         print("note: no --instances given; the label maps stand in for instance maps "
               "(edges follow class boundaries)", file=stream)
-    z = None
+    z = photo = None
+    if style:
+        # As the data pipeline (and the official loaders) prepare photos:
+        # bicubic with antialiasing to the model's size, then [-1, 1].
+        photo = tf.image.resize(read_image(style).astype("float32")[None], model.image_size,
+                                method="bicubic", antialias=True)
+        photo = tf.clip_by_value(photo / 127.5 - 1.0, -1.0, 1.0)
     if getattr(model, "use_vae", False):
-        if style:
-            photo = read_image(style).astype("float32") / 127.5 - 1.0
-            photo = tf.image.resize(photo[None], model.image_size, method="bilinear")
+        if photo is not None:
             z, _ = model.encode(photo)
         else:
             z = tf.random.stateless_normal([1, model.z_dim], seed=[int(seed), 0])
-    elif style:
-        raise ValueError("--style needs a model trained with use_vae=true")
+    elif style and not getattr(model, "use_features", False):
+        raise ValueError("--style needs a VAE model (use_vae) or a pix2pixHD model with "
+                         "instance features (use_features)")
     clusters = None
-    if getattr(model, "use_features", False):
+    if getattr(model, "use_features", False) and photo is None:
         clusters = load_run_clusters(model_path, features)
         if variants > 1:
             cluster = "random"
@@ -116,6 +123,8 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
         label = inputs["label"]
         if z is not None:
             inputs["z"] = z
+        elif photo is not None:  # pix2pixHD: the photo's own instance features
+            inputs["image"] = photo
         row = [label_to_rgb(label[0].numpy(), space, dont_care)]
         for v in range(max(1, variants)):
             if clusters is not None:
@@ -235,7 +244,9 @@ def main(argv=None) -> int:
                         help="SemGAN: label maps to sample (seeds SEED..SEED+NUM-1)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--instances", default=None, help="instance-id PNG or folder (by stem)")
-    parser.add_argument("--style", default=None, help="style photo (VAE models)")
+    parser.add_argument("--style", default=None,
+                        help="style photo (VAE models; pix2pixHD with instance features: "
+                             "its encoded features)")
     parser.add_argument("--seed", type=int, default=0,
                         help="first sample's seed (SemGAN) / random style seed (VAE models)")
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")

@@ -13,8 +13,9 @@ SEG = RNG.random((2, 32, 64, 5)).astype("float32")
 
 def test_spade_config_shape_and_formula():
     layer = run_layer_test(SPADE, {"norm": "instance", "hidden_channels": 8}, [X, SEG], X.shape)
-    # out = instance_norm(x) * (1 + gamma) + beta, gamma/beta from the nearest-resized map.
-    seg_small = tf.image.resize(SEG, (8, 16), method="nearest")
+    # out = instance_norm(x) * (1 + gamma) + beta, gamma/beta from the nearest-resized map;
+    # PyTorch's nearest takes source pixel floor(i * 4) = 4i at a factor of 4.
+    seg_small = SEG[:, ::4, ::4]
     actv = layer.mlp_shared(seg_small)
     gamma, beta = layer.mlp_gamma(actv), layer.mlp_beta(actv)
     mean, var = np.mean(X, axis=(1, 2), keepdims=True), np.var(X, axis=(1, 2), keepdims=True)

@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="tfsem",
-    version="0.1.0",
+    version="0.2.0",
     description=(
         "Semantic image synthesis with GANs (SemGAN, pix2pixHD, SPADE/GauGAN) "
         "in TensorFlow 2 / Keras 3"
@@ -28,6 +28,8 @@ setup(
         "cpu": ["tensorflow-cpu>=2.20"],
         "gpu": ["tensorflow[and-cuda]>=2.20"],
         "litert": ["ai-edge-litert"],
+        # tfsem.convert reads the official PyTorch checkpoints (torch.load, weights only)
+        "convert": ["torch>=2.1"],
         "test": ["pytest", "scipy", "ai-edge-litert"],
     },
 )

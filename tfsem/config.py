@@ -502,7 +502,9 @@ class TrainConfig:
         out_dir: run directory; ``{name}`` is the experiment name.
         init_from: a run directory (or .keras) whose weights start a NEW run
             (not a resume): pix2pixHD stage 2 takes the global generator and
-            the feature encoder of the stage-1 run.
+            the feature encoder of the stage-1 run; a run of the same
+            architecture (e.g. a converted official checkpoint) gives all its
+            networks, for fine-tuning.
     """
 
     steps: int = 1000

@@ -173,3 +173,52 @@ def test_refusals(tmp_path):
     with pytest.raises(ValueError, match="not a readable PyTorch checkpoint"):
         convert_checkpoint(str(bad), str(tmp_path / "d"))
     shutil.rmtree(bad)
+
+
+def test_fine_tune_a_converted_checkpoint_with_init_from(tmp_path):
+    from tfsem.config import config_from_dict, config_to_dict, ExperimentConfig, load_config
+    from tfsem.convert import convert_checkpoint
+    from tfsem.runs import load_run
+    from tfsem.trainer import Trainer
+
+    root, info, _ = _case("spade_cityscapes")
+    run = str(tmp_path / "official")
+    convert_checkpoint(os.path.join(root, "checkpoint"), run)
+    converted = config_to_dict(load_config(os.path.join(run, "config.json")))
+    converted["model"]["gaugan"]["lambda_vgg"] = 0.0
+    config = config_from_dict(ExperimentConfig, {
+        "name": "finetune", "model": converted["model"],
+        "data": {"source": "toy_streets", "batch_size": 1,
+                 "toy": {"num_examples": 2, "height": info["height"], "width": info["width"]}},
+        "train": {"steps": 1, "init_from": run, "eval_every": 100, "sample_every": 100}})
+    trainer = Trainer(config, str(tmp_path / "finetune"))
+    _, source = load_run(run)
+    for a, b in zip(source.generator.weights + source.discriminator.weights,
+                    trainer.model.generator.weights + trainer.model.discriminator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    losses = trainer.train()
+    assert np.isfinite(losses["G_loss"]) and os.path.isfile(tmp_path / "finetune" / "model.keras")
+
+
+def test_models_saved_by_tfsem_0_1_are_refused_with_a_reason(tmp_path):
+    import zipfile
+
+    import keras
+
+    from tfsem.models import GauGAN
+    from tests.testing import tiny_gaugan_kwargs
+
+    model = GauGAN(**tiny_gaugan_kwargs())
+    model.build_networks()
+    path = tmp_path / "old.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(files["config.json"])
+    assert config["config"].pop("format_version") == 2
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for n, data in files.items():
+            z.writestr(n, data)
+    with pytest.raises(ValueError, match="saved by tfsem 0.1"):
+        keras.saving.load_model(str(path), compile=False)

@@ -95,3 +95,21 @@ def test_scale_width_keeps_aspect_and_resizes_maps_with_nearest():
     assert out["label"].shape == (20, 30)
     assert set(np.unique(out["label"].numpy())) <= set(np.unique(example["label"].numpy()))
     np.testing.assert_array_equal(out["instance"].numpy(), out["label"].numpy() * 1000 + 7)
+
+
+def test_resize_map_takes_the_pixels_pil_nearest_takes():
+    """The official loaders resize label maps with PIL NEAREST; so does resize_map,
+    eagerly (constant indices) and in a graph with dynamic sizes."""
+    from PIL import Image
+
+    from tfsem.data.preprocess import resize_map
+
+    rng = np.random.default_rng(0)
+    graph = tf.function(lambda x, size: resize_map(x, size))
+    for (h, w), (oh, ow) in [((375, 500), (286, 286)), ((1024, 2048), (300, 700)),
+                             ((37, 53), (64, 17)), ((64, 128), (32, 64))]:
+        ids = rng.integers(0, 255, (h, w)).astype(np.uint8)
+        expected = np.asarray(Image.fromarray(ids).resize((ow, oh), Image.NEAREST))
+        np.testing.assert_array_equal(resize_map(tf.constant(ids), (oh, ow)).numpy(), expected)
+        np.testing.assert_array_equal(graph(tf.constant(ids), tf.constant([oh, ow])).numpy(),
+                                      expected)

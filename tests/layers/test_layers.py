@@ -86,3 +86,15 @@ def test_spectral_conv_inference_does_not_update_u_and_gradient_sees_sigma():
 def test_layers_are_registered_for_saving():
     for cls in (SPADE, SPADEResBlock, SpectralConv2D):
         assert keras.saving.get_registered_object(f"tfsem>{cls.__name__}") is cls
+
+
+def test_nearest_interpolate_is_pytorch_nearest():
+    torch = pytest.importorskip("torch")
+    from tfsem.layers.interpolate import nearest_interpolate
+
+    x = RNG.normal(size=(1, 37, 50, 3)).astype("float32")
+    for size in [(8, 16), (74, 100), (13, 29), (37, 50)]:
+        expected = torch.nn.functional.interpolate(
+            torch.from_numpy(x.transpose(0, 3, 1, 2)), size=size, mode="nearest")
+        np.testing.assert_array_equal(nearest_interpolate(x, size).numpy(),
+                                      expected.numpy().transpose(0, 2, 3, 1))

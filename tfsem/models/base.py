@@ -16,7 +16,14 @@ import tensorflow as tf
 from tfsem import losses as L
 from tfsem.data.preprocess import semantic_map
 
-__all__ = ["ConditionalGAN", "GANTask", "split_predictions"]
+__all__ = ["FORMAT_VERSION", "ConditionalGAN", "GANTask", "copy_matching_variables",
+           "split_predictions"]
+
+#: Saved label-to-photo models carry this in their config. 2 (tfsem 0.2): the
+#: networks compute what the official code computes (PyTorch nearest indexing,
+#: pix2pixHD padding and discriminator depth, SPADE encoder width); models
+#: saved by tfsem 0.1 (no version) give other outputs or do not fit.
+FORMAT_VERSION = 2
 
 
 def split_predictions(pred) -> Tuple[list, list]:
@@ -134,6 +141,23 @@ class ConditionalGAN(GANTask):
     ``self.vgg_weights``, ``num_classes`` and ``use_instances``.
     """
 
+    def get_config(self):
+        return {**super().get_config(), "format_version": FORMAT_VERSION}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        version = config.pop("format_version", 1)
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"this {cls.__name__} model was saved by tfsem 0.1 (format {version}); tfsem "
+                f"{'0.2' if FORMAT_VERSION == 2 else FORMAT_VERSION} changed the networks to "
+                "match the official code (nearest-resize indexing, pix2pixHD padding and "
+                "discriminator depth, the SPADE encoder width), so its weights no longer "
+                "reproduce its outputs: retrain it, or convert an official checkpoint with "
+                "python -m tfsem.convert")
+        return cls(**config)
+
     def semantic_input(self, label, instance=None):
         """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot (+ edge map)."""
         if self.use_instances and instance is None:
@@ -167,3 +191,26 @@ class ConditionalGAN(GANTask):
         self._compile_optimizers(g_optimizer, d_optimizer)
         if self.lambda_vgg > 0:
             self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))
+
+
+def copy_matching_variables(source, target) -> int:
+    """Assigns ``source``'s variables to ``target``'s with the same path below
+    their models; every target variable must be found, with the same shape
+    (a stage-2 G1 has no RGB head, so the stage-1 head is left out)."""
+    def key_of(v):  # the path below the owning model: "global_generator/conv_in/conv/kernel"
+        return v.path.split("/", 1)[-1]
+
+    sources = {key_of(v): v for v in source.variables}
+    count = 0
+    for v in target.variables:
+        key = key_of(v)
+        if key not in sources:
+            raise ValueError(f"init_from: the source model has no variable {key!r} "
+                             f"(source {source.name}: {len(sources)} variables)")
+        if tuple(sources[key].shape) != tuple(v.shape):
+            raise ValueError(f"init_from: {key!r} has shape {tuple(sources[key].shape)} in the "
+                             f"source and {tuple(v.shape)} here: stage 2 needs ngf * "
+                             f"2**n_local_enhancers equal to stage 1's ngf")
+        v.assign(sources[key])
+        count += 1
+    return count

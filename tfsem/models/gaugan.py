@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.models.base import ConditionalGAN
+from tfsem.models.base import ConditionalGAN, copy_matching_variables
 from tfsem.networks.conv_encoder import ConvEncoder
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.spade_generator import UPSAMPLING_LAYERS, SPADEGenerator
@@ -213,6 +213,22 @@ class GauGAN(ConditionalGAN):
         self._compile_gan(g_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9),
                           d_optimizer or keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9),
                           vgg_loss)
+
+    def load_stage_weights(self, other: "GauGAN") -> Dict[str, int]:
+        """Copies every network of a model of the same architecture (``train.init_from``:
+        fine-tuning, e.g. from a converted official checkpoint). Returns counts per part."""
+        if not isinstance(other, GauGAN):
+            raise ValueError(f"init_from must be a GauGAN run, got {type(other).__name__}")
+        self.build_networks()
+        other.build_networks()
+        copied = {"generator": copy_matching_variables(other.generator, self.generator),
+                  "discriminator": copy_matching_variables(other.discriminator,
+                                                           self.discriminator)}
+        if self.encoder is not None:
+            if other.encoder is None:
+                raise ValueError("init_from: this model has a VAE encoder, the source has none")
+            copied["encoder"] = copy_matching_variables(other.encoder, self.encoder)
+        return copied
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

@@ -36,7 +36,7 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.models.base import ConditionalGAN
+from tfsem.models.base import ConditionalGAN, copy_matching_variables
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.pix2pixhd import FeatureEncoder, Pix2PixHDGenerator
 
@@ -195,16 +195,25 @@ class Pix2PixHD(ConditionalGAN):
     # -- staged training ---------------------------------------------------------
     def load_stage_weights(self, other: "Pix2PixHD") -> Dict[str, int]:
         """Copies G1 (without its RGB head when this model has enhancers) and the
-        feature encoder from a trained model, e.g. stage 1 into stage 2.
+        feature encoder from a trained model, e.g. stage 1 into stage 2; from a
+        model of the same architecture, the whole generator and the
+        discriminator too (fine-tuning).
         Returns how many variables were copied per part."""
         if not isinstance(other, Pix2PixHD):
             raise ValueError(f"init_from must be a pix2pixHD run, got {type(other).__name__}")
         self.build_networks()
         other.build_networks()
-        copied = {"global_generator": _copy_matching(other.generator.global_generator,
-                                                     self.generator.global_generator)}
+        if other.n_local_enhancers == self.n_local_enhancers:
+            # The same architecture (fine-tuning, e.g. a converted official model):
+            # everything, the enhancers and the discriminator included.
+            copied = {"generator": copy_matching_variables(other.generator, self.generator),
+                      "discriminator": copy_matching_variables(other.discriminator,
+                                                               self.discriminator)}
+        else:  # stage 2 from stage 1: G1 only (without its RGB head)
+            copied = {"global_generator": copy_matching_variables(
+                other.generator.global_generator, self.generator.global_generator)}
         if self.encoder is not None and other.encoder is not None:
-            copied["encoder"] = _copy_matching(other.encoder, self.encoder)
+            copied["encoder"] = copy_matching_variables(other.encoder, self.encoder)
         return copied
 
     def get_config(self):
@@ -219,26 +228,3 @@ class Pix2PixHD(ConditionalGAN):
                 "n_downsample_E": self.n_downsample_E, "gan_mode": self.gan_mode,
                 "lambda_feat": self.lambda_feat, "lambda_vgg": self.lambda_vgg,
                 "vgg_weights": self.vgg_weights}
-
-
-def _copy_matching(source, target) -> int:
-    """Assigns ``source``'s variables to ``target``'s with the same path below
-    their models; every target variable must be found, with the same shape
-    (a stage-2 G1 has no RGB head, so the stage-1 head is left out)."""
-    def key_of(v):  # the path below the owning model: "global_generator/conv_in/conv/kernel"
-        return v.path.split("/", 1)[-1]
-
-    sources = {key_of(v): v for v in source.variables}
-    count = 0
-    for v in target.variables:
-        key = key_of(v)
-        if key not in sources:
-            raise ValueError(f"init_from: the source model has no variable {key!r} "
-                             f"(source {source.name}: {len(sources)} variables)")
-        if tuple(sources[key].shape) != tuple(v.shape):
-            raise ValueError(f"init_from: {key!r} has shape {tuple(sources[key].shape)} in the "
-                             f"source and {tuple(v.shape)} here: stage 2 needs ngf * "
-                             f"2**n_local_enhancers equal to stage 1's ngf")
-        v.assign(sources[key])
-        count += 1
-    return count

@@ -124,6 +124,9 @@ class StateDict:
         """``nn.Conv2d`` (weight, bias) -> Conv2D; ``bias_cancelled``: the reference's
         bias sits before an instance norm, which removes it, and the layer has none."""
         self._assign(layer.kernel, _conv_kernel(self.take(prefix + ".weight")), prefix + ".weight")
+        self._bias(layer, prefix, bias_cancelled)
+
+    def _bias(self, layer, prefix: str, bias_cancelled: bool) -> None:
         if layer.use_bias:
             self._assign(layer.bias, self.take(prefix + ".bias"), prefix + ".bias")
         elif self.has(prefix + ".bias"):
@@ -136,13 +139,7 @@ class StateDict:
         """``nn.ConvTranspose2d`` [in, out, kh, kw] -> Conv2DTranspose [kh, kw, out, in]."""
         w = self.take(prefix + ".weight")
         self._assign(layer.kernel, np.transpose(w, (2, 3, 1, 0)), prefix + ".weight")
-        if layer.use_bias:
-            self._assign(layer.bias, self.take(prefix + ".bias"), prefix + ".bias")
-        elif self.has(prefix + ".bias"):
-            if not bias_cancelled:
-                raise ValueError(f"{self.source}: {prefix + '.bias'!r} has no place in the "
-                                 "converted network")
-            self.skip(prefix + ".bias")
+        self._bias(layer, prefix, bias_cancelled)
 
     def spectral_conv(self, layer, prefix: str) -> None:
         """``spectral_norm(nn.Conv2d)``: weight_orig, weight_u [out], weight_v [in*kh*kw]
@@ -154,11 +151,7 @@ class StateDict:
                      prefix + ".weight_u")
         v = self.take(prefix + ".weight_v", (in_c * kh * kw,)).reshape(in_c, kh, kw)
         self._assign(layer.sn_v, np.transpose(v, (1, 2, 0)).reshape(1, -1), prefix + ".weight_v")
-        if layer.use_bias:
-            self._assign(layer.bias, self.take(prefix + ".bias"), prefix + ".bias")
-        elif self.has(prefix + ".bias"):
-            raise ValueError(f"{self.source}: {prefix + '.bias'!r} has no place in the "
-                             "converted network")
+        self._bias(layer, prefix, bias_cancelled=False)
 
     def any_conv(self, layer, prefix: str) -> None:
         """A conv that may or may not carry spectral norm in the checkpoint."""

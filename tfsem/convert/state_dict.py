@@ -113,11 +113,13 @@ class StateDict:
                              "checkpoint has layers the inferred architecture lacks")
 
     # -- layouts -----------------------------------------------------------
-    @staticmethod
-    def _assign(variable, value, key):
+    def _assign(self, variable, value, key):
         if tuple(variable.shape) != tuple(value.shape):
-            raise ValueError(f"{key}: converted shape {tuple(value.shape)} does not fit the "
-                             f"network's {tuple(variable.shape)} ({variable.path})")
+            original = tuple(np.shape(self.tensors[key])) if key in self.tensors else "?"
+            raise ValueError(
+                f"{self.source}: {key!r} has shape {original} ({tuple(value.shape)} in Keras "
+                f"layout), but the inferred network's {variable.path} is "
+                f"{tuple(variable.shape)}")
         variable.assign(value.astype(variable.dtype))
 
     def conv(self, layer, prefix: str, bias_cancelled: bool = False) -> None:

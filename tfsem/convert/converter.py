@@ -128,8 +128,6 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
                        stream=None) -> Dict:
     """Converts an official checkpoint into the run dir ``out`` (which must not exist
     or be empty). Returns the provenance record."""
-    import keras
-
     from tfsem import __version__
     from tfsem.config import save_config
     from tfsem.convert import pix2pixhd as p2p
@@ -241,5 +239,4 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
               file=stream)
         print(f"  label space {space} ({dont_care}, instances {use_instances}), image "
               f"{size[0]}x{size[1]} (HxW)", file=stream)
-    keras.backend.clear_session()
     return provenance

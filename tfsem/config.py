@@ -308,6 +308,8 @@ class GauGANConfig:
     lambda_kld: float = 0.05
     vgg_weights: str = "keras_cache"
     seed: int = 0
+    init: Literal["xavier", "normal", "keras"] = "xavier"
+    init_gain: float = 0.02
 
     def validate(self, path: str = "model.gaugan") -> None:
         for name in ("ngf", "ndf", "num_D", "n_layers_D", "hidden_channels", "z_dim"):
@@ -346,6 +348,8 @@ class Pix2PixHDConfig:
     lambda_feat: float = 10.0
     lambda_vgg: float = 10.0
     vgg_weights: str = "keras_cache"
+    init: Literal["xavier", "normal", "keras"] = "normal"
+    init_gain: float = 0.02
 
     def validate(self, path: str = "model.pix2pixhd") -> None:
         for name in ("ngf", "ndf", "num_D", "n_layers_D", "feat_num", "nef"):

@@ -137,3 +137,19 @@ def test_keras_save_load_round_trip(tmp_path):
     inputs = {"label": batch["label"], "instance": batch["instance"]}
     np.testing.assert_allclose(loaded(inputs).numpy(), model(inputs).numpy(), rtol=1e-5, atol=1e-5)
     assert loaded.get_config()["image_size"] == (32, 64)
+
+
+def test_weights_start_as_spades_xavier_init_with_gain_0_02():
+    model = GauGAN(**tiny_gaugan_kwargs())
+    model.build_networks()
+    disc = model.discriminator.discriminators[0]
+    for layer in (model.generator.fc, model.generator.conv_img,
+                  model.generator.head_0.norm_0.mlp_gamma, disc.blocks[0][0]):
+        kernel = layer.kernel.numpy()
+        rf = int(np.prod(kernel.shape[:-2]))
+        expected = 0.02 * np.sqrt(2.0 / (rf * (kernel.shape[-2] + kernel.shape[-1])))
+        assert abs(kernel.std() / expected - 1) < 0.15, layer.name
+        assert not layer.use_bias or not layer.bias.numpy().any()
+    keras_init = GauGAN(**tiny_gaugan_kwargs(init="keras"))
+    keras_init.build_networks()
+    assert keras_init.generator.fc.kernel.numpy().std() > 10 * model.generator.fc.kernel.numpy().std()

@@ -174,3 +174,14 @@ def test_mirrored_strategy_first_update_matches_single_device():
     for v, w0 in zip(single.weights, weights):
         if v.path in g1:
             np.testing.assert_array_equal(v.numpy(), w0)  # frozen at step 0
+
+
+def test_weights_start_as_pix2pixhds_normal_init():
+    from tfsem.models import Pix2PixHD
+
+    model = Pix2PixHD(num_classes=5, image_size=(32, 64), ngf=4, n_downsample_global=2,
+                      n_blocks_global=1, ndf=4, lambda_vgg=0.0)
+    model.build_networks()
+    kernels = [v.numpy() for v in model.generator.weights + model.discriminator.weights
+               if v.path.endswith("kernel") and v.numpy().size > 500]
+    assert kernels and all(abs(k.std() / 0.02 - 1) < 0.15 for k in kernels)

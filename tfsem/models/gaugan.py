@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
+from tfsem.layers.init import init_weights
 from tfsem.models.base import ConditionalGAN, copy_matching_variables
 from tfsem.networks.conv_encoder import ConvEncoder
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
@@ -58,7 +59,9 @@ class GauGAN(ConditionalGAN):
         lambda_feat, lambda_vgg, lambda_kld: loss weights (10, 10, 0.05).
         vgg_weights: VGG19 weights file, or ``keras_cache``; loaded in
             ``compile`` when lambda_vgg > 0, never downloaded.
-        seed: seed of the VAE noise.
+        seed: seed of the VAE noise and of the weight initialisation.
+        init, init_gain: weight initialisation (``tfsem.layers.init``): SPADE's
+            ``xavier`` with gain 0.02 (``--init_type xavier --init_variance 0.02``).
     """
 
     G_TERMS = G_TERMS
@@ -69,7 +72,8 @@ class GauGAN(ConditionalGAN):
                  norm_D="instance", norm_E="instance", spectral_norm_G=True,
                  spectral_norm_D=True, spectral_norm_E=True, hidden_channels=128,
                  use_vae=False, z_dim=256, gan_mode="hinge", lambda_feat=10.0, lambda_vgg=10.0,
-                 lambda_kld=0.05, vgg_weights="keras_cache", seed=None, **kwargs):
+                 lambda_kld=0.05, vgg_weights="keras_cache", seed=None, init="xavier",
+                 init_gain=0.02, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size,
@@ -93,6 +97,7 @@ class GauGAN(ConditionalGAN):
         self.lambda_feat, self.lambda_vgg, self.lambda_kld = lambda_feat, lambda_vgg, lambda_kld
         self.vgg_weights = vgg_weights
         self.seed = seed
+        self.init, self.init_gain = init, init_gain
 
         factor = 2 ** UPSAMPLING_LAYERS.get(num_upsampling_layers, 5)
         latent = (image_size[0] // factor, image_size[1] // factor)
@@ -128,6 +133,9 @@ class GauGAN(ConditionalGAN):
         self.generate(batch, training=False)
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         self.discriminator(tf.concat([segmap, tf.zeros([1, h, w, 3])], -1), training=False)
+        for network in (self.generator, self.discriminator, self.encoder):
+            if network is not None:  # NVlabs/SPADE networks/__init__.py: net.init_weights(...)
+                init_weights(network, self.init, self.init_gain, self.seed)
         self.built = True
 
     # -- forward -----------------------------------------------------------------
@@ -241,5 +249,5 @@ class GauGAN(ConditionalGAN):
                 "use_vae": self.use_vae, "z_dim": self.z_dim, "gan_mode": self.gan_mode,
                 "lambda_feat": self.lambda_feat, "lambda_vgg": self.lambda_vgg,
                 "lambda_kld": self.lambda_kld, "vgg_weights": self.vgg_weights,
-                "seed": self.seed}
+                "seed": self.seed, "init": self.init, "init_gain": self.init_gain}
 

@@ -36,6 +36,7 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
+from tfsem.layers.init import init_weights
 from tfsem.models.base import ConditionalGAN, copy_matching_variables
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.pix2pixhd import FeatureEncoder, Pix2PixHDGenerator
@@ -66,6 +67,8 @@ class Pix2PixHD(ConditionalGAN):
         gan_mode: ``lsgan`` (reference), ``hinge`` or ``original``.
         lambda_feat, lambda_vgg: loss weights (10, 10).
         vgg_weights: VGG19 weights file or ``keras_cache``; never downloaded.
+        init, init_gain: weight initialisation (``tfsem.layers.init``):
+            pix2pixHD's ``normal`` N(0, 0.02) (``networks.py`` ``weights_init``).
     """
 
     G_TERMS = G_TERMS
@@ -75,7 +78,8 @@ class Pix2PixHD(ConditionalGAN):
                  n_downsample_global=4, n_blocks_global=9, n_local_enhancers=0, n_blocks_local=3,
                  niter_fix_global=0, norm="instance", ndf=64, num_D=2, n_layers_D=3,
                  use_features=False, feat_num=3, nef=16, n_downsample_E=4, gan_mode="lsgan",
-                 lambda_feat=10.0, lambda_vgg=10.0, vgg_weights="keras_cache", **kwargs):
+                 lambda_feat=10.0, lambda_vgg=10.0, vgg_weights="keras_cache", init="normal",
+                 init_gain=0.02, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(num_classes, gan_mode, image_size,
                                               2 ** (n_downsample_global + n_local_enhancers))
@@ -87,6 +91,7 @@ class Pix2PixHD(ConditionalGAN):
         self.use_features, self.feat_num, self.nef = use_features, feat_num, nef
         self.n_downsample_E, self.gan_mode = n_downsample_E, gan_mode
         self.lambda_feat, self.lambda_vgg, self.vgg_weights = lambda_feat, lambda_vgg, vgg_weights
+        self.init, self.init_gain = init, init_gain
         self.generator = Pix2PixHDGenerator(
             ngf=ngf, n_downsample_global=n_downsample_global, n_blocks_global=n_blocks_global,
             n_local_enhancers=n_local_enhancers, n_blocks_local=n_blocks_local, norm=norm,
@@ -125,6 +130,9 @@ class Pix2PixHD(ConditionalGAN):
         self.generate(batch)
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         self.discriminator(tf.concat([segmap, tf.zeros([1, size, size, 3])], -1))
+        for network in (self.generator, self.discriminator, self.encoder):
+            if network is not None:  # NVIDIA/pix2pixHD define_G / define_D: apply(weights_init)
+                init_weights(network, self.init, self.init_gain)
         self.built = True
 
     # -- forward -----------------------------------------------------------------
@@ -227,4 +235,4 @@ class Pix2PixHD(ConditionalGAN):
                 "use_features": self.use_features, "feat_num": self.feat_num, "nef": self.nef,
                 "n_downsample_E": self.n_downsample_E, "gan_mode": self.gan_mode,
                 "lambda_feat": self.lambda_feat, "lambda_vgg": self.lambda_vgg,
-                "vgg_weights": self.vgg_weights}
+                "vgg_weights": self.vgg_weights, "init": self.init, "init_gain": self.init_gain}

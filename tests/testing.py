@@ -30,6 +30,25 @@ def reference_dir() -> str:
     return os.path.abspath(path)
 
 
+def reference_cases(names=None):
+    """pytest params of the fixture cases in the reference dir (every case found, or
+    ``names``); cases whose checkpoints exceed 50 MB (full widths) are marked slow.
+    Collected without skipping, so a missing reference dir shows up in each test."""
+    path = os.environ.get("TFSEM_REFERENCE", os.path.join(REPO, "..", "shared", "reference"))
+    fixtures = os.path.join(path, "fixtures")
+    found = sorted(os.listdir(fixtures)) if os.path.isdir(fixtures) else list(names or ())
+    params = []
+    for name in found:
+        if names is not None and name not in names:
+            continue
+        ckpt = os.path.join(fixtures, name, "checkpoint")
+        size = sum(os.path.getsize(os.path.join(ckpt, f)) for f in os.listdir(ckpt)) \
+            if os.path.isdir(ckpt) else 0
+        marks = [pytest.mark.slow] if size > 50e6 else []
+        params.append(pytest.param(name, marks=marks, id=name))
+    return params or [pytest.param("spade_cityscapes", id="spade_cityscapes")]
+
+
 def toy_data_config(**overrides) -> DataConfig:
     """A tiny toy_streets data config (32x64, 8 examples, batch 2)."""
     settings = dict(source="toy_streets", batch_size=2,

@@ -12,11 +12,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.testing import reference_dir, run_module
+from tests.testing import reference_cases, reference_dir, run_module
 
 torch = pytest.importorskip("torch", reason="reading .pth checkpoints needs PyTorch")
 
-CASES = ("spade_cityscapes", "spade_coco_vae", "pix2pixhd_global_feat", "pix2pixhd_local")
 
 
 def _uint8(image):
@@ -42,7 +41,7 @@ def _write_inputs(io, folder):
     return raw, inst
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", reference_cases())
 def test_convert_generate_export_from_the_command_line(case, tmp_path):
     from tfsem.convert.__main__ import main as convert_main
     from tfsem.export import main as export_main
@@ -61,8 +60,11 @@ def test_convert_generate_export_from_the_command_line(case, tmp_path):
     assert len(provenance["files"]["G"]["sha256"]) == 64
 
     raw, inst = _write_inputs(io, str(tmp_path))
-    gen = ["--model", run, "--labels", str(tmp_path / "labels"), "--instances",
-           str(tmp_path / "inst"), "--out", str(tmp_path / "gen")]
+    with open(os.path.join(run, "config.json")) as f:
+        use_instances = json.load(f)["data"]["use_instances"]
+    gen = ["--model", run, "--labels", str(tmp_path / "labels"), "--out", str(tmp_path / "gen")]
+    if use_instances:
+        gen += ["--instances", str(tmp_path / "inst")]
     reference = io["G_out"]
     if "z" in io:  # VAE: the style photo's encoder mean
         gen += ["--style", str(tmp_path / "photo.png")]
@@ -74,8 +76,9 @@ def test_convert_generate_export_from_the_command_line(case, tmp_path):
     assert np.abs(rendered - _uint8(reference[0])).max() <= 2
 
     export = ["--model", run, "--out", str(tmp_path / "export")]
-    serving = {"label_map": tf.constant(raw[None].astype(np.int32)),
-               "instance_map": tf.constant(inst[None].astype(np.int32))}
+    serving = {"label_map": tf.constant(raw[None].astype(np.int32))}
+    if use_instances:
+        serving["instance_map"] = tf.constant(inst[None].astype(np.int32))
     if "E_features" in io:  # the SavedModel takes per-class clusters: make some, render cluster 0
         from tfsem.features import cluster_features, instance_features, save_clusters
         from tfsem.runs import load_run

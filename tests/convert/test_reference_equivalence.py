@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.testing import reference_dir
+from tests.testing import reference_cases, reference_dir
 
 pytest.importorskip("torch", reason="reading .pth checkpoints needs PyTorch (tfsem[convert])")
 
-CASES = ("spade_cityscapes", "spade_coco_vae", "pix2pixhd_global_feat", "pix2pixhd_local")
 ATOL = 1e-4
 
 
@@ -27,7 +26,7 @@ def load_case(name):
     return root, info, dict(np.load(os.path.join(root, "io.npz")))
 
 
-@pytest.fixture(scope="module", params=CASES)
+@pytest.fixture(scope="module", params=reference_cases())
 def converted(request, tmp_path_factory):
     from tfsem.convert import convert_checkpoint
     from tfsem.data.labels import load_label_space
@@ -40,21 +39,22 @@ def converted(request, tmp_path_factory):
     config, model = load_run(out)
     space = load_label_space(config.data.label_space)
     raw = io.get("label_raw", io["label"])
-    batch = {"label": tf.constant(space.encode(raw, config.data.dont_care)),
-             "instance": tf.constant(io["instance"])}
+    batch = {"label": tf.constant(space.encode(raw, config.data.dont_care))}
+    if config.data.use_instances:
+        batch["instance"] = tf.constant(io["instance"])
     return info, io, model, batch
 
 
 def test_semantic_input_from_raw_maps(converted):
     _, io, model, batch = converted
-    np.testing.assert_array_equal(model.semantic_input(batch["label"], batch["instance"]).numpy(),
-                                  io["semantics"])
+    np.testing.assert_array_equal(
+        model.semantic_input(batch["label"], batch.get("instance")).numpy(), io["semantics"])
 
 
 def test_generator_output(converted):
     info, io, model, batch = converted
     if info["family"] == "spade" and model.use_vae:
-        seg = model.semantic_input(batch["label"], batch["instance"])
+        seg = model.semantic_input(batch["label"], batch.get("instance"))
         out = model.generator(seg, z=tf.constant(io["z"]), training=False)
         from_mu = model({**batch, "style_image": tf.constant(io["image"])})
         np.testing.assert_allclose(from_mu.numpy(), io["G_out_from_mu"], atol=ATOL)
@@ -68,7 +68,7 @@ def test_generator_output(converted):
 
 def test_every_discriminator_output(converted):
     _, io, model, batch = converted
-    seg = model.semantic_input(batch["label"], batch["instance"])
+    seg = model.semantic_input(batch["label"], batch.get("instance"))
     pred = model.discriminator(tf.concat([seg, tf.constant(io["D_fake"])], -1), training=False)
     expected = sorted(k for k in io if k.startswith("D_") and k != "D_fake")
     assert len(expected) == sum(len(scale) for scale in pred)
@@ -85,7 +85,7 @@ def test_encoder_outputs(converted):
         np.testing.assert_allclose(mu.numpy(), io["E_mu"], atol=ATOL)
         np.testing.assert_allclose(logvar.numpy(), io["E_logvar"], atol=ATOL)
     elif "E_features" in io:
-        features = model.encode_features(tf.constant(io["image"]), batch["instance"])
+        features = model.encode_features(tf.constant(io["image"]), model.feature_instances(batch))
         np.testing.assert_allclose(features.numpy(), io["E_features"], atol=ATOL)
     else:
         assert model.encoder is None
@@ -96,12 +96,12 @@ def test_blocks_match_where_the_structure_is_shared(converted):
     info, io, model, batch = converted
     if info["family"] != "spade" or model.use_vae:
         pytest.skip("per-block check of the segmap-input SPADE generator")
-    from tfsem.layers.interpolate import nearest_interpolate
+    from tfsem.layers.interpolate import nearest_interpolate, spatial_size
     from tfsem.networks.spade_generator import upsample2x
 
     gen = model.generator
-    seg = model.semantic_input(batch["label"], batch["instance"])
-    x = gen.fc(nearest_interpolate(seg, tf.shape(seg)[1:3] // gen.factor))
+    seg = model.semantic_input(batch["label"], batch.get("instance"))
+    x = gen.fc(nearest_interpolate(seg, spatial_size(seg, gen.factor)))
     np.testing.assert_allclose(x.numpy(), io["G_block_fc"], atol=ATOL)
     steps = [("head_0", gen.head_0, False), ("G_middle_0", gen.g_middle_0, True),
              ("G_middle_1", gen.g_middle_1, gen.num_upsampling_layers != "normal")]

@@ -13,7 +13,15 @@ PIL.
 
 import tensorflow as tf
 
-__all__ = ["nearest_interpolate"]
+__all__ = ["nearest_interpolate", "spatial_size"]
+
+
+def spatial_size(x, factor: int = 1):
+    """(H, W) of NHWC ``x`` divided by ``factor``: Python ints where the static shape
+    knows them (so ``nearest_interpolate`` can take its strided-slice path), else tensors."""
+    dynamic = tf.shape(x)
+    return [d // factor if d is not None else dynamic[i + 1] // factor
+            for i, d in enumerate(x.shape[1:3])]
 
 
 def _source_index(size_in, size_out):
@@ -30,6 +38,12 @@ def nearest_interpolate(x, size):
     and converts to TFLite builtins (GATHER), quantised too.
     """
     x = tf.convert_to_tensor(x)
+    in_h, in_w = x.shape[1], x.shape[2]
+    out_h, out_w = (tf.get_static_value(size[0]), tf.get_static_value(size[1]))
+    if None not in (in_h, in_w, out_h, out_w) and in_h % out_h == 0 and in_w % out_w == 0:
+        # Known integer factors (training, fixed-size exports): floor(i * f) = i * f,
+        # a strided slice, which is cheaper than the gathers.
+        return x[:, ::in_h // int(out_h), ::in_w // int(out_w)]
     shape = tf.shape(x)
     x = tf.gather(x, _source_index(shape[1], size[0]), axis=1)
     return tf.gather(x, _source_index(shape[2], size[1]), axis=2)

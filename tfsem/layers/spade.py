@@ -9,7 +9,7 @@ convs give gamma and beta; out = x_hat * (1 + gamma) + beta.
 import keras
 import tensorflow as tf
 
-from tfsem.layers.interpolate import nearest_interpolate
+from tfsem.layers.interpolate import nearest_interpolate, spatial_size
 from tfsem.layers.normalization import NORMS, param_free_norm
 
 __all__ = ["SPADE"]
@@ -59,7 +59,7 @@ class SPADE(keras.layers.Layer):
     def call(self, inputs, training=None):
         x, segmap = inputs
         normalized = self.param_free_norm(x, training=training)
-        segmap = nearest_interpolate(tf.cast(segmap, x.dtype), tf.shape(x)[1:3])
+        segmap = nearest_interpolate(tf.cast(segmap, x.dtype), spatial_size(x))
         actv = self.mlp_shared(segmap)
         gamma = self.mlp_gamma(actv)
         beta = self.mlp_beta(actv)

@@ -12,7 +12,7 @@ halving the channels down to ngf, a leaky ReLU, a 3x3 conv to RGB and tanh.
 import keras
 import tensorflow as tf
 
-from tfsem.layers.interpolate import nearest_interpolate
+from tfsem.layers.interpolate import nearest_interpolate, spatial_size
 from tfsem.layers.spade_res_block import SPADEResBlock
 
 __all__ = ["SPADEGenerator", "UPSAMPLING_LAYERS"]
@@ -118,8 +118,7 @@ class SPADEGenerator(keras.Model):
             h, w = self.latent_size
             x = tf.reshape(self.fc(z), [-1, h, w, 16 * self.ngf])
         else:
-            size = tf.shape(segmap)[1:3] // factor
-            x = self.fc(nearest_interpolate(segmap, size))
+            x = self.fc(nearest_interpolate(segmap, spatial_size(segmap, factor)))
         seg = tf.cast(segmap, x.dtype)
         x = self.head_0([x, seg], training=training)
         x = upsample2x(x)

@@ -72,12 +72,13 @@ def instance_features(features: np.ndarray, label: np.ndarray, instance: np.ndar
     out = []
     height, width = instance.shape[-2:]
     for inst, cls in instance_classes(label, instance).items():
-        count = int((instance == inst).sum())
+        mask = instance == inst
+        count = int(mask.sum())
         big = (count >= min_pixels if min_pixels is not None
                else count / max(height * width // 32, 1) > 0.5)
         if cls < 0 or not big:
             continue
-        out.append((cls, features[instance == inst][0]))
+        out.append((cls, features[mask][0]))
     return out
 
 

@@ -65,6 +65,7 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
     import tensorflow as tf
 
     from tfsem.data.labels import load_label_space
+    from tfsem.data.preprocess import resize_photo
     from tfsem.data.readers import DataError, read_image, read_instance, read_label
     from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid, save_png
     from tfsem.features import load_run_clusters, model_features
@@ -85,10 +86,8 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
               "(edges follow class boundaries)", file=stream)
     z = photo = None
     if style:
-        # As the data pipeline (and the official loaders) prepare photos:
-        # bicubic with antialiasing to the model's size, then [-1, 1].
-        photo = tf.image.resize(read_image(style).astype("float32")[None], model.image_size,
-                                method="bicubic", antialias=True)
+        # Prepared as the data pipeline prepares photos: resized, then [-1, 1].
+        photo = resize_photo(read_image(style)[None], model.image_size)
         photo = tf.clip_by_value(photo / 127.5 - 1.0, -1.0, 1.0)
     if getattr(model, "use_vae", False):
         if photo is not None:

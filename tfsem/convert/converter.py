@@ -72,7 +72,7 @@ def _detect_family(G: StateDict) -> str:
     if G.has("model.1.weight"):
         return "pix2pixhd"
     raise ValueError(f"{G.source}: neither a SPADE generator (fc, head_0, ...) nor a pix2pixHD "
-                     "generator (model.<i>); pass --family if it is one of them")
+                     "generator (model.<i>)")
 
 
 def _semantic_settings(space_name: str, channels: int, opt_dontcare: Optional[bool],
@@ -134,6 +134,7 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
     from tfsem.convert import spade
     from tfsem.fileio import atomic_write_text
     from tfsem.models.build import build_model
+    from tfsem.networks.spade_generator import UPSAMPLING_LAYERS
 
     if family is not None and family not in FAMILIES:
         raise ValueError(f"--family must be one of {FAMILIES}, got {family!r}")
@@ -167,7 +168,7 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
         if not size:
             raise ValueError(f"{files['G']}: no opt.txt and no dataset default for the image "
                              "size; pass --image-size H W")
-        factor = 2 ** {"normal": 5, "more": 6, "most": 7}[info["model"]["num_upsampling_layers"]]
+        factor = 2 ** UPSAMPLING_LAYERS[info["model"]["num_upsampling_layers"]]
         if info["latent_pixels"] is not None and \
                 (size[0] // factor) * (size[1] // factor) != info["latent_pixels"]:
             raise ValueError(
@@ -176,7 +177,7 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
                 f"({size[0] // factor}x{size[1] // factor} at 1/{factor})")
         dataset = info["dataset"]
         source = defaults.get("source", "folder")
-        kwargs = dict(info["model"], lambda_vgg=10.0)
+        kwargs = info["model"]
     else:
         info = p2p.infer_pix2pixhd(G, D, E, options)
         space = label_space or "cityscapes"
@@ -190,12 +191,13 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
                                                             ()))
         if not size:
             raise ValueError(f"{files['G']}: pass --image-size H W")
-        dataset = "cityscapes" if space == "cityscapes" else space
+        dataset = space
         source = "folder"
-        kwargs = dict(info["model"])
-    root = data_root or info.get("dataroot") or os.path.join("datasets", dataset or space)
-    if root.startswith("/nonexistent"):
-        root = os.path.join("datasets", dataset or space)
+        kwargs = info["model"]
+    # opt.txt's dataroot is the authors' folder: used only where it exists on this machine.
+    opt_root = info.get("dataroot")
+    root = data_root or (opt_root if opt_root and os.path.isdir(opt_root) else
+                         os.path.join("datasets", dataset or space))
     run_name = name or os.path.basename(out.rstrip(os.sep)) or "converted"
     run_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in run_name)
     config = _build_config(run_name, family, kwargs, space, dont_care, use_instances, size,

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tfsem.config import PreprocessConfig
 
 __all__ = ["augment", "instance_edges", "lookup_class_indices", "one_hot", "resize_map",
+           "resize_photo",
            "semantic_map", "target_size", "uint8_image"]
 
 
@@ -132,6 +133,12 @@ def resize_map(x, size) -> tf.Tensor:
     return tf.gather(tf.gather(x, rows, axis=rank - 2), cols, axis=rank - 1)
 
 
+def resize_photo(image, size) -> tf.Tensor:
+    """A photo [..., H, W, 3] resized as the official loaders do: PIL's ``BICUBIC``,
+    which antialiases when shrinking (``transforms.Resize`` / ``img.resize``)."""
+    return tf.image.resize(tf.cast(image, tf.float32), size, method="bicubic", antialias=True)
+
+
 def augment(
     example: Dict[str, tf.Tensor],
     config: PreprocessConfig,
@@ -159,10 +166,7 @@ def augment(
         if "instance" in out:
             out["instance"] = resize_map(out["instance"], size)
         if "image" in out:
-            # PIL's bicubic antialiases when shrinking (the official loaders'
-            # ``transforms.Resize`` / ``img.resize(..., Image.BICUBIC)``).
-            out["image"] = tf.image.resize(tf.cast(out["image"], tf.float32), size,
-                                           method="bicubic", antialias=True)
+            out["image"] = resize_photo(out["image"], size)
     if "image" in out:
         image = tf.cast(out["image"], tf.float32)
         if example["image"].dtype == tf.uint8:

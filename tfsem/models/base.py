@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from tfsem import losses as L
 from tfsem.data.preprocess import semantic_map
+from tfsem.layers.init import init_weights
 
 __all__ = ["FORMAT_VERSION", "ConditionalGAN", "GANTask", "copy_matching_variables",
            "split_predictions"]
@@ -149,11 +150,12 @@ class ConditionalGAN(GANTask):
         config = dict(config)
         version = config.pop("format_version", 1)
         if version != FORMAT_VERSION:
+            saved_by = "tfsem 0.1" if version == 1 else f"model format {version}"
             raise ValueError(
-                f"this {cls.__name__} model was saved by tfsem 0.1 (format {version}); tfsem "
-                f"{'0.2' if FORMAT_VERSION == 2 else FORMAT_VERSION} changed the networks to "
-                "match the official code (nearest-resize indexing, pix2pixHD padding and "
-                "discriminator depth, the SPADE encoder width), so its weights no longer "
+                f"this {cls.__name__} model was saved by {saved_by}; this tfsem reads format "
+                f"{FORMAT_VERSION}, whose networks match the official code (nearest-resize "
+                "indexing, pix2pixHD padding and discriminator depth, the SPADE encoder "
+                "width), so its weights no longer "
                 "reproduce its outputs: retrain it, or convert an official checkpoint with "
                 "python -m tfsem.convert")
         return cls(**config)
@@ -187,8 +189,21 @@ class ConditionalGAN(GANTask):
         # a training-time tool, not part of the saved model.
         object.__setattr__(self, "vgg_loss", vgg_loss)
 
-    def _compile_gan(self, g_optimizer, d_optimizer, vgg_loss):
-        self._compile_optimizers(g_optimizer, d_optimizer)
+    def _init_networks(self, scheme, gain, seed=None):
+        """The official initialisation of every network (``tfsem.layers.init``)."""
+        for network in (self.generator, self.discriminator, getattr(self, "encoder", None)):
+            if network is not None:
+                init_weights(network, scheme, gain, seed)
+
+    def _compile_gan(self, g_optimizer, d_optimizer, vgg_loss, family):
+        """Optimisers (default: Adam with ``family``'s ``FAMILY_OPTIMIZER_DEFAULTS``,
+        the same numbers a config without an ``optimizer`` section gets) and the VGG loss."""
+        from tfsem.config import FAMILY_OPTIMIZER_DEFAULTS
+
+        d = FAMILY_OPTIMIZER_DEFAULTS[family]
+        self._compile_optimizers(
+            g_optimizer or keras.optimizers.Adam(d["g_lr"], beta_1=d["beta_1"], beta_2=d["beta_2"]),
+            d_optimizer or keras.optimizers.Adam(d["d_lr"], beta_1=d["beta_1"], beta_2=d["beta_2"]))
         if self.lambda_vgg > 0:
             self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))
 

@@ -22,7 +22,6 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.layers.init import init_weights
 from tfsem.models.base import ConditionalGAN, copy_matching_variables
 from tfsem.networks.conv_encoder import ConvEncoder
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
@@ -133,9 +132,8 @@ class GauGAN(ConditionalGAN):
         self.generate(batch, training=False)
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         self.discriminator(tf.concat([segmap, tf.zeros([1, h, w, 3])], -1), training=False)
-        for network in (self.generator, self.discriminator, self.encoder):
-            if network is not None:  # NVlabs/SPADE networks/__init__.py: net.init_weights(...)
-                init_weights(network, self.init, self.init_gain, self.seed)
+        # NVlabs/SPADE networks/__init__.py: net.init_weights(init_type, init_variance)
+        self._init_networks(self.init, self.init_gain, self.seed)
         self.built = True
 
     # -- forward -----------------------------------------------------------------
@@ -218,9 +216,7 @@ class GauGAN(ConditionalGAN):
                 tests); default: built from ``vgg_weights`` when lambda_vgg > 0.
         """
         super().compile(**kwargs)
-        self._compile_gan(g_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9),
-                          d_optimizer or keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9),
-                          vgg_loss)
+        self._compile_gan(g_optimizer, d_optimizer, vgg_loss, "gaugan")
 
     def load_stage_weights(self, other: "GauGAN") -> Dict[str, int]:
         """Copies every network of a model of the same architecture (``train.init_from``:

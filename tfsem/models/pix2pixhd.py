@@ -36,7 +36,6 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.layers.init import init_weights
 from tfsem.models.base import ConditionalGAN, copy_matching_variables
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.pix2pixhd import FeatureEncoder, Pix2PixHDGenerator
@@ -130,9 +129,8 @@ class Pix2PixHD(ConditionalGAN):
         self.generate(batch)
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         self.discriminator(tf.concat([segmap, tf.zeros([1, size, size, 3])], -1))
-        for network in (self.generator, self.discriminator, self.encoder):
-            if network is not None:  # NVIDIA/pix2pixHD define_G / define_D: apply(weights_init)
-                init_weights(network, self.init, self.init_gain)
+        # NVIDIA/pix2pixHD define_G / define_D: net.apply(weights_init)
+        self._init_networks(self.init, self.init_gain)
         self.built = True
 
     # -- forward -----------------------------------------------------------------
@@ -186,9 +184,7 @@ class Pix2PixHD(ConditionalGAN):
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
         """Optimisers (default: Adam 2e-4, betas (0.5, 0.999), pix2pixHD's) and the VGG loss."""
         super().compile(**kwargs)
-        self._compile_gan(g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999),
-                          d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999),
-                          vgg_loss)
+        self._compile_gan(g_optimizer, d_optimizer, vgg_loss, "pix2pixhd")
 
     def generator_gradients(self, grads, variables):
         if self.n_local_enhancers == 0 or self.niter_fix_global == 0:

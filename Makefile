@@ -26,11 +26,15 @@ demo: $(STAMP)
 	$(PY) -m tfsem.train --config configs/quickstart.json --out runs/quickstart
 	$(PY) -m tfsem.generate --model runs/quickstart --labels examples/labels --instances examples/instances --out runs/quickstart/generated
 
+# Two pytest workers (pytest-xdist): TF traces models in Python, one core each; the
+# files with module fixtures stay on one worker (xdist_group marks, --dist loadgroup).
+TEST_ARGS ?= -n 2 --dist loadgroup
+
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q $(TEST_ARGS) tests
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q --run-slow tests
+	$(PY) -m pytest -q $(TEST_ARGS) --run-slow tests
 
 bench-data: $(STAMP)
 	$(PY) tools/benchmark.py data

@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="tfsem",
-    version="0.2.0",
+    version="0.3.0",
     description=(
         "Semantic image synthesis with GANs (SemGAN, pix2pixHD, SPADE/GauGAN) "
         "in TensorFlow 2 / Keras 3"
@@ -14,6 +14,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["tfsem", "tfsem.*"]),
     package_data={"tfsem.data": ["label_spaces/*.json"]},
+    entry_points={"console_scripts": ["tfsem = tfsem.cli:main"]},
     install_requires=[
         "keras>=3.10",
         "numpy",
@@ -30,6 +31,6 @@ setup(
         "litert": ["ai-edge-litert"],
         # tfsem.convert reads the official PyTorch checkpoints (torch.load, weights only)
         "convert": ["torch>=2.1"],
-        "test": ["pytest", "scipy", "ai-edge-litert"],
+        "test": ["pytest", "pytest-xdist", "scipy", "ai-edge-litert"],
     },
 )

@@ -1,4 +1,5 @@
-"""Test setup: quiet TF, two logical CPU devices (for tf.distribute tests), --run-slow."""
+"""Test setup: quiet TF, two logical CPU devices (for tf.distribute tests), no grappler
+in this process, --run-slow, the shared tiny GauGAN run."""
 
 import os
 
@@ -15,6 +16,14 @@ if _cpus:
         _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
 
+# Grappler's graph rewrites cost ~6 s per tiny GAN train step here (~1/7 of the
+# suite) and change nothing a test asserts; the tests that run the CLIs in a fresh
+# process (run_subprocess, the TF1 loader, multi-worker) keep them, as users do.
+# TFSEM_TEST_GRAPPLER=1 keeps them in this process too.
+if os.environ.get("TFSEM_TEST_GRAPPLER") != "1":
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False,
                      help="also run tests marked slow (real sizes, long training)")
@@ -22,6 +31,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: real sizes or long runs; needs --run-slow")
+    # pytest-xdist's mark (make test runs --dist loadgroup); registered for plain runs too
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one worker")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -31,3 +42,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_gaugan_run(tmp_path_factory):
+    """A tiny GauGAN trained 2 steps by the train CLI (``tests.testing.tiny_experiment``),
+    shared by the tests that only need some trained label-to-photo run (copy it
+    before writing into it). Training a model costs ~25 s of tracing here. Beside
+    it: ``tiny.json`` (its config) and ``train_stdout.txt`` (what the CLI printed)."""
+    from tests.testing import run_module, tiny_experiment, write_json
+
+    root = tmp_path_factory.mktemp("tiny_gaugan")
+    config = write_json(root / "tiny.json", tiny_experiment(steps=2))
+    result = run_module("tfsem.train", "--config", config, "--out", str(root / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (root / "train_stdout.txt").write_text(result.stdout)
+    return root / "run"

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfsem.config import load_config  # noqa: E402
-from tfsem.trainer import Trainer  # noqa: E402
+from tfsem.train.trainer import Trainer  # noqa: E402
 
 
 def main():

@@ -100,3 +100,148 @@ def test_every_shipped_config_loads_and_validates(path):
 
 def test_configs_folder_is_not_empty():
     assert len(glob.glob(os.path.join(REPO, "configs", "*.json"))) >= 4
+
+
+# -- the model one-of, overrides, epochs, descriptions ---------------------------------
+
+
+def _gaugan(**section):
+    return {"name": "x", "model": {"type": "gaugan", "gaugan": section}}
+
+
+def test_another_familys_section_is_an_error_naming_it():
+    data = _gaugan(ngf=8)
+    data["model"]["pix2pixhd"] = {"ngf": 8}
+    with pytest.raises(ConfigError, match=r"model\.pix2pixhd: a 'pix2pixhd' section in a model "
+                                          r"of type 'gaugan'; only model\.gaugan is read"):
+        _load(data)
+    with pytest.raises(ConfigError, match=r"model\.type: expected one of 'gaugan', 'pix2pixhd', "
+                                          r"'semgan', got 'gaugn'; did you mean 'gaugan'\?"):
+        _load({"name": "x", "model": {"type": "gaugn"}})
+    with pytest.raises(ConfigError, match=r"model\.gaugann: unknown key; did you mean 'gaugan'\?"):
+        _load({"name": "x", "model": {"type": "gaugan", "gaugann": {}}})
+
+
+@pytest.mark.parametrize("model, field, why", [
+    ({"type": "gaugan", "gaugan": {"z_dim": 64}}, "gaugan.z_dim", "use_vae is false"),
+    ({"type": "pix2pixhd", "pix2pixhd": {"nef": 8}}, "pix2pixhd.nef", "use_features is false"),
+    ({"type": "pix2pixhd", "pix2pixhd": {"niter_fix_global": 5}}, "pix2pixhd.niter_fix_global",
+     "n_local_enhancers is 0"),
+    ({"type": "semgan", "semgan": {"output": "colors", "relaxation": "softmax"}},
+     "semgan.relaxation", "output is 'colors'"),
+    ({"type": "semgan", "semgan": {"tau_end": 0.5}}, "semgan.tau_end", "relaxation is 'softmax'"),
+])
+def test_a_field_the_variant_ignores_is_an_error(model, field, why):
+    data = {"name": "x", "data": {"use_instances": False, "load_images": False}, "model": model}
+    if model["type"] != "semgan":
+        data = {"name": "x", "model": model}
+    with pytest.raises(ConfigError, match=rf"model\.{field}: not used by this model \({why}"):
+        _load(data)
+
+
+def test_only_the_chosen_section_and_its_used_fields_are_written(tmp_path):
+    config = _load(_gaugan(ngf=8))
+    written = config_to_dict(config)["model"]
+    assert set(written) == {"type", "gaugan"} and written["gaugan"]["ngf"] == 8
+    assert "z_dim" not in written["gaugan"] and "lambda_kld" not in written["gaugan"]
+    assert config.model.gaugan is config.model.section
+    with pytest.raises(AttributeError, match="this config's model type is 'gaugan'"):
+        config.model.pix2pixhd
+    vae = config_to_dict(_load(_gaugan(use_vae=True, z_dim=16)))["model"]["gaugan"]
+    assert vae["z_dim"] == 16 and vae["lambda_kld"] == 0.05
+
+
+def test_a_tfsem_0_2_run_config_with_every_section_still_loads(tmp_path):
+    """tfsem 0.2 wrote every family's section and every field into config.json."""
+    old = config_to_dict(_load(_gaugan(ngf=8)))
+    old["model"] = {"type": "gaugan", "gaugan": {**old["model"]["gaugan"], "z_dim": 256,
+                                                 "lambda_kld": 0.05},
+                    "pix2pixhd": {"ngf": 64}, "semgan": {"z_dim": 128}}
+    path = str(tmp_path / "config.json")
+    with open(path, "w") as f:
+        json.dump(old, f)
+    with pytest.raises(ConfigError, match="a 'pix2pixhd' section"):
+        load_config(path)  # a config a user writes is strict
+    assert load_config(path, written=True) == _load(_gaugan(ngf=8))
+
+
+def test_set_overrides_are_strict_and_typed(tmp_path):
+    path = os.path.join(REPO, "configs", "quickstart.json")
+    config = load_config(path, overrides=["model.gaugan.ngf=16", "data.batch_size=2",
+                                          "train.mixed_precision=mixed_bfloat16",
+                                          "data.preprocess.resize_to=[32, 64]"])
+    assert config.model.gaugan.ngf == 16 and config.data.batch_size == 2
+    assert config.train.mixed_precision == "mixed_bfloat16"
+    assert config.data.preprocess.resize_to == (32, 64)
+    with pytest.raises(ConfigError, match=r"quickstart\.json: model\.gaugan\.ngff: unknown key; "
+                                          r"did you mean 'ngf'\?"):
+        load_config(path, overrides=["model.gaugan.ngff=16"])
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(path, overrides=["model.gaugan.ngf"])
+    with pytest.raises(ConfigError, match=r"data\.batch_size: expected int, got str 'two'"):
+        load_config(path, overrides=["data.batch_size=two"])
+
+
+def test_epochs_resolve_to_steps_with_the_data_size():
+    data = {"name": "x", "data": {"batch_size": 4},
+            "optimizer": {"decay_epochs": 1}, "train": {"epochs": 3}}
+    config = _load(data)
+    assert config.schedule(10) == (9, 3)  # ceil(10 / 4) = 3 steps per epoch
+    assert _load({"name": "x"}).schedule() == (1000, 0)
+    assert _load({"name": "x", "train": {"steps": 7}}).schedule() == (7, 0)
+    with pytest.raises(ConfigError, match="set steps or epochs, not both"):
+        _load({"name": "x", "train": {"steps": 7, "epochs": 2}})
+    with pytest.raises(ConfigError, match="decay_epochs: counts epochs; set train.epochs"):
+        _load({"name": "x", "optimizer": {"decay_epochs": 1}})
+    with pytest.raises(ConfigError, match="decay_epochs: 5 is more than train.epochs"):
+        _load({"name": "x", "optimizer": {"decay_epochs": 5}, "train": {"epochs": 2}})
+
+
+def test_every_model_field_has_a_description_and_readme_lists_them():
+    from tfsem import registry
+    from tfsem.config.schema import field_docs
+
+    for family in registry.FAMILIES.values():
+        for name, _, _, doc in field_docs(family.section):
+            assert doc.strip(), f"model.{family.type}.{name} has no description"
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    assert registry.describe_families(markdown=True) in readme, (
+        "README's 'Model fields' differ from python -m tfsem.config --describe all --markdown")
+
+
+def test_config_cli_describes_and_checks(tmp_path):
+    from tests.testing import run_module
+
+    result = run_module("tfsem.config", "--describe", "pix2pixhd")
+    assert result.returncode == 0 and "n_local_enhancers" in result.stdout
+    assert "local enhancers around G1" in result.stdout
+    result = run_module("tfsem.config", "--check", "configs/quickstart.json", "--set",
+                        "model.gaugan.ngf=12")
+    assert result.returncode == 0 and json.loads(result.stdout)["model"]["gaugan"]["ngf"] == 12
+    result = run_module("tfsem.config", "--describe", "sean")
+    assert result.returncode == 2
+    assert "error: --describe: expected one of 'gaugan', 'pix2pixhd', 'semgan'" in result.stderr
+
+
+def test_tfsem_console_script_dispatches_subcommands(capsys):
+    from tfsem import cli
+
+    assert cli.main(["config", "--describe", "semgan"]) == 0
+    assert "real_smoothing" in capsys.readouterr().out
+    assert cli.main([]) == 0 and "encode-features" in capsys.readouterr().out
+    assert cli.main(["trian"]) == 2 and "unknown command 'trian'" in capsys.readouterr().err
+
+
+def test_tfsem_console_script_in_a_fresh_process():
+    """The smoke test of the ``tfsem`` entry point (``tfsem.cli:main``) and of
+    ``python -m tfsem.config`` (through it)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from tfsem.cli import main; sys.exit(main())",
+         "config", "--describe", "gaugan"], cwd=REPO, capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2"), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "num_upsampling_layers" in result.stdout

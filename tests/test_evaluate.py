@@ -6,7 +6,10 @@ import pytest
 
 from tfsem.data import toy_streets
 from tests.metrics.test_inception import _stand_in_graph
-from tests.testing import run_module, tiny_experiment, write_json
+from tests.testing import run_module, run_subprocess
+
+# Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("evaluate")
 
 
 def _oracle_segmenter(path):
@@ -27,11 +30,12 @@ def _oracle_segmenter(path):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, tiny_gaugan_run):
+    """A folder with ``run`` (a copy of the shared tiny GauGAN run, 2 steps)."""
+    import shutil
+
     tmp = tmp_path_factory.mktemp("eval")
-    config = write_json(tmp / "tiny.json", tiny_experiment(steps=2))
-    result = run_module("tfsem.train", "--config", config, "--out", str(tmp / "run"))
-    assert result.returncode == 0, result.stderr[-3000:]
+    shutil.copytree(tiny_gaugan_run, tmp / "run")
     return tmp
 
 
@@ -39,7 +43,7 @@ def test_evaluate_cli_reports_oracle_fid_kid_and_segmenter(tiny_run):
     graph = _stand_in_graph(tiny_run / "fid.pb")
     segmenter = _oracle_segmenter(tiny_run / "seg.keras")
     out = tiny_run / "metrics.json"
-    result = run_module("tfsem.evaluate", "--model", str(tiny_run / "run"), "--num", "6",
+    result = run_subprocess("tfsem.evaluate", "--model", str(tiny_run / "run"), "--num", "6",
                         "--batch-size", "3", "--inception", graph, "--segmenter", segmenter,
                         "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]

@@ -10,9 +10,12 @@ from PIL import Image
 
 from tfsem.config import ExperimentConfig, config_from_dict
 from tfsem.data import toy_streets
-from tfsem.export_lib import export_saved_model
-from tfsem.models.build import build_model
+from tfsem.export.generator import export_saved_model
+from tfsem.train.build import build_model
 from tests.testing import REPO, tiny_experiment
+
+# Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("export")
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,17 @@ from PIL import Image
 from tfsem.config import config_from_dict, ExperimentConfig
 from tfsem.data.labels import load_label_space
 from tfsem.data.preprocess import resize_map
-from tfsem.export_label_maps import (LabelMapGraph, dream_graph, export_dream,
-                                     export_label_map_model, export_label_map_tflite,
-                                     tflite_inputs)
-from tfsem.generate import raw_label_ids
-from tfsem.models.build import build_model
+from tfsem.export.label_maps import (LabelMapGraph, calibration_inputs, dream_graph,
+                                     export_dream, export_saved_model)
+from tfsem.export.tflite import export_tflite, tflite_function
+from tfsem.inference.generate import raw_label_ids
+from tfsem.train.build import build_model
 from tfsem.models.label_map_gan import latent_for_seeds
 from tests.test_semgan_cli import semgan_experiment
 from tests.testing import REPO, tiny_experiment
+
+# Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("export_semgan")
 
 SPACE = load_label_space("cityscapes")
 
@@ -46,7 +49,7 @@ def baseline():
 @pytest.mark.parametrize("which", ["semgan", "baseline"])
 def test_semgan_saved_model_matches_keras(which, request, tmp_path):
     config, model = request.getfixturevalue(which)
-    path = export_label_map_model(model, config, str(tmp_path / "m"))
+    path = export_saved_model(model, config, str(tmp_path / "m"))
     assert path.endswith(os.path.join("m", "1"))
     assert os.path.exists(os.path.join(path, "assets", "label_space.json"))
     loaded = tf.saved_model.load(path)
@@ -65,7 +68,7 @@ def test_semgan_saved_model_matches_keras(which, request, tmp_path):
 
 def test_semgan_export_through_the_tf1_session_loader(semgan, tmp_path):
     config, model = semgan
-    path = export_label_map_model(model, config, str(tmp_path / "m"))
+    path = export_saved_model(model, config, str(tmp_path / "m"))
     np.save(tmp_path / "seed.npy", np.array([7, 8], np.int64))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     result = subprocess.run(
@@ -104,9 +107,10 @@ def test_dream_saved_model_chains_semgan_and_the_renderer(semgan, tmp_path):
 def test_tflite_variants_of_semgan_and_dream(semgan, baseline, tmp_path):
     for name, (config, model) in (("semgan", semgan), ("baseline", baseline)):
         graph = LabelMapGraph(model, SPACE, "extra_class")
-        rows = export_label_map_tflite(graph, str(tmp_path / name), ["fp32", "dynamic_int8"],
-                                       tflite_inputs(graph, 2), tflite_inputs(graph, 3, seed=1),
-                                       SPACE.to_dict(), log=lambda *a: None)
+        rows = export_tflite(graph, str(tmp_path / name), ["fp32", "dynamic_int8"],
+                             calibration_inputs(graph, count=2),
+                             calibration_inputs(graph, count=3, seed=1),
+                             SPACE.to_dict(), log=lambda *a: None)
         fp32 = rows[0]
         assert fp32["input_names"] == ["z"] and fp32["label_agreement"] >= 0.999
         assert not any(op.startswith("Flex") for op in fp32["ops"])
@@ -115,9 +119,10 @@ def test_tflite_variants_of_semgan_and_dream(semgan, baseline, tmp_path):
     config, model = semgan
     renderer_config, renderer = _renderer((32, 64))
     graph = dream_graph(model, config, renderer, renderer_config)
-    rows = export_label_map_tflite(graph, str(tmp_path / "dream"), ["fp32"],
-                                   tflite_inputs(graph, 2), tflite_inputs(graph, 2, seed=1),
-                                   SPACE.to_dict(), log=lambda *a: None)
+    rows = export_tflite(graph, str(tmp_path / "dream"), ["fp32"],
+                         calibration_inputs(graph, count=2),
+                         calibration_inputs(graph, count=2, seed=1),
+                         SPACE.to_dict(), log=lambda *a: None)
     assert rows[0]["label_agreement"] >= 0.999 and rows[0]["psnr_db"] > 40
 
 
@@ -129,7 +134,7 @@ def test_rest_client_samples_from_the_semgan_export(semgan, tmp_path):
     from tests.test_serving import _RestStandIn
 
     config, model = semgan
-    loaded = tf.saved_model.load(export_label_map_model(model, config, str(tmp_path / "m")))
+    loaded = tf.saved_model.load(export_saved_model(model, config, str(tmp_path / "m")))
     handler = type("Handler", (_RestStandIn,), {"loaded": loaded})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -146,7 +151,6 @@ def test_rest_client_samples_from_the_semgan_export(semgan, tmp_path):
 def test_dream_tflite_function_passes_the_cluster_by_name(semgan):
     """A pix2pixHD renderer with features but no VAE: the TFLite inputs are
     (z, cluster), and cluster must reach the renderer, not the style slot."""
-    from tfsem.export_label_maps import _tflite_function
     from tfsem.models import Pix2PixHD
 
     config, model = semgan
@@ -157,7 +161,7 @@ def test_dream_tflite_function_passes_the_cluster_by_name(semgan):
     rng = np.random.default_rng(0)
     clusters = {c: rng.normal(size=(3, 3)).astype(np.float32) for c in range(35)}
     graph = dream_graph(model, config, renderer, config, clusters)
-    fn = _tflite_function(graph)
+    fn = tflite_function(graph)
     assert [spec.name for spec in fn.structured_input_signature[0]] == ["z", "cluster"]
     z = latent_for_seeds([2], model.z_dim)
     for cluster in (0, 1):

@@ -8,24 +8,30 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfsem import export_tflite
+from tfsem.export import tflite as export_tflite
 from tfsem.config import ExperimentConfig, config_from_dict, save_config
 from tfsem.data import toy_streets
 from tfsem.data.preprocess import semantic_map, uint8_image
-from tfsem.models.build import build_model
+from tfsem.train.build import build_model
 from tests.testing import REPO, run_module, tiny_experiment, write_png
+
+# Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("export_tflite")
 
 NO_TF = "import sys, runpy; sys.modules['tensorflow'] = None; sys.argv = sys.argv[1:]; " \
         "runpy.run_path(sys.argv[0], run_name='__main__')"
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """A tiny run exported by the CLI with every TFLite variant."""
+#: The float variants; the quantised ones (dynamic range, three full-integer ones
+#: that calibrate) take a minute more: ``test_all_variants_including_full_int8`` (slow).
+QUICK_VARIANTS = ("fp32", "fp16")
+
+
+def _export(root, variants):
+    """A tiny run exported by the CLI with the TFLite ``variants``."""
     import keras
 
     keras.utils.set_random_seed(0)
-    root = tmp_path_factory.mktemp("tflite")
     config = config_from_dict(ExperimentConfig, tiny_experiment())
     model = build_model(config)
     model.build_networks()
@@ -34,8 +40,8 @@ def exported(tmp_path_factory):
     model.save(str(run / "model.keras"))
     save_config(config, str(run / "config.json"))
     result = run_module("tfsem.export", "--model", str(run), "--out", str(root / "models" / "tiny"),
-                        "--tflite", "all", "--calibration-examples", "4", "--eval-examples", "2",
-                        timeout=600)
+                        "--tflite", variants, "--calibration-examples", "4", "--eval-examples",
+                        "2", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = root / "models" / "tiny" / "tflite" / "v1"
     example = toy_streets.generate(0, 32, 64, split="val")
@@ -46,16 +52,32 @@ def exported(tmp_path_factory):
             "labels": labels, "instances": instances, "example": example}
 
 
-def test_every_variant_is_written_with_builtin_ops_and_a_report(exported):
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return _export(tmp_path_factory.mktemp("tflite"), ",".join(QUICK_VARIANTS))
+
+
+def _check_variants_and_report(exported, variants):
     rows = {r["variant"]: r for r in exported["report"]}
-    assert list(rows) == list(export_tflite.VARIANTS)
+    assert list(rows) == list(variants)
     for variant, row in rows.items():
         assert (exported["out"] / f"{variant}.tflite").stat().st_size == row["size_bytes"]
         assert not [op for op in row["ops"] if op.startswith("Flex") or op == "CUSTOM"]
         assert row["input_names"] == ["label_map", "instance_map"]
     assert (exported["out"] / "label_space.json").exists()
     table = (exported["out"] / "report.md").read_text()
-    assert "| int8 |" in table and "PSNR" in table
+    assert "| fp16 |" in table and "PSNR" in table
+    return table
+
+
+def test_every_variant_is_written_with_builtin_ops_and_a_report(exported):
+    _check_variants_and_report(exported, QUICK_VARIANTS)
+
+
+@pytest.mark.slow  # full-integer calibration of three int8 variants (~1 min)
+def test_all_variants_including_full_int8(tmp_path):
+    table = _check_variants_and_report(_export(tmp_path, "all"), export_tflite.VARIANTS)
+    assert "| int8 |" in table and "| int8_float_norm |" in table
 
 
 def test_float_variants_match_the_saved_model_tightly(exported):

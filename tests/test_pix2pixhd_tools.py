@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfsem import features as F
+from tfsem.inference import feature_clusters as F
 from tfsem.data import toy_streets
-from tfsem.edit import replace_classes
-from tests.testing import run_module, write_json, write_png
+from tfsem.inference.edit import replace_classes
+from tests.testing import run_module, run_subprocess, write_json, write_png
+
+# Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("pix2pixhd_tools")
 
 TINY_P2P = {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1, "ndf": 4, "n_layers_D": 2,
             "use_features": True, "nef": 4, "n_downsample_E": 2, "lambda_vgg": 0.0}
@@ -40,7 +43,7 @@ def runs(tmp_path_factory):
     stage2 = root / "stage2"
     result2 = run_module("tfsem.train", "--config", write_json(root / "l.json", local),
                          "--out", str(stage2))
-    encoded = run_module("tfsem.encode_features", "--model", str(stage1), "--clusters", "3",
+    encoded = run_subprocess("tfsem.encode_features", "--model", str(stage1), "--clusters", "3",
                          "--min-pixels", "4")
     ex = toy_streets.generate(3, 32, 64, split="val")
     labels = write_png(str(root / "toy_labelIds.png"), ex["label"].astype(np.uint8))
@@ -91,7 +94,7 @@ def test_edit_cli_writes_before_and_after(runs, tmp_path):
     inst = runs["example"]["instance"]
     car = int(next(i for i in np.unique(inst) if i >= 1000))
     out = tmp_path / "edit"
-    result = run_module("tfsem.edit", "--model", str(runs["stage1"]), "--labels", runs["labels"],
+    result = run_subprocess("tfsem.edit", "--model", str(runs["stage1"]), "--labels", runs["labels"],
                         "--instances", runs["instances"], "--out", str(out),
                         "--replace", "vegetation:building", "--instance-cluster", f"{car}:2")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -171,7 +174,7 @@ def test_export_with_cluster_input_matches_generate(runs, tmp_path):
     from tfsem.runs import load_run
 
     out = tmp_path / "models" / "p2p"
-    result = run_module("tfsem.export", "--model", str(runs["stage1"]), "--out", str(out),
+    result = run_subprocess("tfsem.export", "--model", str(runs["stage1"]), "--out", str(out),
                         "--tflite", "fp32", "--calibration-examples", "2", "--eval-examples", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "tflite" / "v1" / "report.json").read_text())

@@ -9,8 +9,11 @@ from PIL import Image
 from tfsem.config import load_config
 from tfsem.data.labels import load_label_space
 from tfsem.data.readers import read_label
-from tfsem.generate import raw_label_ids
-from tests.testing import REPO, run_module, tiny_experiment, write_json
+from tfsem.inference.generate import raw_label_ids
+from tests.testing import REPO, run_module, run_subprocess, write_json
+
+# Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("semgan_cli")
 
 
 #: Cityscapes' 'license plate' (raw id -1, class index 34): labelIds files hold it as 0.
@@ -30,13 +33,13 @@ def semgan_experiment(output="classes", name="tiny_semgan"):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A 2-step SemGAN run, a 2-step baseline run and a 1-step GauGAN renderer."""
+def runs(tmp_path_factory, tiny_gaugan_run):
+    """A 2-step SemGAN run, a 2-step baseline run and a GauGAN renderer (the
+    shared 2-step tiny run)."""
     root = tmp_path_factory.mktemp("semgan")
-    out = {}
+    out = {"renderer": tiny_gaugan_run}
     for key, config in (("semgan", semgan_experiment()),
-                        ("baseline", semgan_experiment("colors", "tiny_baseline")),
-                        ("renderer", tiny_experiment(steps=1, sample_every=1, eval_every=1))):
+                        ("baseline", semgan_experiment("colors", "tiny_baseline"))):
         path = write_json(root / f"{key}.json", config)
         result = run_module("tfsem.train", "--config", path, "--out", str(root / key))
         assert result.returncode == 0, result.stderr[-3000:]
@@ -113,7 +116,7 @@ def test_evaluate_side_by_side(runs, tmp_path):
 
 def test_dream_renders_the_sampled_maps(runs, tmp_path):
     out = tmp_path / "dream"
-    result = run_module("tfsem.dream", "--semgan", str(runs["semgan"]), "--renderer",
+    result = run_subprocess("tfsem.dream", "--semgan", str(runs["semgan"]), "--renderer",
                         str(runs["renderer"]), "--num", "2", "--seed", "3", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     for seed in (3, 4):

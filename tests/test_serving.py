@@ -29,11 +29,14 @@ from PIL import Image
 
 from tfsem.config import ExperimentConfig, config_from_dict
 from tfsem.data import toy_streets
-from tfsem.export_lib import export_saved_model
-from tfsem.models.build import build_model
+from tfsem.export.generator import export_saved_model
+from tfsem.train.build import build_model
 from tfsem.serving.client import (GrpcClient, RestClient, ServingError, build_rest_request,
                                   parse_rest_response)
-from tests.testing import REPO, run_module, tiny_experiment
+from tests.testing import REPO, run_module, run_subprocess, tiny_experiment
+
+# Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("serving")
 
 
 def _png(array):
@@ -207,7 +210,7 @@ def test_client_cli_writes_the_photo(served, rest_url, tmp_path):
     inst.write_bytes(_png(served["instance"][0].astype(np.uint16)))
     for signature in ("predict_png", "serving_default"):
         out = tmp_path / f"{signature}.png"
-        result = run_module("tfsem.serving.client", "--url", rest_url, "--model", "tiny",
+        result = run_subprocess("tfsem.serving.client", "--url", rest_url, "--model", "tiny",
                             "--labels", str(label), "--instances", str(inst), "--out", str(out),
                             "--signature", signature)
         assert result.returncode == 0, result.stderr[-3000:]

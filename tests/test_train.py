@@ -1,7 +1,7 @@
 import glob
 import json
-import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,19 +14,21 @@ from PIL import Image
 
 from tfsem.config import ExperimentConfig, config_from_dict, save_config
 from tfsem.data import toy_streets
-from tfsem.trainer import NonFiniteLossError, Trainer
-from tests.testing import REPO, run_module, shared_data_dir, tiny_experiment, write_json, write_png
+from tfsem.train.trainer import NonFiniteLossError, Trainer
+from tests.testing import (REPO, run_module, run_subprocess, shared_data_dir, tiny_experiment,
+                           tiny_family_experiment, write_json, write_png)
 
 
 def _env():
     return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
 
 
-def test_train_resume_and_generate_cli(tmp_path):
-    config = write_json(tmp_path / "tiny.json", tiny_experiment())
+def test_train_resume_and_generate_cli(tmp_path, tiny_gaugan_run):
+    # The first 2 steps: the shared run of the train CLI (tests/conftest.py), copied.
+    config = str(tiny_gaugan_run.parent / "tiny.json")
+    stdout = (tiny_gaugan_run.parent / "train_stdout.txt").read_text()
     run = tmp_path / "run"
-    result = run_module("tfsem.train", "--config", config, "--out", str(run), "--steps", "2")
-    assert result.returncode == 0, result.stderr[-3000:]
+    shutil.copytree(tiny_gaugan_run, run)
     for name in ("config.json", "model.keras", "samples/step_000002.png", "checkpoints/checkpoint"):
         assert (run / name).exists(), name
     assert glob.glob(str(run / "logs" / "events.out.tfevents.*"))
@@ -35,10 +37,11 @@ def test_train_resume_and_generate_cli(tmp_path):
     assert json.loads((run / "config.json").read_text())["model"]["gaugan"]["ngf"] == 4
     entry = json.loads((run / "eval.jsonl").read_text().splitlines()[-1])
     assert entry["step"] == 2 and 0.0 <= entry["oracle_miou"] <= 1.0
-    assert "toy oracle mIoU" in result.stdout
+    assert "toy oracle mIoU" in stdout
 
-    result = run_module("tfsem.train", "--config", config, "--out", str(run), "--steps", "4",
-                        "--resume")
+    # The train CLI's smoke test: a fresh process resumes the run.
+    result = run_subprocess("tfsem.train", "--config", config, "--out", str(run), "--steps", "4",
+                            "--resume")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "resuming" in result.stdout and "at step 2" in result.stdout
     assert (run / "checkpoints" / "ckpt-4.index").exists()
@@ -48,7 +51,7 @@ def test_train_resume_and_generate_cli(tmp_path):
         write_png(str(labels / f"scene{i}_gtFine_labelIds.png"),
                   toy_streets.generate(i, 64, 128, split="test")["label"])
     out = tmp_path / "gen"
-    result = run_module("tfsem.generate", "--model", str(run), "--labels", str(labels), "--out", str(out))
+    result = run_subprocess("tfsem.generate", "--model", str(run), "--labels", str(labels), "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("scene0.png", "scene1.png", "grid.png"):
         Image.open(out / name).verify()
@@ -61,11 +64,9 @@ def test_train_resume_and_generate_cli(tmp_path):
     assert "x.png: label ids outside the 'cityscapes' label space: 77" in result.stderr
 
 
-def test_generate_on_real_cityscapes_label_map(tmp_path):
+def test_generate_on_real_cityscapes_label_map(tmp_path, tiny_gaugan_run):
     src = os.path.join(shared_data_dir(), "cityscapes_sample")
-    config = write_json(tmp_path / "tiny.json", tiny_experiment(steps=1))
-    run = tmp_path / "run"
-    assert run_module("tfsem.train", "--config", config, "--out", str(run)).returncode == 0
+    run = tiny_gaugan_run
     label = sorted(glob.glob(os.path.join(src, "train_label", "*.png")))[0]
     inst_dir = os.path.join(src, "train_inst")
     result = run_module("tfsem.generate", "--model", str(run), "--labels", label,
@@ -101,7 +102,10 @@ def test_run_dir_with_another_model_is_not_reused(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    config = config_from_dict(ExperimentConfig, tiny_experiment(steps=5))
+    # The trainer's check is the same for every family: the cheapest to trace trains.
+    data = tiny_family_experiment("semgan")
+    data["train"] = dict(data["train"], steps=5)
+    config = config_from_dict(ExperimentConfig, data)
     trainer = Trainer(config, str(tmp_path / "run"))
     real = trainer._train_function()
     calls = {"n": 0}
@@ -120,6 +124,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert not (tmp_path / "run" / "checkpoints" / "ckpt-3.index").exists()
 
 
+@pytest.mark.slow  # a real process killed mid-run (~80 s): make test-slow
 def test_resume_after_sigkill(tmp_path):
     config = write_json(tmp_path / "tiny.json", tiny_experiment(steps=400, checkpoint_every=5,
                                                                 sample_every=1000))
@@ -185,6 +190,7 @@ def _first_multi_worker_run(tmp_path):
     return run
 
 
+@pytest.mark.slow  # two worker processes over gRPC (~65 s): make test-slow
 def test_multi_worker_training_on_loopback(tmp_path):
     _first_multi_worker_run(tmp_path)
 
@@ -196,3 +202,18 @@ def test_multi_worker_resume_restores_chief_checkpoint_on_every_worker(tmp_path)
     longer = write_json(tmp_path / "longer.json", tiny_experiment(steps=3, strategy="multi_worker"))
     outputs = _run_workers(longer, run, str(tmp_path / "second"))
     assert all("resumed_from=2, step=3" in out for out in outputs)
+
+
+def test_epochs_become_steps_of_the_training_split(tmp_path):
+    """train.epochs with 8 toy examples at batch 2: 4 steps per epoch; the
+    learning rates decay over optimizer.decay_epochs of them."""
+    data = tiny_experiment()
+    data["train"] = {"epochs": 3, "checkpoint_every": 1, "sample_every": 2, "log_every": 1,
+                     "num_samples": 2}
+    data["optimizer"] = {"decay_epochs": 1}
+    trainer = Trainer(config_from_dict(ExperimentConfig, data), str(tmp_path / "run"))
+    assert (trainer.total_steps, trainer.decay_steps) == (12, 4)
+    schedule = trainer.model.g_optimizer._learning_rate  # the LinearDecay schedule
+    assert (schedule.total, schedule.decay) == (12, 4)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train"]["epochs"] == 3 and saved["train"]["steps"] is None

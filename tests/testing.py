@@ -30,10 +30,11 @@ def reference_dir() -> str:
     return os.path.abspath(path)
 
 
-def reference_cases(names=None):
+def reference_cases(names=None, slow=()):
     """pytest params of the fixture cases in the reference dir (every case found, or
-    ``names``); cases whose checkpoints exceed 50 MB (full widths) are marked slow.
-    Collected without skipping, so a missing reference dir shows up in each test."""
+    ``names``); cases whose checkpoints exceed 50 MB (full widths), and those in
+    ``slow``, are marked slow. Collected without skipping, so a missing reference
+    dir shows up in each test."""
     path = os.environ.get("TFSEM_REFERENCE", os.path.join(REPO, "..", "shared", "reference"))
     fixtures = os.path.join(path, "fixtures")
     found = sorted(os.listdir(fixtures)) if os.path.isdir(fixtures) else list(names or ())
@@ -44,7 +45,7 @@ def reference_cases(names=None):
         ckpt = os.path.join(fixtures, name, "checkpoint")
         size = sum(os.path.getsize(os.path.join(ckpt, f)) for f in os.listdir(ckpt)) \
             if os.path.isdir(ckpt) else 0
-        marks = [pytest.mark.slow] if size > 50e6 else []
+        marks = [pytest.mark.slow] if size > 50e6 or name in slow else []
         params.append(pytest.param(name, marks=marks, id=name))
     return params or [pytest.param("spade_cityscapes", id="spade_cityscapes")]
 
@@ -63,11 +64,46 @@ def write_png(path: str, array: np.ndarray) -> str:
     return path
 
 
-def run_module(module: str, *args: str, cwd: str = REPO, timeout: int = 300):
-    """Runs ``python -m module args`` in a fresh process; returns CompletedProcess."""
+def run_subprocess(module: str, *args: str, cwd: str = REPO, timeout: int = 300):
+    """Runs ``python -m module args`` in a fresh process; returns CompletedProcess.
+    For the one smoke test per CLI, and what needs a process of its own."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_module(module: str, *args: str, cwd: str = REPO, timeout: int = 300):
+    """Runs the CLI ``python -m module args`` IN THIS PROCESS, as a user would
+    see it: ``main(argv)`` through ``tfsem.cli.run_cli`` (errors become one
+    ``error:`` line and exit code 2; argparse errors exit 2), stdout and
+    stderr captured, in ``cwd``. Returns a CompletedProcess like
+    :func:`run_subprocess`; ``timeout`` is accepted for the same signature.
+    Global Keras state a CLI may change (the dtype policy) is restored."""
+    import contextlib
+    import importlib
+    import io
+
+    import keras
+
+    from tfsem import cli
+
+    target = importlib.import_module(module)
+    if not hasattr(target, "main"):  # a package: python -m runs its __main__
+        target = importlib.import_module(module + ".__main__")
+    out, err = io.StringIO(), io.StringIO()
+    policy, here = keras.mixed_precision.global_policy(), os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.run_cli(target.main, list(args))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    finally:
+        os.chdir(here)
+        keras.mixed_precision.set_global_policy(policy)
+    return subprocess.CompletedProcess([sys.executable, "-m", module, *args], code,
+                                       out.getvalue(), err.getvalue())
 
 
 def run_layer_test(layer_cls, init_kwargs, inputs, expected_output_shape, call_kwargs=None):
@@ -154,3 +190,29 @@ def assert_same_update(initial, single, mirrored, names=None) -> int:
                                    err_msg=names[i] if names else str(i))
         moved += int(np.abs(a - w0).max() > 1e-3 * largest)
     return moved
+
+
+def tiny_family_experiment(case: str) -> dict:
+    """A tiny experiment dict of each family variant (toy_streets 32x64, no VGG):
+    ``gaugan``, ``gaugan_vae``, ``pix2pixhd``, ``pix2pixhd_features``,
+    ``semgan``, ``semgan_colors``."""
+    base = tiny_experiment()
+    if case.startswith("gaugan"):
+        if case == "gaugan_vae":
+            base["model"]["gaugan"].update(use_vae=True, z_dim=8)
+        return base
+    if case.startswith("pix2pixhd"):
+        section = {"ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1, "ndf": 4,
+                   "num_D": 1, "n_layers_D": 2, "lambda_vgg": 0.0}
+        if case == "pix2pixhd_features":
+            section.update(use_features=True, feat_num=3, nef=4, n_downsample_E=2)
+        return {**base, "name": f"tiny_{case}", "model": {"type": "pix2pixhd", "pix2pixhd": section}}
+    output = {"semgan": "classes", "semgan_colors": "colors"}[case]
+    return {**base, "name": f"tiny_{case}",
+            "data": {**base["data"], "use_instances": False, "load_images": False},
+            "model": {"type": "semgan", "semgan": {"output": output, "z_dim": 8, "ngf": 4,
+                                                   "n_upsample": 3, "ndf": 4, "n_layers_D": 3}}}
+
+
+FAMILY_CASES = ("gaugan", "gaugan_vae", "pix2pixhd", "pix2pixhd_features", "semgan",
+                "semgan_colors")

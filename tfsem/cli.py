@@ -1,4 +1,5 @@
-"""Shared plumbing of the command-line tools: quiet TF logs, one-line errors.
+"""Shared plumbing of the command-line tools: quiet TF logs, one-line errors,
+and the ``tfsem`` console script (``tfsem train ...`` = ``python -m tfsem.train ...``).
 
 Import this module before TensorFlow in a CLI's ``__main__`` so TF's C++
 warnings stay out of the user's way (``TF_CPP_MIN_LOG_LEVEL`` is only set if
@@ -14,7 +15,22 @@ from typing import Callable, Optional, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__all__ = ["error_line", "run_cli"]
+__all__ = ["COMMANDS", "error_line", "main", "run_cli"]
+
+#: ``tfsem <command>`` -> (the module ``python -m`` runs, one line of help).
+COMMANDS = {
+    "train": ("tfsem.train", "train a config's model into a run directory"),
+    "generate": ("tfsem.generate", "photos from label maps, or label maps from seeds"),
+    "edit": ("tfsem.edit", "pix2pixHD label and appearance editing"),
+    "dream": ("tfsem.dream", "SemGAN label maps rendered by a label-to-photo run"),
+    "encode-features": ("tfsem.encode_features", "pix2pixHD instance-feature clusters"),
+    "evaluate": ("tfsem.evaluate", "FID/KID, segmentation and label-map scores of runs"),
+    "export": ("tfsem.export", "SavedModel for TF Serving, TFLite variants"),
+    "convert": ("tfsem.convert", "official SPADE / pix2pixHD checkpoints to run dirs"),
+    "config": ("tfsem.config", "describe model fields, check a config"),
+    "inspect": ("tfsem.data.inspect", "look at a config's data"),
+    "serve-client": ("tfsem.serving.client", "query a TF Serving model (REST or gRPC)"),
+}
 
 _PY_ERROR = re.compile(r"\b(?:DataError|ConfigError|ValueError|TypeError|FileNotFoundError): (.+)")
 
@@ -45,3 +61,29 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    return ("usage: tfsem COMMAND [ARGS...]   (tfsem COMMAND --help for its options)\n\n"
+            "commands:\n" + "\n".join(f"  {name:<{width}}  {help_}  (python -m {module})"
+                                       for name, (module, help_) in COMMANDS.items()))
+
+
+def main(argv=None) -> int:
+    """The ``tfsem`` console script: ``tfsem COMMAND ARGS`` runs ``python -m
+    <module> ARGS`` of that command, in this process."""
+    import importlib
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name = argv[0].replace("_", "-")
+    if name not in COMMANDS:
+        print(f"error: unknown command {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    if not hasattr(module, "main"):  # a package: its __main__
+        module = importlib.import_module(COMMANDS[name][0] + ".__main__")
+    return run_cli(module.main, argv[1:])

@@ -8,6 +8,8 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
+import tfsem.models  # noqa: F401  (registers the serialisable task classes)
+from tfsem import registry
 from tfsem.config import ExperimentConfig, load_config
 
 __all__ = ["load_run"]
@@ -20,8 +22,6 @@ def load_run(path: str, config_path: Optional[str] = None) -> Tuple[ExperimentCo
     its latest checkpoint. The config is ``config_path``, else the
     ``config.json`` of the run (next to the ``.keras`` file).
     """
-    import tfsem.models  # noqa: F401  (registers the serialisable classes)
-
     path = os.path.abspath(path)
     if os.path.isdir(path):
         run_dir, keras_file = path, os.path.join(path, "model.keras")
@@ -32,16 +32,14 @@ def load_run(path: str, config_path: Optional[str] = None) -> Tuple[ExperimentCo
     config_file = config_path or os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_file):
         raise FileNotFoundError(f"{config_file}: no config found for {path}; pass --config")
-    config = load_config(config_file)
+    config = load_config(config_file, written=config_path is None)
     if os.path.isfile(keras_file):
         return config, keras.saving.load_model(keras_file, compile=False)
     checkpoints = os.path.join(run_dir, "checkpoints")
     latest = tf.train.latest_checkpoint(checkpoints) if os.path.isdir(checkpoints) else None
     if latest is None:
         raise FileNotFoundError(f"{path}: has neither model.keras nor a checkpoint")
-    from tfsem.models.build import build_model
-
-    model = build_model(config)
+    model = registry.family_of(config).build(config)
     model.build_networks()
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
     return config, model

@@ -18,6 +18,7 @@ shows ``--grid-samples`` samples of each run (rows) and real maps (last row).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -45,21 +46,14 @@ def parse_variant(text):
 
 
 def variant_config(name, path, changes, steps):
-    from tfsem.config import ExperimentConfig, config_from_dict
-    from tfsem.fileio import read_json
+    """The config at ``path`` with ``changes`` ({dotted key: value}) applied as
+    ``--set`` overrides (``tfsem.config.apply_overrides``)."""
+    from tfsem.config import load_config
 
-    data = read_json(path, "config file")
-    data["name"] = f"{data['name']}_{name}" if changes else data["name"]
-    for key, value in changes.items():
-        node = data
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    data.setdefault("train", {})["steps"] = steps
-    config = config_from_dict(ExperimentConfig, data)
-    config.validate()
-    return config
+    overrides = [f"{key}={json.dumps(value)}" for key, value in changes.items()]
+    overrides.append(f"train.steps={steps}")
+    config = load_config(path, overrides=overrides)
+    return dataclasses.replace(config, name=f"{config.name}_{name}" if changes else config.name)
 
 
 def main(argv=None) -> int:
@@ -76,11 +70,10 @@ def main(argv=None) -> int:
 
     from tfsem.data.pipeline import DataPipeline
     from tfsem.data.visualize import label_to_rgb, make_grid, save_png
-    from tfsem.evaluate import evaluate_label_maps, label_map_table
     from tfsem.fileio import atomic_write_text
-    from tfsem.generate import sample_label_maps
+    from tfsem.metrics.evaluate import evaluate_label_maps, label_map_table
     from tfsem.runs import load_run
-    from tfsem.trainer import Trainer
+    from tfsem.train import Trainer
 
     results, rows, names = [], [], []
     for text in args.variant:
@@ -94,7 +87,7 @@ def main(argv=None) -> int:
         result = evaluate_label_maps(run_dir, config, model, "val", args.num)
         result["kind"] = name
         results.append(result)
-        labels, _ = sample_label_maps(model, list(range(args.grid_samples)))
+        labels, _ = model.sample_label_maps(range(args.grid_samples))
         space = DataPipeline(config.data, "val").label_space
         rows.append([label_to_rgb(label, space, config.data.dont_care) for label in labels])
         names.append(name)

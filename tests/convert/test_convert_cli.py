@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests.testing import reference_cases, reference_dir, run_module
+from tests.testing import reference_cases, reference_dir, run_module, run_subprocess
 
 torch = pytest.importorskip("torch", reason="reading .pth checkpoints needs PyTorch")
 
@@ -41,10 +41,13 @@ def _write_inputs(io, folder):
     return raw, inst
 
 
-@pytest.mark.parametrize("case", reference_cases())
+# By default the cases with the most paths (SPADE's VAE + style photo, pix2pixHD's
+# features + clusters); the plain ones are slow: their numerics are
+# test_reference_equivalence.py's, every case, by default.
+@pytest.mark.parametrize("case", reference_cases(slow=("spade_cityscapes", "pix2pixhd_local")))
 def test_convert_generate_export_from_the_command_line(case, tmp_path):
     from tfsem.convert.__main__ import main as convert_main
-    from tfsem.export import main as export_main
+    from tfsem.export.__main__ import main as export_main
     from tfsem.generate import main as generate_main
 
     root, info, io = _case(case)
@@ -80,7 +83,8 @@ def test_convert_generate_export_from_the_command_line(case, tmp_path):
     if use_instances:
         serving["instance_map"] = tf.constant(inst[None].astype(np.int32))
     if "E_features" in io:  # the SavedModel takes per-class clusters: make some, render cluster 0
-        from tfsem.features import cluster_features, instance_features, save_clusters
+        from tfsem.inference.feature_clusters import (cluster_features, instance_features,
+                                                      save_clusters)
         from tfsem.runs import load_run
 
         _, model = load_run(run)
@@ -111,7 +115,7 @@ def test_convert_generate_export_from_the_command_line(case, tmp_path):
 def test_convert_command_line_smoke(tmp_path):
     root, _, _ = _case("spade_cityscapes")
     out = tmp_path / "run"
-    result = run_module("tfsem.convert", "--checkpoint", os.path.join(root, "checkpoint"),
+    result = run_subprocess("tfsem.convert", "--checkpoint", os.path.join(root, "checkpoint"),
                         "--out", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "converted spade" in result.stdout and (out / "model.keras").is_file()
@@ -178,11 +182,12 @@ def test_refusals(tmp_path):
     shutil.rmtree(bad)
 
 
+@pytest.mark.slow  # trains the converted SPADE model (~70 s): make test-slow
 def test_fine_tune_a_converted_checkpoint_with_init_from(tmp_path):
     from tfsem.config import config_from_dict, config_to_dict, ExperimentConfig, load_config
     from tfsem.convert import convert_checkpoint
     from tfsem.runs import load_run
-    from tfsem.trainer import Trainer
+    from tfsem.train.trainer import Trainer
 
     root, info, _ = _case("spade_cityscapes")
     run = str(tmp_path / "official")

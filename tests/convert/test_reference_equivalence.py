@@ -14,6 +14,9 @@ import tensorflow as tf
 
 from tests.testing import reference_cases, reference_dir
 
+# Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("reference_equivalence")
+
 pytest.importorskip("torch", reason="reading .pth checkpoints needs PyTorch (tfsem[convert])")
 
 ATOL = 1e-4

@@ -7,7 +7,8 @@ from PIL import Image
 
 from tfsem.config import ExperimentConfig
 from tfsem.data.inspect import inspect_data
-from tests.testing import REPO, run_module, shared_data_dir, toy_data_config, write_png
+from tests.testing import (REPO, run_module, run_subprocess, shared_data_dir, toy_data_config,
+                           write_png)
 
 
 def test_inspect_reports_numbers_and_writes_grid(tmp_path):
@@ -29,7 +30,7 @@ def test_inspect_cli_on_real_cityscapes_sample(tmp_path):
     config.write_text(json.dumps({"name": "c", "data": {
         "source": "folder", "root": root, "preprocess": {"resize_to": [128, 256]}}}))
     out = tmp_path / "grid.png"
-    result = run_module("tfsem.data.inspect", "--config", str(config), "--out", str(out), "--num", "2")
+    result = run_subprocess("tfsem.data.inspect", "--config", str(config), "--out", str(out), "--num", "2")
     assert result.returncode == 0, result.stderr
     assert "examples:    8" in result.stdout
     assert "stored size: 1024x2048" in result.stdout and "model input: 128x256" in result.stdout

@@ -54,4 +54,4 @@ def test_encoder_outputs_mu_and_logvar():
     mu, logvar = e(SEG[..., :3])
     assert mu.shape == (2, 8) and logvar.shape == (2, 8)
     assert len(e.blocks) == 6  # image_size 256 -> six stride-2 layers, 4x4 at the end
-    assert len(ConvEncoder(ndf=4, z_dim=8, image_size=128).blocks) == 5
+    assert len(ConvEncoder(ndf=4, z_dim=8, resize_to=128).blocks) == 5

@@ -111,9 +111,9 @@ def _build_config(name, family, model_kwargs, space, dont_care, use_instances, i
                       batch_size=1, folders=folders,
                       preprocess=PreprocessConfig(resize_to=tuple(image_size), flip=True))
     if family == "spade":
-        model = ModelConfig(type="gaugan", gaugan=GauGANConfig(**model_kwargs))
+        model = ModelConfig(type="gaugan", section=GauGANConfig(**model_kwargs))
     else:
-        model = ModelConfig(type="pix2pixhd", pix2pixhd=Pix2PixHDConfig(**model_kwargs))
+        model = ModelConfig(type="pix2pixhd", section=Pix2PixHDConfig(**model_kwargs))
     config = ExperimentConfig(
         name=name, description=f"converted from an official {REFERENCES[family]} checkpoint "
         "(see provenance.json)", data=data, model=model, train=TrainConfig())
@@ -133,7 +133,7 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
     from tfsem.convert import pix2pixhd as p2p
     from tfsem.convert import spade
     from tfsem.fileio import atomic_write_text
-    from tfsem.models.build import build_model
+    from tfsem.train.build import build_model
     from tfsem.networks.spade_generator import UPSAMPLING_LAYERS
 
     if family is not None and family not in FAMILIES:

@@ -15,11 +15,12 @@ from tfsem import cli
 __all__ = ["inspect_data", "main"]
 
 
-def inspect_data(config, split=None, num=8, augment=False, out=None, stream=sys.stdout):
+def inspect_data(config, split=None, num=8, augment=False, out=None, stream=None):
     """Prints statistics of ``num`` examples of the config's data and writes a grid.
 
     Returns a dict with the numbers it printed.
     """
+    stream = stream or sys.stdout
     import numpy as np
 
     from tfsem.data.pipeline import DataPipeline

@@ -56,7 +56,7 @@ def one_hot(label: tf.Tensor, num_channels: int, dtype=tf.float32) -> tf.Tensor:
 def semantic_map(label, instance, num_classes: int, use_instances: bool) -> tf.Tensor:
     """The generator input: one-hot class indices [..., H, W, C] (+ the instance
     edge map as one more channel). Training (``GauGAN.semantic_input``) and
-    serving (``tfsem.export_lib``) both build it here, so they cannot disagree."""
+    serving (``tfsem.export.generator``) both build it here, so they cannot disagree."""
     segmap = one_hot(label, num_classes)
     if use_instances:
         segmap = tf.concat([segmap, instance_edges(instance)[..., None]], axis=-1)

@@ -54,6 +54,15 @@ class ColorLabelGAN(LabelMapGAN):
         super().__init__(num_classes, image_size, **kwargs)
         self.palette = [[int(v) for v in color] for color in palette]
 
+    @classmethod
+    def from_experiment(cls, config):
+        space, num_classes, image_size = cls.experiment_sizes(config)
+        kwargs = cls.section_kwargs(config, drop=("output",) + tuple(
+            config.model.section.ignored_fields()))
+        return cls(num_classes=num_classes, image_size=image_size,
+                   palette=space.palette(config.data.dont_care), **kwargs,
+                   name="color_label_gan")
+
     @property
     def output_channels(self) -> int:
         return 3

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.models.base import ConditionalGAN, copy_matching_variables
+from tfsem.models.base import ConditionalGAN, copy_matching_variables, latent_for_seeds
 from tfsem.networks.conv_encoder import ConvEncoder
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.spade_generator import UPSAMPLING_LAYERS, SPADEGenerator
@@ -65,6 +65,7 @@ class GauGAN(ConditionalGAN):
 
     G_TERMS = G_TERMS
     D_TERMS = D_TERMS
+    FAMILY = "gaugan"
 
     def __init__(self, num_classes, image_size, use_instances=True, ngf=64, ndf=64, num_D=2,
                  n_layers_D=4, num_upsampling_layers="normal", norm_G="sync_batch",
@@ -114,7 +115,36 @@ class GauGAN(ConditionalGAN):
         self.noise_seed = keras.random.SeedGenerator(seed)
         self._init_tracking()
 
+    @classmethod
+    def from_experiment(cls, config):
+        _, num_classes, image_size = cls.experiment_sizes(config)
+        return cls(num_classes=num_classes, image_size=image_size,
+                   use_instances=config.data.use_instances, **cls.section_kwargs(config),
+                   name="gaugan")
+
     # -- inputs ----------------------------------------------------------------
+    def add_style_inputs(self, inputs, style=None, z=None, seed=0, clusters=None, cluster="0",
+                         per_instance=None):
+        """The VAE latent: the encoder's mean of ``style``, else ``z``, else
+        N(0, I) from ``seed`` (the same style for a seed on every call)."""
+        if not self.use_vae:
+            return super().add_style_inputs(inputs, style=style, clusters=clusters,
+                                            per_instance=per_instance)
+        super().add_style_inputs(inputs, clusters=clusters, per_instance=per_instance)
+        batch = tf.shape(inputs["label"])[0]
+        if style is not None:
+            z, _ = self.encode(style)
+        elif z is None:
+            z = tf.random.stateless_normal([batch, self.z_dim], seed=[int(seed), 0])
+        inputs["z"] = z
+
+    def random_style(self, seeds, stream: int = 1):
+        """VAE models: the latent of each seed (``latent_for_seeds``, ``stream``);
+        the dream pipeline and its export use stream 1."""
+        if not self.use_vae:
+            return None
+        return latent_for_seeds(seeds, self.z_dim, stream=stream)
+
     @property
     def input_channels(self) -> int:
         return self.num_classes + int(self.use_instances)
@@ -129,7 +159,7 @@ class GauGAN(ConditionalGAN):
             batch["instance"] = tf.zeros([1, h, w], tf.int32)
         if self.use_vae:
             batch["style_image"] = tf.zeros([1, h, w, 3])  # builds the encoder too
-        self.generate(batch, training=False)
+        self.generate_with_posterior(batch, training=False)
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         self.discriminator(tf.concat([segmap, tf.zeros([1, h, w, 3])], -1), training=False)
         # NVlabs/SPADE networks/__init__.py: net.init_weights(init_type, init_variance)
@@ -143,7 +173,7 @@ class GauGAN(ConditionalGAN):
             raise ValueError("this model has no style encoder: it was built with use_vae=False")
         return self.encoder(image, training=training)
 
-    def generate(self, batch, training=False, encode_image=None):
+    def generate_with_posterior(self, batch, training=False, encode_image=None):
         """Returns (fake image, mu, logvar); mu/logvar are None unless the photo was encoded.
 
         With the VAE, z comes from, in order: the encoder's posterior of
@@ -172,7 +202,7 @@ class GauGAN(ConditionalGAN):
         if not isinstance(inputs, dict) or "label" not in inputs:
             raise ValueError("GauGAN expects a dict with an int 'label' map "
                              "(and 'instance', 'z' or 'style_image' when used)")
-        return self.generate(inputs, training=training)[0]
+        return self.generate_with_posterior(inputs, training=training)[0]
 
     # -- losses -------------------------------------------------------------------
     def compute_losses(self, batch, training=False,
@@ -183,7 +213,8 @@ class GauGAN(ConditionalGAN):
         D_fake (the fake image is a constant there). Shared by train_step
         (each step asks for its part inside its own tape) and test_step.
         """
-        fake, mu, logvar = self.generate(batch, training=training, encode_image=True)
+        fake, mu, logvar = self.generate_with_posterior(batch, training=training,
+                                                        encode_image=True)
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         real = tf.cast(batch["image"], fake.dtype)
         terms: Dict[str, tf.Tensor] = {}
@@ -216,7 +247,7 @@ class GauGAN(ConditionalGAN):
                 tests); default: built from ``vgg_weights`` when lambda_vgg > 0.
         """
         super().compile(**kwargs)
-        self._compile_gan(g_optimizer, d_optimizer, vgg_loss, "gaugan")
+        self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
 
     def load_stage_weights(self, other: "GauGAN") -> Dict[str, int]:
         """Copies every network of a model of the same architecture (``train.init_from``:

@@ -22,25 +22,17 @@ from __future__ import annotations
 from typing import Dict, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.models.base import GANTask
+from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid
+from tfsem.metrics import label_maps as M
+from tfsem.models.base import GANTask, latent_for_seeds
 from tfsem.networks.label_map_discriminator import LabelMapDiscriminator
 from tfsem.networks.label_map_generator import LabelMapGenerator
 
 __all__ = ["LabelMapGAN", "latent_for_seeds"]
-
-
-def latent_for_seeds(seeds, z_dim, stream=0):
-    """z [B, z_dim] for int seeds [B]: N(0, I), a pure function of each seed
-    (the same in Python, the exported SavedModels and ``tfsem.dream``).
-    ``stream`` 0 is SemGAN's latent; ``tfsem.dream`` draws a VAE renderer's
-    style from stream 1 of the same seed."""
-    seeds = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
-    return tf.map_fn(
-        lambda s: tf.random.stateless_normal([z_dim], seed=tf.stack([s, tf.constant(stream, tf.int64)])),
-        seeds, fn_output_signature=tf.float32)
 
 
 class LabelMapGAN(GANTask):
@@ -60,10 +52,8 @@ class LabelMapGAN(GANTask):
 
     G_TERMS = ("G_GAN",)
     D_TERMS = ("D_real", "D_fake")
-    #: Samples are label maps; no label map goes in (the trainer and CLIs look at this).
-    unconditional = True
-    #: The output is a colour image (the baseline), not class probabilities.
-    outputs_colors = False
+    FAMILY = "semgan"
+    # conditional = False (GANTask's default): samples are label maps, none goes in.
 
     def __init__(self, num_classes, image_size, z_dim=128, ngf=32, n_upsample=4, block="conv",
                  norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True, gan_mode="hinge",
@@ -131,6 +121,46 @@ class LabelMapGAN(GANTask):
     def sample_seeds(self, seeds):
         """int seeds [B] -> int32 class-index maps [B, H, W] (see ``latent_for_seeds``)."""
         return self.sample(self.latent_for_seeds(seeds))
+
+    # -- front-end methods -------------------------------------------------------------
+    def sample_label_maps(self, seeds, batch_size: int = 16):
+        """(class indices int32 [N,H,W], raw outputs [N,H,W,C]) as numpy, one
+        sample per int seed (the same map for a seed everywhere)."""
+        seeds = list(seeds)
+        labels, outputs = [], []
+        for start in range(0, len(seeds), batch_size):
+            output = self(self.latent_for_seeds(seeds[start:start + batch_size]), training=False)
+            labels.append(self.labels_from_output(output).numpy())
+            outputs.append(output.numpy())
+        return np.concatenate(labels), np.concatenate(outputs)
+
+    def preview_grid(self, batch, label_space, dont_care) -> np.ndarray:
+        """One row per example: a sample of a fixed seed | its raw colours
+        (the baseline) | a real map of ``batch``."""
+        labels, output = self.sample_label_maps(range(len(batch["label"])))
+        rows = []
+        for i, label in enumerate(labels):
+            row = [label_to_rgb(label, label_space, dont_care)]
+            if self.outputs_colors:
+                row.append(image_to_uint8(output[i]))
+            rows.append(row + [label_to_rgb(batch["label"][i].numpy(), label_space, dont_care)])
+        return make_grid(rows)
+
+    def periodic_scores(self, batch) -> Dict[str, float]:
+        """Label-map statistics of samples from fixed seeds against ``batch``'s real maps."""
+        labels, output = self.sample_label_maps(range(len(batch["label"])))
+        real, classes = batch["label"].numpy(), self.num_classes
+        scores = {"valid_pixel_fraction": M.valid_pixel_fraction(labels, classes),
+                  "class_tv_distance": M.class_tv_distance(labels, real, classes),
+                  "isolated_pixel_fraction": M.isolated_pixel_fraction(labels),
+                  "pairwise_difference": M.pairwise_difference(labels)}
+        if self.outputs_colors:  # the baseline
+            scores["color_validity"] = M.color_validity(output, self.palette)
+        return scores
+
+    def scores_available(self, data_config) -> bool:
+        """Label-map statistics need only the data's label maps."""
+        return True
 
     # -- losses --------------------------------------------------------------------------
     def compute_losses(self, batch, training=False,

@@ -11,7 +11,7 @@ scales (``networks.py`` ``GANLoss``), feature matching 10, VGG 10; D loss
 halved ((fake + real) / 2, ``train.py``); num_D 2, n_layers_D 3,
 ngf = ndf = 64; G1 with 4 downsamplings and 9 blocks; Adam lr 2e-4, beta1 0.5
 (``train_options.py``), linear decay over ``niter_decay`` (our
-``optimizer.decay_steps``).
+``optimizer.decay_epochs`` / ``decay_steps``).
 
 Staged training (paper sec. 3.2): stage 1 trains G1 alone
 (``n_local_enhancers=0``) at half resolution; stage 2 builds the local
@@ -33,9 +33,11 @@ from __future__ import annotations
 from typing import Dict, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfsem import losses as L
+from tfsem.inference.feature_clusters import feature_map
 from tfsem.models.base import ConditionalGAN, copy_matching_variables
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.pix2pixhd import FeatureEncoder, Pix2PixHDGenerator
@@ -72,6 +74,7 @@ class Pix2PixHD(ConditionalGAN):
 
     G_TERMS = G_TERMS
     D_TERMS = D_TERMS
+    FAMILY = "pix2pixhd"
 
     def __init__(self, num_classes, image_size, use_instances=True, ngf=64,
                  n_downsample_global=4, n_blocks_global=9, n_local_enhancers=0, n_blocks_local=3,
@@ -103,7 +106,42 @@ class Pix2PixHD(ConditionalGAN):
                                        norm=norm, name="encoder") if use_features else None)
         self._init_tracking()
 
+    @classmethod
+    def from_experiment(cls, config):
+        _, num_classes, image_size = cls.experiment_sizes(config)
+        return cls(num_classes=num_classes, image_size=image_size,
+                   use_instances=config.data.use_instances, **cls.section_kwargs(config),
+                   name="pix2pixhd")
+
     # -- inputs ------------------------------------------------------------------
+    def add_style_inputs(self, inputs, style=None, z=None, seed=0, clusters=None, cluster="0",
+                         per_instance=None):
+        """Instance features: the encoding of the photo ``style`` over the
+        instances (the official ``--use_encoded_image``), else centres of the
+        per-class ``clusters`` (``cluster``: an int, a digit string or
+        ``"random"`` from ``seed``; ``per_instance`` overrides instances)."""
+        if not self.use_features:
+            return super().add_style_inputs(inputs, style=style, clusters=clusters,
+                                            per_instance=per_instance)
+        if style is not None:
+            inputs["image"] = style
+            return
+        if clusters is None:
+            raise ValueError("this pix2pixHD model takes instance features: pass feature "
+                             "clusters (python -m tfsem.encode_features) or a style photo")
+        label = np.asarray(inputs["label"])
+        instance = np.asarray(self.feature_instances(inputs))
+        choice = cluster if cluster == "random" else int(cluster)
+        inputs["features"] = np.stack([
+            feature_map(label[i], instance[i], clusters, self.feat_num, choice, seed,
+                        per_instance) for i in range(len(label))])
+
+    def render_batch(self, batch):
+        """As the base; with instance features, those of the batch's real photos."""
+        if not self.use_features:
+            return super().render_batch(batch)
+        return self(dict(batch), training=False)
+
     def feature_instances(self, batch):
         """The map the encoder averages over: instances, or the labels without them."""
         return batch["instance"] if self.use_instances else batch["label"]
@@ -184,7 +222,7 @@ class Pix2PixHD(ConditionalGAN):
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
         """Optimisers (default: Adam 2e-4, betas (0.5, 0.999), pix2pixHD's) and the VGG loss."""
         super().compile(**kwargs)
-        self._compile_gan(g_optimizer, d_optimizer, vgg_loss, "pix2pixhd")
+        self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
 
     def generator_gradients(self, grads, variables):
         if self.n_local_enhancers == 0 or self.niter_fix_global == 0:

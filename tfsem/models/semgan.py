@@ -89,6 +89,12 @@ class SemGAN(LabelMapGAN):
         self.smoothing_seed = keras.random.SeedGenerator(
             None if self.seed is None else self.seed + 2)
 
+    @classmethod
+    def from_experiment(cls, config):
+        _, num_classes, image_size = cls.experiment_sizes(config)
+        return cls(num_classes=num_classes, image_size=image_size,
+                   **cls.section_kwargs(config, drop=("output",)), name="semgan")
+
     @property
     def output_channels(self) -> int:
         return self.num_classes

@@ -10,10 +10,14 @@ strings travel as ``{"b64": ...}``, and outputs whose name ends in
 ``_bytes`` (``image_png_bytes``) come back the same way. gRPC sends a
 ``PredictRequest`` to ``PredictionService/Predict``.
 
-Signatures (see ``tfsem/export_lib.py``): ``serving_default`` takes raw id
-maps ``label_map`` [B, H, W] (+ ``instance_map``, + ``z``) and returns
-``image`` uint8 [B, H, W, 3]; ``predict_png`` takes PNG bytes ``label_png``
-(+ ``instance_png``, + ``z``) and returns ``image_png_bytes``.
+One :class:`ServingClient` speaks the tfsem signatures over either
+transport (:class:`RestTransport`, :class:`GrpcTransport`; ``RestClient`` /
+``GrpcClient`` build one). Signatures (``tfsem/export/generator.py``):
+``serving_default`` takes raw id maps ``label_map`` [B, H, W] (+
+``instance_map``, + ``z``, + ``cluster``) and returns ``image`` uint8 [B, H,
+W, 3]; ``predict_png`` takes PNG bytes ``label_png`` (+ ``instance_png``, +
+``z``, + ``cluster``) and returns ``image_png_bytes``; SemGAN and dream
+exports take ``seed`` (``tfsem/export/label_maps.py``).
 """
 
 from __future__ import annotations
@@ -25,12 +29,12 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["RestClient", "GrpcClient", "ServingError", "build_rest_request",
-           "parse_rest_response", "main"]
+__all__ = ["GrpcClient", "GrpcTransport", "RestClient", "RestTransport", "ServingClient",
+           "ServingError", "build_rest_request", "parse_rest_response", "main"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -39,13 +43,15 @@ class ServingError(RuntimeError):
     """An error answer from the server, or no answer."""
 
 
-def _inputs(label, instance, z, png: bool) -> Dict[str, object]:
+def _inputs(label, instance, z, cluster, png: bool) -> Dict[str, object]:
     names = ("label_png", "instance_png") if png else ("label_map", "instance_map")
     out = {names[0]: label}
     if instance is not None:
         out[names[1]] = instance
     if z is not None:
         out["z"] = np.asarray(z, np.float32)
+    if cluster is not None:
+        out["cluster"] = np.asarray(cluster, np.int32)
     return out
 
 
@@ -116,8 +122,8 @@ def _as_png_list(value) -> List[bytes]:
     return items
 
 
-class RestClient:
-    """``RestClient("http://localhost:8501", "quickstart").predict(label_map, instance_map)``."""
+class RestTransport:
+    """TF Serving's REST API: ``POST {url}/v1/models/{model}[/versions/V]:predict``."""
 
     def __init__(self, url: str, model: str, version: Optional[int] = None,
                  timeout: float = 60.0):
@@ -148,32 +154,15 @@ class RestClient:
         except urllib.error.URLError as err:
             raise ServingError(f"{self.predict_url}: no answer ({err.reason})") from None
 
-    def predict(self, label_map, instance_map=None, z=None, layout="inputs") -> np.ndarray:
-        """Raw id maps [B, H, W] -> uint8 images [B, H, W, 3] (``serving_default``)."""
-        inputs = _inputs(np.asarray(label_map, np.int32),
-                         None if instance_map is None else np.asarray(instance_map, np.int32),
-                         z, png=False)
-        body = self._post(build_rest_request(inputs, "serving_default", layout))
-        return np.asarray(parse_rest_response(body, "image"), dtype=np.uint8)
-
-    def predict_png(self, label_pngs: List[bytes], instance_pngs: Optional[List[bytes]] = None,
-                    z=None, layout="inputs") -> List[bytes]:
-        """PNG bytes in, PNG bytes out (``predict_png``)."""
-        inputs = _inputs(list(label_pngs), None if instance_pngs is None else list(instance_pngs),
-                         z, png=True)
-        body = self._post(build_rest_request(inputs, "predict_png", layout))
-        return _as_png_list(parse_rest_response(body, "image_png_bytes"))
-
-    def sample(self, seeds, outputs=("label_map", "color_png_bytes")) -> Dict[str, object]:
-        """SemGAN / dream exports: int seeds [B] -> ``{"label_map": int32 [B,H,W],
-        "color_png_bytes": [PNG bytes]}`` (dream: ``outputs=("label_map", "image")``)."""
-        body = self._post(build_rest_request({"seed": np.asarray(seeds, np.int64)},
-                                             "serving_default", "inputs"))
-        return _sample_outputs({name: parse_rest_response(body, name) for name in outputs})
+    def call(self, signature: str, inputs: Dict[str, object], outputs: Sequence[str],
+             layout: str = "inputs") -> Dict[str, object]:
+        """{output name: value (nested lists; bytes for ``*_bytes`` outputs)}."""
+        body = self._post(build_rest_request(inputs, signature, layout))
+        return {name: parse_rest_response(body, name) for name in outputs}
 
 
-class GrpcClient:
-    """``GrpcClient("localhost:8500", "quickstart").predict(label_map, instance_map)``.
+class GrpcTransport:
+    """TF Serving's gRPC ``PredictionService/Predict``.
 
     Needs ``tensorflow-serving-api`` (``pip install --no-deps
     tensorflow-serving-api`` next to tensorflow-cpu) and TensorFlow for the
@@ -215,39 +204,72 @@ class GrpcClient:
             request.inputs[name].CopyFrom(proto)
         return request
 
-    def _call(self, request):
+    def call(self, signature: str, inputs: Dict[str, object], outputs: Sequence[str],
+             layout: str = "inputs") -> Dict[str, object]:
+        """{output name: value} (``layout`` is REST's; gRPC sends tensors)."""
         import grpc
+        import tensorflow as tf
 
         try:
-            return self.stub.Predict(request, timeout=self.timeout)
+            answer = self.stub.Predict(self.build_request(inputs, signature),
+                                       timeout=self.timeout)
         except grpc.RpcError as err:
             raise ServingError(f"{self.target}: {err.code().name}: {err.details()}") from None
+        return {name: tf.make_ndarray(answer.outputs[name]).tolist() for name in outputs}
 
-    def predict(self, label_map, instance_map=None, z=None) -> np.ndarray:
-        import tensorflow as tf
 
+class ServingClient:
+    """The tfsem signatures over a transport (:class:`RestTransport` or
+    :class:`GrpcTransport`): ``predict`` (id maps -> images), ``predict_png``
+    (PNG bytes -> PNG bytes) and ``sample`` (SemGAN / dream: seeds -> maps)."""
+
+    def __init__(self, transport):
+        self.transport = transport
+
+    def predict(self, label_map, instance_map=None, z=None, cluster=None,
+                layout="inputs") -> np.ndarray:
+        """Raw id maps [B, H, W] -> uint8 images [B, H, W, 3] (``serving_default``)."""
         inputs = _inputs(np.asarray(label_map, np.int32),
                          None if instance_map is None else np.asarray(instance_map, np.int32),
-                         z, png=False)
-        answer = self._call(self.build_request(inputs, "serving_default"))
-        return tf.make_ndarray(answer.outputs["image"]).astype(np.uint8)
+                         z, cluster, png=False)
+        out = self.transport.call("serving_default", inputs, ["image"], layout)
+        return np.asarray(out["image"], dtype=np.uint8)
 
-    def predict_png(self, label_pngs, instance_pngs=None, z=None) -> List[bytes]:
-        import tensorflow as tf
-
+    def predict_png(self, label_pngs: List[bytes], instance_pngs: Optional[List[bytes]] = None,
+                    z=None, cluster=None, layout="inputs") -> List[bytes]:
+        """PNG bytes in, PNG bytes out (``predict_png``)."""
         inputs = _inputs(list(label_pngs), None if instance_pngs is None else list(instance_pngs),
-                         z, png=True)
-        answer = self._call(self.build_request(inputs, "predict_png"))
-        return _as_png_list(list(tf.make_ndarray(answer.outputs["image_png_bytes"])))
+                         z, cluster, png=True)
+        out = self.transport.call("predict_png", inputs, ["image_png_bytes"], layout)
+        return _as_png_list(out["image_png_bytes"])
 
     def sample(self, seeds, outputs=("label_map", "color_png_bytes")) -> Dict[str, object]:
-        """As :meth:`RestClient.sample`, over gRPC."""
-        import tensorflow as tf
+        """SemGAN / dream exports: int seeds [B] -> ``{"label_map": int32 [B,H,W],
+        "color_png_bytes": [PNG bytes]}`` (dream: ``outputs=("label_map", "image")``)."""
+        out = self.transport.call("serving_default", {"seed": np.asarray(seeds, np.int64)},
+                                  list(outputs))
+        return _sample_outputs(out)
 
-        answer = self._call(self.build_request({"seed": np.asarray(seeds, np.int64)},
-                                               "serving_default"))
-        return _sample_outputs({name: tf.make_ndarray(answer.outputs[name]).tolist()
-                                for name in outputs})
+
+class RestClient(ServingClient):
+    """``RestClient("http://localhost:8501", "quickstart").predict(label_map, instance_map)``."""
+
+    def __init__(self, url: str, model: str, version: Optional[int] = None,
+                 timeout: float = 60.0):
+        super().__init__(RestTransport(url, model, version, timeout))
+
+    @property
+    def predict_url(self) -> str:
+        return self.transport.predict_url
+
+
+class GrpcClient(ServingClient):
+    """``GrpcClient("localhost:8500", "quickstart").predict(label_map, instance_map)``
+    (see :class:`GrpcTransport` for what it needs)."""
+
+    def __init__(self, target: str, model: str, version: Optional[int] = None,
+                 timeout: float = 60.0, channel=None):
+        super().__init__(GrpcTransport(target, model, version, timeout, channel))
 
 
 def _sample_outputs(values: Dict[str, object]) -> Dict[str, object]:

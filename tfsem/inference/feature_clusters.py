@@ -1,4 +1,4 @@
-"""pix2pixHD instance features at test time (paper sec. 3.4): per-class
+"""pix2pixHD instance-feature clusters at test time (paper sec. 3.4): per-class
 k-means clusters of the encoder's instance features, and feature maps built
 from chosen clusters (multi-modal synthesis, appearance editing).
 
@@ -19,8 +19,7 @@ import numpy as np
 from tfsem.fileio import atomic_write_bytes
 
 __all__ = ["kmeans", "instance_features", "cluster_features", "save_clusters", "load_clusters",
-           "feature_map", "instance_classes", "default_clusters_path", "load_run_clusters",
-           "model_features"]
+           "feature_map", "instance_classes", "default_clusters_path", "load_run_clusters"]
 
 
 def kmeans(points: np.ndarray, k: int, seed: int = 0, iterations: int = 100) -> np.ndarray:
@@ -149,14 +148,3 @@ def load_run_clusters(model_path: str, path: Optional[str] = None) -> Dict[int, 
             f"{path}: no feature clusters; this pix2pixHD model takes instance features: run "
             f"python -m tfsem.encode_features --model {model_path} first (or pass --features)")
     return load_clusters(path)[0]
-
-
-def model_features(model, inputs, clusters, cluster, seed=0, per_instance=None) -> np.ndarray:
-    """[1, H, W, feat_num] features for a model's batch of one map (``label``,
-    ``instance``) from the clusters; ``cluster`` an int, a digit string or
-    ``"random"``."""
-    label = np.asarray(inputs["label"])[0]
-    instance = np.asarray(model.feature_instances(inputs))[0]
-    choice = cluster if cluster == "random" else int(cluster)
-    return feature_map(label, instance, clusters, model.feat_num, choice, seed,
-                       per_instance)[None]

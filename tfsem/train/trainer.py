@@ -35,13 +35,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsem.config import ExperimentConfig, config_to_dict, save_config
+from tfsem import registry
+from tfsem.config import (ExperimentConfig, config_from_dict, config_to_dict, save_config,
+                          written_config_dict)
 from tfsem.data.pipeline import DataPipeline
-from tfsem.data.preprocess import instance_edges
 from tfsem.data.readers import DataError
+from tfsem.data.visualize import save_png
 from tfsem.fileio import read_json
-from tfsem.data.visualize import edges_to_rgb, image_to_uint8, label_to_rgb, make_grid, save_png
-from tfsem.models.build import build_model, compile_model
+from tfsem.runs import load_run
+from tfsem.train.build import build_model, compile_model
 
 __all__ = ["NonFiniteLossError", "Trainer", "make_strategy", "run_dir_for"]
 
@@ -65,11 +67,6 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-#: The toy_streets config of each model family, to try without any dataset.
-QUICKSTARTS = {"gaugan": "configs/quickstart.json", "pix2pixhd": "configs/quickstart_pix2pixhd.json",
-               "semgan": "configs/quickstart_semgan.json"}
-
-
 def missing_data_hint(config: ExperimentConfig) -> str:
     """Where the dataset goes, and the quickstart config that needs none."""
     data = config.data
@@ -82,11 +79,8 @@ def missing_data_hint(config: ExperimentConfig) -> str:
              "folder": f"put the dataset in {data.resolved_root()} (<split>_label/ ...)",
              "tfds": "put the Cityscapes zips in data.tfds.manual_dir"}[data.source]
     hint = f". To train on it, {where} or set data.root in the config"
-    family = config.model.type if config.model else None
-    if family in QUICKSTARTS:
-        quick = QUICKSTARTS[family]
-        if family == "semgan" and config.model.semgan.output == "colors":
-            quick = "configs/quickstart_semgan_baseline.json"
+    if config.model is not None:
+        quick = registry.family_of(config).quickstart(config.model.section)
         hint += f"; to try tfsem without it: python -m tfsem.train --config {quick}"
     return hint
 
@@ -138,9 +132,13 @@ class Trainer:
             missing = "not found" in err.reason or err.reason.startswith("no ")
             raise DataError(err.path, err.reason + (missing_data_hint(config) if missing
                                                     else "")) from None
+        self.total_steps, self.decay_steps = config.schedule(
+            self.pipeline.num_examples() if config.train.epochs is not None else None)
         with self.strategy.scope():
             self.model = build_model(config)
-            compile_model(self.model, config, vgg_loss=vgg_loss)
+            compile_model(self.model, config, vgg_loss=vgg_loss,
+                          num_examples=self.pipeline.num_examples()
+                          if config.train.epochs is not None else None)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, g_optimizer=self.model.g_optimizer,
@@ -164,11 +162,6 @@ class Trainer:
 
     def _init_from(self, path):
         """A new run starts from another run's weights (pix2pixHD stage 2)."""
-        from tfsem.runs import load_run
-
-        if not hasattr(self.model, "load_stage_weights"):
-            raise ValueError(f"train.init_from: {type(self.model).__name__} models cannot start "
-                             "from another run's weights")
         try:
             _, source = load_run(path)
         except FileNotFoundError as err:
@@ -184,7 +177,12 @@ class Trainer:
         path = os.path.join(self.run_dir, "config.json")
         if not os.path.exists(path):
             return
-        previous, current = read_json(path, "run config"), config_to_dict(self.config)
+        previous = written_config_dict(read_json(path, "run config"))
+        try:  # as this tfsem writes it (a tfsem 0.2 config.json had every family's section)
+            previous = config_to_dict(config_from_dict(ExperimentConfig, previous))
+        except ValueError:
+            pass  # compared as written: a mismatch is reported below
+        current = config_to_dict(self.config)
         for section in ("data", "model"):
             if previous.get(section) != current.get(section):
                 raise ValueError(
@@ -211,84 +209,33 @@ class Trainer:
         return next(iter(pipeline.dataset(
             training=False, batch_size=size or self.config.train.num_samples, repeat=True)))
 
-    @property
-    def unconditional(self) -> bool:
-        """The model generates label maps from noise (SemGAN and its baseline)."""
-        return getattr(self.model, "unconditional", False)
-
     def scores(self, batch) -> Dict[str, float]:
-        """The periodic evaluation: label-map statistics of samples from fixed
-        seeds against ``batch``'s real maps (label-map models), else the toy oracle."""
-        if not self.unconditional:
-            return self.oracle_scores(batch)
-        from tfsem.generate import sample_label_maps
-        from tfsem.metrics import label_maps as M
-
-        labels, output = sample_label_maps(self.model, range(len(batch["label"])))
-        real, classes = batch["label"].numpy(), self.model.num_classes
-        scores = {"valid_pixel_fraction": M.valid_pixel_fraction(labels, classes),
-                  "class_tv_distance": M.class_tv_distance(labels, real, classes),
-                  "isolated_pixel_fraction": M.isolated_pixel_fraction(labels),
-                  "pairwise_difference": M.pairwise_difference(labels)}
-        if self.model.outputs_colors:  # the baseline
-            scores["color_validity"] = M.color_validity(output, self.model.palette)
-        return scores
-
-    def oracle_scores(self, batch) -> Dict[str, float]:
-        """Toy-oracle mIoU and pixel accuracy of the generated photos of ``batch``."""
-        from tfsem.metrics.segmentation import toy_oracle_scores
-
-        fake = self._render(batch)
-        scores = toy_oracle_scores(fake.numpy(), batch["label"].numpy())
-        return {"oracle_miou": scores["miou"], "oracle_pixel_accuracy": scores["pixel_accuracy"]}
-
-    def _render(self, batch):
-        """Generated photos of ``batch``; the photo is passed along only for
-        models that encode instance features from it (pix2pixHD with features:
-        the features of the real photo), a GauGAN never sees it here."""
-        inputs = dict(batch)
-        if not getattr(self.model, "use_features", False):
-            inputs.pop("image", None)
-        return self.model(inputs, training=False)
+        """The periodic evaluation of the task (``GANTask.periodic_scores``)."""
+        return self.model.periodic_scores(batch)
 
     def sample_grid(self, batch) -> np.ndarray:
-        """uint8 grid: one row per example, label | instance edges | generated | real
-        (label-map models: generated maps | raw colours (baseline) | real maps)."""
-        space, dont_care = self.pipeline.label_space, self.config.data.dont_care
-        if self.unconditional:
-            from tfsem.generate import sample_label_maps
-
-            labels, output = sample_label_maps(self.model, range(len(batch["label"])))
-            rows = []
-            for i, label in enumerate(labels):
-                row = [label_to_rgb(label, space, dont_care)]
-                if self.model.outputs_colors:
-                    row.append(image_to_uint8(output[i]))
-                rows.append(row + [label_to_rgb(batch["label"][i].numpy(), space, dont_care)])
-            return make_grid(rows)
-        fake = self._render(batch)
-        rows = []
-        for i in range(int(batch["label"].shape[0])):
-            row = [label_to_rgb(batch["label"][i].numpy(), space, dont_care)]
-            if "instance" in batch:
-                row.append(edges_to_rgb(instance_edges(batch["instance"][i]).numpy()))
-            row.append(image_to_uint8(fake[i].numpy()))
-            row.append(image_to_uint8(batch["image"][i].numpy()))
-            rows.append(row)
-        return make_grid(rows)
+        """uint8 grid of the task's samples (``GANTask.preview_grid``)."""
+        return self.model.preview_grid(batch, self.pipeline.label_space,
+                                       self.config.data.dont_care)
 
     def _print(self, text):
         if self.stream is not None:
             print(text, file=self.stream, flush=True)
 
     def train(self, steps: Optional[int] = None) -> Dict[str, float]:
-        """Trains until ``steps`` (default ``config.train.steps``) total steps.
+        """Trains until ``steps`` (default: the config's ``train.steps``, or its
+        ``train.epochs`` in steps) total steps.
 
         Returns the last logged losses. Raises NonFiniteLossError on NaN/Inf.
         """
         cfg = self.config.train
-        total = int(steps or cfg.steps)
+        total = int(steps or self.total_steps)
         start = int(self.step.numpy())
+        if self.config.train.epochs is not None:
+            self._print(f"train.epochs {self.config.train.epochs} = {self.total_steps} steps "
+                        f"({self.pipeline.num_examples()} examples, batch "
+                        f"{self.config.data.batch_size}); the rates decay over the last "
+                        f"{self.decay_steps}")
         if self.resumed_from is not None:
             self._print(f"resuming {self.run_dir} at step {start}")
         if start >= total:
@@ -299,7 +246,7 @@ class Trainer:
         iterator = iter(dataset)
         train_step = self._train_function()
         samples = self.sample_batch()
-        scored = self.unconditional or self.config.data.source == "toy_streets"
+        scored = self.model.scores_available(self.config.data)
         eval_batch = self.sample_batch(cfg.eval_examples) if scored else None
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "logs")) if self.chief \
             else tf.summary.create_noop_writer()

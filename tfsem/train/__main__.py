@@ -1,8 +1,10 @@
-"""``python -m tfsem.train --config configs/NAME.json [--out DIR] [--steps N] [--resume]``.
+"""``python -m tfsem.train --config configs/NAME.json [--out DIR] [--steps N] [--resume] [--set a.b=c ...]``.
 
 Trains the config's model into a run directory (default ``runs/<name>``):
 resolved config, checkpoints, TensorBoard logs, sample grids and the final
 ``model.keras``. A run dir with a checkpoint resumes at its step.
+``--set model.gaugan.ngf=32`` overrides one config field (repeatable; the
+value is JSON, or a string), checked as strictly as the file.
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ def main(argv=None) -> int:
     parser.add_argument("--config", required=True, help="experiment config JSON")
     parser.add_argument("--out", default=None, help="run directory (default: train.out_dir)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="train until this total step (default: train.steps)")
+                        help="train until this total step (default: train.steps / epochs)")
     parser.add_argument("--resume", action="store_true",
                         help="require a checkpoint in the run dir and continue from it")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set model.gaugan.ngf=32 "
+                             "(repeatable; JSON values)")
     args = parser.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
 
     from tfsem.config import load_config
-    from tfsem.trainer import NonFiniteLossError, Trainer, run_dir_for
+    from tfsem.train.trainer import NonFiniteLossError, Trainer, run_dir_for
 
-    config = load_config(args.config)
+    config = load_config(args.config, overrides=args.set)
     trainer = Trainer(config, run_dir_for(config, args.out), resume=args.resume, stream=sys.stdout)
     try:
         losses = trainer.train(args.steps)

@@ -1,14 +1,20 @@
-"""TFLite variants of a label-to-photo generator, with a size/latency/fidelity report.
+"""TFLite variants of every family's graph, with one size/latency/fidelity report.
 
-Each ``.tflite`` is a fixed-shape model (batch 1, the chosen H x W) that takes
-``label_map`` int32 [1, H, W] of RAW label ids (+ ``instance_map`` int32
-[1, H, W] when the model uses instances, + ``z`` float32 [1, z_dim] for VAE
-models, + ``cluster`` int32 [1] for pix2pixHD with instance features) and
-returns ``image`` uint8 [1, H, W, 3], like the SavedModel's
-``serving_default`` (the same ``tfsem.export_lib.GeneratorGraph``). The id -> class mapping, one-hot and instance edges are
-in the graph, so the on-device caller only decodes PNGs. The graph has no
-asserts (they are not TFLite builtins): ``tools/tflite_demo.py`` checks ids
-against ``label_space.json`` before invoking.
+Each ``.tflite`` is a fixed-shape model (batch 1) of a graph's
+``outputs(**inputs)``, bound by name (``tfsem.export.base.bind``):
+
+* label-to-photo (``tfsem.export.generator.GeneratorGraph``, the chosen
+  H x W): ``label_map`` int32 [1, H, W] of RAW label ids (+ ``instance_map``
+  when the model uses instances, + ``z`` float32 [1, z_dim] for VAE models,
+  + ``cluster`` int32 [1] for pix2pixHD with instance features) ->
+  ``image`` uint8 [1, H, W, 3], like the SavedModel's ``serving_default``.
+  The id -> class mapping, one-hot and instance edges are in the graph, so
+  the on-device caller only decodes PNGs. The graph has no asserts (they are
+  not TFLite builtins): ``tools/tflite_demo.py`` checks ids against
+  ``label_space.json`` before invoking.
+* SemGAN (``tfsem.export.label_maps.LabelMapGraph``): ``z`` -> ``label_map``
+  int32 + ``color`` uint8; dream (``DreamGraph``): ``z`` (+ ``style_z``, +
+  ``cluster``) -> ``label_map`` + ``image``.
 
 Variants (``VARIANTS``), all builtin ops only (conversion fails rather than
 pulling in Flex ops):
@@ -27,9 +33,10 @@ pulling in Flex ops):
 TFLite's int16-activation mode ("16x8") was tried and does not convert: its
 calibrator wants float ranges for the int32 label-map inputs.
 
-``report(...)`` measures each file: size, median latency of the LiteRT
-interpreter, and fidelity of the uint8 output against the SavedModel / Keras
-reference (PSNR, max and mean absolute error).
+:func:`export_tflite` measures each file: size, median latency of the LiteRT
+interpreter, and fidelity against the TensorFlow graph (= the SavedModel):
+PSNR, max and mean absolute error of an ``image`` output, the share of equal
+pixels of a ``label_map`` output.
 """
 
 from __future__ import annotations
@@ -43,10 +50,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfsem.export.base import bind
 from tfsem.fileio import atomic_write_bytes, atomic_write_text
 
-__all__ = ["VARIANTS", "tflite_function", "convert", "export_tflite", "check_builtin_only",
-           "run_tflite", "psnr", "sample_inputs", "check_variants", "write_variants"]
+__all__ = ["VARIANTS", "check_builtin_only", "check_variants", "convert", "export_tflite",
+           "parse_variants", "psnr", "run_tflite", "tflite_function"]
 
 VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8", "int8_per_tensor", "int8_float_norm")
 
@@ -55,18 +63,10 @@ VARIANTS = ("fp32", "fp16", "dynamic_int8", "int8", "int8_per_tensor", "int8_flo
 _FLOAT_NORM_OPS = ("MEAN", "SQUARE", "SQUARED_DIFFERENCE", "RSQRT")
 
 
-def tflite_function(graph, height: int, width: int):
-    """A concrete function of ``graph`` (``tfsem.export_lib.GeneratorGraph``)
-    with fixed batch-1, H x W inputs for the converter."""
-    if height % graph.factor or width % graph.factor:
-        raise ValueError(f"--height/--width must be multiples of {graph.factor}, "
-                         f"got {height}x{width}")
-
-    def render(*args):
-        return {"image": graph.render(*graph.split_args(args))}
-
-    return tf.function(render, input_signature=graph.input_specs(1, height, width)
-                       ).get_concrete_function()
+def tflite_function(graph, height: Optional[int] = None, width: Optional[int] = None):
+    """The batch-1 concrete function of ``graph.outputs`` for the converter;
+    ``height`` x ``width`` for graphs that take any size (label maps)."""
+    return bind(graph.input_specs(1, height, width), graph.outputs).get_concrete_function()
 
 
 def convert(concrete_fn, variant: str,
@@ -128,8 +128,9 @@ def check_builtin_only(model_content: bytes) -> List[str]:
 
 
 def run_tflite(model_content: bytes, inputs: Dict[str, np.ndarray], num_threads=None,
-               repeats: int = 1):
-    """(output uint8 array, median seconds per run) of a .tflite on ``inputs``."""
+               repeats: int = 1, output: Optional[str] = "image"):
+    """(the ``output`` array, or all outputs as a dict with ``output=None``;
+    median seconds per run) of a .tflite on ``inputs`` (by name)."""
     interpreter = _interpreter(model_content, num_threads)
     runner = interpreter.get_signature_runner()
     times, out = [], None
@@ -137,44 +138,12 @@ def run_tflite(model_content: bytes, inputs: Dict[str, np.ndarray], num_threads=
         start = time.perf_counter()
         out = runner(**inputs)
         times.append(time.perf_counter() - start)
-    return out["image"], float(np.median(times))
+    return (out if output is None else out[output]), float(np.median(times))
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
-
-
-def sample_inputs(config, model, height: int, width: int, count: int, split: str,
-                  skip: int = 0, seed: int = 0) -> List[Dict[str, np.ndarray]]:
-    """``count`` TFLite input dicts from the run's data (toy_streets or the real
-    dataset): raw ids, resized (nearest) to H x W, batch 1; ``z`` ~ N(0, I)."""
-    from tfsem.data.labels import load_label_space
-    from tfsem.data.pipeline import DataPipeline
-    from tfsem.data.preprocess import resize_map
-
-    space = load_label_space(config.data.label_space)
-    pipeline = DataPipeline(config.data, split)
-    rng = np.random.default_rng(seed)
-
-    def resize(x):
-        return resize_map(x[None], (height, width)).numpy()
-
-    out = []
-    for ex in pipeline.examples().skip(skip).take(count):
-        item = {"label_map": resize(space.decode(ex["label"].numpy())).astype(np.int32)}
-        if model.use_instances:
-            instance = ex["instance"].numpy() if "instance" in ex else ex["label"].numpy()
-            item["instance_map"] = resize(instance).astype(np.int32)
-        if getattr(model, "use_vae", False):
-            item["z"] = rng.standard_normal((1, model.z_dim)).astype(np.float32)
-        if getattr(model, "use_features", False):
-            item["cluster"] = np.array([len(out) % 3], np.int32)
-        out.append(item)
-    if not out:
-        raise ValueError(f"no {split!r} examples in the run's data ({config.data.source}) "
-                         f"for TFLite calibration/evaluation")
-    return out
 
 
 def check_variants(variants: Sequence[str]) -> None:
@@ -185,11 +154,22 @@ def check_variants(variants: Sequence[str]) -> None:
                          f"choose from {', '.join(VARIANTS)}")
 
 
-def write_variants(fn, names, graph, variants, calibration, out_dir, log=print):
-    """Converts the concrete function ``fn`` (inputs ``names``) of ``graph`` to
-    each variant, builtin ops only, into ``out_dir/<variant>.tflite``
-    (atomically); yields ``(variant, path, content, op names)``. Integer
-    variants calibrate on the ``calibration`` input dicts."""
+def parse_variants(text: str) -> List[str]:
+    """The ``--tflite`` list ('all' or comma-separated names), checked."""
+    variants = list(VARIANTS) if text == "all" else [v.strip() for v in text.split(",")
+                                                     if v.strip()]
+    try:
+        check_variants(variants)
+    except ValueError as err:
+        raise ValueError(f"--tflite: {err} or 'all'") from None
+    return variants
+
+
+def _write_variants(fn, names, graph, variants, calibration, out_dir, log):
+    """Converts ``fn`` (inputs ``names``) of ``graph`` to each variant, builtin
+    ops only, into ``out_dir/<variant>.tflite`` (atomically); yields
+    ``(variant, path, content, op names)``. Integer variants calibrate on the
+    ``calibration`` input dicts."""
     def representative():
         for ex in calibration:
             yield {n: ex[n] for n in names}
@@ -207,59 +187,82 @@ def write_variants(fn, names, graph, variants, calibration, out_dir, log=print):
         yield variant, path, content, ops
 
 
+def _fidelity(outputs: List[dict], references: List[dict]) -> dict:
+    """The report's fidelity columns: ``image`` -> PSNR / max / mean abs error;
+    ``label_map`` -> share of equal pixels."""
+    row = {}
+    if "label_map" in references[0]:
+        row["label_agreement"] = float(np.mean([np.mean(o["label_map"] == r["label_map"])
+                                                for o, r in zip(outputs, references)]))
+    if "image" in references[0]:
+        got = np.concatenate([o["image"] for o in outputs])
+        ref = np.concatenate([r["image"] for r in references])
+        diff = np.abs(got.astype(int) - ref.astype(int))
+        row.update(psnr_db=psnr(got, ref), max_abs_err=int(diff.max()),
+                   mean_abs_err=float(diff.mean()))
+    return row
+
+
+_COLUMNS = (  # (row key, title, format)
+    ("label_agreement", "label pixels equal to TF", "{:.4f}"),
+    ("psnr_db", "PSNR vs SavedModel (dB)", "{:.1f}"),
+    ("max_abs_err", "max abs err", "{}"),
+    ("mean_abs_err", "mean abs err", "{:.2f}"),
+)
+
+
 def _format_table(rows) -> str:
-    lines = ["| variant | size (MB) | latency (ms) | PSNR vs SavedModel (dB) | max abs err | mean abs err |",
-             "|---|---|---|---|---|---|"]
+    columns = [c for c in _COLUMNS if rows and c[0] in rows[0]]
+    lines = ["| variant | size (MB) | latency (ms) | " + " | ".join(t for _, t, _ in columns) + " |",
+             "|---|---|---|" + "---|" * len(columns)]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['size_bytes'] / 1e6:.2f} | {r['latency_ms']:.1f} | "
-                     f"{r['psnr_db']:.1f} | {r['max_abs_err']} | {r['mean_abs_err']:.2f} |")
+                     + " | ".join(f.format(r[k]) for k, _, f in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
 def export_tflite(graph, out_dir: str, variants: Sequence[str],
-                  height: int, width: int, calibration: Sequence[Dict[str, np.ndarray]],
+                  calibration: Sequence[Dict[str, np.ndarray]],
                   evaluation: Sequence[Dict[str, np.ndarray]], label_space: dict,
+                  height: Optional[int] = None, width: Optional[int] = None,
                   num_threads: Optional[int] = None, repeats: int = 5,
                   log=print) -> List[dict]:
     """Writes ``<out_dir>/<variant>.tflite``, ``label_space.json`` and the
-    report (``report.json``, ``report.md``); returns the report rows.
+    report (``report.json``, ``report.md``) of any family's graph; returns the
+    report rows.
 
-    ``graph``: a ``tfsem.export_lib.GeneratorGraph``. ``calibration`` /
-    ``evaluation``: input dicts (``label_map`` [1, H, W], ...) for the integer
-    variants' calibration and for the fidelity check.
-    The reference is the same graph run by TensorFlow (what the SavedModel's
-    ``serving_default`` computes).
+    ``calibration`` / ``evaluation``: batch-1 input dicts for the integer
+    variants' calibration and for the fidelity check (the export modules'
+    ``calibration_inputs``). The reference is the same graph run by
+    TensorFlow (what the SavedModel's ``serving_default`` computes).
     """
     check_variants(variants)
     fn = tflite_function(graph, height, width)
     names = [spec.name for spec in fn.structured_input_signature[0]]
-    references = [fn(*[tf.constant(ex[n]) for n in names])["image"].numpy() for ex in evaluation]
+    references = [{k: v.numpy() for k, v in fn(*[tf.constant(ex[n]) for n in names]).items()}
+                  for ex in evaluation]
+    height, width = references[0][next(iter(references[0]))].shape[1:3]
 
     rows = []
-    for variant, path, content, ops in write_variants(fn, names, graph, variants, calibration,
-                                                      out_dir, log):
-        errors, latencies = [], []
-        for i, (ex, ref) in enumerate(zip(evaluation, references)):
+    for variant, path, content, ops in _write_variants(fn, names, graph, variants, calibration,
+                                                       out_dir, log):
+        outputs, latency = [], None
+        for i, ex in enumerate(evaluation):
             out, seconds = run_tflite(content, {n: ex[n] for n in names}, num_threads,
-                                      repeats if i == 0 else 1)
-            errors.append((out, ref))
-            if i == 0:
-                latencies.append(seconds)
-        got = np.concatenate([o for o, _ in errors])
-        ref = np.concatenate([r for _, r in errors])
-        diff = np.abs(got.astype(int) - ref.astype(int))
+                                      repeats if i == 0 else 1, output=None)
+            outputs.append(out)
+            latency = seconds if i == 0 else latency
         row = {"variant": variant, "file": os.path.basename(path), "size_bytes": len(content),
-               "latency_ms": 1000 * latencies[0], "psnr_db": psnr(got, ref),
-               "max_abs_err": int(diff.max()), "mean_abs_err": float(diff.mean()),
-               "input_names": names, "height": height, "width": width, "ops": ops}
+               "latency_ms": 1000 * latency, **_fidelity(outputs, references),
+               "input_names": names, "height": int(height), "width": int(width), "ops": ops}
         rows.append(row)
         log(f"  {variant}: {row['size_bytes'] / 1e6:.2f} MB, {row['latency_ms']:.1f} ms, "
-            f"PSNR {row['psnr_db']:.1f} dB, max abs err {row['max_abs_err']}")
+            + ", ".join(f"{t} {f.format(row[k])}" for k, t, f in _COLUMNS if k in row))
     atomic_write_text(os.path.join(out_dir, "label_space.json"), json.dumps(label_space, indent=1))
     atomic_write_text(os.path.join(out_dir, "report.json"), json.dumps(rows, indent=2))
     header = (f"# TFLite variants, {height}x{width}, batch 1\n\n"
               f"Latency: median of {repeats} LiteRT runs, num_threads={num_threads or 'default'}. "
-              f"Fidelity: uint8 output vs the TensorFlow graph (= SavedModel serving_default) "
-              f"on {len(evaluation)} label maps.\n\n")
+              f"Fidelity: outputs vs the TensorFlow graph (= SavedModel serving_default) "
+              f"on {len(evaluation)} inputs.\n\n")
     atomic_write_text(os.path.join(out_dir, "report.md"), header + _format_table(rows))
     return rows

@@ -1,44 +1,42 @@
-"""SavedModel export in the TF Serving layout (``<base>/<version>/``).
+"""Export of the label-to-photo families (SPADE/GauGAN, pix2pixHD): a
+SavedModel in the TF Serving layout (``<base>/<version>/``) and the graph the
+TFLite variants are converted from (``tfsem.export.tflite``).
 
-Signatures of a label-to-photo model (GauGAN today):
+Signatures:
 
 * ``serving_default``: ``label_map`` int32 [B, H, W] of RAW label ids (as in
   the label PNGs; mapped to class indices in the graph), ``instance_map``
   int32 [B, H, W] when the model uses instances, ``z`` float32 [B, z_dim]
-  for VAE models -> ``image`` uint8 [B, H, W, 3].
+  for VAE models, ``cluster`` int32 [B] for pix2pixHD with instance features
+  -> ``image`` uint8 [B, H, W, 3].
 * ``predict_png``: ``label_png`` string [B] (8- or 16-bit grey PNGs of raw
-  ids), ``instance_png`` when used, ``z`` for VAE models -> ``image_png_bytes``
-  string [B]; decoded and encoded in the graph.
+  ids), ``instance_png`` when used, ``z`` / ``cluster`` as above ->
+  ``image_png_bytes`` string [B]; decoded and encoded in the graph.
 
 Bad input gets an InvalidArgument error with a clear message, never silent
 zeros: ids outside the label space, H/W not multiples of the model's factor,
 a PNG over ``max_pixels``, label and instance sizes that differ. Dynamic
 batch and dynamic H/W (multiples of the factor).
 
-A version is written to a temporary dir next to its final place and renamed,
-so a server watching the base path never loads a half-written version. Its
+A version is written atomically (``tfsem.export.base.write_version``); its
 ``assets/`` hold the resolved config and the label space as JSON.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-from typing import Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from tfsem.config import config_to_dict
 from tfsem.data.labels import load_label_space
-from tfsem.data.preprocess import lookup_class_indices, semantic_map, uint8_image
+from tfsem.data.pipeline import DataPipeline
+from tfsem.data.preprocess import lookup_class_indices, resize_map, semantic_map, uint8_image
+from tfsem.export.base import DEFAULT_MAX_PIXELS, ServingModule, write_version
 
-__all__ = ["DEFAULT_MAX_PIXELS", "GeneratorGraph", "export_saved_model", "next_version",
-           "write_version"]
-
-DEFAULT_MAX_PIXELS = 4096 * 4096
+__all__ = ["GeneratorGraph", "GeneratorServing", "calibration_inputs", "export_saved_model",
+           "tflite_graph"]
 
 
 class GeneratorGraph(tf.Module):
@@ -47,11 +45,11 @@ class GeneratorGraph(tf.Module):
     one-hot (+ instance edges), (+ pix2pixHD cluster features), generator,
     uint8. No validation here (asserts are not TFLite builtins).
 
-    Optional inputs, in this order after ``label_map``: ``instance_map``
-    (``use_instances``), ``z`` float [B, z_dim] (GauGAN VAE), ``cluster`` int
-    [B] (pix2pixHD with instance features: every pixel takes centre
-    ``cluster mod k`` of its class from the clusters of
-    ``python -m tfsem.encode_features``, i.e. ``generate --cluster K``).
+    Inputs by name (``input_specs``, ``outputs``): ``label_map``, and
+    ``instance_map`` (``use_instances``), ``z`` float [B, z_dim] (GauGAN VAE),
+    ``cluster`` int [B] (pix2pixHD with instance features: every pixel takes
+    centre ``cluster mod k`` of its class from the clusters of ``python -m
+    tfsem.encode_features``, i.e. ``generate --cluster K``).
     """
 
     def __init__(self, model, table: np.ndarray, clusters: Optional[dict] = None):
@@ -63,9 +61,8 @@ class GeneratorGraph(tf.Module):
         self.tf_variables = [v.value for v in model.generator.variables]
         self.num_classes = model.num_classes
         self.use_instances = bool(model.use_instances)
-        self.use_vae = bool(getattr(model, "use_vae", False))
-        self.z_dim = getattr(model, "z_dim", 0)
-        self.use_features = bool(getattr(model, "use_features", False))
+        self.use_vae, self.z_dim = bool(model.use_vae), int(model.z_dim)
+        self.use_features = bool(model.use_features)
         self.factor = self.generator.factor
         self.table = tf.constant(table)
         if self.use_features:
@@ -83,7 +80,7 @@ class GeneratorGraph(tf.Module):
             self.cluster_counts = tf.constant(counts)
 
     def input_specs(self, batch=None, height=None, width=None, png=False):
-        """TensorSpecs of the inputs, in call order."""
+        """Named TensorSpecs of the inputs (PNG bytes instead of id maps with ``png``)."""
         maps = [batch] if png else [batch, height, width]
         dtype = tf.string if png else tf.int32
         prefix = ("label_png", "instance_png") if png else ("label_map", "instance_map")
@@ -96,14 +93,17 @@ class GeneratorGraph(tf.Module):
             specs.append(tf.TensorSpec([batch], tf.int32, name="cluster"))
         return specs
 
-    def split_args(self, args):
-        """(label, instance, z, cluster) from positional args in input_specs order."""
-        args = list(args)
-        label = args.pop(0)
-        instance = args.pop(0) if self.use_instances else None
-        z = args.pop(0) if self.use_vae else None
-        cluster = args.pop(0) if self.use_features else None
-        return label, instance, z, cluster
+    def tflite_size(self, height, width, default):
+        """The (height, width) of a fixed-shape TFLite model (default: the training size)."""
+        height, width = height or default[0], width or default[1]
+        if height % self.factor or width % self.factor:
+            raise ValueError(f"--height/--width must be multiples of {self.factor}, "
+                             f"got {height}x{width}")
+        return height, width
+
+    def outputs(self, label_map, instance_map=None, z=None, cluster=None) -> Dict[str, tf.Tensor]:
+        """``{"image": uint8 [B,H,W,3]}`` (the TFLite model's outputs)."""
+        return {"image": self.render(label_map, instance_map, z, cluster)}
 
     def features(self, index, cluster):
         """[B,H,W,feat_num]: centre ``cluster mod k`` of each pixel's class."""
@@ -126,7 +126,7 @@ class GeneratorGraph(tf.Module):
         return uint8_image(self.generator(segmap, training=False, **extra))
 
 
-class _Serving(tf.Module):
+class GeneratorServing(ServingModule):
     """GeneratorGraph + in-graph validation and PNG coding: the served module."""
 
     def __init__(self, graph: GeneratorGraph, label_space, max_pixels):
@@ -205,64 +205,67 @@ class _Serving(tf.Module):
         labels = self._decode(label_png, "label_png")
         instances = self._decode(instance_png, "instance_png") if self.graph.use_instances else None
         image = self.render(labels, instances, z, cluster)
-        return tf.map_fn(tf.io.encode_png, image, fn_output_signature=tf.string)
+        return {"image_png_bytes": tf.map_fn(tf.io.encode_png, image,
+                                             fn_output_signature=tf.string)}
 
-    def signatures(self):
-        """serving_default and predict_png; inputs in GeneratorGraph.input_specs order."""
-        def make(fn, png, out_name):
-            def wrapped(*args):
-                return {out_name: fn(*self.graph.split_args(args))}
+    def input_specs(self) -> List[tf.TensorSpec]:
+        return self.graph.input_specs()
 
-            return tf.function(wrapped, input_signature=self.graph.input_specs(png=png)
-                               ).get_concrete_function()
+    def serve(self, label_map, instance_map=None, z=None, cluster=None):
+        return {"image": self.render(label_map, instance_map, z, cluster)}
 
-        return {"serving_default": make(self.render, False, "image"),
-                "predict_png": make(self.render_png, True, "image_png_bytes")}
+    def extra_signatures(self):
+        return {"predict_png": (self.graph.input_specs(png=True), self.render_png)}
 
 
-def next_version(base: str) -> int:
-    """1 + the largest numeric version dir under ``base`` (1 if none)."""
-    if not os.path.isdir(base):
-        return 1
-    versions = [int(d) for d in os.listdir(base) if d.isdigit()]
-    return max(versions, default=0) + 1
+def tflite_graph(model, config, clusters: Optional[dict] = None) -> GeneratorGraph:
+    """The graph a label-to-photo model's TFLite variants are converted from."""
+    if not model.conditional:
+        raise TypeError(f"this export takes label-to-photo models (GauGAN, pix2pixHD), got "
+                        f"{type(model).__name__}; SemGAN: tfsem.export.label_maps")
+    space = load_label_space(config.data.label_space)
+    return GeneratorGraph(model, space.raw_to_index_table(config.data.dont_care), clusters)
 
 
 def export_saved_model(model, config, base: str, version: Optional[int] = None,
                        max_pixels: int = DEFAULT_MAX_PIXELS, clusters: Optional[dict] = None) -> str:
     """Exports ``model`` to ``base/<version>`` atomically; returns that path.
-    ``clusters``: pix2pixHD feature clusters (``tfsem.features.load_clusters``)."""
-    if not hasattr(model, "generator") or not hasattr(model, "semantic_input"):
-        raise TypeError(f"export_saved_model takes label-to-photo models (GauGAN, pix2pixHD), "
-                        f"got {type(model).__name__}; SemGAN: tfsem.export_label_maps")
+    ``clusters``: pix2pixHD feature clusters (``tfsem.inference.feature_clusters``)."""
+    graph = tflite_graph(model, config, clusters)
     space = load_label_space(config.data.label_space)
-    graph = GeneratorGraph(model, space.raw_to_index_table(config.data.dont_care), clusters)
-    module = _Serving(graph, space, max_pixels)
-    return write_version(base, version, module, module.signatures(),
-                         {"config.json": config_to_dict(config),
-                          "label_space.json": space.to_dict()})
+    module = GeneratorServing(graph, space, max_pixels)
+    return write_version(base, version, module, {"config.json": config_to_dict(config),
+                                                 "label_space.json": space.to_dict()})
 
 
-def write_version(base: str, version: Optional[int], module, signatures, assets: dict) -> str:
-    """Saves ``module`` to ``base/<version>`` (default: the next free number)
-    through a temporary dir and a rename; ``assets``: file name -> JSON data
-    for ``assets/``. Returns the version dir."""
-    version = next_version(base) if version is None else int(version)
-    if version < 1:
-        raise ValueError(f"--version must be >= 1, got {version}")
-    final = os.path.join(base, str(version))
-    if os.path.exists(final):
-        raise FileExistsError(f"{final}: this version exists; choose another --version")
-    os.makedirs(base, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
-    try:
-        tf.saved_model.save(module, tmp, signatures=signatures)
-        os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
-        for name, data in assets.items():
-            with open(os.path.join(tmp, "assets", name), "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1)
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+def calibration_inputs(graph: GeneratorGraph, config, count: int, split: str = "train",
+                       seed: int = 0, skip: int = 0, height: Optional[int] = None,
+                       width: Optional[int] = None) -> List[Dict[str, np.ndarray]]:
+    """``count`` batch-1 input dicts from the run's data (toy_streets or the real
+    dataset): raw ids resized (nearest) to H x W, instance maps (the label map
+    where there are none), ``z`` ~ N(0, I), ``cluster`` = the example's index."""
+    space = load_label_space(config.data.label_space)
+    pipeline = DataPipeline(config.data, split)
+    rng = np.random.default_rng(seed)
+
+    def resize(x):
+        return resize_map(x[None], (height, width)).numpy().astype(np.int32)
+
+    out = []
+    for ex in pipeline.examples().skip(skip).take(count):
+        maps = {"label_map": resize(space.decode(ex["label"].numpy())),
+                "instance_map": resize(ex["instance"].numpy() if "instance" in ex
+                                       else ex["label"].numpy())}
+        item = {}
+        for spec in graph.input_specs(1, height, width):
+            if spec.name in maps:
+                item[spec.name] = maps[spec.name]
+            elif spec.dtype == tf.float32:
+                item[spec.name] = rng.standard_normal(spec.shape).astype(np.float32)
+            else:
+                item[spec.name] = np.array([len(out)], np.int32)
+        out.append(item)
+    if not out:
+        raise ValueError(f"no {split!r} examples in the run's data ({config.data.source}) "
+                         f"for TFLite calibration/evaluation")
+    return out

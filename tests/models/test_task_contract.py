@@ -1,0 +1,212 @@
+"""The contract every family's task keeps (``tfsem.models.base.GANTask``,
+``tfsem.registry``), one parametrized set over all families and variants:
+config round trip, the registry's task, ``.keras`` save/load, ``fit``, the
+front-end methods, and the Mirrored update."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsem import registry
+from tfsem.config import ExperimentConfig, config_from_dict, config_to_dict
+from tfsem.data.pipeline import DataPipeline
+from tfsem.models.base import GANTask
+from tfsem.train.build import build_model, compile_model
+from tests.testing import (FAMILY_CASES, assert_same_update, mirrored_train_step,
+                           tiny_family_experiment, two_replica_strategy)
+
+CAPABILITIES = ("conditional", "use_instances", "use_vae", "use_features", "z_dim",
+                "outputs_colors")
+
+
+def _config(case):
+    return config_from_dict(ExperimentConfig, tiny_family_experiment(case))
+
+
+def _clusters(model):
+    rng = np.random.default_rng(0)
+    return {c: rng.normal(size=(2, model.feat_num)).astype(np.float32)
+            for c in range(model.num_classes)}
+
+
+def _outputs(model, batch):
+    """What a front end gets from the model for ``batch`` through the contract."""
+    if not model.conditional:
+        return model.sample_label_maps([3, 4])[1]
+    clusters = _clusters(model) if model.use_features else None
+    inputs = model.inference_inputs(batch["label"], batch.get("instance"), seed=1,
+                                    clusters=clusters, cluster="1")
+    return model(inputs, training=False).numpy()
+
+
+@pytest.mark.parametrize("case", FAMILY_CASES)
+def test_config_round_trip_writes_only_the_family_section(case):
+    config = _config(case)
+    data = config_to_dict(config)
+    assert set(data["model"]) == {"type", config.model.type}
+    again = config_from_dict(ExperimentConfig, json.loads(json.dumps(data)))
+    assert again == config
+    family = registry.family(config.model.type)
+    assert isinstance(config.model.section, family.section)
+    for key, value in family.optimizer.items():  # none set: the family's Adam
+        assert getattr(config.optimizer, key) == value
+
+
+@pytest.mark.parametrize("case", FAMILY_CASES)
+def test_registry_builds_a_task_that_declares_every_capability(case):
+    config = _config(case)
+    model = build_model(config)
+    family = registry.family_of(config)
+    assert isinstance(model, GANTask)
+    assert type(model) is family.task_class(config.model.section)
+    assert model.FAMILY == config.model.type
+    assert model.family_defaults() == dict(family.optimizer)
+    for name in CAPABILITIES:
+        assert isinstance(getattr(model, name), (bool, int)), name
+    assert model.conditional == config.data.load_images
+    assert bool(model.use_features) == case.endswith("features")
+    assert bool(model.use_vae) == case.endswith("vae")
+    assert registry.family(config.model.type).quickstart(config.model.section).startswith(
+        "configs/quickstart")
+
+
+@pytest.mark.parametrize("case", FAMILY_CASES)
+def test_keras_round_trip_keeps_what_front_ends_get(case, tmp_path):
+    config = _config(case)
+    model = build_model(config)
+    model.build_networks()
+    batch = next(iter(DataPipeline(config.data).dataset(training=False)))
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    assert type(loaded) is type(model)
+    for name in CAPABILITIES:
+        assert getattr(loaded, name) == getattr(model, name), name
+    np.testing.assert_allclose(_outputs(loaded, batch), _outputs(model, batch), atol=1e-5)
+
+
+# gaugan_vae fits in test_gaugan.py (with the VGG and KL terms and evaluate).
+@pytest.mark.parametrize("case", [c for c in FAMILY_CASES if c != "gaugan_vae"])
+def test_fit_and_the_front_end_methods(case):
+    config = _config(case)
+    model = build_model(config)
+    compile_model(model, config)
+    pipeline = DataPipeline(config.data)
+    history = model.fit(pipeline.dataset(), steps_per_epoch=1, epochs=1, verbose=0)
+    assert all(np.isfinite(v[-1]) for v in history.history.values())
+    batch = next(iter(DataPipeline(config.data, "val").dataset(training=False)))
+    grid = model.preview_grid(batch, pipeline.label_space, config.data.dont_care)
+    assert grid.dtype == np.uint8 and grid.ndim == 3 and grid.shape[-1] == 3
+    assert grid.shape[0] >= 2 * 32  # one row per example
+    assert model.scores_available(config.data)  # toy_streets: every family scores
+    scores = model.periodic_scores(batch)
+    assert scores and all(np.isfinite(v) for v in scores.values())
+    if model.conditional:
+        with pytest.raises(TypeError, match="does not sample label maps"):
+            model.sample_label_maps([0])
+        assert set(model.load_stage_weights(build_model(config))) >= {"generator"}
+    else:
+        with pytest.raises(TypeError, match="takes no label map"):
+            model.inference_inputs(batch["label"])
+        with pytest.raises(ValueError, match="cannot start from another run"):
+            model.load_stage_weights(build_model(config))
+
+
+@pytest.mark.parametrize("case", ["gaugan", "pix2pixhd"])
+def test_options_a_model_cannot_use_are_errors(case):
+    config = _config(case)
+    model = build_model(config)
+    model.build_networks()
+    label = tf.zeros([1, 32, 64], tf.int32)
+    with pytest.raises(ValueError, match="style photo needs"):
+        model.inference_inputs(label, style=tf.zeros([1, 32, 64, 3]))
+    with pytest.raises(ValueError, match="feature clusters need"):
+        model.inference_inputs(label, clusters={0: np.zeros((1, 3), np.float32)})
+
+
+# -- the Mirrored update: two replicas give one device's update ---------------------------
+# SGD: the update is linear in the gradient, so equal gradients mean equal weights
+# (Adam's first step is +-lr for any non-zero gradient, noise included). Each
+# family needs its own replica-independent setting, named in its case.
+
+
+def _mirrored_gaugan():
+    from tests.models.test_gaugan import _compiled, _data
+
+    # The generator starts from the map's top-left pixel of each 32x32 cell (PyTorch's
+    # nearest indexing), which is sky in every toy scene: identical fc inputs give the
+    # batch norm after it a near-zero variance, whose float rounding then dominates the
+    # gradients. Random 4x4-block label maps make every sampled pixel differ.
+    batch = next(iter(_data(batch_size=4)))
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 34, (4, 8, 16)).repeat(4, axis=1).repeat(4, axis=2)
+    batch = {"label": tf.constant(blocks, tf.int32), "instance": tf.constant(blocks, tf.int32),
+             "image": batch["image"]}
+    kwargs = dict(vgg=False, norm_G="sync_batch", sgd=True, g_lr=0.5, d_lr=0.5)
+    return (lambda: _compiled(**kwargs)), batch, None
+
+
+def _mirrored_pix2pixhd():
+    """With the feature encoder, instance averaging and the G1 freeze in the step."""
+    from tests.models.test_pix2pixhd import batch, tiny
+
+    def compiled():
+        model = tiny(ngf=2, n_local_enhancers=1, n_blocks_local=1, niter_fix_global=1)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.5), d_optimizer=keras.optimizers.SGD(0.5))
+        return model
+
+    return compiled, batch(4), None
+
+
+def _mirrored_semgan():
+    """With the batch-std discriminator and batch-norm generator the per-replica
+    statistics differ from one device's: minibatch_std off and instance norm
+    (per-example, replica-independent); the same latents on both."""
+    from tests.models.test_semgan import label_batch, tiny
+
+    def compiled():
+        model = tiny(relaxation="softmax", real_smoothing=0.0, norm_G="instance",
+                     minibatch_std=False)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.5), d_optimizer=keras.optimizers.SGD(0.5))
+        return model
+
+    def same_latents(single, mirrored):
+        z = single.random_latent(4)
+        single.random_latent = lambda n: z
+        mirrored.random_latent = lambda n: tf.gather(
+            tf.reshape(z, [2, 2, -1]),
+            tf.distribute.get_replica_context().replica_id_in_sync_group)
+
+    return compiled, label_batch(4), same_latents
+
+
+@pytest.mark.parametrize("family, setup", [
+    # GauGAN's mirrored step traces its 7 SPADE blocks once per replica, with the
+    # cross-replica batch norm (~2 min here): make test-slow, with the multi-worker test.
+    pytest.param("gaugan", _mirrored_gaugan, marks=pytest.mark.slow),
+    ("pix2pixhd", _mirrored_pix2pixhd),
+    ("semgan", _mirrored_semgan)])
+def test_mirrored_strategy_first_update_matches_single_device(family, setup):
+    compiled, data, patch = setup()
+    single = compiled()
+    assert single.FAMILY == family
+    weights = single.get_weights()
+    strategy = two_replica_strategy()
+    with strategy.scope():
+        mirrored = compiled()
+    mirrored.set_weights(weights)
+    if patch is not None:
+        patch(single, mirrored)
+    single.train_step(data)
+    mirrored_train_step(strategy, mirrored, data)
+    moved = assert_same_update(weights, single.get_weights(), mirrored.get_weights(),
+                               [v.path for v in single.weights])
+    assert moved > (20 if family == "gaugan" else 0)  # G and D weights were updated
+    if family == "pix2pixhd":
+        g1 = {v.path for v in single.generator.global_generator.variables}
+        for v, w0 in zip(single.weights, weights):
+            if v.path in g1:
+                np.testing.assert_array_equal(v.numpy(), w0)  # frozen at step 0

@@ -1,0 +1,93 @@
+"""``model.semgan``: SemGAN and its standard-GAN baseline
+(``tfsem.models.SemGAN`` / ``ColorLabelGAN``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Literal
+
+from tfsem.config.schema import ConfigError, doc_field
+
+__all__ = ["SemGANConfig"]
+
+#: Fields only SemGAN proper (``output: classes``) uses.
+_CLASSES_ONLY = frozenset({"relaxation", "tau_start", "tau_end", "tau_anneal_steps",
+                           "real_smoothing"})
+_GUMBEL_ONLY = frozenset({"tau_start", "tau_end", "tau_anneal_steps"})
+
+
+@dataclasses.dataclass(frozen=True)
+class SemGANConfig:
+    """Keyword arguments of ``tfsem.models.SemGAN`` / ``ColorLabelGAN``.
+
+    ``output``: ``classes`` is SemGAN (per-pixel class distributions);
+    ``colors`` is the paper's standard-GAN baseline (RGB colour label
+    images, read back by the nearest palette colour), on the same backbone.
+    Defaults were chosen by measurement on toy_streets (README, "SemGAN
+    report": softmax with real_smoothing 0.3 was closest to the data in class
+    histogram and diversity; gumbel_st collapsed); the paper does not publish
+    its architecture.
+    """
+
+    output: Literal["classes", "colors"] = doc_field(
+        "classes", "classes: SemGAN (class distributions); colors: the colour-GAN baseline")
+    z_dim: int = doc_field(128, "latent size")
+    ngf: int = doc_field(32, "generator base width")
+    n_upsample: int = doc_field(4, "resolution doublings after the dense layer "
+                                   "(size multiple of 2**n)")
+    block: Literal["conv", "resnet"] = doc_field("conv", "generator block type")
+    norm_G: Literal["batch", "instance", "none"] = doc_field("batch", "generator norm")
+    ndf: int = doc_field(32, "discriminator base width")
+    n_layers_D: int = doc_field(4, "stride-2 discriminator layers")
+    spectral_norm_D: bool = doc_field(True, "spectral norm on the discriminator (SNGAN)")
+    minibatch_std: bool = doc_field(True, "minibatch standard-deviation channel in D")
+    gan_mode: Literal["hinge", "lsgan", "original"] = doc_field("hinge", "GAN loss")
+    relaxation: Literal["softmax", "gumbel_st"] = doc_field(
+        "softmax", "what D sees of a fake map: softmax, or straight-through Gumbel one-hot "
+                   "(classes only)")
+    tau_start: float = doc_field(1.0, "Gumbel temperature at step 0 (gumbel_st only)")
+    tau_end: float = doc_field(0.3, "Gumbel temperature after the anneal (gumbel_st only)")
+    tau_anneal_steps: int = doc_field(2000, "G steps of the exponential anneal (gumbel_st only)")
+    real_smoothing: float = doc_field(0.3, "softening s of the real one-hot maps: class weight "
+                                           "~ U(1-s, 1) (classes only)")
+    seed: int = doc_field(0, "seed of the training latents and the initialisation")
+
+    def validate(self, path: str = "model.semgan") -> None:
+        for name in ("z_dim", "ngf", "ndf", "n_layers_D"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("n_upsample", "tau_anneal_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.tau_end <= self.tau_start:
+            raise ConfigError(f"{path}: need 0 < tau_end <= tau_start, got tau_start="
+                              f"{self.tau_start}, tau_end={self.tau_end}")
+        if not 0.0 <= self.real_smoothing < 1.0:
+            raise ConfigError(f"{path}.real_smoothing: must be in [0, 1), got {self.real_smoothing}")
+
+    def variant(self) -> str:
+        """The task variant (a registry key): ``classes`` or ``colors``."""
+        return self.output
+
+    def ignored_fields(self) -> Dict[str, str]:
+        """Fields this variant does not use -> why (setting one in a config is an error)."""
+        if self.output == "colors":
+            return {name: "output is 'colors' (the baseline)" for name in _CLASSES_ONLY}
+        if self.relaxation == "softmax":
+            return {name: "relaxation is 'softmax'" for name in _GUMBEL_ONLY}
+        return {}
+
+    def factor(self) -> int:
+        return 2 ** max(self.n_upsample, self.n_layers_D)
+
+    def validate_experiment(self, experiment) -> None:
+        height, width = experiment.image_size()
+        if height % self.factor() or width % self.factor():
+            raise ConfigError(
+                f"data: SemGAN with n_upsample={self.n_upsample} and n_layers_D="
+                f"{self.n_layers_D} needs a height and width that are multiples of "
+                f"{self.factor()}; the data gives {height}x{width} (HxW)")
+        if experiment.data.dont_care == "zero":
+            raise ConfigError(
+                "data.dont_care: SemGAN generates every pixel's class, don't-care included; "
+                "use 'extra_class' (a generator cannot output the all-zero 'zero' vector)")

@@ -1,0 +1,81 @@
+"""``export_run``: a trained run (or .keras) to a SavedModel in the TF Serving
+layout and, on request, its TFLite variants with their report; the library
+behind ``python -m tfsem.export``. The family's export module comes from
+``tfsem.registry``; with ``renderer`` a SemGAN run and a label-to-photo run
+become one dream model."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+from tfsem import registry
+from tfsem.data.labels import load_label_space
+from tfsem.export import label_maps
+from tfsem.export.base import DEFAULT_MAX_PIXELS
+from tfsem.export.tflite import export_tflite, parse_variants
+from tfsem.inference.feature_clusters import load_run_clusters
+from tfsem.runs import load_run
+
+__all__ = ["export_run"]
+
+
+def export_run(model_path: str, out: str, version: Optional[int] = None,
+               config_path: Optional[str] = None, max_pixels: Optional[int] = None,
+               features: Optional[str] = None, tflite: Optional[str] = None,
+               height: Optional[int] = None, width: Optional[int] = None,
+               calibration_examples: int = 32, eval_examples: int = 8,
+               threads: Optional[int] = None, renderer: Optional[str] = None,
+               stream=None) -> dict:
+    """Exports ``model_path`` to ``out/<version>``; with ``tflite`` (``all`` or a
+    comma-separated list of ``tfsem.export.tflite.VARIANTS``) also
+    ``out/tflite/v<version>/``. Returns ``{"saved_model": path, "tflite": dir
+    or None, "rows": report rows}``."""
+    stream = stream or sys.stdout
+    variants = parse_variants(tflite) if tflite else None
+    config, model = load_run(model_path, config_path)
+    if renderer:
+        if model.conditional:
+            raise ValueError(f"--renderer: {model_path} is a {type(model).__name__} model; a "
+                             "dream model chains a SemGAN run (--model) and a renderer")
+        renderer_config, renderer_model = load_run(renderer)
+        clusters = (load_run_clusters(renderer, features) if renderer_model.use_features
+                    else None)
+        path = label_maps.export_dream(model, config, renderer_model, renderer_config, out,
+                                       version, clusters)
+        print(f"exported {path} (dream model; signature: serving_default: seed -> label_map, "
+              "image)", file=stream)
+        graph = label_maps.dream_graph(model, config, renderer_model, renderer_config,
+                                       clusters) if variants else None
+        exporter = label_maps
+    else:
+        exporter = registry.family_of(config).export_module()
+        clusters = load_run_clusters(model_path, features) if model.use_features else None
+        path = exporter.export_saved_model(model, config, out, version,
+                                           max_pixels or DEFAULT_MAX_PIXELS, clusters)
+        names = ("serving_default: seed -> label_map, color_png_bytes; from_z"
+                 if not model.conditional else "serving_default, predict_png")
+        print(f"exported {path} (signatures: {names})", file=stream)
+        graph = exporter.tflite_graph(model, config, clusters) if variants else None
+    result = {"saved_model": path, "tflite": None, "rows": []}
+    if graph is None:
+        return result
+    height, width = graph.tflite_size(height, width, model.image_size)
+    calibration = exporter.calibration_inputs(graph, config, calibration_examples, "train",
+                                              seed=0, height=height, width=width)
+    try:
+        evaluation = exporter.calibration_inputs(graph, config, eval_examples, "val", seed=1,
+                                                 height=height, width=width)
+    except Exception:  # no val split: held-out training examples
+        evaluation = exporter.calibration_inputs(graph, config, eval_examples, "train", seed=1,
+                                                 skip=calibration_examples, height=height,
+                                                 width=width)
+    out_dir = os.path.join(out, "tflite", f"v{os.path.basename(path)}")
+    result["rows"] = export_tflite(
+        graph, out_dir, variants, calibration, evaluation,
+        load_label_space(config.data.label_space).to_dict(), height=height, width=width,
+        num_threads=threads, log=lambda text: print(text, file=stream))
+    result["tflite"] = out_dir
+    print(f"wrote {out_dir} (report.md: size, latency, fidelity per variant)", file=stream)
+    return result

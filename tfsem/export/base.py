@@ -1,0 +1,96 @@
+"""What every export shares: binding named inputs, the serving-module base and
+the atomic TF Serving version layout.
+
+Every graph (``generator.GeneratorGraph``, ``label_maps.LabelMapGraph``,
+``label_maps.DreamGraph``) has ``input_specs(batch, height, width)`` (named
+TensorSpecs) and ``outputs(**inputs)`` (named tensors). :func:`bind` is the
+one place that turns named specs into a ``tf.function``: the serving
+signatures and the TFLite conversion both use it, so an input can only ever
+reach the argument of its own name.
+
+Model: TF Model Garden ``official/vision/serving/export_base.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+__all__ = ["DEFAULT_MAX_PIXELS", "ServingModule", "bind", "next_version", "write_version"]
+
+DEFAULT_MAX_PIXELS = 4096 * 4096
+
+
+def bind(specs: Sequence[tf.TensorSpec], fn: Callable[..., Dict[str, tf.Tensor]]):
+    """A ``tf.function`` with ``specs`` as its input signature that calls
+    ``fn(**{spec.name: arg})``: inputs are passed by name, never by position."""
+    specs = list(specs)
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names) or not all(names):
+        raise ValueError(f"input specs need distinct names, got {names}")
+
+    def run(*args):
+        return fn(**dict(zip(names, args)))
+
+    return tf.function(run, input_signature=specs)
+
+
+class ServingModule(tf.Module):
+    """Base of the served modules: ``serving_default`` is ``serve(**inputs)``
+    over ``input_specs()``; ``extra_signatures()`` adds others (name ->
+    (specs, function of named inputs))."""
+
+    def input_specs(self) -> List[tf.TensorSpec]:
+        raise NotImplementedError
+
+    def serve(self, **inputs) -> Dict[str, tf.Tensor]:
+        raise NotImplementedError
+
+    def extra_signatures(self) -> Dict[str, Tuple[List[tf.TensorSpec], Callable]]:
+        return {}
+
+    def signatures(self) -> dict:
+        out = {"serving_default": bind(self.input_specs(), self.serve).get_concrete_function()}
+        for name, (specs, fn) in self.extra_signatures().items():
+            out[name] = bind(specs, fn).get_concrete_function()
+        return out
+
+
+def next_version(base: str) -> int:
+    """1 + the largest numeric version dir under ``base`` (1 if none)."""
+    if not os.path.isdir(base):
+        return 1
+    versions = [int(d) for d in os.listdir(base) if d.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def write_version(base: str, version: Optional[int], module: ServingModule,
+                  assets: dict) -> str:
+    """Saves ``module`` with its signatures to ``base/<version>`` (default: the
+    next free number) through a temporary dir and a rename, so a server
+    watching ``base`` never loads a half-written version; ``assets``: file
+    name -> JSON data for ``assets/``. Returns the version dir."""
+    version = next_version(base) if version is None else int(version)
+    if version < 1:
+        raise ValueError(f"--version must be >= 1, got {version}")
+    final = os.path.join(base, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"{final}: this version exists; choose another --version")
+    os.makedirs(base, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
+    try:
+        tf.saved_model.save(module, tmp, signatures=module.signatures())
+        os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
+        for name, data in assets.items():
+            with open(os.path.join(tmp, "assets", name), "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

@@ -30,12 +30,12 @@ def _oracle_segmenter(path):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, tiny_gaugan_run):
-    """A folder with ``run`` (a copy of the shared tiny GauGAN run, 2 steps)."""
+def tiny_run(tmp_path_factory, untrained_gaugan_run):
+    """A folder with ``run`` (a copy of the shared tiny GauGAN run dir)."""
     import shutil
 
     tmp = tmp_path_factory.mktemp("eval")
-    shutil.copytree(tiny_gaugan_run, tmp / "run")
+    shutil.copytree(untrained_gaugan_run, tmp / "run")
     return tmp
 
 

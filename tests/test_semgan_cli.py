@@ -33,11 +33,11 @@ def semgan_experiment(output="classes", name="tiny_semgan"):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_gaugan_run):
+def runs(tmp_path_factory, untrained_gaugan_run):
     """A 2-step SemGAN run, a 2-step baseline run and a GauGAN renderer (the
-    shared 2-step tiny run)."""
+    shared tiny run dir)."""
     root = tmp_path_factory.mktemp("semgan")
-    out = {"renderer": tiny_gaugan_run}
+    out = {"renderer": untrained_gaugan_run}
     for key, config in (("semgan", semgan_experiment()),
                         ("baseline", semgan_experiment("colors", "tiny_baseline"))):
         path = write_json(root / f"{key}.json", config)

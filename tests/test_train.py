@@ -64,9 +64,9 @@ def test_train_resume_and_generate_cli(tmp_path, tiny_gaugan_run):
     assert "x.png: label ids outside the 'cityscapes' label space: 77" in result.stderr
 
 
-def test_generate_on_real_cityscapes_label_map(tmp_path, tiny_gaugan_run):
+def test_generate_on_real_cityscapes_label_map(tmp_path, untrained_gaugan_run):
     src = os.path.join(shared_data_dir(), "cityscapes_sample")
-    run = tiny_gaugan_run
+    run = untrained_gaugan_run
     label = sorted(glob.glob(os.path.join(src, "train_label", "*.png")))[0]
     inst_dir = os.path.join(src, "train_inst")
     result = run_module("tfsem.generate", "--model", str(run), "--labels", label,

@@ -41,10 +41,11 @@ def _write_inputs(io, folder):
     return raw, inst
 
 
-# By default the cases with the most paths (SPADE's VAE + style photo, pix2pixHD's
-# features + clusters); the plain ones are slow: their numerics are
+# By default pix2pixHD with features (--style photo, clusters, the cluster input of
+# the SavedModel); the others are slow (~1 min each): their numerics are
 # test_reference_equivalence.py's, every case, by default.
-@pytest.mark.parametrize("case", reference_cases(slow=("spade_cityscapes", "pix2pixhd_local")))
+@pytest.mark.parametrize("case", reference_cases(
+    slow=("spade_cityscapes", "spade_coco_vae", "pix2pixhd_local")))
 def test_convert_generate_export_from_the_command_line(case, tmp_path):
     from tfsem.convert.__main__ import main as convert_main
     from tfsem.export.__main__ import main as export_main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Literal
 
-from tfsem.config.schema import ConfigError, doc_field
+from tfsem.config.schema import ConfigError, check_size_multiple, doc_field
 
 __all__ = ["GauGANConfig", "NORMS"]
 
@@ -66,11 +66,7 @@ class GauGANConfig:
         return 2 ** _UPSAMPLINGS[self.num_upsampling_layers]
 
     def validate_experiment(self, experiment) -> None:
-        height, width = experiment.image_size()
-        if height % self.factor() or width % self.factor():
-            raise ConfigError(
-                f"data: GauGAN with num_upsampling_layers={self.num_upsampling_layers!r} needs a "
-                f"height and width that are multiples of {self.factor()}; the data gives "
-                f"{height}x{width} (HxW)")
+        check_size_multiple(experiment, self.factor(), f"GauGAN with num_upsampling_layers="
+                                                       f"{self.num_upsampling_layers!r}")
         if not experiment.data.load_images:
             raise ConfigError("data.load_images: GauGAN trains on photos; set it to true")

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Dict, Literal
 
 from tfsem.config.gaugan import NORMS
-from tfsem.config.schema import ConfigError, doc_field
+from tfsem.config.schema import ConfigError, check_size_multiple, doc_field
 
 __all__ = ["Pix2PixHDConfig"]
 
@@ -69,11 +69,8 @@ class Pix2PixHDConfig:
         return 2 ** (self.n_downsample_global + self.n_local_enhancers)
 
     def validate_experiment(self, experiment) -> None:
-        height, width = experiment.image_size()
-        if height % self.factor() or width % self.factor():
-            raise ConfigError(
-                f"data: pix2pixHD with n_downsample_global={self.n_downsample_global} and "
-                f"n_local_enhancers={self.n_local_enhancers} needs a height and width that are "
-                f"multiples of {self.factor()}; the data gives {height}x{width} (HxW)")
+        check_size_multiple(experiment, self.factor(),
+                            f"pix2pixHD with n_downsample_global={self.n_downsample_global} and "
+                            f"n_local_enhancers={self.n_local_enhancers}")
         if not experiment.data.load_images:
             raise ConfigError("data.load_images: pix2pixHD trains on photos; set it to true")

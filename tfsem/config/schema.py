@@ -23,8 +23,8 @@ import types
 import typing
 from typing import Any, List, Literal, Sequence, Tuple
 
-__all__ = ["ConfigError", "apply_overrides", "config_from_dict", "config_to_dict", "describe",
-           "doc_field", "field_docs"]
+__all__ = ["ConfigError", "apply_overrides", "check_size_multiple", "config_from_dict",
+           "config_to_dict", "describe", "doc_field", "field_docs"]
 
 
 class ConfigError(ValueError):
@@ -54,6 +54,15 @@ def describe(cls: type, markdown: bool = False) -> str:
     width = max(len(name) for name, *_ in rows)
     return "\n".join(f"{name:<{width}}  {json.dumps(config_to_dict(default))}  ({tp})\n"
                      f"{'':<{width}}  {doc}" for name, tp, default, doc in rows)
+
+
+def check_size_multiple(experiment, factor: int, model: str) -> None:
+    """A ConfigError unless the experiment's training size is a multiple of
+    ``factor`` (``model`` says which model needs it, with its settings)."""
+    height, width = experiment.image_size()
+    if height % factor or width % factor:
+        raise ConfigError(f"data: {model} needs a height and width that are multiples of "
+                          f"{factor}; the data gives {height}x{width} (HxW)")
 
 
 def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Literal
 
-from tfsem.config.schema import ConfigError, doc_field
+from tfsem.config.schema import ConfigError, check_size_multiple, doc_field
 
 __all__ = ["SemGANConfig"]
 
@@ -81,12 +81,9 @@ class SemGANConfig:
         return 2 ** max(self.n_upsample, self.n_layers_D)
 
     def validate_experiment(self, experiment) -> None:
-        height, width = experiment.image_size()
-        if height % self.factor() or width % self.factor():
-            raise ConfigError(
-                f"data: SemGAN with n_upsample={self.n_upsample} and n_layers_D="
-                f"{self.n_layers_D} needs a height and width that are multiples of "
-                f"{self.factor()}; the data gives {height}x{width} (HxW)")
+        check_size_multiple(experiment, self.factor(), f"SemGAN with n_upsample="
+                                                       f"{self.n_upsample} and n_layers_D="
+                                                       f"{self.n_layers_D}")
         if experiment.data.dont_care == "zero":
             raise ConfigError(
                 "data.dont_care: SemGAN generates every pixel's class, don't-care included; "

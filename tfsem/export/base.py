@@ -19,9 +19,11 @@ import shutil
 import tempfile
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ServingModule", "bind", "next_version", "write_version"]
+__all__ = ["DEFAULT_MAX_PIXELS", "ServingModule", "bind", "next_version", "sample_input",
+           "write_version"]
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
@@ -38,6 +40,22 @@ def bind(specs: Sequence[tf.TensorSpec], fn: Callable[..., Dict[str, tf.Tensor]]
         return fn(**dict(zip(names, args)))
 
     return tf.function(run, input_signature=specs)
+
+
+def sample_input(specs: Sequence[tf.TensorSpec], index: int, rng, given=None) -> dict:
+    """One batch-1 input dict for ``specs`` (calibration / fidelity inputs):
+    ``given`` values by name, float inputs ~ N(0, I) from ``rng``, int inputs
+    (``cluster``) = ``index``."""
+    given = given or {}
+    item = {}
+    for spec in specs:
+        if spec.name in given:
+            item[spec.name] = given[spec.name]
+        elif spec.dtype == tf.float32:
+            item[spec.name] = rng.standard_normal(spec.shape).astype(np.float32)
+        else:
+            item[spec.name] = np.array([index], np.int32)
+    return item
 
 
 class ServingModule(tf.Module):

@@ -33,7 +33,7 @@ from tfsem.config import config_to_dict
 from tfsem.data.labels import load_label_space
 from tfsem.data.pipeline import DataPipeline
 from tfsem.data.preprocess import lookup_class_indices, resize_map, semantic_map, uint8_image
-from tfsem.export.base import DEFAULT_MAX_PIXELS, ServingModule, write_version
+from tfsem.export.base import DEFAULT_MAX_PIXELS, ServingModule, sample_input, write_version
 
 __all__ = ["GeneratorGraph", "GeneratorServing", "calibration_inputs", "export_saved_model",
            "tflite_graph"]
@@ -256,15 +256,7 @@ def calibration_inputs(graph: GeneratorGraph, config, count: int, split: str = "
         maps = {"label_map": resize(space.decode(ex["label"].numpy())),
                 "instance_map": resize(ex["instance"].numpy() if "instance" in ex
                                        else ex["label"].numpy())}
-        item = {}
-        for spec in graph.input_specs(1, height, width):
-            if spec.name in maps:
-                item[spec.name] = maps[spec.name]
-            elif spec.dtype == tf.float32:
-                item[spec.name] = rng.standard_normal(spec.shape).astype(np.float32)
-            else:
-                item[spec.name] = np.array([len(out)], np.int32)
-        out.append(item)
+        out.append(sample_input(graph.input_specs(1, height, width), len(out), rng, maps))
     if not out:
         raise ValueError(f"no {split!r} examples in the run's data ({config.data.source}) "
                          f"for TFLite calibration/evaluation")

@@ -37,7 +37,7 @@ import tensorflow as tf
 from tfsem.config import config_to_dict
 from tfsem.data.labels import load_label_space
 from tfsem.data.preprocess import resize_map
-from tfsem.export.base import ServingModule, write_version
+from tfsem.export.base import ServingModule, sample_input, write_version
 from tfsem.export.generator import GeneratorGraph
 from tfsem.inference.dream import check_dream_pair
 from tfsem.inference.generate import raw_label_ids
@@ -218,13 +218,4 @@ def calibration_inputs(graph, config=None, count: int = 8, split: str = "train",
     style_z) ~ N(0, I) from ``seed``, cluster = the index (no data needed;
     ``split`` and ``skip`` are unused: held-out inputs take another seed)."""
     rng = np.random.default_rng(seed)
-    out = []
-    for i in range(count):
-        item = {}
-        for spec in graph.input_specs(1):
-            if spec.dtype == tf.float32:
-                item[spec.name] = rng.standard_normal(spec.shape).astype(np.float32)
-            else:
-                item[spec.name] = np.array([i], np.int32)
-        out.append(item)
-    return out
+    return [sample_input(graph.input_specs(1), i, rng) for i in range(count)]

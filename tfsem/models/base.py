@@ -238,6 +238,15 @@ class ConditionalGAN(GANTask):
 
     conditional = True
 
+    @classmethod
+    def from_experiment(cls, config):
+        """The task of ``config``: its section's fields, sizes and ``use_instances``
+        from the data section; named after the family (``gaugan``, ``pix2pixhd``)."""
+        _, num_classes, image_size = cls.experiment_sizes(config)
+        return cls(num_classes=num_classes, image_size=image_size,
+                   use_instances=config.data.use_instances, **cls.section_kwargs(config),
+                   name=cls.FAMILY)
+
     # -- front-end methods -----------------------------------------------------------
     def inference_inputs(self, label, instance=None, *, style=None, z=None, seed: int = 0,
                          clusters: Optional[dict] = None, cluster="0", per_instance=None):

@@ -115,13 +115,6 @@ class GauGAN(ConditionalGAN):
         self.noise_seed = keras.random.SeedGenerator(seed)
         self._init_tracking()
 
-    @classmethod
-    def from_experiment(cls, config):
-        _, num_classes, image_size = cls.experiment_sizes(config)
-        return cls(num_classes=num_classes, image_size=image_size,
-                   use_instances=config.data.use_instances, **cls.section_kwargs(config),
-                   name="gaugan")
-
     # -- inputs ----------------------------------------------------------------
     def add_style_inputs(self, inputs, style=None, z=None, seed=0, clusters=None, cluster="0",
                          per_instance=None):

@@ -106,13 +106,6 @@ class Pix2PixHD(ConditionalGAN):
                                        norm=norm, name="encoder") if use_features else None)
         self._init_tracking()
 
-    @classmethod
-    def from_experiment(cls, config):
-        _, num_classes, image_size = cls.experiment_sizes(config)
-        return cls(num_classes=num_classes, image_size=image_size,
-                   use_instances=config.data.use_instances, **cls.section_kwargs(config),
-                   name="pix2pixhd")
-
     # -- inputs ------------------------------------------------------------------
     def add_style_inputs(self, inputs, style=None, z=None, seed=0, clusters=None, cluster="0",
                          per_instance=None):

@@ -127,18 +127,15 @@ class Trainer:
         self._check_run_dir()
         self.pipeline = DataPipeline(config.data)
         try:  # fail fast on missing data, before anything is written
-            self.pipeline.num_examples()
+            self.num_examples = self.pipeline.num_examples()
         except DataError as err:
             missing = "not found" in err.reason or err.reason.startswith("no ")
             raise DataError(err.path, err.reason + (missing_data_hint(config) if missing
                                                     else "")) from None
-        self.total_steps, self.decay_steps = config.schedule(
-            self.pipeline.num_examples() if config.train.epochs is not None else None)
+        self.total_steps, self.decay_steps = config.schedule(self.num_examples)
         with self.strategy.scope():
             self.model = build_model(config)
-            compile_model(self.model, config, vgg_loss=vgg_loss,
-                          num_examples=self.pipeline.num_examples()
-                          if config.train.epochs is not None else None)
+            compile_model(self.model, config, vgg_loss=vgg_loss, num_examples=self.num_examples)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, g_optimizer=self.model.g_optimizer,
@@ -233,7 +230,7 @@ class Trainer:
         start = int(self.step.numpy())
         if self.config.train.epochs is not None:
             self._print(f"train.epochs {self.config.train.epochs} = {self.total_steps} steps "
-                        f"({self.pipeline.num_examples()} examples, batch "
+                        f"({self.num_examples} examples, batch "
                         f"{self.config.data.batch_size}); the rates decay over the last "
                         f"{self.decay_steps}")
         if self.resumed_from is not None:

@@ -34,6 +34,12 @@ def exported(tmp_path_factory):
             "expected": expected, "config": config, "model": model}
 
 
+@pytest.fixture(scope="module")
+def signatures(exported):
+    """The export loaded once (each load restores and retraces its functions)."""
+    return tf.saved_model.load(exported["path"]).signatures
+
+
 def _close(a, b):
     assert a.dtype == np.uint8 and a.shape == b.shape
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
@@ -77,11 +83,10 @@ def _png(array):
     return buffer.getvalue()
 
 
-def test_predict_png_round_trip(exported):
-    loaded = tf.saved_model.load(exported["path"])
+def test_predict_png_round_trip(exported, signatures):
     labels = [_png(x.astype(np.uint8)) for x in exported["label"]]       # 8-bit
     instances = [_png(x.astype(np.uint16)) for x in exported["instance"]]  # 16-bit
-    out = loaded.signatures["predict_png"](label_png=tf.constant(labels),
+    out = signatures["predict_png"](label_png=tf.constant(labels),
                                            instance_png=tf.constant(instances))["image_png_bytes"]
     images = np.stack([np.asarray(Image.open(io.BytesIO(b))) for b in out.numpy()])
     _close(images, exported["expected"])
@@ -93,8 +98,8 @@ def test_predict_png_round_trip(exported):
     ("too_big", "more than max_pixels=4096"),
     ("instance_shape", "instance_map must have the shape of label_map"),
 ])
-def test_serving_default_rejects_bad_input(exported, case, message):
-    fn = tf.saved_model.load(exported["path"]).signatures["serving_default"]
+def test_serving_default_rejects_bad_input(exported, signatures, case, message):
+    fn = signatures["serving_default"]
     label, instance = exported["label"].copy(), exported["instance"]
     if case == "bad_id":
         label[0, 0, 0] = 99
@@ -108,8 +113,8 @@ def test_serving_default_rejects_bad_input(exported, case, message):
         fn(label_map=tf.constant(label), instance_map=tf.constant(instance))
 
 
-def test_predict_png_rejects_non_png_and_oversized(exported):
-    fn = tf.saved_model.load(exported["path"]).signatures["predict_png"]
+def test_predict_png_rejects_non_png_and_oversized(signatures):
+    fn = signatures["predict_png"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="label_png is not a PNG"):
         fn(label_png=tf.constant([b"GIF89a" + b"\0" * 40]), instance_png=tf.constant([b"x" * 40]))
     big = _png(np.zeros((128, 128), np.uint8))

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfsem import registry
 from tfsem.config import ExperimentConfig, config_from_dict, config_to_dict
 from tfsem.data.pipeline import DataPipeline
+from tfsem.losses import VGGPerceptualLoss
 from tfsem.models.base import GANTask
 from tfsem.train.build import build_model, compile_model
 from tests.testing import (FAMILY_CASES, assert_same_update, mirrored_train_step,
@@ -88,15 +89,23 @@ def test_keras_round_trip_keeps_what_front_ends_get(case, tmp_path):
     np.testing.assert_allclose(_outputs(loaded, batch), _outputs(model, batch), atol=1e-5)
 
 
-# gaugan_vae fits in test_gaugan.py (with the VGG and KL terms and evaluate).
-@pytest.mark.parametrize("case", [c for c in FAMILY_CASES if c != "gaugan_vae"])
+# GauGAN fits with its VAE, the KL term and a (random-weight) VGG loss: every term of
+# its objective in one trace. The plain variant trains through the train CLI in the
+# shared run (tests/conftest.py tiny_gaugan_run), whose grid and scores test_train checks.
+@pytest.mark.parametrize("case", [c for c in FAMILY_CASES if c != "gaugan"])
 def test_fit_and_the_front_end_methods(case):
-    config = _config(case)
+    experiment, vgg_loss = tiny_family_experiment(case), None
+    if case == "gaugan_vae":
+        experiment["model"]["gaugan"]["lambda_vgg"] = 10.0
+        vgg_loss = VGGPerceptualLoss(weights=None)
+    config = config_from_dict(ExperimentConfig, experiment)
     model = build_model(config)
-    compile_model(model, config)
+    compile_model(model, config, vgg_loss=vgg_loss)
     pipeline = DataPipeline(config.data)
-    history = model.fit(pipeline.dataset(), steps_per_epoch=1, epochs=1, verbose=0)
-    assert all(np.isfinite(v[-1]) for v in history.history.values())
+    history = model.fit(pipeline.dataset(), steps_per_epoch=2, epochs=1, verbose=0).history
+    assert all(np.isfinite(v[-1]) for v in history.values())
+    if case == "gaugan_vae":
+        _check_gaugan_vae_terms(model, history, pipeline)
     batch = next(iter(DataPipeline(config.data, "val").dataset(training=False)))
     grid = model.preview_grid(batch, pipeline.label_space, config.data.dont_care)
     assert grid.dtype == np.uint8 and grid.ndim == 3 and grid.shape[-1] == 3
@@ -113,6 +122,21 @@ def test_fit_and_the_front_end_methods(case):
             model.inference_inputs(batch["label"])
         with pytest.raises(ValueError, match="cannot start from another run"):
             model.load_stage_weights(build_model(config))
+
+
+def _check_gaugan_vae_terms(model, history, pipeline):
+    for name in ("G_GAN", "G_feat", "G_VGG", "KLD", "D_real", "D_fake", "G_loss", "D_loss"):
+        assert np.isfinite(history[name][-1]), name
+    assert history["KLD"][-1] > 0 and history["G_VGG"][-1] > 0
+    result = model.evaluate(pipeline.dataset().take(1), verbose=0, return_dict=True)
+    assert np.isfinite(result["G_loss"])
+    batch = next(iter(pipeline.dataset()))
+    style = model({"label": batch["label"], "instance": batch["instance"],
+                   "style_image": batch["image"]})
+    z_out = model({"label": batch["label"], "instance": batch["instance"],
+                   "z": tf.random.normal([2, 8], seed=1)})
+    assert style.shape == z_out.shape == (2, 32, 64, 3)
+    assert not np.allclose(style.numpy(), z_out.numpy())
 
 
 @pytest.mark.parametrize("case", ["gaugan", "pix2pixhd"])

@@ -15,7 +15,7 @@ $(STAMP): setup.py
 	# PyTorch for tfsem.convert (reads official .pth checkpoints); pinned first, because
 	# this version is the CPU build on our machines, a plain "torch" pulls a CUDA build of GBs
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[cpu,test,convert]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[cpu,test,convert,studio]"
 	# gRPC client protos; the package depends on full tensorflow, so no deps (see export/README.md)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps tensorflow-serving-api
 	touch $(STAMP)

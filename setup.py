@@ -13,7 +13,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["tfsem", "tfsem.*"]),
-    package_data={"tfsem.data": ["label_spaces/*.json"]},
+    package_data={"tfsem.data": ["label_spaces/*.json"],
+                  "tfsem.studio": ["static/*"]},
     entry_points={"console_scripts": ["tfsem = tfsem.cli:main"]},
     install_requires=[
         "keras>=3.10",
@@ -31,6 +32,10 @@ setup(
         "litert": ["ai-edge-litert"],
         # tfsem.convert reads the official PyTorch checkpoints (torch.load, weights only)
         "convert": ["torch>=2.1"],
-        "test": ["pytest", "pytest-xdist", "scipy", "ai-edge-litert"],
+        # python -m tfsem.studio: the ASGI app and its server
+        "studio": ["fastapi>=0.110", "uvicorn>=0.29"],
+        # httpx: FastAPI's TestClient; playwright: the studio's browser test (system chromium)
+        "test": ["pytest", "pytest-xdist", "scipy", "ai-edge-litert", "fastapi>=0.110",
+                 "uvicorn>=0.29", "httpx", "playwright"],
     },
 )

@@ -65,18 +65,6 @@ def untrained_gaugan_run(tmp_path_factory):
     """A run dir (``config.json`` + ``model.keras``) of the tiny GauGAN, initialised
     and not trained: for the tests that only need a label-to-photo run to load
     (evaluate, dream, generate), without paying for a training trace."""
-    import keras
+    from tests.testing import save_untrained_run
 
-    from tfsem.config import ExperimentConfig, config_from_dict, save_config
-    from tfsem.train.build import build_model
-    from tests.testing import tiny_experiment
-
-    keras.utils.set_random_seed(0)
-    run = tmp_path_factory.mktemp("untrained_gaugan") / "run"
-    run.mkdir()
-    config = config_from_dict(ExperimentConfig, tiny_experiment())
-    model = build_model(config)
-    model.build_networks()
-    model.save(str(run / "model.keras"))
-    save_config(config, str(run / "config.json"))
-    return run
+    return save_untrained_run("gaugan", tmp_path_factory.mktemp("untrained_gaugan") / "run")

@@ -16,11 +16,9 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -33,6 +31,7 @@ from tfsem.export.generator import export_saved_model
 from tfsem.train.build import build_model
 from tfsem.serving.client import (GrpcClient, RestClient, ServingError, build_rest_request,
                                   parse_rest_response)
+from tests.serving_standin import rest_stand_in
 from tests.testing import REPO, run_module, run_subprocess, tiny_experiment
 
 # Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
@@ -110,66 +109,10 @@ def test_rest_url_follows_documented_scheme():
 
 # -- (2) clients against in-process stand-ins ------------------------------------
 
-class _RestStandIn(BaseHTTPRequestHandler):
-    """TF Serving's documented :predict semantics over a loaded SavedModel."""
-    loaded = None
-    model_name = "tiny"
-
-    def log_message(self, *args):
-        pass
-
-    def _reply(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self):
-        if not self.path.startswith(f"/v1/models/{self.model_name}") or \
-                not self.path.endswith(":predict"):
-            return self._reply(404, {"error": f"Servable not found for request: {self.path}"})
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        fn = self.loaded.signatures[body.get("signature_name", "serving_default")]
-        specs = fn.structured_input_signature[1]
-
-        def decode(v):
-            if isinstance(v, dict):
-                return base64.b64decode(v["b64"])
-            return [decode(x) for x in v] if isinstance(v, list) else v
-
-        if "inputs" in body:
-            columns = {k: decode(v) for k, v in body["inputs"].items()}
-        else:
-            columns = {k: [decode(row[k]) for row in body["instances"]]
-                       for k in body["instances"][0]}
-        try:
-            out = fn(**{k: tf.constant(v, dtype=specs[k].dtype) for k, v in columns.items()})
-        except tf.errors.InvalidArgumentError as err:
-            return self._reply(400, {"error": err.message})
-
-        def encode(name, value):
-            if name.endswith("_bytes"):
-                return [{"b64": base64.b64encode(b).decode()} for b in value.numpy()]
-            return value.numpy().tolist()
-
-        outputs = {k: encode(k, v) for k, v in out.items()}
-        if "inputs" in body:
-            return self._reply(200, {"outputs": next(iter(outputs.values()))
-                                     if len(outputs) == 1 else outputs})
-        rows = next(iter(outputs.values()))
-        return self._reply(200, {"predictions": rows})
-
-
 @pytest.fixture(scope="module")
 def rest_url(served):
-    handler = type("Handler", (_RestStandIn,), {"loaded": served["loaded"]})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with rest_stand_in(served["loaded"]) as url:
+        yield url
 
 
 @pytest.mark.parametrize("layout", ["inputs", "instances"])

@@ -214,5 +214,27 @@ def tiny_family_experiment(case: str) -> dict:
                                                    "n_upsample": 3, "ndf": 4, "n_layers_D": 3}}}
 
 
+def save_untrained_run(case: str, run, **section):
+    """Writes a run dir (``config.json`` + ``model.keras``) of
+    ``tiny_family_experiment(case)`` (``section``: model fields to change),
+    initialised (seed 0), not trained; returns it."""
+    import keras
+
+    from tfsem.config import ExperimentConfig, config_from_dict, save_config
+    from tfsem.train.build import build_model
+
+    keras.utils.set_random_seed(0)
+    os.makedirs(run, exist_ok=True)
+    experiment = tiny_family_experiment(case)
+    model_section = experiment["model"]
+    model_section[model_section["type"]].update(section)
+    config = config_from_dict(ExperimentConfig, experiment)
+    model = build_model(config)
+    model.build_networks()
+    model.save(os.path.join(run, "model.keras"))
+    save_config(config, os.path.join(run, "config.json"))
+    return run
+
+
 FAMILY_CASES = ("gaugan", "gaugan_vae", "pix2pixhd", "pix2pixhd_features", "semgan",
                 "semgan_colors")

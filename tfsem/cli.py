@@ -30,6 +30,7 @@ COMMANDS = {
     "config": ("tfsem.config", "describe model fields, check a config"),
     "inspect": ("tfsem.data.inspect", "look at a config's data"),
     "serve-client": ("tfsem.serving.client", "query a TF Serving model (REST or gRPC)"),
+    "studio": ("tfsem.studio", "paint label maps in the browser, see the photos"),
 }
 
 _PY_ERROR = re.compile(r"\b(?:DataError|ConfigError|ValueError|TypeError|FileNotFoundError): (.+)")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import io
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -37,6 +38,7 @@ __all__ = [
     "ExampleFiles",
     "list_cityscapes",
     "list_folder",
+    "decode_map_png",
     "load_example",
     "read_image",
     "read_instance",
@@ -230,6 +232,31 @@ def _single_channel(path: str, image: Image.Image, what: str) -> np.ndarray:
         f"{what} must be a single-channel id map (8/16-bit grey or palette PNG), got mode "
         f"{image.mode!r}; colour-coded label images are not id maps",
     )
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def decode_map_png(data: bytes, where: str, what: str = "label map",
+                   max_pixels: Optional[int] = None) -> np.ndarray:
+    """Raw ids int32 [H, W] of an id-map PNG held in memory (an upload, a
+    request); ``where`` names it in errors. Not a PNG, a size over
+    ``max_pixels`` (checked on the header, before decoding) or a colour image
+    is a :class:`DataError`."""
+    if not data.startswith(PNG_SIGNATURE):
+        kind = "a JPEG" if data[:3] == b"\xff\xd8\xff" else "not a PNG"
+        raise DataError(where, f"{what} must be a PNG of ids, this is {kind}")
+    try:
+        image = Image.open(io.BytesIO(data))
+        if max_pixels is not None and image.width * image.height > max_pixels:
+            raise DataError(where, f"{what} is {image.width}x{image.height}, more than "
+                                   f"{max_pixels} pixels")
+        image.load()
+    except DataError:
+        raise
+    except Exception as err:  # PIL raises many types for corrupt files
+        raise DataError(where, f"cannot decode the PNG ({type(err).__name__}: {err})") from None
+    return _single_channel(where, image, what)
 
 
 def read_label(path: str) -> np.ndarray:

@@ -17,7 +17,7 @@ from tfsem.inference.feature_clusters import load_run_clusters
 from tfsem.runs import load_run
 
 __all__ = ["generate_images", "generate_label_maps", "label_inputs", "png_files",
-           "raw_label_ids", "stem", "write_label_maps"]
+           "raw_label_ids", "stem", "style_photo", "write_label_maps"]
 
 _LABEL_SUFFIXES = ("_gtFine_labelIds", "_labelIds")
 
@@ -68,9 +68,7 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
         if not (model.use_vae or model.use_features):
             raise ValueError("--style needs a VAE model (use_vae) or a pix2pixHD model with "
                              "instance features (use_features)")
-        # Prepared as the data pipeline prepares photos: resized, then [-1, 1].
-        photo = resize_photo(read_image(style)[None], model.image_size)
-        photo = tf.clip_by_value(photo / 127.5 - 1.0, -1.0, 1.0)
+        photo = style_photo(read_image(style), model.image_size)
     clusters = None
     if model.use_features and photo is None:
         clusters = load_run_clusters(model_path, features)
@@ -107,6 +105,13 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
     save_png(make_grid(rows, max_width=2048), os.path.join(out, "grid.png"))
     print(f"wrote {os.path.join(out, 'grid.png')} (label | generated)", file=stream)
     return written
+
+
+def style_photo(image, size):
+    """A style photo uint8 [H, W, 3] as the model's input [1, h, w, 3]: prepared as
+    the data pipeline prepares photos, resized to ``size``, then [-1, 1]."""
+    photo = resize_photo(np.asarray(image)[None], size)
+    return tf.clip_by_value(photo / 127.5 - 1.0, -1.0, 1.0)
 
 
 def raw_label_ids(labels, space):

@@ -1,0 +1,278 @@
+"""The studio's web app: a FastAPI app over one back end (``backends.py``)
+and the static page (``static/``). Its API (also at ``/docs``, the OpenAPI page):
+
+* ``GET /api/info``: the model (size, label space with names, colours and
+  which classes are "things", what can vary) and whether dreaming is on.
+* ``POST /api/render``: ``label_png`` (base64 8/16-bit grey PNG of raw ids at
+  the model's size), ``instance_png``, ``seed``, ``style_image`` (base64
+  PNG/JPEG photo), ``clusters`` {instance id: cluster} -> ``image/png``;
+  ``X-Render-Ms`` says how long rendering took.
+* ``POST /api/open``: a label PNG (and instance PNG) of any size -> the raw
+  maps at the model's size (nearest neighbour), as base64 little-endian
+  arrays (label uint16, instance int32), checked against the label space.
+* ``POST /api/dream``: ``seed`` -> a SemGAN label map, in the same form.
+
+Bad input is a 4xx whose ``detail`` says what is wrong (the page shows it);
+request bodies over ``max_upload_bytes`` get 413 before they are read whole.
+Renders are serialised per model (one lock in the back end), so concurrent
+users each get their own answer.
+
+FastAPI + uvicorn: the ecosystem's default ASGI pair; pydantic request models
+give the OpenAPI page and the 422 checks for free, and TestClient (httpx) tests
+the app in process.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import io
+import os
+import socket
+import threading
+import time
+from importlib import resources
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from tfsem.data.preprocess import resize_map
+from tfsem.data.readers import DataError, decode_map_png
+
+__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "create_app", "serve_in_background"]
+
+DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+#: the largest label map / photo /api/open and the style upload decode (pixels)
+MAX_UPLOAD_PIXELS = 8192 * 8192
+
+
+class RenderRequest(BaseModel):
+    label_png: str = Field(description="base64 grey PNG (8 or 16 bit) of raw label ids, at "
+                                       "the model's height x width")
+    instance_png: Optional[str] = Field(None, description="base64 grey PNG of instance ids "
+                                                          "(same size); default: the label map")
+    seed: int = Field(0, ge=0, lt=2**31, description="picks the look of multi-modal models")
+    style_image: Optional[str] = Field(None, description="base64 PNG/JPEG photo whose style "
+                                                         "to copy (VAE / instance features)")
+    clusters: Optional[Dict[str, int]] = Field(
+        None, description="instance id -> appearance cluster (pix2pixHD instance features)")
+
+
+class OpenRequest(BaseModel):
+    label_png: str = Field(description="base64 grey PNG of raw label ids, any size")
+    instance_png: Optional[str] = Field(None, description="base64 grey PNG of instance ids")
+
+
+class DreamRequest(BaseModel):
+    seed: int = Field(0, ge=0, lt=2**31)
+
+
+class Maps(BaseModel):
+    height: int
+    width: int
+    label: str = Field(description="base64 uint16 little-endian raw label ids, row-major")
+    instance: str = Field(description="base64 int32 little-endian instance ids, row-major")
+    source_size: list = Field(description="[height, width] of the map before resizing")
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies over ``limit`` bytes (by the
+    Content-Length header, and counted while reading for chunked bodies)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def _refuse(self, send):
+        body = (b'{"detail":"request body over the studio\'s limit of %d bytes"}' % self.limit)
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._refuse(send)
+        received, started, refused = 0, False, False
+
+        async def limited_receive():
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:  # answer 413 now; the app sees the client go
+                    if not started:
+                        await self._refuse(send)
+                    refused = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if refused:
+                return  # the 413 is out; what the app answers to the disconnect is dropped
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, limited_receive, tracking_send)
+
+
+def _bytes(value: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, f"{field} is not base64") from None
+
+
+def _map(value: str, field: str, what: str) -> np.ndarray:
+    try:
+        return decode_map_png(_bytes(value, field), field, what, max_pixels=MAX_UPLOAD_PIXELS)
+    except DataError as err:
+        raise HTTPException(400, str(err)) from None
+
+
+def _photo(value: str) -> np.ndarray:
+    data = _bytes(value, "style_image")
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > MAX_UPLOAD_PIXELS:
+            raise HTTPException(400, f"style_image is {image.width}x{image.height}, more than "
+                                     f"{MAX_UPLOAD_PIXELS} pixels")
+        return np.asarray(image.convert("RGB"))
+    except HTTPException:
+        raise
+    except Exception as err:  # PIL raises many types for corrupt files
+        raise HTTPException(400, f"style_image: cannot decode the image ({type(err).__name__})")
+
+
+def _maps_json(label: np.ndarray, instance: np.ndarray, source) -> dict:
+    return Maps(height=label.shape[0], width=label.shape[1],
+                label=base64.b64encode(label.astype("<u2").tobytes()).decode(),
+                instance=base64.b64encode(instance.astype("<i4").tobytes()).decode(),
+                source_size=list(source)).model_dump()
+
+
+def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
+    """The studio app over ``backend`` (``tfsem.studio.backends``) and, for the
+    dream button, a ``DreamSource``."""
+    info = backend.info
+    space = info.space
+    app = FastAPI(title="tfsem studio", version="1",
+                  description="Paint a label map, get the photo. The page is at /.")
+    static = resources.files("tfsem.studio") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    def check_ids(raw: np.ndarray, field: str) -> None:
+        try:
+            space.encode(raw, info.dont_care, where=field)
+        except ValueError as err:
+            raise HTTPException(400, str(err)) from None
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(os.path.join(str(static), "index.html"))
+
+    @app.get("/api/info")
+    def get_info():
+        return {**info.to_json(), "dream": dream is not None, "max_upload_bytes": max_upload_bytes}
+
+    @app.post("/api/render", response_class=Response,
+              responses={200: {"content": {"image/png": {}}, "description": "the photo"}})
+    def render(request: RenderRequest):
+        label = _map(request.label_png, "label_png", "label map")
+        size = (info.height, info.width)
+        if label.shape != size:
+            raise HTTPException(400, f"label_png is {label.shape[1]}x{label.shape[0]}, the model "
+                                     f"works at {size[1]}x{size[0]} (POST /api/open resizes)")
+        check_ids(label, "label_png")
+        instance = None
+        if request.instance_png is not None:
+            instance = _map(request.instance_png, "instance_png", "instance map")
+            if instance.shape != label.shape:
+                raise HTTPException(400, f"instance_png is {instance.shape[1]}x"
+                                         f"{instance.shape[0]}, label_png {size[1]}x{size[0]}")
+        style = None if request.style_image is None else _photo(request.style_image)
+        if style is not None and not info.style_image:
+            raise HTTPException(400, "this model takes no style photo")
+        per_instance = {}
+        for key, value in (request.clusters or {}).items():
+            if not key.lstrip("-").isdigit():
+                raise HTTPException(400, f"clusters: {key!r} is not an instance id")
+            per_instance[int(key)] = int(value)
+        if per_instance and not info.clusters:
+            raise HTTPException(400, "this model has no appearance clusters to choose from")
+        start = time.perf_counter()
+        try:
+            png = backend.render(label, instance, seed=request.seed, style=style,
+                                 per_instance=per_instance)
+        except (ValueError, tf.errors.InvalidArgumentError) as err:
+            raise HTTPException(400, getattr(err, "message", None) or str(err)) from None
+        except (OSError, RuntimeError) as err:  # the serving back end: down, or an error
+            raise HTTPException(502, f"the model server failed: {err}") from None
+        elapsed = (time.perf_counter() - start) * 1000
+        return Response(png, media_type="image/png", headers={"X-Render-Ms": f"{elapsed:.0f}"})
+
+    @app.post("/api/open", response_model=Maps)
+    def open_maps(request: OpenRequest):
+        label = _map(request.label_png, "label_png", "label map")
+        check_ids(label, "label_png")
+        instance = label
+        if request.instance_png is not None:
+            instance = _map(request.instance_png, "instance_png", "instance map")
+            if instance.shape != label.shape:
+                raise HTTPException(400, f"instance_png is {instance.shape[1]}x"
+                                         f"{instance.shape[0]}, label_png {label.shape[1]}x"
+                                         f"{label.shape[0]}")
+        size = (info.height, info.width)
+        both = resize_map(tf.constant(np.stack([label, instance])), size).numpy()
+        return _maps_json(both[0], both[1], label.shape)
+
+    @app.post("/api/dream", response_model=Maps)
+    def dream_map(request: DreamRequest):
+        if dream is None:
+            raise HTTPException(404, "no SemGAN given: start the studio with --semgan RUN")
+        label = dream.sample(request.seed)
+        return _maps_json(label, label, label.shape)
+
+    @app.exception_handler(DataError)
+    def data_error(_, err: DataError):
+        return JSONResponse({"detail": str(err)}, status_code=400)
+
+    app.add_middleware(BodyLimit, limit=max_upload_bytes)
+    return app
+
+
+@contextlib.contextmanager
+def serve_in_background(app: FastAPI, host: str = "127.0.0.1", port: int = 0):
+    """Serves ``app`` with uvicorn in a thread (notebooks, tests, screenshots);
+    yields its URL and stops it on exit. ``port`` 0: a free one."""
+    import uvicorn
+
+    if port == 0:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the studio server did not start on {host}:{port}")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

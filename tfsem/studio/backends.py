@@ -1,0 +1,238 @@
+"""What the studio renders with: a run dir (Keras), an exported SavedModel
+(its ``predict_png`` signature), or TF Serving over REST; and SemGAN runs
+for the dream button. Every back end takes raw label-id maps at the model's
+size and returns PNG bytes; what a model can vary (a seed, a style photo,
+appearance clusters) is in :class:`StudioModel`, read from the task's
+contract or from the export's signature, never guessed."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import threading
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from tfsem.data.labels import LabelSpace, load_label_space
+from tfsem.data.preprocess import resize_map
+from tfsem.data.visualize import image_to_uint8
+from tfsem.inference.feature_clusters import load_run_clusters
+from tfsem.inference.generate import label_inputs, raw_label_ids, style_photo
+from tfsem.models.base import latent_for_seeds
+from tfsem.config import load_config
+from tfsem.runs import load_run
+
+__all__ = ["DreamSource", "KerasBackend", "SavedModelBackend", "ServingBackend", "StudioModel",
+           "encode_png", "open_backend"]
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 photo [H, W, 3] or an id map [H, W] (8-bit grey when
+    every id fits, else 16-bit)."""
+    array = np.asarray(array)
+    if array.ndim == 2 and array.dtype != np.uint8:
+        array = array.astype(np.uint8 if array.max(initial=0) <= 255 else np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@dataclasses.dataclass
+class StudioModel:
+    """What the page needs to know of the model it paints for.
+
+    ``seed``: whether the seed changes the photo (a VAE's latent, pix2pixHD's
+    clusters); ``style_image``: a style photo can be uploaded (VAE encoder,
+    pix2pixHD feature encoder; in-process only); ``clusters``: class id ->
+    number of appearance clusters, for choosing per object (pix2pixHD with
+    instance features, in-process only).
+    """
+
+    name: str
+    backend: str
+    height: int
+    width: int
+    space: LabelSpace
+    dont_care: str
+    use_instances: bool
+    seed: bool = False
+    style_image: bool = False
+    clusters: Dict[int, int] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        classes = [{"id": c.id, "name": c.name, "color": list(c.color),
+                    "thing": bool(c.has_instances)} for c in self.space.classes]
+        return {"name": self.name, "backend": self.backend, "height": self.height,
+                "width": self.width, "use_instances": self.use_instances,
+                "label_space": {"name": self.space.name, "classes": classes},
+                "seed": self.seed, "style_image": self.style_image,
+                "clusters": {str(k): v for k, v in sorted(self.clusters.items())}}
+
+
+class KerasBackend:
+    """A run directory or ``.keras`` file, in this process."""
+
+    kind = "keras"
+
+    def __init__(self, path: str):
+        self.config, self.model = load_run(path)
+        if not self.model.conditional:
+            raise ValueError(f"--model {path}: a {type(self.model).__name__} model samples "
+                             "label maps; give it as --semgan, and a label-to-photo run as --model")
+        self.space = load_label_space(self.config.data.label_space)
+        self.dont_care = self.config.data.dont_care
+        self.features = load_run_clusters(path) if self.model.use_features else None
+        counts = {}
+        if self.features:
+            decode = self.space.decode(np.array(sorted(self.features)))
+            counts = {int(raw): len(self.features[c]) for raw, c in zip(decode, sorted(self.features))}
+        height, width = self.model.image_size
+        self.info = StudioModel(
+            name=os.path.basename(os.path.normpath(path)), backend=self.kind, height=height,
+            width=width, space=self.space, dont_care=self.dont_care,
+            use_instances=bool(self.model.use_instances),
+            seed=bool(self.model.use_vae or self.model.use_features),
+            style_image=bool(self.model.use_vae or self.model.use_features), clusters=counts)
+        self._lock = threading.Lock()  # Keras models are not built for concurrent calls
+
+    def render(self, label: np.ndarray, instance: Optional[np.ndarray], seed: int = 0,
+               style: Optional[np.ndarray] = None,
+               per_instance: Optional[Dict[int, int]] = None) -> bytes:
+        model = self.model
+        index, inst = label_inputs(model, self.space, self.dont_care, label,
+                                   label if instance is None else instance, "label_png")
+        photo = None if style is None else style_photo(style, model.image_size)
+        clusters = self.features if photo is None else None
+        with self._lock:
+            inputs = model.inference_inputs(
+                index, inst, style=photo, seed=seed, clusters=clusters,
+                cluster="random" if clusters else "0",
+                per_instance=(per_instance or None) if clusters else None)
+            image = model(inputs, training=False)[0].numpy()
+        return encode_png(image_to_uint8(image))
+
+
+def _version_dir(path: str) -> str:
+    """An export's version folder: ``path`` itself, or its highest numbered version."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = sorted((int(d) for d in os.listdir(path) if d.isdigit()), reverse=True) \
+        if os.path.isdir(path) else []
+    for version in versions:
+        if os.path.isfile(os.path.join(path, str(version), "saved_model.pb")):
+            return os.path.join(path, str(version))
+    raise FileNotFoundError(f"{path}: not a run directory, a .keras file or a SavedModel "
+                            "export (python -m tfsem.export)")
+
+
+class SavedModelBackend:
+    """An exported SavedModel (``python -m tfsem.export``) through its
+    ``predict_png`` signature: PNGs in, PNG out. The seed draws the VAE latent
+    (``latent_for_seeds``, as the Keras path does) or picks the cluster."""
+
+    kind = "saved_model"
+
+    def __init__(self, path: str):
+        self.path = _version_dir(path)
+        assets = os.path.join(self.path, "assets")
+        config = load_config(os.path.join(assets, "config.json"), written=True)
+        with open(os.path.join(assets, "label_space.json")) as f:
+            self.space = LabelSpace.from_dict(json.load(f), where=assets)
+        loaded = tf.saved_model.load(self.path)
+        if "predict_png" not in loaded.signatures:
+            raise ValueError(f"{self.path}: has no predict_png signature; it is not a "
+                             "label-to-photo export (SemGAN exports go to --semgan as run dirs)")
+        self._loaded = loaded  # keeps the signature's variables alive
+        self._fn = loaded.signatures["predict_png"]
+        specs = self._fn.structured_input_signature[1]
+        self.z_dim = int(specs["z"].shape[-1]) if "z" in specs else 0
+        self.cluster = "cluster" in specs
+        height, width = config.image_size()
+        self.info = StudioModel(
+            name=os.path.basename(os.path.dirname(self.path)) or "model", backend=self.kind,
+            height=height, width=width, space=self.space, dont_care=config.data.dont_care,
+            use_instances="instance_png" in specs, seed=bool(self.z_dim or self.cluster))
+
+    def _inputs(self, label, instance, seed):
+        inputs = {"label_png": [encode_png(label)]}
+        if self.info.use_instances:
+            inputs["instance_png"] = [encode_png(label if instance is None else instance)]
+        z = latent_for_seeds([seed], self.z_dim, stream=0).numpy() if self.z_dim else None
+        cluster = np.array([seed], np.int32) if self.cluster else None
+        return inputs, z, cluster
+
+    def render(self, label, instance, seed=0, style=None, per_instance=None) -> bytes:
+        if style is not None or per_instance:
+            raise ValueError("style photos and per-object clusters need the run dir (--model "
+                             "RUN); an export takes a seed only")
+        inputs, z, cluster = self._inputs(label, instance, seed)
+        args = {k: tf.constant(v) for k, v in inputs.items()}
+        if z is not None:
+            args["z"] = tf.constant(z)
+        if cluster is not None:
+            args["cluster"] = tf.constant(cluster)
+        return self._fn(**args)["image_png_bytes"].numpy()[0]
+
+
+class ServingBackend(SavedModelBackend):
+    """The same export served by TF Serving: requests go to its REST endpoint
+    (``tfsem.serving.RestClient``); the local export describes the model."""
+
+    kind = "serving"
+
+    def __init__(self, path: str, url: str, model_name: str):
+        from tfsem.serving.client import RestClient
+
+        super().__init__(path)
+        self.client = RestClient(url, model_name)
+
+    def render(self, label, instance, seed=0, style=None, per_instance=None) -> bytes:
+        if style is not None or per_instance:
+            raise ValueError("style photos and per-object clusters need the run dir (--model "
+                             "RUN); a served export takes a seed only")
+        inputs, z, cluster = self._inputs(label, instance, seed)
+        return self.client.predict_png(inputs["label_png"], inputs.get("instance_png"),
+                                       z=z, cluster=cluster)[0]
+
+
+class DreamSource:
+    """A SemGAN run (``--semgan``): whole label maps by seed, as raw ids at the
+    renderer's size; the label map stands in for the instance map, as in
+    ``tfsem.dream``."""
+
+    def __init__(self, path: str, renderer: StudioModel):
+        self.config, self.model = load_run(path)
+        if self.model.conditional:
+            raise ValueError(f"--semgan {path}: a {type(self.model).__name__} model renders "
+                             "label maps; --semgan takes a SemGAN run")
+        self.space = load_label_space(self.config.data.label_space)
+        if self.space.name != renderer.space.name:
+            raise ValueError(f"--semgan {path} makes {self.space.name!r} label maps, the model "
+                             f"renders {renderer.space.name!r} ones")
+        self.size = (renderer.height, renderer.width)
+        self._lock = threading.Lock()
+
+    def sample(self, seed: int) -> np.ndarray:
+        with self._lock:
+            labels, _ = self.model.sample_label_maps([int(seed)])
+        raw = raw_label_ids(labels[0], self.space).astype(np.int32)
+        return resize_map(tf.constant(raw[None]), self.size)[0].numpy()
+
+
+def open_backend(model: str, serving_url: Optional[str] = None,
+                 serving_model: Optional[str] = None):
+    """The back end for ``--model`` (a run dir or ``.keras``: Keras; a SavedModel
+    export: its signature; with ``--serving-url``: that export served)."""
+    if bool(serving_url) != bool(serving_model):
+        raise ValueError("--serving-url and --serving-model go together")
+    if serving_url:
+        return ServingBackend(model, serving_url, serving_model)
+    path = os.path.abspath(model)
+    if path.endswith(".keras") or os.path.isfile(os.path.join(path, "config.json")):
+        return KerasBackend(model)
+    return SavedModelBackend(model)

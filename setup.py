@@ -33,9 +33,10 @@ setup(
         # tfsem.convert reads the official PyTorch checkpoints (torch.load, weights only)
         "convert": ["torch>=2.1"],
         # python -m tfsem.studio: the ASGI app and its server
-        "studio": ["fastapi>=0.110", "uvicorn>=0.29"],
+        # (swagger-ui-bundle: the /docs page's assets, served locally, so it works offline)
+        "studio": ["fastapi>=0.110", "uvicorn>=0.29", "swagger-ui-bundle"],
         # httpx: FastAPI's TestClient; playwright: the studio's browser test (system chromium)
         "test": ["pytest", "pytest-xdist", "scipy", "ai-edge-litert", "fastapi>=0.110",
-                 "uvicorn>=0.29", "httpx", "playwright"],
+                 "uvicorn>=0.29", "swagger-ui-bundle", "httpx", "playwright"],
     },
 )

@@ -94,6 +94,9 @@ def test_info_describes_the_model_and_its_label_space(client):
     assert client.get("/").status_code == 200 and "studio.js" in client.get("/").text
     assert client.get("/static/png.js").status_code == 200
     assert "/api/render" in client.get("/openapi.json").json()["paths"]
+    docs = client.get("/docs").text  # the OpenAPI page, its assets served here (offline)
+    assert "/docs-assets/swagger-ui-bundle.js" in docs
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_render_is_the_models_photo_of_the_painted_map(client, runs):

@@ -163,15 +163,39 @@ def _maps_json(label: np.ndarray, instance: np.ndarray, source) -> dict:
                 source_size=list(source)).model_dump()
 
 
+def _add_docs_page(app: FastAPI) -> None:
+    """``/docs``: the OpenAPI page, from the swagger-ui-bundle package when installed
+    (tfsem[studio]: works offline), else FastAPI's default (Swagger UI from a CDN)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        assets = None
+    else:
+        app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+        assets = "/docs-assets"
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        if assets is None:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="tfsem studio API")
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="tfsem studio API",
+                                   swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{assets}/swagger-ui.css",
+                                   swagger_favicon_url=f"{assets}/favicon-32x32.png")
+
+
 def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
     """The studio app over ``backend`` (``tfsem.studio.backends``) and, for the
     dream button, a ``DreamSource``."""
     info = backend.info
     space = info.space
-    app = FastAPI(title="tfsem studio", version="1",
+    app = FastAPI(title="tfsem studio", version="1", docs_url=None, redoc_url=None,
                   description="Paint a label map, get the photo. The page is at /.")
     static = resources.files("tfsem.studio") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    _add_docs_page(app)
 
     def check_ids(raw: np.ndarray, field: str) -> None:
         try:

@@ -127,21 +127,13 @@ def test_tflite_variants_of_semgan_and_dream(semgan, baseline, tmp_path):
 
 
 def test_rest_client_samples_from_the_semgan_export(semgan, tmp_path):
-    import threading
-    from http.server import ThreadingHTTPServer
-
     from tfsem.serving.client import RestClient
-    from tests.test_serving import _RestStandIn
+    from tests.serving_standin import rest_stand_in
 
     config, model = semgan
     loaded = tf.saved_model.load(export_saved_model(model, config, str(tmp_path / "m")))
-    handler = type("Handler", (_RestStandIn,), {"loaded": loaded})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        out = RestClient(f"http://127.0.0.1:{server.server_address[1]}", "tiny").sample([3, 4])
-    finally:
-        server.shutdown()
+    with rest_stand_in(loaded) as url:
+        out = RestClient(url, "tiny").sample([3, 4])
     expected = model.sample_seeds([3, 4]).numpy()
     np.testing.assert_array_equal(out["label_map"], raw_label_ids(expected, SPACE))
     colour = np.asarray(Image.open(io.BytesIO(out["color_png_bytes"][1])))

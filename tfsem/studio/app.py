@@ -142,6 +142,17 @@ def _map(value: str, field: str, what: str) -> np.ndarray:
         raise HTTPException(400, str(err)) from None
 
 
+def _instance_map(value: Optional[str], label: np.ndarray) -> Optional[np.ndarray]:
+    """The request's instance map (None when not sent), of the label map's size."""
+    if value is None:
+        return None
+    instance = _map(value, "instance_png", "instance map")
+    if instance.shape != label.shape:
+        raise HTTPException(400, f"instance_png is {instance.shape[1]}x{instance.shape[0]}, "
+                                 f"label_png {label.shape[1]}x{label.shape[0]}")
+    return instance
+
+
 def _photo(value: str) -> np.ndarray:
     data = _bytes(value, "style_image")
     try:
@@ -220,12 +231,7 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
             raise HTTPException(400, f"label_png is {label.shape[1]}x{label.shape[0]}, the model "
                                      f"works at {size[1]}x{size[0]} (POST /api/open resizes)")
         check_ids(label, "label_png")
-        instance = None
-        if request.instance_png is not None:
-            instance = _map(request.instance_png, "instance_png", "instance map")
-            if instance.shape != label.shape:
-                raise HTTPException(400, f"instance_png is {instance.shape[1]}x"
-                                         f"{instance.shape[0]}, label_png {size[1]}x{size[0]}")
+        instance = _instance_map(request.instance_png, label)
         style = None if request.style_image is None else _photo(request.style_image)
         if style is not None and not info.style_image:
             raise HTTPException(400, "this model takes no style photo")
@@ -251,13 +257,8 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
     def open_maps(request: OpenRequest):
         label = _map(request.label_png, "label_png", "label map")
         check_ids(label, "label_png")
-        instance = label
-        if request.instance_png is not None:
-            instance = _map(request.instance_png, "instance_png", "instance map")
-            if instance.shape != label.shape:
-                raise HTTPException(400, f"instance_png is {instance.shape[1]}x"
-                                         f"{instance.shape[0]}, label_png {label.shape[1]}x"
-                                         f"{label.shape[0]}")
+        instance = _instance_map(request.instance_png, label)
+        instance = label if instance is None else instance
         size = (info.height, info.width)
         both = resize_map(tf.constant(np.stack([label, instance])), size).numpy()
         return _maps_json(both[0], both[1], label.shape)

@@ -1,6 +1,8 @@
 """Atomic file writes: a temp file in the same folder, then ``os.replace``.
 
 A reader (a server, a resumed run) never sees a half-written file.
+:func:`check_outputs` makes sure a command's outputs never overwrite its
+inputs or each other.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import json
 import os
 import tempfile
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "read_json"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "check_outputs", "read_json"]
 
 
 def _umask() -> int:
@@ -48,3 +50,16 @@ def read_json(path: str, what: str = "file", error: type = ValueError):
         raise error(f"{path}: {what} not found") from None
     except json.JSONDecodeError as err:
         raise error(f"{path}: not valid JSON: {err}") from None
+
+
+def check_outputs(outputs, inputs) -> None:
+    """Before anything is written: ``outputs`` (output path, what it is made from)
+    must not name an input file (``inputs``) or the same file twice. Raises
+    ValueError naming both files."""
+    taken = {os.path.realpath(p): f"the input {p}" for p in inputs if p}
+    for path, source in outputs:
+        real = os.path.realpath(path)
+        if real in taken:
+            raise ValueError(f"{path}: the output for {source} would overwrite {taken[real]}; "
+                             "choose another --out (outputs never replace inputs or each other)")
+        taken[real] = f"the output for {source}"

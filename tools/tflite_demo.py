@@ -31,6 +31,11 @@ class DemoError(Exception):
 
 def _read_ids(path: str, what: str) -> np.ndarray:
     try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if head != b"\x89PNG\r\n\x1a\n":  # a JPEG's lossy ids are wrong ids
+            kind = "a JPEG" if head[:3] == b"\xff\xd8\xff" else "not a PNG"
+            raise DemoError(f"{path}: {what} must be a PNG of ids, this is {kind}")
         with Image.open(path) as img:
             if img.mode not in ("L", "I", "I;16", "P"):
                 raise DemoError(f"{path}: {what} must be a single-channel PNG of ids, "
@@ -56,7 +61,10 @@ def run(model_path, labels, out, instances=None, label_space=None, threads=None,
 
     if not os.path.isfile(model_path):
         raise DemoError(f"{model_path}: no such .tflite file")
-    interpreter = Interpreter(model_path=model_path, num_threads=threads)
+    try:
+        interpreter = Interpreter(model_path=model_path, num_threads=threads)
+    except ValueError as err:
+        raise DemoError(f"{model_path}: not a TFLite model ({str(err).splitlines()[0]})") from None
     runner = interpreter.get_signature_runner()
     details = runner.get_input_details()
     if "label_map" not in details:

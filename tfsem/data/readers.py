@@ -259,14 +259,30 @@ def decode_map_png(data: bytes, where: str, what: str = "label map",
     return _single_channel(where, image, what)
 
 
+def _open_map(path: str, what: str) -> Image.Image:
+    """An id map's file: a PNG (a JPEG, even a grey one, holds lossy ids: wrong ids)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({err})") from None
+    if head != PNG_SIGNATURE:
+        kind = "a JPEG" if head[:3] == b"\xff\xd8\xff" else "not a PNG"
+        raise DataError(path, f"{what} must be a PNG of ids (8/16-bit grey or palette), this is "
+                              f"{kind}: lossy or colour images hold wrong ids")
+    return _open(path)
+
+
 def read_label(path: str) -> np.ndarray:
-    """Raw label ids, int32 [H, W]."""
-    return _single_channel(path, _open(path), "label map")
+    """Raw label ids, int32 [H, W], of a grey (8/16-bit) or palette PNG (the index)."""
+    return _single_channel(path, _open_map(path, "label map"), "label map")
 
 
 def read_instance(path: str) -> np.ndarray:
     """Raw instance ids, int32 [H, W] (Cityscapes: class*1000 + index, or class id)."""
-    return _single_channel(path, _open(path), "instance map")
+    return _single_channel(path, _open_map(path, "instance map"), "instance map")
 
 
 def read_image(path: str) -> np.ndarray:

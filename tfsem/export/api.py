@@ -7,6 +7,7 @@ become one dream model."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Optional
 
@@ -33,7 +34,17 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
     ``out/tflite/v<version>/``. Returns ``{"saved_model": path, "tflite": dir
     or None, "rows": report rows}``."""
     stream = stream or sys.stdout
+    # Every option is checked before anything is written: a failed export leaves
+    # no new version (TF Serving would load it).
     variants = parse_variants(tflite) if tflite else None
+    if max_pixels is not None and max_pixels < 1:
+        raise ValueError(f"--max-pixels must be >= 1, got {max_pixels}")
+    for name, value in (("--calibration-examples", calibration_examples),
+                        ("--eval-examples", eval_examples)):
+        if variants and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
     config, model = load_run(model_path, config_path)
     if renderer:
         if model.conditional:
@@ -42,26 +53,47 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
         renderer_config, renderer_model = load_run(renderer)
         clusters = (load_run_clusters(renderer, features) if renderer_model.use_features
                     else None)
-        path = label_maps.export_dream(model, config, renderer_model, renderer_config, out,
-                                       version, clusters)
-        print(f"exported {path} (dream model; signature: serving_default: seed -> label_map, "
-              "image)", file=stream)
+        exporter = label_maps
         graph = label_maps.dream_graph(model, config, renderer_model, renderer_config,
                                        clusters) if variants else None
-        exporter = label_maps
+
+        def write():
+            return label_maps.export_dream(model, config, renderer_model, renderer_config, out,
+                                           version, clusters)
+        names = "dream model; signature: serving_default: seed -> label_map, image"
     else:
         exporter = registry.family_of(config).export_module()
         clusters = load_run_clusters(model_path, features) if model.use_features else None
-        path = exporter.export_saved_model(model, config, out, version,
-                                           max_pixels or DEFAULT_MAX_PIXELS, clusters)
-        names = ("serving_default: seed -> label_map, color_png_bytes; from_z"
-                 if not model.conditional else "serving_default, predict_png")
-        print(f"exported {path} (signatures: {names})", file=stream)
         graph = exporter.tflite_graph(model, config, clusters) if variants else None
+
+        def write():
+            return exporter.export_saved_model(
+                model, config, out, version,
+                DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, clusters)
+        names = ("signatures: serving_default: seed -> label_map, color_png_bytes; from_z"
+                 if not model.conditional else "signatures: serving_default, predict_png")
+    if graph is not None:
+        height, width = graph.tflite_size(height, width, model.image_size)
+    path = write()
+    print(f"exported {path} ({names})", file=stream)
     result = {"saved_model": path, "tflite": None, "rows": []}
     if graph is None:
         return result
-    height, width = graph.tflite_size(height, width, model.image_size)
+    out_dir = os.path.join(out, "tflite", f"v{os.path.basename(path)}")
+    try:
+        _tflite_variants(exporter, graph, config, variants, out_dir, height, width,
+                         calibration_examples, eval_examples, threads, stream, result)
+    except BaseException:
+        # the version is not published half-done: neither the SavedModel nor its TFLite
+        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        print(f"export failed: removed {path}", file=stream)
+        raise
+    return result
+
+
+def _tflite_variants(exporter, graph, config, variants, out_dir, height, width,
+                     calibration_examples, eval_examples, threads, stream, result):
     calibration = exporter.calibration_inputs(graph, config, calibration_examples, "train",
                                               seed=0, height=height, width=width)
     try:
@@ -71,7 +103,6 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
         evaluation = exporter.calibration_inputs(graph, config, eval_examples, "train", seed=1,
                                                  skip=calibration_examples, height=height,
                                                  width=width)
-    out_dir = os.path.join(out, "tflite", f"v{os.path.basename(path)}")
     result["rows"] = export_tflite(
         graph, out_dir, variants, calibration, evaluation,
         load_label_space(config.data.label_space).to_dict(), height=height, width=width,

@@ -188,6 +188,13 @@ class GeneratorServing(ServingModule):
             tf.debugging.assert_equal(
                 tf.reduce_all((width == width[0]) & (height == height[0])), True,
                 message=f"all {what} images of a batch must have the same size"),
+            # IHDR colour type (byte 25) 0: grey. RGB / palette PNGs would be decoded
+            # to brightness here, not to ids: refused (the label readers take palette
+            # indices; convert such maps to grey for serving).
+            tf.debugging.assert_equal(
+                tf.reduce_all(tf.strings.substr(png, 25, 1) == b"\x00"), True,
+                message=f"{what} must be a grey PNG of ids (8 or 16 bit); RGB and palette "
+                        "PNGs are refused: their decoded brightness is not an id"),
         ]
         def decode(data):
             # decode_png(dtype=uint16) RESCALES 8-bit files (7 -> 1799): pick the

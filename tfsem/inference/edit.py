@@ -12,6 +12,7 @@ import numpy as np
 
 from tfsem.data.labels import load_label_space
 from tfsem.data.readers import DataError, read_instance, read_label
+from tfsem.fileio import check_outputs
 from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid, save_png
 from tfsem.inference.feature_clusters import load_run_clusters
 from tfsem.inference.generate import label_inputs
@@ -61,6 +62,9 @@ def edit_image(model_path, labels, out, instances=None, replace=(), instance_clu
     config, model = load_run(model_path, config_path)
     space = load_label_space(config.data.label_space)
     dont_care = config.data.dont_care
+    check_outputs([(os.path.join(out, f"{name}.png"), name) for name in
+                   ("before", "after", "labels_before", "labels_after", "grid")],
+                  [labels, instances, features])
     raw = read_label(labels)
     inst = read_instance(instances) if instances else raw.copy()
     if inst.shape != raw.shape:

@@ -13,6 +13,7 @@ from tfsem.data.labels import load_label_space
 from tfsem.data.preprocess import resize_map, resize_photo
 from tfsem.data.readers import DataError, read_image, read_instance, read_label
 from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid, save_png
+from tfsem.fileio import check_outputs
 from tfsem.inference.feature_clusters import load_run_clusters
 from tfsem.runs import load_run
 
@@ -78,6 +79,11 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
         raise ValueError("--variants/--features need a pix2pixHD model trained with "
                          "use_features: true")
 
+    grid_path = os.path.join(out, "grid.png")
+    check_outputs([(grid_path, "the grid")] + [
+        (os.path.join(out, stem(path) + (f"_v{v}" if v else "") + ".png"), path)
+        for path in label_files for v in range(max(1, variants))],
+        label_files + list(instance_files.values()) + [style])
     written, rows = [], []
     for path in label_files:
         raw = read_label(path)
@@ -102,8 +108,8 @@ def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
             row.append(image)
             print(f"wrote {target}", file=stream)
         rows.append(row)
-    save_png(make_grid(rows, max_width=2048), os.path.join(out, "grid.png"))
-    print(f"wrote {os.path.join(out, 'grid.png')} (label | generated)", file=stream)
+    save_png(make_grid(rows, max_width=2048), grid_path)
+    print(f"wrote {grid_path} (label | generated)", file=stream)
     return written
 
 

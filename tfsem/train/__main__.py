@@ -26,6 +26,9 @@ def main(argv=None) -> int:
                         help="train until this total step (default: train.steps / epochs)")
     parser.add_argument("--resume", action="store_true",
                         help="require a checkpoint in the run dir and continue from it")
+    parser.add_argument("--allow-config-change", action="store_true",
+                        help="resume with other data / optimizer / checkpoint settings than the "
+                             "run's config.json (printed and recorded in config_changes.jsonl)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set model.gaugan.ngf=32 "
                              "(repeatable; JSON values)")
@@ -37,7 +40,8 @@ def main(argv=None) -> int:
     from tfsem.train.trainer import NonFiniteLossError, Trainer, run_dir_for
 
     config = load_config(args.config, overrides=args.set)
-    trainer = Trainer(config, run_dir_for(config, args.out), resume=args.resume, stream=sys.stdout)
+    trainer = Trainer(config, run_dir_for(config, args.out), resume=args.resume, stream=sys.stdout,
+                      allow_config_change=args.allow_config_change)
     try:
         losses = trainer.train(args.steps)
     except NonFiniteLossError as err:

@@ -22,6 +22,7 @@ the last good checkpoint (no checkpoint is written after a bad step).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
@@ -44,6 +45,8 @@ from tfsem.data.visualize import save_png
 from tfsem.fileio import read_json
 from tfsem.runs import load_run
 from tfsem.train.build import build_model, compile_model
+from tfsem.train.rundir import (RunDirLock, config_changes, remove_temp_checkpoints,
+                                restore_latest_good)
 
 __all__ = ["NonFiniteLossError", "Trainer", "make_strategy", "run_dir_for"]
 
@@ -112,8 +115,9 @@ class Trainer:
 
     def __init__(self, config: ExperimentConfig, run_dir: str, resume: bool = False,
                  strategy: Optional[tf.distribute.Strategy] = None, vgg_loss=None,
-                 stream=None):
+                 stream=None, allow_config_change: bool = False):
         config.validate()
+        self.allow_config_change = allow_config_change
         self.config = config
         self.run_dir = os.path.abspath(run_dir)
         self.stream = stream
@@ -124,7 +128,27 @@ class Trainer:
         self.ckpt_dir = os.path.join(self.run_dir, "checkpoints")
         if not self.chief:  # non-chief workers write to a scratch dir (removed at the end)
             self.ckpt_dir = tempfile.mkdtemp(prefix="tfsem-worker-")
-        self._check_run_dir()
+        self.lock = RunDirLock(self.run_dir)
+        created = not os.path.exists(self.run_dir)
+        if self.chief:
+            os.makedirs(self.run_dir, exist_ok=True)
+            self.lock.acquire()
+            atexit.register(self.lock.release)
+            if self.lock.took_over:
+                self._print(f"note: took over the lock of a trainer that is gone "
+                            f"(pid {self.lock.took_over.get('pid')})")
+            for path in remove_temp_checkpoints(self.ckpt_dir):
+                self._print(f"removed {path} (a checkpoint write that did not finish)")
+        try:
+            self._setup(config, resume, strategy, vgg_loss)
+        except BaseException:
+            self.lock.release()
+            if created and self.chief and not os.listdir(self.run_dir):
+                os.rmdir(self.run_dir)  # a failed start leaves nothing behind
+            raise
+
+    def _setup(self, config, resume, strategy, vgg_loss):
+        changes = self._check_run_dir()
         self.pipeline = DataPipeline(config.data)
         try:  # fail fast on missing data, before anything is written
             self.num_examples = self.pipeline.num_examples()
@@ -145,10 +169,12 @@ class Trainer:
         self.resumed_from = None
         # Every worker restores the chief's latest checkpoint (the run dir must be
         # on storage all workers see); non-chief workers only WRITE to scratch.
-        latest = tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
+        latest = restore_latest_good(self.checkpoint, os.path.join(self.run_dir, "checkpoints"),
+                                     log=self._print)
         if latest:
-            self.checkpoint.restore(latest).expect_partial()
             self.resumed_from = int(self.step.numpy())
+            if changes:
+                self._apply_changes(changes)
         elif resume:
             raise FileNotFoundError(f"{self.run_dir}: --resume given but there is no checkpoint "
                                     f"in {os.path.join(self.run_dir, 'checkpoints')}")
@@ -170,21 +196,56 @@ class Trainer:
 
     # -- run directory ---------------------------------------------------------------
     def _check_run_dir(self):
-        """A run dir made with other data or model settings is not silently reused."""
+        """A run dir made with another model is not reused; resuming with other
+        data, optimizer or checkpoint settings needs ``allow_config_change``
+        (the changes are printed and recorded in ``config_changes.jsonl``).
+        Returns the changes."""
         path = os.path.join(self.run_dir, "config.json")
         if not os.path.exists(path):
-            return
+            return []
         previous = written_config_dict(read_json(path, "run config"))
         try:  # as this tfsem writes it (a tfsem 0.2 config.json had every family's section)
             previous = config_to_dict(config_from_dict(ExperimentConfig, previous))
         except ValueError:
             pass  # compared as written: a mismatch is reported below
         current = config_to_dict(self.config)
-        for section in ("data", "model"):
+        sections = ("model",) if self.allow_config_change else ("data", "model")
+        for section in sections:
             if previous.get(section) != current.get(section):
                 raise ValueError(
                     f"{self.run_dir}: this run dir was made with a different '{section}' "
-                    "section (see its config.json); use another --out to start a new run")
+                    "section (see its config.json); use another --out to start a new run"
+                    + ("" if section == "model" else
+                       ", or --allow-config-change to resume with the new one"))
+        if tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints")) is None:
+            return []  # nothing to resume: the new config starts the run afresh
+        changes = config_changes(previous, current)
+        if changes and not self.allow_config_change:
+            shown = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changes[:6])
+            raise ValueError(
+                f"{self.run_dir}: the config differs from the run's config.json ({shown}"
+                f"{'; ...' if len(changes) > 6 else ''}); a resumed run keeps its settings: "
+                "use another --out, or --allow-config-change to apply and record the changes")
+        return changes
+
+    def _apply_changes(self, changes):
+        """After restoring: the new settings take effect (a constant learning rate
+        is a variable the checkpoint restored), printed and recorded."""
+        opt = self.config.optimizer
+        for name, optimizer, value in (("g_lr", self.model.g_optimizer, opt.g_lr),
+                                       ("d_lr", self.model.d_optimizer, opt.d_lr)):
+            if value is None:
+                continue
+            try:  # a constant rate: the variable the checkpoint restored
+                optimizer.learning_rate = value
+            except TypeError:
+                pass  # a schedule (LinearDecay): built from the new config already
+        for key, old, new in changes:
+            self._print(f"config change at step {int(self.step.numpy())}: {key}: {old!r} -> {new!r}")
+        if self.chief:
+            with open(os.path.join(self.run_dir, "config_changes.jsonl"), "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": int(self.step.numpy()), "changes": [
+                    {"field": k, "from": old, "to": new} for k, old, new in changes]}) + "\n")
 
     # -- the loop ----------------------------------------------------------------------
     def _train_function(self):
@@ -225,6 +286,14 @@ class Trainer:
 
         Returns the last logged losses. Raises NonFiniteLossError on NaN/Inf.
         """
+        if self.chief and not self.lock.held:
+            self.lock.acquire()
+        try:
+            return self._train(steps)
+        finally:
+            self.lock.release()
+
+    def _train(self, steps: Optional[int] = None) -> Dict[str, float]:
         cfg = self.config.train
         total = int(steps or self.total_steps)
         start = int(self.step.numpy())
@@ -308,8 +377,13 @@ class Trainer:
         if not self.chief:
             shutil.rmtree(self.ckpt_dir, ignore_errors=True)
             return
+        bad = [v.path for v in self.model.weights if not np.isfinite(v.numpy()).all()]
+        if bad:
+            raise NonFiniteLossError(
+                f"{len(bad)} weight tensors are not finite (first: {bad[0]}); model.keras is "
+                "not written. Lower the learning rates (optimizer.g_lr/d_lr) or check the data")
         final = os.path.join(self.run_dir, "model.keras")
-        tmp = os.path.join(self.run_dir, ".tmp-model.keras")
+        tmp = os.path.join(self.run_dir, f".tmp-model-{os.getpid()}.keras")
         self.model.save(tmp)
         os.replace(tmp, final)
         self._print(f"saved {final}")

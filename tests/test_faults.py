@@ -1,0 +1,249 @@
+"""Nothing lost, nothing silent: the reproductions of the fault issue, each
+failing safely with a clear message (or working). In process, tiny models."""
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfsem.config import ConfigError, ExperimentConfig, config_from_dict, load_config
+from tfsem.data import toy_streets
+from tfsem.data.readers import DataError, read_label
+from tfsem.train.trainer import Trainer
+from tests.testing import run_module, tiny_experiment, write_json, write_png
+
+
+def _snapshot(folder):
+    return {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)}
+
+
+# -- 1. outputs never overwrite inputs -------------------------------------------------
+
+def test_generate_refuses_outputs_that_would_overwrite_inputs(untrained_gaugan_run, tmp_path):
+    labels = tmp_path / "labels"
+    for name in ("000000184101.png", "scene.png", "scene_gtFine_labelIds.png", "grid.png"):
+        write_png(str(labels / name), toy_streets.generate(0, 32, 64)["label"].astype(np.uint8))
+    before = _snapshot(labels)
+    run = str(untrained_gaugan_run)
+
+    def generate(folder, out):
+        return run_module("tfsem.generate", "--model", run, "--labels", str(folder), "--out", str(out))
+
+    result = generate(labels, labels)  # --out is the label folder
+    assert result.returncode == 2 and "would overwrite the input" in result.stderr
+    only = tmp_path / "one"
+    os.makedirs(only)
+    shutil.copy(labels / "000000184101.png", only)
+    result = generate(only, only)
+    assert result.returncode == 2 and "000000184101.png" in result.stderr
+    dupes = tmp_path / "dupes"
+    os.makedirs(dupes)
+    for name in ("scene.png", "scene_gtFine_labelIds.png"):
+        shutil.copy(labels / name, dupes)
+    result = generate(dupes, tmp_path / "out")
+    assert result.returncode == 2 and "scene.png" in result.stderr and "scene_gtFine" in result.stderr
+    result = generate(labels / "grid.png", tmp_path / "out2")  # an input named like the grid
+    assert result.returncode == 2 and "the grid" in result.stderr
+    assert _snapshot(labels) == before and not os.path.exists(tmp_path / "out")
+    result = generate(only, tmp_path / "good")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(tmp_path / "good")) == ["000000184101.png", "grid.png"]
+
+
+# -- 2. resume keeps the run's settings, or records the changes ---------------------------
+
+def _copy_run(tiny_gaugan_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_gaugan_run, run)
+    return run
+
+
+def _config(**train_and_optimizer):
+    experiment = tiny_experiment()
+    for key, value in train_and_optimizer.items():
+        section, field = key.split("__")
+        experiment.setdefault(section, {})[field] = value
+    return config_from_dict(ExperimentConfig, experiment)
+
+
+def test_resume_with_changed_settings_is_refused_or_applied_and_recorded(tiny_gaugan_run, tmp_path):
+    run = _copy_run(tiny_gaugan_run, tmp_path)
+    changed = _config(optimizer__g_lr=0.01, train__keep_checkpoints=1)
+    with pytest.raises(ValueError) as err:
+        Trainer(changed, str(run))
+    assert "optimizer.g_lr: 0.0001 -> 0.01" in str(err.value)
+    assert "train.keep_checkpoints: 3 -> 1" in str(err.value)
+    assert "--allow-config-change" in str(err.value)
+    assert os.path.exists(run / "checkpoints" / "ckpt-1.index")  # nothing deleted
+
+    out = io.StringIO()
+    trainer = Trainer(changed, str(run), stream=out, allow_config_change=True)
+    assert trainer.resumed_from == 2
+    assert float(trainer.model.g_optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+    assert "config change at step 2: optimizer.g_lr" in out.getvalue()
+    record = json.loads((run / "config_changes.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 2
+    assert {c["field"] for c in record["changes"]} == {"optimizer.g_lr", "train.keep_checkpoints"}
+    trainer.lock.release()
+    # config.json now holds the applied settings; when to stop and the logging
+    # cadence change freely
+    Trainer(_config(optimizer__g_lr=0.01, train__keep_checkpoints=1, train__steps=9,
+                    train__log_every=5), str(run)).lock.release()
+
+
+# -- 3. one trainer per run dir --------------------------------------------------------
+
+def test_a_second_trainer_is_refused_and_a_stale_lock_taken_over(tiny_gaugan_run, tmp_path):
+    run = _copy_run(tiny_gaugan_run, tmp_path)
+    lock = run / ".lock"
+    lock.write_text(json.dumps({"pid": 1, "host": socket.gethostname(), "started": "earlier"}))
+    with pytest.raises(ValueError, match=r"another trainer is using this run dir \(pid 1 on "):
+        Trainer(_config(), str(run))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "x"}))
+    out = io.StringIO()
+    trainer = Trainer(_config(), str(run), stream=out)
+    assert f"took over the lock of a trainer that is gone (pid {dead.pid})" in out.getvalue()
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+    trainer.lock.release()
+    assert not lock.exists()
+
+
+# -- 4. killed checkpoint writes and corrupt checkpoints --------------------------------
+
+def _data_file(run, number):
+    folder = run / "checkpoints"
+    return folder / [n for n in os.listdir(folder) if n.startswith(f"ckpt-{number}.data")][0]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tiny_gaugan_run, tmp_path,
+                                                                     damage):
+    run = _copy_run(tiny_gaugan_run, tmp_path)
+    leftover = run / "checkpoints" / "ckpt-3_temp"
+    os.makedirs(leftover)
+    (leftover / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"x" * 1000)
+    path = _data_file(run, 2)
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    out = io.StringIO()
+    trainer = Trainer(_config(), str(run), stream=out)
+    text = out.getvalue()
+    assert "ckpt-2 is unreadable" in text and "resumed from" in text and "ckpt-1" in text
+    assert trainer.resumed_from == 1
+    assert "removed" in text and not leftover.exists()
+    trainer.lock.release()
+
+
+# -- 5. exports: a failure publishes no version -----------------------------------------
+
+def test_a_failed_export_leaves_no_new_version(untrained_gaugan_run, tmp_path, monkeypatch):
+    from tfsem.export import api
+
+    out = tmp_path / "models" / "tiny"
+    for args, message in (
+            (["--tflite", "fp33"], "fp33"),
+            (["--tflite", "fp32", "--height", "33"], "33"),
+            (["--max-pixels", "0"], "--max-pixels must be >= 1"),
+            (["--max-pixels", "-5"], "--max-pixels must be >= 1")):
+        result = run_module("tfsem.export", "--model", str(untrained_gaugan_run), "--out",
+                            str(out), *args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+        assert not out.exists() or not [d for d in os.listdir(out) if d.isdigit()], args
+
+    def broken(*args, **kwargs):
+        raise ValueError("calibration data went missing")
+
+    monkeypatch.setattr(api, "export_tflite", broken)
+    with pytest.raises(ValueError, match="calibration data went missing"):
+        api.export_run(str(untrained_gaugan_run), str(out), tflite="fp32",
+                       calibration_examples=1, eval_examples=1, stream=io.StringIO())
+    assert not [d for d in os.listdir(out) if d.isdigit()]
+    assert not os.path.exists(out / "tflite" / "v1")
+
+
+# -- 6. label inputs are ids, never pictures; hyperparameters are numbers --------------------
+
+def test_label_maps_must_be_png_ids(untrained_gaugan_run, tmp_path):
+    label = toy_streets.generate(0, 32, 64)["label"].astype(np.uint8)
+    Image.fromarray(label).save(tmp_path / "scene.jpg", format="JPEG")
+    shutil.copy(tmp_path / "scene.jpg", tmp_path / "disguised.png")  # JPEG bytes named .png
+    for name in ("scene.jpg", "disguised.png"):
+        with pytest.raises(DataError, match="must be a PNG of ids .* this is a JPEG"):
+            read_label(str(tmp_path / name))
+    result = run_module("tfsem.generate", "--model", str(untrained_gaugan_run), "--labels",
+                        str(tmp_path / "disguised.png"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "this is a JPEG" in result.stderr
+    palette = Image.fromarray(label).convert("P")  # a palette PNG: its indices are the ids
+    palette.putpalette([v for i in range(256) for v in (i, 255 - i, 0)])
+    palette.save(tmp_path / "palette.png")
+    np.testing.assert_array_equal(read_label(str(tmp_path / "palette.png")), label)
+    rgb = tmp_path / "rgb.png"
+    Image.fromarray(np.full((32, 64, 3), 20, np.uint8)).save(rgb)
+    with pytest.raises(DataError, match="single-channel id map"):
+        read_label(str(rgb))
+
+
+def test_predict_png_refuses_rgb_and_palette_pngs(tmp_path):
+    from tfsem.export.generator import export_saved_model
+    from tfsem.train.build import build_model
+
+    config = config_from_dict(ExperimentConfig, tiny_experiment())
+    model = build_model(config)
+    model.build_networks()
+    fn = tf.saved_model.load(export_saved_model(model, config, str(tmp_path / "m"))) \
+        .signatures["predict_png"]
+
+    def png(image):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return tf.constant([buffer.getvalue()])
+
+    grey = png(Image.fromarray(np.full((32, 64), 20, np.uint8)))
+    assert fn(label_png=grey, instance_png=grey)["image_png_bytes"].shape == (1,)
+    rgb = png(Image.fromarray(np.full((32, 64, 3), 20, np.uint8)))  # was read as id 20
+    palette = png(Image.fromarray(np.full((32, 64), 20, np.uint8)).convert("P"))
+    for bad in (rgb, palette):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="must be a grey PNG of ids"):
+            fn(label_png=bad, instance_png=grey)
+
+
+def test_non_finite_hyperparameters_and_limits_are_config_errors(tmp_path):
+    for text, field in (('{"optimizer": {"g_lr": NaN}}', "optimizer.g_lr"),
+                        ('{"optimizer": {"d_lr": Infinity}}', "optimizer.d_lr")):
+        experiment = tiny_experiment()
+        experiment.update(json.loads(text))
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps(experiment))
+        with pytest.raises(ConfigError, match=f"{field}: must be a finite number"):
+            load_config(str(path))
+    experiment = tiny_experiment()
+    experiment["train"]["keep_checkpoints"] = 0
+    with pytest.raises(ConfigError, match="keep_checkpoints: must be >= 1"):
+        load_config(write_json(tmp_path / "k.json", experiment))
+
+
+def test_tflite_demo_rejects_a_file_that_is_not_tflite(tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools"))
+    try:
+        import tflite_demo
+    finally:
+        sys.path.pop(0)
+    fake = tmp_path / "model.tflite"
+    fake.write_bytes(b"this is not a flatbuffer" * 10)
+    label = write_png(str(tmp_path / "l.png"), np.zeros((32, 64), np.uint8))
+    with pytest.raises(tflite_demo.DemoError, match="not a TFLite model"):
+        tflite_demo.run(str(fake), label, str(tmp_path / "o.png"))

@@ -247,3 +247,80 @@ def test_tflite_demo_rejects_a_file_that_is_not_tflite(tmp_path):
     label = write_png(str(tmp_path / "l.png"), np.zeros((32, 64), np.uint8))
     with pytest.raises(tflite_demo.DemoError, match="not a TFLite model"):
         tflite_demo.run(str(fake), label, str(tmp_path / "o.png"))
+
+
+# -- 7. the serving client on broken servers ---------------------------------------------
+
+def test_serving_client_reports_broken_answers(tmp_path):
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tfsem.serving.client import RestClient, ServingError
+
+    buffer = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, format="PNG")
+    truncated = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+
+    class Broken(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            if "html" in self.path:
+                body = b"<html><body>proxy login</body></html>"
+            elif "drop" in self.path:
+                self.send_response(200)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b'{"outputs": ')
+                return  # the connection closes mid-answer
+            else:
+                body = json.dumps({"outputs": [{"b64": base64.b64encode(truncated).decode()}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    label = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(label, format="PNG")
+    try:
+        for model, message in (("html", "not TF Serving's JSON"), ("drop", "connection broke"),
+                               ("png", "truncated or corrupt")):
+            with pytest.raises(ServingError, match=message):
+                RestClient(url, model, timeout=10).predict_png([label.getvalue()])
+        bad = write_png(str(tmp_path / "l.png"), np.zeros((8, 8), np.uint8))
+        open(bad, "r+b").truncate(40)
+        result = run_module("tfsem.serving.client", "--url", url, "--model", "png", "--labels",
+                            bad, "--out", str(tmp_path / "o.png"))
+        assert result.returncode != 0 and "truncated or corrupt" in result.stderr
+        assert result.stderr.count("\n") == 1
+    finally:
+        server.shutdown()
+
+
+def test_a_truncated_keras_file_is_named_and_the_checkpoint_used(tiny_gaugan_run, tmp_path, capsys):
+    from tfsem.runs import load_run
+
+    run = _copy_run(tiny_gaugan_run, tmp_path)
+    data = (run / "model.keras").read_bytes()
+    (run / "model.keras").write_bytes(data[: len(data) // 2])
+    _, model = load_run(str(run))  # the run's latest checkpoint stands in
+    assert model.conditional
+    assert "model.keras: cannot load it" in capsys.readouterr().err
+    alone = tmp_path / "alone.keras"
+    alone.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="alone.keras: cannot load it .* truncated or corrupt"):
+        load_run(str(alone), config_path=str(run / "config.json"))
+
+
+def test_an_unknown_split_is_an_error_not_toy_data(untrained_gaugan_run):
+    result = run_module("tfsem.evaluate", "--model", str(untrained_gaugan_run), "--split",
+                        "nosuchsplit", "--num", "2")
+    assert result.returncode == 2
+    assert "split 'nosuchsplit': toy_streets has the splits train, val, test" in result.stderr

@@ -51,7 +51,9 @@ def error_line(err: BaseException) -> str:
 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv=None) -> int:
-    """Runs ``main(argv)``; user-facing errors become ``error: ...`` and exit code 2."""
+    """Runs ``main(argv)``; user-facing errors become ``error: ...`` and exit code 2,
+    any other exception one ``error:`` line and exit code 1 (``TFSEM_DEBUG=1``
+    re-raises it, with its traceback)."""
     import tensorflow as tf
 
     try:
@@ -62,6 +64,12 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # anything else: still one line, the traceback on request
+        if os.environ.get("TFSEM_DEBUG") == "1":
+            raise
+        print(f"error: {type(err).__name__}: {error_line(err)} (an unexpected error: set "
+              "TFSEM_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 def _usage() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Optional, Tuple
 
 import keras
@@ -33,10 +34,19 @@ def load_run(path: str, config_path: Optional[str] = None) -> Tuple[ExperimentCo
     if not os.path.isfile(config_file):
         raise FileNotFoundError(f"{config_file}: no config found for {path}; pass --config")
     config = load_config(config_file, written=config_path is None)
-    if os.path.isfile(keras_file):
-        return config, keras.saving.load_model(keras_file, compile=False)
     checkpoints = os.path.join(run_dir, "checkpoints")
     latest = tf.train.latest_checkpoint(checkpoints) if os.path.isdir(checkpoints) else None
+    if os.path.isfile(keras_file):
+        try:
+            return config, keras.saving.load_model(keras_file, compile=False)
+        except Exception as err:  # a truncated zip says "File not found" in Keras
+            reason = f"{keras_file}: cannot load it ({type(err).__name__}: " \
+                     f"{str(err).splitlines()[0][:160] if str(err) else ''}); the file is " \
+                     "truncated or corrupt"
+            if latest is None or keras_file != os.path.join(run_dir, "model.keras"):
+                raise ValueError(reason) from None
+            print(f"warning: {reason}; using the run's latest checkpoint {latest}",
+                  file=sys.stderr)
     if latest is None:
         raise FileNotFoundError(f"{path}: has neither model.keras nor a checkpoint")
     model = registry.family_of(config).build(config)

@@ -180,3 +180,17 @@ def test_skip_mode_counts_bad_files(tmp_path):
     assert len(batches) == 3  # x0, x2, x4; x1 and x3 are bad, orphan.png has no image
     bad = sorted(os.path.basename(path) for path, _ in p.bad_files)
     assert bad == ["orphan.png", "x1.png", "x3.png"]
+
+
+def test_skip_mode_counts_each_bad_file_once_and_says_when_none_is_left(tmp_path):
+    config = _folder(tmp_path, n=3)
+    (tmp_path / "train_label" / "x1.png").write_bytes(b"broken")
+    p = DataPipeline(dataclasses.replace(config, on_bad_file="skip"))
+    batches = list(p.dataset(training=True, batch_size=1).take(8))  # several epochs
+    assert len(batches) == 8
+    assert [os.path.basename(path) for path, _ in p.bad_files] == ["x1.png"]
+    for name in ("x0.png", "x2.png"):
+        (tmp_path / "train_label" / name).write_bytes(b"broken")
+    p = DataPipeline(dataclasses.replace(config, on_bad_file="skip"))
+    with pytest.raises(tf.errors.OpError, match="all 3 examples failed to load"):
+        next(iter(p.dataset(training=True, batch_size=1)))

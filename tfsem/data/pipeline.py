@@ -39,6 +39,10 @@ log = logging.getLogger("tfsem.data")
 _TFDS_ZIPS = ("leftImg8bit_trainvaltest.zip", "gtFine_trainvaltest.zip")
 
 
+#: the splits of the built-in toy_streets data (any other name is a typo)
+TOY_SPLITS = ("train", "val", "test")
+
+
 class DataPipeline:
     """Builds tf.data datasets for one split of the configured data source.
 
@@ -51,6 +55,9 @@ class DataPipeline:
         config.validate("data")
         self.config = config
         self.split = split or config.split
+        if config.source == "toy_streets" and self.split not in TOY_SPLITS:
+            raise ValueError(f"split {self.split!r}: toy_streets has the splits "
+                             f"{', '.join(TOY_SPLITS)}")
         self.label_space: LabelSpace = load_label_space(config.label_space)
         self.num_channels = self.label_space.num_channels(config.dont_care)
         #: (path, reason) of every file skipped with ``on_bad_file="skip"``.
@@ -215,6 +222,8 @@ class DataPipeline:
         dtypes = [tf.bool] + [s.dtype for s in self._signature()]
         label_space, dont_care = self.label_space, self.config.dont_care
 
+        bad_examples = set()  # each bad file is counted and warned about once, not per epoch
+
         def load(i):
             entry = files[int(i)]
             try:
@@ -223,8 +232,18 @@ class DataPipeline:
                 if not skip:
                     raise
                 with self._lock:
-                    self.bad_files.append((err.path, err.reason))
-                log.warning("skipping %s: %s", err.path, err.reason)
+                    first = int(i) not in bad_examples
+                    bad_examples.add(int(i))
+                    if first:
+                        self.bad_files.append((err.path, err.reason))
+                    every = len(bad_examples) == len(files)
+                if first:
+                    log.warning("skipping %s: %s", err.path, err.reason)
+                if every:
+                    raise readers.DataError(
+                        self.config.resolved_root() or err.path,
+                        f"all {len(files)} examples failed to load (on_bad_file: skip); "
+                        f"the first: {self.bad_files[0][0]}: {self.bad_files[0][1]}")
                 return [False] + [np.zeros([1, 1] + s.shape[2:], s.dtype.as_numpy_dtype)
                                   for s in self._signature()]
             return [True, ex["label"]] + (

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.client
 import io
 import json
 import sys
@@ -119,7 +120,19 @@ def _as_png_list(value) -> List[bytes]:
         if not isinstance(item, bytes) or not item.startswith(_PNG_SIGNATURE):
             raise ServingError("the server did not return PNG bytes; does the output name end "
                                "in _bytes (TF Serving base64-encodes only those)?")
+        _check_png(item, "the server's PNG")
     return items
+
+
+def _check_png(data: bytes, what: str) -> None:
+    """A PNG that decodes whole (a truncated one is an error naming ``what``)."""
+    from PIL import Image
+
+    try:
+        Image.open(io.BytesIO(data)).verify()  # chunk CRCs and the IEND chunk
+        Image.open(io.BytesIO(data)).load()
+    except Exception as err:  # PIL raises many types for corrupt files
+        raise ServingError(f"{what} is truncated or corrupt ({type(err).__name__}: {err})") from None
 
 
 class RestTransport:
@@ -143,7 +156,7 @@ class RestTransport:
                                          headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                return json.loads(answer.read())
+                text = answer.read()
         except urllib.error.HTTPError as err:
             text = err.read().decode("utf-8", "replace")
             try:
@@ -153,6 +166,18 @@ class RestTransport:
             raise ServingError(f"{self.predict_url}: HTTP {err.code}: {message}") from None
         except urllib.error.URLError as err:
             raise ServingError(f"{self.predict_url}: no answer ({err.reason})") from None
+        except (http.client.HTTPException, OSError) as err:  # dropped mid-answer, timeout
+            raise ServingError(f"{self.predict_url}: the connection broke "
+                               f"({type(err).__name__}: {err})") from None
+        try:
+            body = json.loads(text)
+        except ValueError:
+            shown = text[:80].decode("utf-8", "replace").replace("\n", " ")
+            raise ServingError(f"{self.predict_url}: the answer is not TF Serving's JSON "
+                               f"(starts {shown!r}); is this the REST port of TF Serving?") from None
+        if not isinstance(body, dict):
+            raise ServingError(f"{self.predict_url}: the answer is not a JSON object")
+        return body
 
     def call(self, signature: str, inputs: Dict[str, object], outputs: Sequence[str],
              layout: str = "inputs") -> Dict[str, object]:
@@ -290,6 +315,7 @@ def _read(path: str) -> bytes:
         raise ServingError(f"{path}: {err.strerror}") from None
     if not data.startswith(_PNG_SIGNATURE):
         raise ServingError(f"{path}: not a PNG file")
+    _check_png(data, path)
     return data
 
 

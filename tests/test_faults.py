@@ -324,3 +324,51 @@ def test_an_unknown_split_is_an_error_not_toy_data(untrained_gaugan_run):
                         "nosuchsplit", "--num", "2")
     assert result.returncode == 2
     assert "split 'nosuchsplit': toy_streets has the splits train, val, test" in result.stderr
+
+
+@pytest.mark.slow  # 20 real training processes killed at random moments (~5 min)
+def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
+    """SIGKILL during start-up, restore, training steps and checkpoint writes
+    (a checkpoint every step): each restart resumes at the newest whole
+    checkpoint, never earlier, and the finished run has its step and the
+    optimizer states of every step."""
+    import glob
+    import random
+    import signal
+    import time
+
+    from tests.testing import REPO
+
+    config = write_json(tmp_path / "k.json", tiny_experiment(
+        steps=40, checkpoint_every=1, keep_checkpoints=2, sample_every=1000, eval_every=1000))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tfsem.train", "--config", config, "--out", str(run)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    rng, newest, kills = random.Random(0), 0, 0
+
+    def saved():
+        return sorted(int(p.split("ckpt-")[1].split(".")[0])
+                      for p in glob.glob(str(run / "checkpoints" / "ckpt-*.index")))
+
+    while kills < 20:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(4.0, 16.0))
+        if proc.poll() is not None:  # finished before the kill: start over at a new run
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        steps = saved()
+        assert not steps or steps[-1] >= newest, (steps, newest)  # nothing lost
+        newest = steps[-1] if steps else newest
+    assert kills == 20, f"the run finished after {kills} kills; give it more steps"
+    result = run_module("tfsem.train", "--config", config, "--out", str(run))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"at step {newest}" in result.stdout or newest == 0
+    trainer = Trainer(load_config(config), str(run))
+    assert trainer.resumed_from == 40
+    assert int(trainer.model.g_optimizer.iterations.numpy()) == 40
+    assert int(trainer.model.d_optimizer.iterations.numpy()) == 40
+    assert not glob.glob(str(run / "checkpoints" / "*_temp*"))
+    trainer.lock.release()

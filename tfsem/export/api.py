@@ -34,8 +34,9 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
     ``out/tflite/v<version>/``. Returns ``{"saved_model": path, "tflite": dir
     or None, "rows": report rows}``."""
     stream = stream or sys.stdout
-    # Every option is checked before anything is written: a failed export leaves
-    # no new version (TF Serving would load it).
+    # The options are checked before anything is written, and a failure after the
+    # SavedModel is written removes it: a failed export leaves no new version (TF
+    # Serving would load it).
     variants = parse_variants(tflite) if tflite else None
     if max_pixels is not None and max_pixels < 1:
         raise ValueError(f"--max-pixels must be >= 1, got {max_pixels}")
@@ -54,8 +55,9 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
         clusters = (load_run_clusters(renderer, features) if renderer_model.use_features
                     else None)
         exporter = label_maps
-        graph = label_maps.dream_graph(model, config, renderer_model, renderer_config,
-                                       clusters) if variants else None
+
+        def tflite_graph():
+            return label_maps.dream_graph(model, config, renderer_model, renderer_config, clusters)
 
         def write():
             return label_maps.export_dream(model, config, renderer_model, renderer_config, out,
@@ -64,7 +66,9 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
     else:
         exporter = registry.family_of(config).export_module()
         clusters = load_run_clusters(model_path, features) if model.use_features else None
-        graph = exporter.tflite_graph(model, config, clusters) if variants else None
+
+        def tflite_graph():
+            return exporter.tflite_graph(model, config, clusters)
 
         def write():
             return exporter.export_saved_model(
@@ -72,15 +76,16 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
                 DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, clusters)
         names = ("signatures: serving_default: seed -> label_map, color_png_bytes; from_z"
                  if not model.conditional else "signatures: serving_default, predict_png")
-    if graph is not None:
-        height, width = graph.tflite_size(height, width, model.image_size)
     path = write()
     print(f"exported {path} ({names})", file=stream)
     result = {"saved_model": path, "tflite": None, "rows": []}
-    if graph is None:
+    if not variants:
         return result
     out_dir = os.path.join(out, "tflite", f"v{os.path.basename(path)}")
     try:
+        # (built after the SavedModel is written, as before: built first, its TFLite binding failed)
+        graph = tflite_graph()
+        height, width = graph.tflite_size(height, width, model.image_size)
         _tflite_variants(exporter, graph, config, variants, out_dir, height, width,
                          calibration_examples, eval_examples, threads, stream, result)
     except BaseException:

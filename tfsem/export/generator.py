@@ -171,12 +171,13 @@ class GeneratorServing(ServingModule):
         BEFORE decoding (a PNG over max_pixels is never decompressed)."""
         png = tf.convert_to_tensor(png)
         long_enough = tf.debugging.assert_equal(
-            tf.reduce_all(tf.strings.length(png) >= 24), True, message=f"{what} is not a PNG")
+            tf.reduce_all(tf.strings.length(png) >= 26), True, message=f"{what} is not a PNG")
         with tf.control_dependencies([long_enough]):
             signature_ok = tf.debugging.assert_equal(
                 tf.reduce_all(tf.strings.substr(png, 0, 8) == b"\x89PNG\r\n\x1a\n"), True,
                 message=f"{what} is not a PNG")
             header = tf.cast(tf.io.decode_raw(tf.strings.substr(png, 16, 8), tf.uint8), tf.int64)
+            colour_type = tf.strings.substr(png, 25, 1)  # after the length check: in range
         weights = tf.constant([2 ** 24, 2 ** 16, 2 ** 8, 1], tf.int64)
         width = tf.reduce_sum(header[:, :4] * weights, axis=1)
         height = tf.reduce_sum(header[:, 4:] * weights, axis=1)
@@ -192,7 +193,7 @@ class GeneratorServing(ServingModule):
             # to brightness here, not to ids: refused (the label readers take palette
             # indices; convert such maps to grey for serving).
             tf.debugging.assert_equal(
-                tf.reduce_all(tf.strings.substr(png, 25, 1) == b"\x00"), True,
+                tf.reduce_all(colour_type == b"\x00"), True,
                 message=f"{what} must be a grey PNG of ids (8 or 16 bit); RGB and palette "
                         "PNGs are refused: their decoded brightness is not an id"),
         ]

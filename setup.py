@@ -37,6 +37,6 @@ setup(
         "studio": ["fastapi>=0.110", "uvicorn>=0.29", "swagger-ui-bundle"],
         # httpx: FastAPI's TestClient; playwright: the studio's browser test (system chromium)
         "test": ["pytest", "pytest-xdist", "scipy", "ai-edge-litert", "fastapi>=0.110",
-                 "uvicorn>=0.29", "swagger-ui-bundle", "httpx", "playwright"],
+                 "uvicorn>=0.29", "swagger-ui-bundle", "httpx", "playwright", "hypothesis"],
     },
 )

@@ -139,6 +139,10 @@ class GeneratorServing(ServingModule):
     def _check_size(self, shape):
         h, w = shape[1], shape[2]
         return [
+            tf.debugging.assert_positive(
+                shape[0], message="label_map holds no examples (an empty batch)"),
+            tf.debugging.assert_positive(
+                h * w, message="label_map is empty (height or width 0)"),
             tf.debugging.assert_equal(
                 (h % self.graph.factor == 0) & (w % self.graph.factor == 0), True,
                 message=f"height and width must be multiples of {self.graph.factor}"),
@@ -170,6 +174,10 @@ class GeneratorServing(ServingModule):
         """PNG bytes [B] -> int32 ids [B, H, W]; size checks from the IHDR header
         BEFORE decoding (a PNG over max_pixels is never decompressed)."""
         png = tf.convert_to_tensor(png)
+        some = tf.debugging.assert_positive(
+            tf.size(png), message=f"{what} holds no images (an empty batch)")
+        with tf.control_dependencies([some]):
+            png = tf.identity(png)
         long_enough = tf.debugging.assert_equal(
             tf.reduce_all(tf.strings.length(png) >= 26), True, message=f"{what} is not a PNG")
         with tf.control_dependencies([long_enough]):

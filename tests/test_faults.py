@@ -326,7 +326,7 @@ def test_an_unknown_split_is_an_error_not_toy_data(untrained_gaugan_run):
     assert "split 'nosuchsplit': toy_streets has the splits train, val, test" in result.stderr
 
 
-@pytest.mark.slow  # 20 real training processes killed at random moments (~10 min)
+@pytest.mark.slow  # 20 real training processes killed at random moments (~6 min)
 def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
     """SIGKILL during start-up, restore, training steps and checkpoint writes (a
     checkpoint every step): 5 of the 20 kills land at a random moment of the

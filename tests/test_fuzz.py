@@ -113,7 +113,7 @@ def test_predict_png_answers_or_refuses_with_invalid_argument(predict_png, label
     assert image.mode == "RGB"
 
 
-@pytest.mark.slow  # thousands of inputs (~3 min): make test-slow
+@pytest.mark.slow  # 6500 inputs in a fresh process (~30 s): make test-slow
 def test_fuzz_thousands_of_inputs(tmp_path):
     """The three fuzz tests above with their slow counts, in a fresh process."""
     import subprocess

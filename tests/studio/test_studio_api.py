@@ -123,7 +123,7 @@ def _huge_png_header():
 BAD_RENDERS = {
     "not_base64": ({"label_png": "%%%"}, 400, "label_png is not base64"),
     "jpeg": ({"label_png": b64(png(np.zeros((32, 64, 3), np.uint8), "JPEG"))}, 400,
-             "must be a PNG of ids, this is a JPEG"),
+             "must be a PNG of ids (8/16-bit grey or palette), this is a JPEG"),
     "rgb_png": ({"label_png": b64(png(np.zeros((32, 64, 3), np.uint8)))}, 400,
                 "must be a single-channel id map"),
     "bad_ids": ({"label_png": b64(png(np.full((32, 64), 77, np.uint8)))}, 400,

@@ -237,15 +237,21 @@ def _single_channel(path: str, image: Image.Image, what: str) -> np.ndarray:
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def _check_png_head(head: bytes, where: str, what: str) -> None:
+    """An id map must be a PNG (a JPEG, even a grey one, holds lossy ids: wrong ids)."""
+    if not head.startswith(PNG_SIGNATURE):
+        kind = "a JPEG" if head[:3] == b"\xff\xd8\xff" else "not a PNG"
+        raise DataError(where, f"{what} must be a PNG of ids (8/16-bit grey or palette), this "
+                               f"is {kind}: lossy or colour images hold wrong ids")
+
+
 def decode_map_png(data: bytes, where: str, what: str = "label map",
                    max_pixels: Optional[int] = None) -> np.ndarray:
     """Raw ids int32 [H, W] of an id-map PNG held in memory (an upload, a
     request); ``where`` names it in errors. Not a PNG, a size over
     ``max_pixels`` (checked on the header, before decoding) or a colour image
     is a :class:`DataError`."""
-    if not data.startswith(PNG_SIGNATURE):
-        kind = "a JPEG" if data[:3] == b"\xff\xd8\xff" else "not a PNG"
-        raise DataError(where, f"{what} must be a PNG of ids, this is {kind}")
+    _check_png_head(data, where, what)
     try:
         image = Image.open(io.BytesIO(data))
         if max_pixels is not None and image.width * image.height > max_pixels:
@@ -260,7 +266,7 @@ def decode_map_png(data: bytes, where: str, what: str = "label map",
 
 
 def _open_map(path: str, what: str) -> Image.Image:
-    """An id map's file: a PNG (a JPEG, even a grey one, holds lossy ids: wrong ids)."""
+    """An id map's file, opened once its first bytes say PNG."""
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -268,10 +274,7 @@ def _open_map(path: str, what: str) -> Image.Image:
         raise DataError(path, "file not found") from None
     except OSError as err:
         raise DataError(path, f"cannot read the file ({err})") from None
-    if head != PNG_SIGNATURE:
-        kind = "a JPEG" if head[:3] == b"\xff\xd8\xff" else "not a PNG"
-        raise DataError(path, f"{what} must be a PNG of ids (8/16-bit grey or palette), this is "
-                              f"{kind}: lossy or colour images hold wrong ids")
+    _check_png_head(head, path, what)
     return _open(path)
 
 

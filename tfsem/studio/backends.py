@@ -170,7 +170,9 @@ class SavedModelBackend:
         if style is not None or per_instance:
             raise ValueError("style photos and per-object clusters need the run dir (--model "
                              "RUN); an export takes a seed only")
-        inputs, z, cluster = self._inputs(label, instance, seed)
+        return self._predict(*self._inputs(label, instance, seed))
+
+    def _predict(self, inputs, z, cluster) -> bytes:
         args = {k: tf.constant(v) for k, v in inputs.items()}
         if z is not None:
             args["z"] = tf.constant(z)
@@ -191,11 +193,7 @@ class ServingBackend(SavedModelBackend):
         super().__init__(path)
         self.client = RestClient(url, model_name)
 
-    def render(self, label, instance, seed=0, style=None, per_instance=None) -> bytes:
-        if style is not None or per_instance:
-            raise ValueError("style photos and per-object clusters need the run dir (--model "
-                             "RUN); a served export takes a seed only")
-        inputs, z, cluster = self._inputs(label, instance, seed)
+    def _predict(self, inputs, z, cluster) -> bytes:
         return self.client.predict_png(inputs["label_png"], inputs.get("instance_png"),
                                        z=z, cluster=cluster)[0]
 

@@ -197,8 +197,8 @@ def test_label_maps_must_be_png_ids(untrained_gaugan_run, tmp_path):
         read_label(str(rgb))
 
 
-def test_predict_png_refuses_rgb_and_palette_pngs(tmp_path):
-    from tfsem.export.generator import export_saved_model
+def test_predict_png_reads_palette_indices_and_refuses_rgb(tmp_path):
+    from tfsem.export.generator import decode_palette_indices, export_saved_model
     from tfsem.train.build import build_model
 
     config = config_from_dict(ExperimentConfig, tiny_experiment())
@@ -207,18 +207,39 @@ def test_predict_png_refuses_rgb_and_palette_pngs(tmp_path):
     fn = tf.saved_model.load(export_saved_model(model, config, str(tmp_path / "m"))) \
         .signatures["predict_png"]
 
-    def png(image):
+    def png(image, **options):
         buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        return tf.constant([buffer.getvalue()])
+        image.save(buffer, format="PNG", **options)
+        return buffer.getvalue()
 
-    grey = png(Image.fromarray(np.full((32, 64), 20, np.uint8)))
-    assert fn(label_png=grey, instance_png=grey)["image_png_bytes"].shape == (1,)
-    rgb = png(Image.fromarray(np.full((32, 64, 3), 20, np.uint8)))  # was read as id 20
-    palette = png(Image.fromarray(np.full((32, 64), 20, np.uint8)).convert("P"))
-    for bad in (rgb, palette):
-        with pytest.raises(tf.errors.InvalidArgumentError, match="must be a grey PNG of ids"):
-            fn(label_png=bad, instance_png=grey)
+    # palette PNGs are read as the palette INDEX, as read_label does, even where the
+    # palette repeats a colour (Cityscapes ids 0-3 are all black) or packs 1-4 bits
+    ids = np.random.default_rng(3).integers(0, 16, (32, 64)).astype(np.uint8)
+    for bits, transparency in ((None, None), (4, 0)):
+        image = Image.fromarray(ids, "P")
+        image.putpalette([0, 0, 0] * 4 + [60, 20, 200] * 12)
+        data = png(image, **({"bits": bits, "transparency": transparency} if bits else {}))
+        (tmp_path / "p.png").write_bytes(data)
+        np.testing.assert_array_equal(read_label(str(tmp_path / "p.png")), ids)
+        np.testing.assert_array_equal(decode_palette_indices(tf.constant(data), "p").numpy(), ids)
+    grey = tf.constant([png(Image.fromarray(ids))])
+    palette = tf.constant([data])
+    out_grey = fn(label_png=grey, instance_png=grey)["image_png_bytes"].numpy()
+    out_palette = fn(label_png=palette, instance_png=palette)["image_png_bytes"].numpy()
+    assert out_grey[0] == out_palette[0]  # the same ids, the same photo
+
+    flat = np.full((32, 64), 20, np.uint8)
+    rgb = png(Image.fromarray(np.stack([flat] * 3, -1)))  # was read as id 20
+    grey_alpha = png(Image.fromarray(np.stack([flat, flat], -1), "LA"))
+    one_bit = png(Image.fromarray(flat > 10))
+    for bad, match in ((rgb, "must be a grey PNG of ids"), (grey_alpha, "must be a grey PNG"),
+                       (one_bit, "1, 2 or 4-bit grey PNGs are refused")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=match):
+            fn(label_png=tf.constant([bad]), instance_png=grey)
+    broken = bytearray(data)
+    broken[data.index(b"PLTE") - 4: data.index(b"PLTE")] = (999).to_bytes(4, "big")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="malformed PLTE"):
+        fn(label_png=tf.constant([bytes(broken)]), instance_png=grey)
 
 
 def test_non_finite_hyperparameters_and_limits_are_config_errors(tmp_path):
@@ -236,7 +257,7 @@ def test_non_finite_hyperparameters_and_limits_are_config_errors(tmp_path):
         load_config(write_json(tmp_path / "k.json", experiment))
 
 
-def test_tflite_demo_rejects_a_file_that_is_not_tflite(tmp_path):
+def test_tflite_demo_rejects_a_file_that_is_not_tflite(tmp_path, monkeypatch, capsys):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools"))
     try:
         import tflite_demo
@@ -247,6 +268,17 @@ def test_tflite_demo_rejects_a_file_that_is_not_tflite(tmp_path):
     label = write_png(str(tmp_path / "l.png"), np.zeros((32, 64), np.uint8))
     with pytest.raises(tflite_demo.DemoError, match="not a TFLite model"):
         tflite_demo.run(str(fake), label, str(tmp_path / "o.png"))
+    # main(): one line and a non-zero exit, never a traceback; --out never an input
+    assert tflite_demo.main(["--model", str(fake), "--labels", label, "--out", label]) == 2
+    assert read_label(label).shape == (32, 64)
+    def boom(*args, **kwargs):
+        raise RuntimeError("interpreter exploded\nsecond line")
+    monkeypatch.setattr(tflite_demo, "run", boom)
+    assert tflite_demo.main(["--model", str(fake), "--labels", label,
+                             "--out", str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") <= 2 and "RuntimeError: interpreter exploded" in err
+    assert "Traceback" not in err and "second line" not in err
 
 
 # -- 7. the serving client on broken servers ---------------------------------------------

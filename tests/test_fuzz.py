@@ -27,11 +27,21 @@ def _png(array, mode=None, fmt="PNG"):
     return buffer.getvalue()
 
 
+def _palette_png(indices):
+    """A 4-bit palette PNG with a transparency chunk (the chunk walker's case)."""
+    image = Image.fromarray(indices, "P")
+    image.putpalette([0, 0, 0] * 4 + list(range(36)))  # repeated colours, as Cityscapes'
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", bits=4, transparency=0)
+    return buffer.getvalue()
+
+
 _rng = np.random.default_rng(0)
 SEEDS = [
     _png(_rng.integers(0, 34, (16, 32)).astype(np.uint8)),                 # 8-bit grey
     _png(_rng.integers(0, 40000, (16, 32)).astype(np.uint16)),             # 16-bit grey
     _png(_rng.integers(0, 34, (16, 32)).astype(np.uint8), mode="P"),       # palette
+    _palette_png(_rng.integers(0, 16, (16, 32)).astype(np.uint8)),          # 4-bit palette + tRNS
     _png(_rng.integers(0, 255, (16, 32, 3)).astype(np.uint8)),             # RGB
     _png(_rng.integers(0, 255, (16, 32)).astype(np.uint8), fmt="JPEG"),    # JPEG
 ]

@@ -118,11 +118,22 @@ def main(argv=None) -> int:
                         help="pix2pixHD with features: appearance cluster of every class")
     args = parser.parse_args(argv)
     try:
+        for given, what in ((args.labels, "--labels"), (args.instances, "--instances"),
+                            (args.model, "--model")):
+            if given and os.path.abspath(given) == os.path.abspath(args.out):
+                raise DemoError(f"{args.out}: --out would overwrite the {what} input")
         image, seconds = run(args.model, args.labels, args.out, args.instances, args.label_space,
                              args.threads, args.repeats, args.seed, args.cluster)
     except DemoError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # one line, never a traceback (TFSEM_DEBUG=1 shows it)
+        if os.environ.get("TFSEM_DEBUG") == "1":
+            raise
+        first = (str(err).strip().splitlines() or [""])[0]
+        print(f"error: {type(err).__name__}: {first} (set TFSEM_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
     print(f"wrote {args.out} ({image.shape[1]}x{image.shape[0]}); "
           f"latency {1000 * seconds:.1f} ms (median of {max(1, args.repeats)})")
     return 0

@@ -10,7 +10,8 @@ Signatures:
   for VAE models, ``cluster`` int32 [B] for pix2pixHD with instance features
   -> ``image`` uint8 [B, H, W, 3].
 * ``predict_png``: ``label_png`` string [B] (8- or 16-bit grey PNGs of raw
-  ids), ``instance_png`` when used, ``z`` / ``cluster`` as above ->
+  ids, or palette PNGs read as the palette INDEX, as the label readers do),
+  ``instance_png`` when used, ``z`` / ``cluster`` as above ->
   ``image_png_bytes`` string [B]; decoded and encoded in the graph.
 
 Bad input gets an InvalidArgument error with a clear message, never silent
@@ -24,6 +25,8 @@ A version is written atomically (``tfsem.export.base.write_version``); its
 
 from __future__ import annotations
 
+import struct
+import zlib
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -126,6 +129,59 @@ class GeneratorGraph(tf.Module):
         return uint8_image(self.generator(segmap, training=False, **extra))
 
 
+def _grey_ramp_plte(entries: int) -> bytes:
+    """A PLTE chunk whose entry i is (i, i, i): decoded through it, a palette
+    PNG's pixels are their palette indices."""
+    data = bytes(v for i in range(entries) for v in (i, i, i))
+    body = b"PLTE" + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+_RAMP_PLTE = [_grey_ramp_plte(n) for n in range(1, 257)]
+
+
+def _be32(data, pos):
+    """Big-endian uint32 at byte ``pos`` of the scalar string ``data`` (int64)."""
+    raw = tf.io.decode_raw(tf.strings.substr(data, pos, tf.constant(4, tf.int64)), tf.uint8)
+    raw = tf.cast(raw, tf.int64)
+    return tf.reduce_sum(raw * tf.constant([2 ** 24, 2 ** 16, 2 ** 8, 1], tf.int64))
+
+
+def decode_palette_indices(data, what: str):
+    """A palette PNG (scalar string) -> int32 [H, W] of palette indices, in the
+    graph: the PLTE chunk is swapped for a grey ramp (entry i = (i, i, i), a
+    valid CRC) so libpng's decoding yields the indices. Colours are never
+    matched back (palettes repeat colours: Cityscapes ids 0-3 are all black)."""
+    n = tf.cast(tf.strings.length(data), tf.int64)
+    limit = tf.maximum(n - 8, 0)
+
+    def not_there(off):
+        name = tf.strings.substr(data, tf.minimum(off + 4, n), tf.constant(4, tf.int64))
+        return (off + 8 <= n) & tf.logical_not((name == b"PLTE") | (name == b"IDAT"))
+
+    def next_chunk(off):
+        return (off + 12 + _be32(data, tf.minimum(off, limit)),)
+
+    offset, = tf.while_loop(not_there, next_chunk, (tf.constant(8, tf.int64),))
+    found = tf.debugging.assert_equal(
+        (offset + 8 <= n) & (tf.strings.substr(data, tf.minimum(offset + 4, n),
+                                              tf.constant(4, tf.int64)) == b"PLTE"),
+        True, message=f"{what}: a palette PNG without a PLTE chunk before its image data")
+    with tf.control_dependencies([found]):
+        length = _be32(data, offset)
+    entries = length // 3
+    sane = tf.debugging.assert_equal(
+        (length % 3 == 0) & (entries >= 1) & (entries <= 256) & (offset + 12 + length <= n),
+        True, message=f"{what}: a malformed PLTE chunk")
+    with tf.control_dependencies([sane]):
+        rest = offset + 12 + length
+        swapped = tf.strings.join([
+            tf.strings.substr(data, tf.constant(0, tf.int64), offset),
+            tf.gather(tf.constant(_RAMP_PLTE), entries - 1),
+            tf.strings.substr(data, rest, n - rest)])
+    return tf.cast(tf.io.decode_png(swapped, channels=3, dtype=tf.uint8)[..., 0], tf.int32)
+
+
 class GeneratorServing(ServingModule):
     """GeneratorGraph + in-graph validation and PNG coding: the served module."""
 
@@ -186,6 +242,7 @@ class GeneratorServing(ServingModule):
                 message=f"{what} is not a PNG")
             header = tf.cast(tf.io.decode_raw(tf.strings.substr(png, 16, 8), tf.uint8), tf.int64)
             colour_type = tf.strings.substr(png, 25, 1)  # after the length check: in range
+            depth = tf.io.decode_raw(tf.strings.substr(png, 24, 1), tf.uint8)[:, 0]
         weights = tf.constant([2 ** 24, 2 ** 16, 2 ** 8, 1], tf.int64)
         width = tf.reduce_sum(header[:, :4] * weights, axis=1)
         height = tf.reduce_sum(header[:, 4:] * weights, axis=1)
@@ -197,22 +254,29 @@ class GeneratorServing(ServingModule):
             tf.debugging.assert_equal(
                 tf.reduce_all((width == width[0]) & (height == height[0])), True,
                 message=f"all {what} images of a batch must have the same size"),
-            # IHDR colour type (byte 25) 0: grey. RGB / palette PNGs would be decoded
-            # to brightness here, not to ids: refused (the label readers take palette
-            # indices; convert such maps to grey for serving).
+            # IHDR colour type (byte 25) 0: grey, 3: palette (read as the index, as
+            # the label readers do). RGB would be decoded to brightness, not ids.
             tf.debugging.assert_equal(
-                tf.reduce_all(colour_type == b"\x00"), True,
-                message=f"{what} must be a grey PNG of ids (8 or 16 bit); RGB and palette "
-                        "PNGs are refused: their decoded brightness is not an id"),
+                tf.reduce_all((colour_type == b"\x00") | (colour_type == b"\x03")), True,
+                message=f"{what} must be a grey PNG of ids (8 or 16 bit) or a palette PNG; "
+                        "RGB and grey+alpha PNGs are refused: their brightness is not an id"),
+            # 1/2/4-bit grey is scaled to 0..255 by libpng: not ids
+            tf.debugging.assert_equal(
+                tf.reduce_all((colour_type == b"\x03") | (depth >= 8)), True,
+                message=f"{what}: 1, 2 or 4-bit grey PNGs are refused (their values are "
+                        "rescaled on decoding); save ids as 8 or 16-bit grey"),
         ]
         def decode(data):
             # decode_png(dtype=uint16) RESCALES 8-bit files (7 -> 1799): pick the
             # dtype from the file's bit depth (IHDR byte 24) so ids stay ids.
             depth = tf.io.decode_raw(tf.strings.substr(data, 24, 1), tf.uint8)[0]
-            return tf.cond(
-                depth == 16,
-                lambda: tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint16), tf.int32),
-                lambda: tf.cast(tf.io.decode_png(data, channels=1, dtype=tf.uint8), tf.int32))[..., 0]
+            palette = tf.strings.substr(data, 25, 1) == b"\x03"
+            return tf.case([
+                (palette, lambda: decode_palette_indices(data, what)),
+                (depth == 16, lambda: tf.cast(
+                    tf.io.decode_png(data, channels=1, dtype=tf.uint16)[..., 0], tf.int32))],
+                default=lambda: tf.cast(
+                    tf.io.decode_png(data, channels=1, dtype=tf.uint8)[..., 0], tf.int32))
 
         with tf.control_dependencies(checks):
             return tf.map_fn(decode, png, fn_output_signature=tf.TensorSpec([None, None], tf.int32))

@@ -1,7 +1,6 @@
 import dataclasses
 import glob
 import os
-import shutil
 
 import numpy as np
 import pytest

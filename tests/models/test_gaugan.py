@@ -6,7 +6,6 @@ import h5py
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfsem.losses import VGGPerceptualLoss
 from tfsem.models import GauGAN

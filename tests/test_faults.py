@@ -427,3 +427,99 @@ def test_empty_batches_get_a_clear_invalid_argument(tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError, match="label_png holds no images"):
         signatures["predict_png"](label_png=tf.constant([], tf.string),
                                   instance_png=tf.constant([], tf.string))
+
+
+# -- 8. two trainer processes, and a full disk -------------------------------------------
+
+def _train_command(config, run):
+    from tests.testing import REPO
+
+    return ([sys.executable, "-m", "tfsem.train", "--config", str(config), "--out", str(run)],
+            dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO), REPO)
+
+
+def test_a_second_trainer_process_on_a_run_dir_is_refused(tiny_gaugan_run, tmp_path):
+    """Two real trainer processes on one run dir: the second is refused with the
+    first's PID and host and writes nothing; the first finishes its steps with
+    one eval line per step."""
+    import time
+
+    run = _copy_run(tiny_gaugan_run, tmp_path)
+    config = write_json(tmp_path / "c.json", tiny_experiment(steps=4, eval_every=1))
+    cmd, env, cwd = _train_command(config, run)
+    first = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:  # the first holds the lock
+            try:
+                if json.loads((run / ".lock").read_text())["pid"] == first.pid:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            assert first.poll() is None, first.communicate()[1][-3000:]
+            time.sleep(0.05)
+        second = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                                timeout=300)
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert (f"another trainer is using this run dir (pid {first.pid} on "
+                f"{socket.gethostname()}") in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None  # refused while the first was still running
+        assert "resuming" not in second.stdout  # refused before it restored or wrote
+        out, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, err[-3000:]
+    assert "resuming" in out and "at step 2" in out
+    steps = [json.loads(line)["step"] for line in (run / "eval.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 4  # no step written twice
+    assert not (run / ".lock").exists()
+
+
+@pytest.mark.slow  # two training processes on a small tmpfs (~2 min): make test-slow
+def test_a_full_disk_loses_nothing(tiny_gaugan_run, tmp_path):
+    """Training resumed on a tmpfs with room for less than one more checkpoint:
+    the trainer stops with one error line, the earlier checkpoints and the model
+    are untouched; with room again the run resumes from its last checkpoint and
+    finishes. Needs root (mount); skipped where tmpfs cannot be mounted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    used = sum(f.stat().st_size for f in tiny_gaugan_run.rglob("*") if f.is_file())
+    checkpoint = _data_file(tiny_gaugan_run, 2).stat().st_size
+    size = used + checkpoint // 2
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        run = disk / "run"
+        shutil.copytree(tiny_gaugan_run, run)
+        model = (run / "model.keras").read_bytes()
+        kept = {n: (run / "checkpoints" / n).read_bytes() for n in os.listdir(run / "checkpoints")}
+        config = write_json(tmp_path / "c.json", tiny_experiment(steps=6))
+        cmd, env, cwd = _train_command(config, run)
+        full = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        assert full.returncode != 0, full.stdout[-2000:]
+        errors = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "No space left on device" in errors[0], full.stderr[-3000:]
+        assert "Traceback" not in full.stderr
+        assert (run / "model.keras").read_bytes() == model
+        for name, data in kept.items():
+            assert (run / "checkpoints" / name).read_bytes() == data, name
+        assert not (run / ".lock").exists()
+
+        subprocess.run(["mount", "-o", "remount,size=256m", str(disk)], check=True)
+        again = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                               timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "at step 2" in again.stdout
+        trainer = Trainer(load_config(config), str(run))
+        assert trainer.resumed_from == 6
+        assert int(trainer.model.g_optimizer.iterations.numpy()) == 6
+        trainer.lock.release()
+        assert not [n for n in os.listdir(run / "checkpoints") if "_temp" in n]
+        print(f"full disk at {size} bytes: stopped with {errors[0]!r}; resumed and finished")
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

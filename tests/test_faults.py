@@ -523,3 +523,34 @@ def test_a_full_disk_loses_nothing(tiny_gaugan_run, tmp_path):
         print(f"full disk at {size} bytes: stopped with {errors[0]!r}; resumed and finished")
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_wrong_ranks_get_a_clear_invalid_argument(tmp_path):
+    """TF Serving feeds a tensor of any rank into a signature (only Python's
+    session checks shapes against the spec): fed the same way here, through a
+    TF1 session's unchecked run, every wrong rank gets the rank message."""
+    import numpy as np
+
+    from tfsem.export.generator import export_saved_model
+    from tfsem.train.build import build_model
+
+    config = config_from_dict(ExperimentConfig, tiny_experiment())
+    model = build_model(config)
+    model.build_networks()
+    path = export_saved_model(model, config, str(tmp_path / "m"))
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        for name, values, message in (
+                ("serving_default", [np.zeros((32, 64), np.int32),
+                                     np.zeros((1, 32, 64, 1), np.int32)],
+                 "label_map must have rank 3 \\(\\[batch, height, width\\]\\)"),
+                ("predict_png", [np.array(b"x", object), np.array([[b"x"]], object)],
+                 "label_png must have rank 1 \\(\\[batch\\]\\)")):
+            signature = meta.signature_def[name]
+            inputs = [graph.get_tensor_by_name(t.name) for t in signature.inputs.values()]
+            outputs = [graph.get_tensor_by_name(t.name) for t in signature.outputs.values()]
+            for value in values:
+                with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+                    session._do_run(None, [], outputs, {t.ref(): value for t in inputs},
+                                    None, None)

@@ -28,15 +28,36 @@ __all__ = ["DEFAULT_MAX_PIXELS", "ServingModule", "bind", "next_version", "sampl
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
-def bind(specs: Sequence[tf.TensorSpec], fn: Callable[..., Dict[str, tf.Tensor]]):
+def _rank_checked(spec: tf.TensorSpec, value):
+    """``value`` after a run-time check of its rank. TF Serving feeds tensors of
+    any rank into a signature (only Python checks the spec), where a wrong rank
+    would fail deep inside with an internal message. ``raw_ops.Rank`` is not
+    folded to the spec's rank, so the check stays in the graph."""
+    rank = spec.shape.rank
+    if rank is None:
+        return value
+    names = ["batch", "height", "width"] if rank == 3 else ["batch"] + ["?"] * (rank - 1)
+    dims = ", ".join(str(d) if d and i else names[i] for i, d in enumerate(spec.shape))
+    ok = tf.debugging.assert_equal(
+        tf.raw_ops.Rank(input=value), tf.constant(rank, tf.int32),
+        message=f"{spec.name} must have rank {rank} ([{dims}])")
+    with tf.control_dependencies([ok]):
+        return tf.identity(value)
+
+
+def bind(specs: Sequence[tf.TensorSpec], fn: Callable[..., Dict[str, tf.Tensor]],
+         check_ranks: bool = False):
     """A ``tf.function`` with ``specs`` as its input signature that calls
-    ``fn(**{spec.name: arg})``: inputs are passed by name, never by position."""
+    ``fn(**{spec.name: arg})``: inputs are passed by name, never by position.
+    ``check_ranks`` (serving signatures): each input's rank is checked at run time."""
     specs = list(specs)
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names) or not all(names):
         raise ValueError(f"input specs need distinct names, got {names}")
 
     def run(*args):
+        if check_ranks:
+            args = [_rank_checked(spec, arg) for spec, arg in zip(specs, args)]
         return fn(**dict(zip(names, args)))
 
     return tf.function(run, input_signature=specs)
@@ -73,9 +94,10 @@ class ServingModule(tf.Module):
         return {}
 
     def signatures(self) -> dict:
-        out = {"serving_default": bind(self.input_specs(), self.serve).get_concrete_function()}
+        out = {"serving_default": bind(self.input_specs(), self.serve,
+                                       check_ranks=True).get_concrete_function()}
         for name, (specs, fn) in self.extra_signatures().items():
-            out[name] = bind(specs, fn).get_concrete_function()
+            out[name] = bind(specs, fn, check_ranks=True).get_concrete_function()
         return out
 
 

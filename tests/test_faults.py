@@ -358,6 +358,13 @@ def test_an_unknown_split_is_an_error_not_toy_data(untrained_gaugan_run):
     assert "split 'nosuchsplit': toy_streets has the splits train, val, test" in result.stderr
 
 
+def _train_command(config, run):
+    from tests.testing import REPO
+
+    return ([sys.executable, "-m", "tfsem.train", "--config", str(config), "--out", str(run)],
+            dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO), REPO)
+
+
 @pytest.mark.slow  # 20 real training processes killed at random moments (~6 min)
 def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
     """SIGKILL during start-up, restore, training steps and checkpoint writes (a
@@ -370,13 +377,10 @@ def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
     import signal
     import time
 
-    from tests.testing import REPO
-
     config = write_json(tmp_path / "k.json", tiny_experiment(
         steps=2000, checkpoint_every=1, keep_checkpoints=2, sample_every=5000, eval_every=5000))
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "tfsem.train", "--config", config, "--out", str(run)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
+    cmd, env, cwd = _train_command(config, run)
     rng, newest = random.Random(0), 0
 
     def saved():
@@ -384,7 +388,7 @@ def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
                       for p in glob.glob(str(run / "checkpoints" / "ckpt-*.index")))
 
     for kill in range(20):
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         if kill % 4 == 0:
             time.sleep(rng.uniform(1.0, 20.0))  # start-up: imports, restore, tracing
@@ -430,13 +434,6 @@ def test_empty_batches_get_a_clear_invalid_argument(tmp_path):
 
 
 # -- 8. two trainer processes, and a full disk -------------------------------------------
-
-def _train_command(config, run):
-    from tests.testing import REPO
-
-    return ([sys.executable, "-m", "tfsem.train", "--config", str(config), "--out", str(run)],
-            dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO), REPO)
-
 
 def test_a_second_trainer_process_on_a_run_dir_is_refused(tiny_gaugan_run, tmp_path):
     """Two real trainer processes on one run dir: the second is refused with the

@@ -141,10 +141,11 @@ _RAMP_PLTE = [_grey_ramp_plte(n) for n in range(1, 257)]
 
 
 def _be32(data, pos):
-    """Big-endian uint32 at byte ``pos`` of the scalar string ``data`` (int64)."""
+    """Big-endian uint32 (as int64) at byte ``pos`` of each string of ``data``
+    (a scalar or a batch [B])."""
     raw = tf.io.decode_raw(tf.strings.substr(data, pos, tf.constant(4, tf.int64)), tf.uint8)
     raw = tf.cast(raw, tf.int64)
-    return tf.reduce_sum(raw * tf.constant([2 ** 24, 2 ** 16, 2 ** 8, 1], tf.int64))
+    return tf.reduce_sum(raw * tf.constant([2 ** 24, 2 ** 16, 2 ** 8, 1], tf.int64), axis=-1)
 
 
 def decode_palette_indices(data, what: str):
@@ -240,12 +241,10 @@ class GeneratorServing(ServingModule):
             signature_ok = tf.debugging.assert_equal(
                 tf.reduce_all(tf.strings.substr(png, 0, 8) == b"\x89PNG\r\n\x1a\n"), True,
                 message=f"{what} is not a PNG")
-            header = tf.cast(tf.io.decode_raw(tf.strings.substr(png, 16, 8), tf.uint8), tf.int64)
-            colour_type = tf.strings.substr(png, 25, 1)  # after the length check: in range
+            width = _be32(png, tf.constant(16, tf.int64))  # after the length check: in range
+            height = _be32(png, tf.constant(20, tf.int64))
             depth = tf.io.decode_raw(tf.strings.substr(png, 24, 1), tf.uint8)[:, 0]
-        weights = tf.constant([2 ** 24, 2 ** 16, 2 ** 8, 1], tf.int64)
-        width = tf.reduce_sum(header[:, :4] * weights, axis=1)
-        height = tf.reduce_sum(header[:, 4:] * weights, axis=1)
+            colour_type = tf.strings.substr(png, 25, 1)
         checks = [
             signature_ok,
             tf.debugging.assert_less_equal(
@@ -266,11 +265,10 @@ class GeneratorServing(ServingModule):
                 message=f"{what}: 1, 2 or 4-bit grey PNGs are refused (their values are "
                         "rescaled on decoding); save ids as 8 or 16-bit grey"),
         ]
-        def decode(data):
+        def decode(item):
             # decode_png(dtype=uint16) RESCALES 8-bit files (7 -> 1799): pick the
             # dtype from the file's bit depth (IHDR byte 24) so ids stay ids.
-            depth = tf.io.decode_raw(tf.strings.substr(data, 24, 1), tf.uint8)[0]
-            palette = tf.strings.substr(data, 25, 1) == b"\x03"
+            data, depth, palette = item
             return tf.case([
                 (palette, lambda: decode_palette_indices(data, what)),
                 (depth == 16, lambda: tf.cast(
@@ -279,7 +277,8 @@ class GeneratorServing(ServingModule):
                     tf.io.decode_png(data, channels=1, dtype=tf.uint8)[..., 0], tf.int32))
 
         with tf.control_dependencies(checks):
-            return tf.map_fn(decode, png, fn_output_signature=tf.TensorSpec([None, None], tf.int32))
+            return tf.map_fn(decode, (png, depth, colour_type == b"\x03"),
+                             fn_output_signature=tf.TensorSpec([None, None], tf.int32))
 
     def render_png(self, label_png, instance_png=None, z=None, cluster=None):
         labels = self._decode(label_png, "label_png")

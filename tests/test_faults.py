@@ -435,6 +435,7 @@ def test_empty_batches_get_a_clear_invalid_argument(tmp_path):
 
 # -- 8. two trainer processes, and a full disk -------------------------------------------
 
+@pytest.mark.slow  # two training processes (~75 s; the lock itself is tested in process above)
 def test_a_second_trainer_process_on_a_run_dir_is_refused(tiny_gaugan_run, tmp_path):
     """Two real trainer processes on one run dir: the second is refused with the
     first's PID and host and writes nothing; the first finishes its steps with

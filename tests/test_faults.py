@@ -197,15 +197,23 @@ def test_label_maps_must_be_png_ids(untrained_gaugan_run, tmp_path):
         read_label(str(rgb))
 
 
-def test_predict_png_reads_palette_indices_and_refuses_rgb(tmp_path):
-    from tfsem.export.generator import decode_palette_indices, export_saved_model
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    """The SavedModel of the untrained tiny GauGAN, shared by the serving-input
+    tests here (each export costs a trace)."""
+    from tfsem.export.generator import export_saved_model
     from tfsem.train.build import build_model
 
     config = config_from_dict(ExperimentConfig, tiny_experiment())
     model = build_model(config)
     model.build_networks()
-    fn = tf.saved_model.load(export_saved_model(model, config, str(tmp_path / "m"))) \
-        .signatures["predict_png"]
+    return export_saved_model(model, config, str(tmp_path_factory.mktemp("export") / "m"))
+
+
+def test_predict_png_reads_palette_indices_and_refuses_rgb(tiny_export, tmp_path):
+    from tfsem.export.generator import decode_palette_indices
+
+    fn = tf.saved_model.load(tiny_export).signatures["predict_png"]
 
     def png(image, **options):
         buffer = io.BytesIO()
@@ -417,14 +425,8 @@ def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
     print(f"survived 20 kills; resumed at step {newest}")
 
 
-def test_empty_batches_get_a_clear_invalid_argument(tmp_path):
-    from tfsem.export.generator import export_saved_model
-    from tfsem.train.build import build_model
-
-    config = config_from_dict(ExperimentConfig, tiny_experiment())
-    model = build_model(config)
-    model.build_networks()
-    signatures = tf.saved_model.load(export_saved_model(model, config, str(tmp_path / "m"))).signatures
+def test_empty_batches_get_a_clear_invalid_argument(tiny_export):
+    signatures = tf.saved_model.load(tiny_export).signatures
     empty = tf.zeros([0, 32, 64], tf.int32)
     with pytest.raises(tf.errors.InvalidArgumentError, match="holds no examples"):
         signatures["serving_default"](label_map=empty, instance_map=empty)
@@ -523,22 +525,13 @@ def test_a_full_disk_loses_nothing(tiny_gaugan_run, tmp_path):
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 
-def test_wrong_ranks_get_a_clear_invalid_argument(tmp_path):
+def test_wrong_ranks_get_a_clear_invalid_argument(tiny_export):
     """TF Serving feeds a tensor of any rank into a signature (only Python's
     session checks shapes against the spec): fed the same way here, through a
     TF1 session's unchecked run, every wrong rank gets the rank message."""
-    import numpy as np
-
-    from tfsem.export.generator import export_saved_model
-    from tfsem.train.build import build_model
-
-    config = config_from_dict(ExperimentConfig, tiny_experiment())
-    model = build_model(config)
-    model.build_networks()
-    path = export_saved_model(model, config, str(tmp_path / "m"))
     graph = tf.Graph()
     with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
-        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], tiny_export)
         for name, values, message in (
                 ("serving_default", [np.zeros((32, 64), np.int32),
                                      np.zeros((1, 32, 64, 1), np.int32)],

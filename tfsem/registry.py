@@ -20,6 +20,7 @@ import importlib
 from typing import Dict, Mapping
 
 from tfsem.config.gaugan import GauGANConfig
+from tfsem.config.pix2pix import Pix2PixConfig
 from tfsem.config.pix2pixhd import Pix2PixHDConfig
 from tfsem.config.schema import ConfigError, describe
 from tfsem.config.semgan import SemGANConfig
@@ -92,6 +93,15 @@ FAMILIES: Dict[str, Family] = {f.type: f for f in (
         quickstarts={"default": "configs/quickstart_pix2pixhd.json"},
         export="tfsem.export.generator",
         summary="pix2pixHD: label + instance map (+ instance features) -> photo"),
+    Family(
+        type="pix2pix", section=Pix2PixConfig,
+        tasks={"default": "tfsem.models.pix2pix:Pix2Pix"},
+        # junyanz/pytorch-CycleGAN-and-pix2pix train_options.py: lr 2e-4, beta1 0.5;
+        # beta2 0.999 (pix2pix_model.py).
+        optimizer={"g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999},
+        quickstarts={"default": "configs/quickstart_pix2pix.json"},
+        export="tfsem.export.generator",
+        summary="pix2pix: label map (+ instance edges) -> photo (U-Net + PatchGAN)"),
     Family(
         type="semgan", section=SemGANConfig,
         tasks={"classes": "tfsem.models.semgan:SemGAN",

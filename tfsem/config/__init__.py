@@ -14,7 +14,7 @@ rebuilt from it. ``python -m tfsem.config --describe gaugan`` lists a
 family's fields.
 
 Modules: ``schema`` (strict conversion, overrides, descriptions), ``data``,
-one per family (``gaugan``, ``pix2pixhd``, ``semgan``), ``experiment``.
+one per family (``gaugan``, ``pix2pix``, ``pix2pixhd``, ``semgan``), ``experiment``.
 """
 
 from tfsem.config.data import (DataConfig, FolderLayoutConfig, PreprocessConfig, TFDSConfig,
@@ -23,6 +23,7 @@ from tfsem.config.experiment import (DEFAULT_STEPS, ExperimentConfig, ModelConfi
                                      OptimizerConfig, TrainConfig, load_config, save_config,
                                      written_config_dict)
 from tfsem.config.gaugan import GauGANConfig
+from tfsem.config.pix2pix import Pix2PixConfig
 from tfsem.config.pix2pixhd import Pix2PixHDConfig
 from tfsem.config.schema import (ConfigError, apply_overrides, config_from_dict, config_to_dict,
                                  describe)
@@ -42,7 +43,8 @@ def __getattr__(name):
 
 __all__ = [
     "ConfigError", "DEFAULT_STEPS", "DataConfig", "ExperimentConfig", "FAMILY_OPTIMIZER_DEFAULTS",
-    "FolderLayoutConfig", "GauGANConfig", "ModelConfig", "OptimizerConfig", "Pix2PixHDConfig",
+    "FolderLayoutConfig", "GauGANConfig", "ModelConfig", "OptimizerConfig", "Pix2PixConfig",
+    "Pix2PixHDConfig",
     "PreprocessConfig", "SemGANConfig", "TFDSConfig", "ToyStreetsConfig", "TrainConfig",
     "apply_overrides", "config_from_dict", "config_to_dict", "describe", "load_config",
     "save_config", "written_config_dict",

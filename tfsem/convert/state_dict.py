@@ -175,6 +175,12 @@ class StateDict:
         if self.has(prefix + ".num_batches_tracked"):
             self.skip(prefix + ".num_batches_tracked")
 
+    def batch_norm(self, layer, prefix: str) -> None:
+        """``BatchNorm2d(affine=True)``: weight, bias and running statistics."""
+        self._assign(layer.gamma, self.take(prefix + ".weight"), prefix + ".weight")
+        self._assign(layer.beta, self.take(prefix + ".bias"), prefix + ".bias")
+        self.batch_norm_stats(layer, prefix)
+
     def dense(self, layer, prefix: str, in_perm=None, out_perm=None) -> None:
         """``nn.Linear`` [out, in] -> Dense [in, out]; ``in_perm`` / ``out_perm`` reorder
         the features where the reference flattens or views NCHW and tfsem NHWC."""

@@ -9,6 +9,8 @@
 * ``normal`` (NVIDIA/pix2pixHD ``networks.py`` ``weights_init``): every conv
   and transposed-conv weight ~ N(0, 0.02^2). pix2pixHD leaves conv biases at
   PyTorch's default (uniform +-1/sqrt(fan_in)); tfsem keeps Keras' zeros.
+* Both schemes, as all three official codes (and pix2pix's ``init_weights``):
+  the scale of a batch norm with one ~ N(1, gain^2), its offset 0.
 * ``keras``: leave Keras' defaults (Glorot uniform).
 """
 
@@ -33,7 +35,8 @@ def _fans(kernel_shape):
 
 def init_weights(network, scheme: str = "xavier", gain: float = 0.02, seed=None) -> int:
     """Re-initialises every Conv2D / Conv2DTranspose / Dense kernel of a built
-    ``network`` (sub-layers included) as ``scheme``; returns how many kernels."""
+    ``network`` (sub-layers included) as ``scheme``, and the scales of its
+    batch norms; returns how many kernels."""
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"init must be one of {INIT_SCHEMES}, got {scheme!r}")
     if scheme == "keras":
@@ -41,6 +44,13 @@ def init_weights(network, scheme: str = "xavier", gain: float = 0.02, seed=None)
     generator = keras.random.SeedGenerator(seed)
     count = 0
     for layer in network._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.scale and layer.built:
+            # All three official codes: BatchNorm2d weight ~ N(1, gain), bias 0.
+            layer.gamma.assign(1.0 + keras.random.normal(layer.gamma.shape, stddev=gain,
+                                                         seed=generator, dtype=layer.gamma.dtype))
+            if layer.center:
+                layer.beta.assign(keras.ops.zeros(layer.beta.shape, layer.beta.dtype))
+            continue
         if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose,
                                   keras.layers.Dense)) or not layer.built:
             continue

@@ -2,7 +2,8 @@
 
 from tfsem.models.color_label_gan import ColorLabelGAN
 from tfsem.models.gaugan import GauGAN
+from tfsem.models.pix2pix import Pix2Pix
 from tfsem.models.pix2pixhd import Pix2PixHD
 from tfsem.models.semgan import SemGAN
 
-__all__ = ["ColorLabelGAN", "GauGAN", "Pix2PixHD", "SemGAN"]
+__all__ = ["ColorLabelGAN", "GauGAN", "Pix2Pix", "Pix2PixHD", "SemGAN"]

@@ -280,6 +280,23 @@ class ConditionalGAN(GANTask):
             raise ValueError(f"feature clusters need a pix2pixHD model trained with "
                              f"use_features: true; this {name} model takes no features")
 
+    def load_stage_weights(self, other) -> Dict[str, int]:
+        """Copies every network of a model of the same architecture (``train.init_from``:
+        fine-tuning, e.g. from a converted official checkpoint). Returns counts per part."""
+        if not isinstance(other, type(self)):
+            raise ValueError(f"init_from must be a {type(self).__name__} run, got "
+                             f"{type(other).__name__}")
+        self.build_networks()
+        other.build_networks()
+        copied = {"generator": copy_matching_variables(other.generator, self.generator),
+                  "discriminator": copy_matching_variables(other.discriminator,
+                                                           self.discriminator)}
+        if self.encoder is not None:
+            if other.encoder is None:
+                raise ValueError("init_from: this model has an encoder, the source has none")
+            copied["encoder"] = copy_matching_variables(other.encoder, self.encoder)
+        return copied
+
     def random_style(self, seeds, stream: int = 1):
         """A random look per int seed for :meth:`inference_inputs` (``z``), or None."""
         return None

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.models.base import ConditionalGAN, copy_matching_variables, latent_for_seeds
+from tfsem.models.base import ConditionalGAN, latent_for_seeds
 from tfsem.networks.conv_encoder import ConvEncoder
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.spade_generator import UPSAMPLING_LAYERS, SPADEGenerator
@@ -241,22 +241,6 @@ class GauGAN(ConditionalGAN):
         """
         super().compile(**kwargs)
         self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
-
-    def load_stage_weights(self, other: "GauGAN") -> Dict[str, int]:
-        """Copies every network of a model of the same architecture (``train.init_from``:
-        fine-tuning, e.g. from a converted official checkpoint). Returns counts per part."""
-        if not isinstance(other, GauGAN):
-            raise ValueError(f"init_from must be a GauGAN run, got {type(other).__name__}")
-        self.build_networks()
-        other.build_networks()
-        copied = {"generator": copy_matching_variables(other.generator, self.generator),
-                  "discriminator": copy_matching_variables(other.discriminator,
-                                                           self.discriminator)}
-        if self.encoder is not None:
-            if other.encoder is None:
-                raise ValueError("init_from: this model has a VAE encoder, the source has none")
-            copied["encoder"] = copy_matching_variables(other.encoder, self.encoder)
-        return copied
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

@@ -5,7 +5,8 @@ NVIDIA/pix2pixHD ``MultiscaleDiscriminator`` + ``NLayerDiscriminator``).
 (3x3 average pooling, stride 2, padding 1, padding not counted). Each is
 conv4x4/2 + LReLU, then ``n_layers - 1`` conv4x4 + norm + LReLU blocks (stride
 2, except stride 1 for the last one; filters doubling up to 512), then a
-conv4x4/1 to one channel; every conv pads by 2. The output of every block is
+conv4x4/1 to one channel; every conv pads by 2 (pix2pix's PatchGAN, a single
+scale: by 1, and a learned-scale batch norm with ``affine_norm``). The output of every block is
 returned (``n_layers + 1`` per scale), for the feature-matching loss.
 
 ``n_layers`` counts as SPADE's ``n_layers_D`` does (``discriminator.py``:
@@ -24,7 +25,7 @@ that instance norm cancels exactly).
 import keras
 import tensorflow as tf
 
-from tfsem.layers.normalization import param_free_norm
+from tfsem.layers.normalization import affine_norm_layer, param_free_norm
 from tfsem.layers.spectral_conv2d import SpectralConv2D
 
 __all__ = ["MultiScaleDiscriminator", "NLayerDiscriminator", "downsample_avg"]
@@ -44,7 +45,7 @@ class NLayerDiscriminator(keras.Model):
     """One PatchGAN; call returns the list of every block's output (last: logits)."""
 
     def __init__(self, ndf=64, n_layers=4, norm="instance", spectral_norm=True,
-                 max_filters=512, **kwargs):
+                 max_filters=512, padding=2, affine_norm=False, **kwargs):
         super().__init__(**kwargs)
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
@@ -53,6 +54,9 @@ class NLayerDiscriminator(keras.Model):
         self.norm = norm
         self.spectral_norm = spectral_norm
         self.max_filters = max_filters
+        self.padding = padding
+        self.affine_norm = affine_norm
+        make_norm = affine_norm_layer if affine_norm else param_free_norm
         conv_cls = SpectralConv2D if spectral_norm else keras.layers.Conv2D
         self.blocks = [[keras.layers.Conv2D(ndf, 4, strides=2, name="conv_0")]]
         nf = ndf
@@ -62,13 +66,14 @@ class NLayerDiscriminator(keras.Model):
             # A norm after the conv makes its bias redundant (reference: no bias with norm).
             self.blocks.append([conv_cls(nf, 4, strides=stride, use_bias=norm == "none",
                                          name=f"conv_{n}"),
-                                param_free_norm(norm, name=f"norm_{n}")])
+                                make_norm(norm, name=f"norm_{n}")])
         self.blocks.append([keras.layers.Conv2D(1, 4, strides=1, name=f"conv_{n_layers}")])
 
     def call(self, x, training=None):
         features = []
         for i, block in enumerate(self.blocks):
-            x = tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]])
+            p = self.padding
+            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
             for layer in block:
                 x = layer(x, training=training)
             if i < len(self.blocks) - 1:
@@ -79,7 +84,8 @@ class NLayerDiscriminator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "ndf": self.ndf, "n_layers": self.n_layers,
                 "norm": self.norm, "spectral_norm": self.spectral_norm,
-                "max_filters": self.max_filters}
+                "max_filters": self.max_filters, "padding": self.padding,
+                "affine_norm": self.affine_norm}
 
 
 @keras.saving.register_keras_serializable(package="tfsem")

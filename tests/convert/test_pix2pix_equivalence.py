@@ -1,0 +1,84 @@
+"""tfsem's pix2pix networks compute what the official pix2pix code computes.
+
+``tests/fixtures/pix2pix_<case>.npz`` were written by
+``tools/make_pix2pix_fixture.py`` with junyanz/pytorch-CycleGAN-and-pix2pix's
+``UnetGenerator`` and ``NLayerDiscriminator`` (no PyTorch needed here: the
+state dicts are stored as arrays). Their weights go through
+``tfsem.convert.pix2pix`` into ``Pix2Pix`` models built from what the
+checkpoint says; the generator output (official ``test.py`` without and with
+``--eval``) and the PatchGAN logits match within 1e-4.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures")
+ATOL = 1e-4
+
+
+def _load(case):
+    with np.load(os.path.join(FIXTURES, f"pix2pix_{case}.npz")) as f:
+        arrays = {k: f[k] for k in f.files}
+    return json.loads(str(arrays.pop("case"))), arrays
+
+
+def _states(arrays):
+    from tfsem.convert.state_dict import StateDict
+
+    G = StateDict({k[2:]: v for k, v in arrays.items() if k.startswith("G.")}, "G.pth")
+    D = StateDict({k[2:]: v for k, v in arrays.items() if k.startswith("D.")}, "D.pth")
+    return G, D
+
+
+def _converted(case, arrays, eval_mode=False):
+    from tfsem.convert.pix2pix import infer_pix2pix, load_pix2pix_weights
+    from tfsem.models import Pix2Pix
+
+    G, D = _states(arrays)
+    info = infer_pix2pix(G, D)
+    assert info["model"] == {"num_downs": case["num_downs"], "ngf": case["ngf"],
+                             "norm": case["norm"], "ndf": case["ndf"],
+                             "n_layers_D": case["n_layers"]}
+    channels = info["in_channels"]
+    kwargs = dict(label_input="colors", palette=np.zeros([channels, 3])) if channels == 3 else \
+        dict(label_input="onehot")
+    if case["norm"] == "batch":
+        kwargs["eval_mode"] = eval_mode
+    model = Pix2Pix(num_classes=channels, image_size=(case["height"], case["width"]),
+                    **info["model"], **kwargs)
+    model.build_networks()
+    load_pix2pix_weights(model, G, D)
+    return model
+
+
+@pytest.mark.parametrize("case_name", ["batch", "instance"])
+def test_generator_and_patchgan_match_the_official_code(case_name):
+    case, arrays = _load(case_name)
+    model = _converted(case, arrays)
+    x = tf.constant(arrays["input"])
+    out = model.generator(x, training=False).numpy()
+    np.testing.assert_allclose(out, arrays["G_out"], atol=ATOL)
+    logits = model.discriminator(tf.concat([x, arrays["G_out"]], -1), training=True)[-1]
+    np.testing.assert_allclose(logits.numpy(), arrays["D_out"], atol=ATOL)
+    # Inference normalises each image on its own: the same with another image beside it.
+    pair = model.generator(tf.concat([x, -x], 0), training=False).numpy()
+    np.testing.assert_allclose(pair[:1], arrays["G_out"], atol=ATOL)
+    if case_name == "batch":
+        eval_model = _converted(case, arrays, eval_mode=True)
+        np.testing.assert_allclose(eval_model.generator(x, training=False).numpy(),
+                                   arrays["G_out_eval"], atol=ATOL)
+        assert np.abs(arrays["G_out_eval"] - arrays["G_out"]).mean() > 0.05  # the stats differ
+
+
+def test_a_checkpoint_with_an_unknown_layer_is_refused():
+    from tfsem.convert.pix2pix import load_pix2pix_weights
+
+    case, arrays = _load("instance")
+    model = _converted(case, arrays)
+    G, _ = _states({**arrays, "G.model.model.9.weight": np.zeros([1])})
+    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['model.model.9.weight'\]"):
+        load_pix2pix_weights(model, G)

@@ -82,3 +82,27 @@ def test_a_checkpoint_with_an_unknown_layer_is_refused():
     G, _ = _states({**arrays, "G.model.model.9.weight": np.zeros([1])})
     with pytest.raises(ValueError, match=r"unexpected key\(s\) \['model.model.9.weight'\]"):
         load_pix2pix_weights(model, G)
+
+
+def test_convert_cli_turns_an_official_pth_into_a_run_that_generates_the_same(tmp_path):
+    """python -m tfsem.convert on a latest_net_G.pth (+ D) that the official code
+    would save; the run renders the fixture's colour input as the official G."""
+    torch = pytest.importorskip("torch", reason="writing .pth files needs PyTorch")
+    from tfsem.convert.__main__ import main
+    from tfsem.runs import load_run
+
+    case, arrays = _load("batch")
+    ckpt = tmp_path / "cityscapes_label2photo"
+    ckpt.mkdir()
+    for tag in ("G", "D"):
+        torch.save({k[2:]: torch.from_numpy(np.array(v)) for k, v in arrays.items()
+                    if k.startswith(tag + ".")}, ckpt / f"latest_net_{tag}.pth")
+    assert main(["--checkpoint", str(ckpt), "--out", str(tmp_path / "run"), "--image-size",
+                 str(case["height"]), str(case["width"])]) == 0
+    config, model = load_run(str(tmp_path / "run"))
+    assert config.model.type == "pix2pix" and model.label_input == "colors"
+    assert (model.num_downs, model.ngf, model.norm) == (6, 4, "batch")
+    out = model.generator(tf.constant(arrays["input"]), training=False).numpy()
+    np.testing.assert_allclose(out, arrays["G_out"], atol=ATOL)
+    provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert provenance["reference_code"] == "junyanz/pytorch-CycleGAN-and-pix2pix"

@@ -1,6 +1,7 @@
-"""``python -m tfsem.convert --checkpoint DIR_or_FILE --out RUN_DIR [--family spade|pix2pixhd] [--label-space NAME|PATH] [--image-size H W] [--data-root DIR]``.
+"""``python -m tfsem.convert --checkpoint DIR_or_FILE --out RUN_DIR [--family spade|pix2pixhd|pix2pix] [--label-space NAME|PATH] [--image-size H W] [--data-root DIR]``.
 
-Converts an official NVlabs/SPADE or NVIDIA/pix2pixHD checkpoint
+Converts an official NVlabs/SPADE, NVIDIA/pix2pixHD or pix2pix
+(junyanz/pytorch-CycleGAN-and-pix2pix, U-Net generators) checkpoint
 (``latest_net_G.pth``, with ``_D`` / ``_E`` and ``opt.txt`` beside it when
 present) into a tfsem run directory for ``tfsem.generate``, ``tfsem.export``,
 ``tfsem.evaluate``, ``tfsem.dream --renderer`` and ``train.init_from``.
@@ -12,6 +13,7 @@ import argparse
 import sys
 
 from tfsem import cli
+from tfsem.convert.converter import FAMILIES
 
 __all__ = ["main"]
 
@@ -22,7 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True,
                         help="folder with latest_net_G.pth (or the *_net_G.pth file itself)")
     parser.add_argument("--out", required=True, help="run directory to write (must not exist)")
-    parser.add_argument("--family", choices=("spade", "pix2pixhd"), default=None,
+    parser.add_argument("--family", choices=FAMILIES, default=None,
                         help="check the checkpoint is of this family (default: detected)")
     parser.add_argument("--label-space", default=None,
                         help="cityscapes, coco_stuff, ade20k or a label-space JSON "

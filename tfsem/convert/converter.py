@@ -1,4 +1,4 @@
-"""Official SPADE / pix2pixHD checkpoints -> an ordinary tfsem run directory.
+"""Official SPADE / pix2pixHD / pix2pix checkpoints -> an ordinary tfsem run directory.
 
 ``convert_checkpoint`` reads ``latest_net_G.pth`` (+ ``_D``, ``_E`` beside it)
 and ``opt.txt`` when present, infers the architecture, builds the tfsem task,
@@ -23,8 +23,11 @@ from tfsem.convert.state_dict import StateDict, load_state_dict, read_opt_file, 
 
 __all__ = ["FAMILIES", "CheckpointFiles", "convert_checkpoint", "find_checkpoint_files"]
 
-FAMILIES = ("spade", "pix2pixhd")
-REFERENCES = {"spade": "NVlabs/SPADE", "pix2pixhd": "NVIDIA/pix2pixHD"}
+FAMILIES = ("spade", "pix2pixhd", "pix2pix")
+REFERENCES = {"spade": "NVlabs/SPADE", "pix2pixhd": "NVIDIA/pix2pixHD",
+              "pix2pix": "junyanz/pytorch-CycleGAN-and-pix2pix"}
+#: pix2pix's unet_256 models (the paper's Cityscapes and facades settings).
+PIX2PIX_IMAGE_SIZE = (256, 256)
 #: pix2pixHD's released Cityscapes models: label2city_512p (G1, scale_width 1024)
 #: and label2city_1024p (local enhancer, full 2048x1024).
 PIX2PIXHD_IMAGE_SIZE = {0: (512, 1024), 1: (1024, 2048)}
@@ -71,8 +74,10 @@ def _detect_family(G: StateDict) -> str:
         return "spade"
     if G.has("model.1.weight"):
         return "pix2pixhd"
-    raise ValueError(f"{G.source}: neither a SPADE generator (fc, head_0, ...) nor a pix2pixHD "
-                     "generator (model.<i>)")
+    if G.has("model.model.0.weight"):
+        return "pix2pix"
+    raise ValueError(f"{G.source}: neither a SPADE generator (fc, head_0, ...), a pix2pixHD "
+                     "generator (model.<i>) nor a pix2pix U-Net (model.model.<i>)")
 
 
 def _semantic_settings(space_name: str, channels: int, opt_dontcare: Optional[bool],
@@ -102,7 +107,8 @@ def _semantic_settings(space_name: str, channels: int, opt_dontcare: Optional[bo
 def _build_config(name, family, model_kwargs, space, dont_care, use_instances, image_size,
                   source, root, ade20k_layout):
     from tfsem.config import (DataConfig, ExperimentConfig, FolderLayoutConfig, GauGANConfig,
-                              ModelConfig, Pix2PixHDConfig, PreprocessConfig, TrainConfig)
+                              ModelConfig, Pix2PixConfig, Pix2PixHDConfig, PreprocessConfig,
+                              TrainConfig)
 
     folders = (FolderLayoutConfig(label_dir="annotations/{split}", image_dir="images/{split}")
                if ade20k_layout else FolderLayoutConfig())
@@ -110,10 +116,9 @@ def _build_config(name, family, model_kwargs, space, dont_care, use_instances, i
                       label_space=space, dont_care=dont_care, use_instances=use_instances,
                       batch_size=1, folders=folders,
                       preprocess=PreprocessConfig(resize_to=tuple(image_size), flip=True))
-    if family == "spade":
-        model = ModelConfig(type="gaugan", section=GauGANConfig(**model_kwargs))
-    else:
-        model = ModelConfig(type="pix2pixhd", section=Pix2PixHDConfig(**model_kwargs))
+    type_, section = {"spade": ("gaugan", GauGANConfig), "pix2pixhd": ("pix2pixhd", Pix2PixHDConfig),
+                      "pix2pix": ("pix2pix", Pix2PixConfig)}[family]
+    model = ModelConfig(type=type_, section=section(**model_kwargs))
     config = ExperimentConfig(
         name=name, description=f"converted from an official {REFERENCES[family]} checkpoint "
         "(see provenance.json)", data=data, model=model, train=TrainConfig())
@@ -130,6 +135,7 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
     or be empty). Returns the provenance record."""
     from tfsem import __version__
     from tfsem.config import save_config
+    from tfsem.convert import pix2pix as p2p_unet
     from tfsem.convert import pix2pixhd as p2p
     from tfsem.convert import spade
     from tfsem.fileio import atomic_write_text
@@ -178,6 +184,21 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
         dataset = info["dataset"]
         source = defaults.get("source", "folder")
         kwargs = info["model"]
+    elif family == "pix2pix":
+        if E is not None:
+            raise ValueError(f"{files['E']}: pix2pix has no encoder; remove it or convert the "
+                             "generator alone")
+        info = p2p_unet.infer_pix2pix(G, D)
+        space = label_space or "cityscapes"
+        kwargs = dict(info["model"])
+        if info["in_channels"] == 3:  # the colour label images of the official datasets
+            kwargs["label_input"], dont_care, use_instances = "colors", "extra_class", False
+        else:
+            kwargs["label_input"] = "onehot"
+            dont_care, use_instances = _semantic_settings(space, info["in_channels"], None,
+                                                          None, files["G"])
+        size = tuple(image_size or PIX2PIX_IMAGE_SIZE)
+        dataset, source = space, "folder"
     else:
         info = p2p.infer_pix2pixhd(G, D, E, options)
         space = label_space or "cityscapes"
@@ -204,8 +225,11 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
                            source, root, ade20k_layout=dataset == "ade20k")
     model = build_model(config)
     model.build_networks()
-    (spade.load_spade_weights if family == "spade" else p2p.load_pix2pixhd_weights)(
-        model, G, D, E)
+    if family == "pix2pix":
+        p2p_unet.load_pix2pix_weights(model, G, D)
+    else:
+        (spade.load_spade_weights if family == "spade" else p2p.load_pix2pixhd_weights)(
+            model, G, D, E)
     provenance = {
         "converted_with": f"tfsem {__version__}",
         "converted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -1,7 +1,7 @@
 """``python -m tfsem.dream --semgan RUN --renderer RUN --num N --out DIR [--seed S]``.
 
 The "dream" pipeline of the SemGAN paper: SemGAN invents label maps, a
-label-to-photo model (a SPADE/GauGAN or pix2pixHD run) renders them. Sample
+label-to-photo model (a SPADE/GauGAN, pix2pixHD or pix2pix run) renders them. Sample
 ``i`` uses seed ``S + i`` for its map (the same map ``tfsem.generate --num``
 gives for that seed) and for the renderer's randomness (a VAE style, or
 pix2pixHD's random feature clusters). Both runs must use the same label
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--semgan", required=True, help="SemGAN run directory or .keras file")
     parser.add_argument("--renderer", required=True,
-                        help="SPADE/GauGAN or pix2pixHD run directory or .keras file")
+                        help="SPADE/GauGAN, pix2pixHD or pix2pix run directory or .keras file")
     parser.add_argument("--num", type=int, default=8, help="samples (default 8)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="first sample's seed")

@@ -53,11 +53,19 @@ def one_hot(label: tf.Tensor, num_channels: int, dtype=tf.float32) -> tf.Tensor:
     return tf.gather(table, tf.where(label < 0, num_channels, label))
 
 
-def semantic_map(label, instance, num_classes: int, use_instances: bool) -> tf.Tensor:
+def semantic_map(label, instance, num_classes: int, use_instances: bool,
+                 colors=None) -> tf.Tensor:
     """The generator input: one-hot class indices [..., H, W, C] (+ the instance
-    edge map as one more channel). Training (``GauGAN.semantic_input``) and
-    serving (``tfsem.export.generator``) both build it here, so they cannot disagree."""
-    segmap = one_hot(label, num_classes)
+    edge map as one more channel). Training (``ConditionalGAN.semantic_input``)
+    and serving (``tfsem.export.generator``) both build it here, so they cannot
+    disagree. ``colors`` (float [C, 3]): each class's colour instead of its
+    one-hot row (pix2pix's colour label input; index -1 gives zeros)."""
+    if colors is None:
+        segmap = one_hot(label, num_classes)
+    else:
+        label = tf.cast(label, tf.int32)
+        table = tf.concat([tf.constant(colors, tf.float32), tf.zeros([1, 3])], 0)
+        segmap = tf.gather(table, tf.where(label < 0, num_classes, label))
     if use_instances:
         segmap = tf.concat([segmap, instance_edges(instance)[..., None]], axis=-1)
     return segmap

@@ -8,7 +8,7 @@ table in ``<out>/tflite/v<version>/``:
   label maps -> uint8 images) and ``predict_png`` (PNG bytes -> PNG bytes)
   (``tfsem/export/generator.py``);
 * SemGAN / its baseline: ``serving_default`` (``seed`` -> ``label_map`` +
-  ``color_png_bytes``) and ``from_z``; with ``--renderer RUN`` (a SPADE or
+  ``color_png_bytes``) and ``from_z``; with ``--renderer RUN`` (a SPADE, pix2pix or
   pix2pixHD run) the dream model, ``seed`` -> ``label_map`` + ``image``
   (``tfsem/export/label_maps.py``).
 
@@ -51,7 +51,8 @@ def main(argv=None) -> int:
                         help="label maps (val split when present) for the fidelity table")
     parser.add_argument("--threads", type=int, default=None, help="LiteRT threads for latency")
     parser.add_argument("--renderer", default=None,
-                        help="SemGAN: a SPADE/GauGAN or pix2pixHD run to chain into one dream model")
+                        help="SemGAN: a SPADE/GauGAN, pix2pixHD or pix2pix run to chain into one "
+                             "dream model")
     args = parser.parse_args(argv)
     from tfsem.export import export_run
 

@@ -43,10 +43,10 @@ __all__ = ["GeneratorGraph", "GeneratorServing", "calibration_inputs", "export_s
 
 
 class GeneratorGraph(tf.Module):
-    """The inference graph of a label-to-photo model (GauGAN or pix2pixHD),
-    shared by the SavedModel and the TFLite export: raw ids -> class indices,
-    one-hot (+ instance edges), (+ pix2pixHD cluster features), generator,
-    uint8. No validation here (asserts are not TFLite builtins).
+    """The inference graph of a label-to-photo model (GauGAN, pix2pixHD or
+    pix2pix), shared by the SavedModel and the TFLite export: raw ids -> class
+    indices, one-hot or class colours (+ instance edges), (+ pix2pixHD cluster
+    features), generator, uint8. No validation here (asserts are not TFLite builtins).
 
     Inputs by name (``input_specs``, ``outputs``): ``label_map``, and
     ``instance_map`` (``use_instances``), ``z`` float [B, z_dim] (GauGAN VAE),
@@ -66,6 +66,7 @@ class GeneratorGraph(tf.Module):
         self.use_instances = bool(model.use_instances)
         self.use_vae, self.z_dim = bool(model.use_vae), int(model.z_dim)
         self.use_features = bool(model.use_features)
+        self.label_colors = model.label_colors
         self.factor = self.generator.factor
         self.table = tf.constant(table)
         if self.use_features:
@@ -122,7 +123,8 @@ class GeneratorGraph(tf.Module):
 
     def render_indices(self, index, instance_map=None, z=None, cluster=None):
         """As ``render``, from CLASS INDICES (the dream graph feeds SemGAN's maps)."""
-        segmap = semantic_map(index, instance_map, self.num_classes, self.use_instances)
+        segmap = semantic_map(index, instance_map, self.num_classes, self.use_instances,
+                              self.label_colors)
         if self.use_features:
             segmap = tf.concat([segmap, self.features(index, cluster)], -1)
         extra = {"z": z} if self.use_vae else {}

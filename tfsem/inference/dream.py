@@ -31,7 +31,7 @@ def check_dream_pair(semgan, semgan_config, renderer, renderer_config,
                         "(or baseline) run")
     if not renderer.conditional:
         raise TypeError(f"{renderer_name}: a {type(renderer).__name__} model; the renderer "
-                        "must be a SPADE/GauGAN or pix2pixHD run")
+                        "must be a SPADE/GauGAN, pix2pixHD or pix2pix run")
     a = load_label_space(semgan_config.data.label_space)
     b = load_label_space(renderer_config.data.label_space)
     if a.to_dict() != b.to_dict() or semgan.num_classes != renderer.num_classes:

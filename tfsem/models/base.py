@@ -237,6 +237,9 @@ class ConditionalGAN(GANTask):
     """
 
     conditional = True
+    #: float [num_classes, 3] in [-1, 1]: the generator sees each class's colour
+    #: (pix2pix's colour label input) instead of one-hot channels; None: one-hot.
+    label_colors = None
 
     @classmethod
     def from_experiment(cls, config):
@@ -347,10 +350,12 @@ class ConditionalGAN(GANTask):
         return cls(**config)
 
     def semantic_input(self, label, instance=None):
-        """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot (+ edge map)."""
+        """INT label (+ instance) maps -> float [B,H,W,C(+1)]: one-hot or colours
+        (``label_colors``) (+ the edge map)."""
         if self.use_instances and instance is None:
             raise ValueError("this model uses instance maps: pass 'instance' with the label map")
-        return semantic_map(label, instance, self.num_classes, self.use_instances)
+        return semantic_map(label, instance, self.num_classes, self.use_instances,
+                            self.label_colors)
 
     def _init_tracking(self):
         super()._init_tracking()

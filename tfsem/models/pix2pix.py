@@ -39,7 +39,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.data.preprocess import instance_edges
 from tfsem.models.base import ConditionalGAN
 from tfsem.networks.multiscale_discriminator import NLayerDiscriminator
 from tfsem.networks.unet import UnetGenerator
@@ -88,6 +87,7 @@ class Pix2Pix(ConditionalGAN):
                 raise ValueError(f"label_input 'colors' needs a palette of {num_classes} RGB "
                                  f"colours (one per class), got shape {palette.shape}")
             self.palette = palette.astype(int).tolist()
+            self.label_colors = palette / 127.5 - 1.0
         else:
             self.palette = None
         self.num_classes, self.image_size, self.use_instances = num_classes, image_size, use_instances
@@ -115,19 +115,6 @@ class Pix2Pix(ConditionalGAN):
                    name=cls.FAMILY)
 
     # -- inputs ------------------------------------------------------------------
-    def semantic_input(self, label, instance=None):
-        """INT label (+ instance) maps -> float [B,H,W,3 or C (+1)]: the colour
-        rendering in [-1, 1] or one-hot (+ the instance edge map)."""
-        if self.label_input == "onehot":
-            return super().semantic_input(label, instance)
-        if self.use_instances and instance is None:
-            raise ValueError("this model uses instance maps: pass 'instance' with the label map")
-        colors = tf.constant(np.asarray(self.palette, np.float32) / 127.5 - 1.0)
-        x = tf.gather(colors, tf.cast(label, tf.int32))
-        if self.use_instances:
-            x = tf.concat([x, instance_edges(instance)[..., None]], -1)
-        return x
-
     def build_networks(self):
         """Creates all variables with one forward pass at the smallest size."""
         if self.built:

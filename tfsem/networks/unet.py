@@ -87,8 +87,8 @@ class UnetGenerator(keras.Model):
             self.up_norms.append(affine_norm_layer(norm, f"up_norm_{i}", inference_statistics)
                                  if i > 0 else None)
         self.dropout_levels = tuple(range(4, num_downs - 1)) if use_dropout else ()
-        self.dropouts = {i: keras.layers.Dropout(0.5, name=f"dropout_{i}")
-                         for i in self.dropout_levels}
+        self.dropouts = [keras.layers.Dropout(0.5, name=f"dropout_{i}")
+                         for i in self.dropout_levels]
 
     @property
     def factor(self) -> int:
@@ -110,8 +110,8 @@ class UnetGenerator(keras.Model):
             if i == 0:
                 return keras.ops.tanh(u)
             u = self.up_norms[i](u, training=training)
-            if i in self.dropouts:
-                u = self.dropouts[i](u, training=training)
+            if i in self.dropout_levels:
+                u = self.dropouts[self.dropout_levels.index(i)](u, training=training)
             u = tf.concat([skips[i - 1], u], -1)
 
     def get_config(self):

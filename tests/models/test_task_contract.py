@@ -185,6 +185,22 @@ def _mirrored_pix2pixhd():
     return compiled, batch(4), None
 
 
+def _mirrored_pix2pix():
+    """pix2pix's own step (one G forward, D then G) over replicas; instance norm and
+    no dropout, so the replicas compute what one device does."""
+    from tests.models.test_pix2pix import _tiny
+
+    def compiled():
+        model = _tiny(norm="instance", use_dropout=False)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.5), d_optimizer=keras.optimizers.SGD(0.5))
+        return model
+
+    rng = np.random.default_rng(0)
+    batch = {"label": tf.constant(rng.integers(0, 34, (4, 64, 64)), tf.int32),
+             "image": tf.constant(rng.uniform(-1, 1, (4, 64, 64, 3)), tf.float32)}
+    return compiled, batch, None
+
+
 def _mirrored_semgan():
     """With the batch-std discriminator and batch-norm generator the per-replica
     statistics differ from one device's: minibatch_std off and instance norm
@@ -212,6 +228,7 @@ def _mirrored_semgan():
     # cross-replica batch norm (~2 min here): make test-slow, with the multi-worker test.
     pytest.param("gaugan", _mirrored_gaugan, marks=pytest.mark.slow),
     ("pix2pixhd", _mirrored_pix2pixhd),
+    ("pix2pix", _mirrored_pix2pix),
     ("semgan", _mirrored_semgan)])
 def test_mirrored_strategy_first_update_matches_single_device(family, setup):
     compiled, data, patch = setup()

@@ -46,7 +46,15 @@ def baseline():
     return _built(semgan_experiment("colors", "tiny_baseline"))
 
 
-@pytest.mark.parametrize("which", ["semgan", "baseline"])
+@pytest.fixture(scope="module")
+def style():
+    """SemGAN with the style-based generator (fixed noise at inference)."""
+    experiment = semgan_experiment(name="tiny_style")
+    experiment["model"]["semgan"]["block"] = "style"
+    return _built(experiment)
+
+
+@pytest.mark.parametrize("which", ["semgan", "baseline", "style"])
 def test_semgan_saved_model_matches_keras(which, request, tmp_path):
     config, model = request.getfixturevalue(which)
     path = export_saved_model(model, config, str(tmp_path / "m"))
@@ -104,8 +112,8 @@ def test_dream_saved_model_chains_semgan_and_the_renderer(semgan, tmp_path):
         dream_graph(model, config, model, config)
 
 
-def test_tflite_variants_of_semgan_and_dream(semgan, baseline, tmp_path):
-    for name, (config, model) in (("semgan", semgan), ("baseline", baseline)):
+def test_tflite_variants_of_semgan_and_dream(semgan, baseline, style, tmp_path):
+    for name, (config, model) in (("semgan", semgan), ("baseline", baseline), ("style", style)):
         graph = LabelMapGraph(model, SPACE, "extra_class")
         rows = export_tflite(graph, str(tmp_path / name), ["fp32", "dynamic_int8"],
                              calibration_inputs(graph, count=2),

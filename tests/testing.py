@@ -195,7 +195,7 @@ def assert_same_update(initial, single, mirrored, names=None) -> int:
 def tiny_family_experiment(case: str) -> dict:
     """A tiny experiment dict of each family variant (toy_streets 32x64, no VGG):
     ``gaugan``, ``gaugan_vae``, ``pix2pix``, ``pix2pixhd``, ``pix2pixhd_features``,
-    ``semgan``, ``semgan_colors``."""
+    ``semgan``, ``semgan_colors``, ``semgan_style``, ``photogan``."""
     base = tiny_experiment()
     if case.startswith("gaugan"):
         if case == "gaugan_vae":
@@ -210,11 +210,14 @@ def tiny_family_experiment(case: str) -> dict:
     if case == "pix2pix":  # 32x64: num_downs 5 reaches 1x2
         section = {"num_downs": 5, "ngf": 4, "ndf": 4, "n_layers_D": 2}
         return {**base, "name": "tiny_pix2pix", "model": {"type": "pix2pix", "pix2pix": section}}
-    output = {"semgan": "classes", "semgan_colors": "colors"}[case]
+    output = {"semgan": "classes", "semgan_colors": "colors", "semgan_style": "classes",
+              "photogan": "photos"}[case]
+    section = {"output": output, "z_dim": 8, "ngf": 4, "n_upsample": 3, "ndf": 4, "n_layers_D": 3}
+    if case == "semgan_style":
+        section.update(block="style", mapping_layers=2)
     return {**base, "name": f"tiny_{case}",
-            "data": {**base["data"], "use_instances": False, "load_images": False},
-            "model": {"type": "semgan", "semgan": {"output": output, "z_dim": 8, "ngf": 4,
-                                                   "n_upsample": 3, "ndf": 4, "n_layers_D": 3}}}
+            "data": {**base["data"], "use_instances": False, "load_images": case == "photogan"},
+            "model": {"type": "semgan", "semgan": section}}
 
 
 def save_untrained_run(case: str, run, **section):
@@ -240,4 +243,4 @@ def save_untrained_run(case: str, run, **section):
 
 
 FAMILY_CASES = ("gaugan", "gaugan_vae", "pix2pix", "pix2pixhd", "pix2pixhd_features", "semgan",
-                "semgan_colors")
+                "semgan_colors", "semgan_style", "photogan")

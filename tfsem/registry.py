@@ -105,13 +105,16 @@ FAMILIES: Dict[str, Family] = {f.type: f for f in (
     Family(
         type="semgan", section=SemGANConfig,
         tasks={"classes": "tfsem.models.semgan:SemGAN",
-               "colors": "tfsem.models.color_label_gan:ColorLabelGAN"},
+               "colors": "tfsem.models.color_label_gan:ColorLabelGAN",
+               "photos": "tfsem.models.photo_gan:PhotoGAN"},
         # The TTUR setting its report was measured with (the paper publishes none).
         optimizer={"g_lr": 1e-4, "d_lr": 4e-4, "beta_1": 0.0, "beta_2": 0.9},
         quickstarts={"default": "configs/quickstart_semgan.json",
-                     "colors": "configs/quickstart_semgan_baseline.json"},
+                     "colors": "configs/quickstart_semgan_baseline.json",
+                     "photos": "configs/quickstart_photogan.json"},
         export="tfsem.export.label_maps",
-        summary="SemGAN: noise -> label map (classes), or its colour-GAN baseline (colors)"),
+        summary="SemGAN: noise -> label map (classes), its colour-GAN baseline (colors), or the "
+                "one-stage photo GAN (photos)"),
 )}
 
 

@@ -142,3 +142,27 @@ def test_baseline_decodes_by_nearest_palette_colour():
     np.testing.assert_array_equal(decoded, expected)
     noisy = colours + tf.random.uniform(colours.shape, -0.02, 0.02, seed=1)  # ~2.5 levels
     np.testing.assert_array_equal(model.labels_from_output(noisy).numpy(), expected)
+
+
+def test_style_generator_noise_in_training_fixed_noise_at_inference():
+    from tfsem.networks.style_generator import StyleLabelMapGenerator
+
+    g = StyleLabelMapGenerator(out_channels=5, output_size=(16, 32), z_dim=8, ngf=4,
+                               n_upsample=2, mapping_layers=2, seed=0)
+    z = tf.random.stateless_normal([2, 8], seed=[0, 1])
+    g(z)
+    for layer in g.styles:  # noise strengths start at 0 (StyleGAN): give them weight
+        layer.noise_strength.assign(tf.ones_like(layer.noise_strength))
+    infer = g(z, training=False).numpy()
+    assert infer.shape == (2, 16, 32, 5)
+    np.testing.assert_array_equal(infer, g(z, training=False).numpy())  # fixed noise
+    assert np.abs(g(z, training=True).numpy() - infer).max() > 1e-4  # fresh noise
+    assert np.abs(infer[0] - infer[1]).max() > 1e-4  # the latent matters
+    # 6 style layers (2 per resolution: 4x8, 8x16, 16x32), the first at the constant
+    assert len(g.styles) == 6 and g.convs[0] is None
+    assert [tuple(s.size) for s in g.styles[::2]] == [(4, 8), (8, 16), (16, 32)]
+    again = StyleLabelMapGenerator(out_channels=5, output_size=(16, 32), z_dim=8, ngf=4,
+                                   n_upsample=2, mapping_layers=2, seed=0)
+    again(z)
+    np.testing.assert_array_equal(again.styles[0].const_noise.numpy(),
+                                  g.styles[0].const_noise.numpy())  # seeded

@@ -29,14 +29,19 @@ class SemGANConfig:
     its architecture.
     """
 
-    output: Literal["classes", "colors"] = doc_field(
-        "classes", "classes: SemGAN (class distributions); colors: the colour-GAN baseline")
+    output: Literal["classes", "colors", "photos"] = doc_field(
+        "classes", "classes: SemGAN (class distributions); colors: the colour-GAN baseline; "
+                   "photos: the one-stage photo GAN (toy_streets, read by the toy oracle)")
     z_dim: int = doc_field(128, "latent size")
     ngf: int = doc_field(32, "generator base width")
     n_upsample: int = doc_field(4, "resolution doublings after the dense layer "
                                    "(size multiple of 2**n)")
-    block: Literal["conv", "resnet"] = doc_field("conv", "generator block type")
-    norm_G: Literal["batch", "instance", "none"] = doc_field("batch", "generator norm")
+    block: Literal["conv", "resnet", "style"] = doc_field(
+        "conv", "generator: conv (DCGAN stages), resnet (SNGAN up-blocks) or style (StyleGAN: "
+                "mapping network, AdaIN per conv, noise inputs)")
+    mapping_layers: int = doc_field(4, "mapping network depth (block style only)")
+    norm_G: Literal["batch", "instance", "none"] = doc_field(
+        "batch", "generator norm (conv and resnet blocks)")
     ndf: int = doc_field(32, "discriminator base width")
     n_layers_D: int = doc_field(4, "stride-2 discriminator layers")
     spectral_norm_D: bool = doc_field(True, "spectral norm on the discriminator (SNGAN)")
@@ -53,7 +58,7 @@ class SemGANConfig:
     seed: int = doc_field(0, "seed of the training latents and the initialisation")
 
     def validate(self, path: str = "model.semgan") -> None:
-        for name in ("z_dim", "ngf", "ndf", "n_layers_D"):
+        for name in ("z_dim", "ngf", "ndf", "n_layers_D", "mapping_layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("n_upsample", "tau_anneal_steps"):
@@ -71,11 +76,16 @@ class SemGANConfig:
 
     def ignored_fields(self) -> Dict[str, str]:
         """Fields this variant does not use -> why (setting one in a config is an error)."""
-        if self.output == "colors":
-            return {name: "output is 'colors' (the baseline)" for name in _CLASSES_ONLY}
-        if self.relaxation == "softmax":
-            return {name: "relaxation is 'softmax'" for name in _GUMBEL_ONLY}
-        return {}
+        out = {}
+        if self.block == "style":
+            out["norm_G"] = "block is 'style' (AdaIN normalises)"
+        else:
+            out["mapping_layers"] = f"block is {self.block!r}"
+        if self.output != "classes":
+            out.update((name, f"output is {self.output!r}") for name in _CLASSES_ONLY)
+        elif self.relaxation == "softmax":
+            out.update((name, "relaxation is 'softmax'") for name in _GUMBEL_ONLY)
+        return out
 
     def factor(self) -> int:
         return 2 ** max(self.n_upsample, self.n_layers_D)
@@ -84,6 +94,14 @@ class SemGANConfig:
         check_size_multiple(experiment, self.factor(), f"SemGAN with n_upsample="
                                                        f"{self.n_upsample} and n_layers_D="
                                                        f"{self.n_layers_D}")
+        if self.output == "photos":
+            if experiment.data.source != "toy_streets":
+                raise ConfigError("data.source: the one-stage photo GAN (output 'photos') reads "
+                                  "its samples as label maps with the toy oracle, which knows "
+                                  f"toy_streets only; got {experiment.data.source!r}")
+            if not experiment.data.load_images:
+                raise ConfigError("data.load_images: output 'photos' trains on photos; set it "
+                                  "to true")
         if experiment.data.dont_care == "zero":
             raise ConfigError(
                 "data.dont_care: SemGAN generates every pixel's class, don't-care included; "

@@ -31,6 +31,7 @@ from tfsem.metrics import label_maps as M
 from tfsem.models.base import GANTask, latent_for_seeds
 from tfsem.networks.label_map_discriminator import LabelMapDiscriminator
 from tfsem.networks.label_map_generator import LabelMapGenerator
+from tfsem.networks.style_generator import StyleLabelMapGenerator
 
 __all__ = ["LabelMapGAN", "latent_for_seeds"]
 
@@ -43,7 +44,8 @@ class LabelMapGAN(GANTask):
         image_size: (height, width) of the maps; multiples of
             ``2 ** n_upsample`` and ``2 ** n_layers_D``.
         z_dim, ngf, n_upsample, block, norm_G: the generator (see
-            ``LabelMapGenerator``).
+            ``LabelMapGenerator``); ``block="style"``: ``StyleLabelMapGenerator``
+            with ``mapping_layers`` (norm_G unused).
         ndf, n_layers_D, spectral_norm_D, minibatch_std: the discriminator.
         gan_mode: ``hinge`` (default, with spectral norm as SNGAN),
             ``lsgan`` or ``original``.
@@ -56,8 +58,8 @@ class LabelMapGAN(GANTask):
     # conditional = False (GANTask's default): samples are label maps, none goes in.
 
     def __init__(self, num_classes, image_size, z_dim=128, ngf=32, n_upsample=4, block="conv",
-                 norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True, gan_mode="hinge",
-                 seed=None, **kwargs):
+                 norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True,
+                 gan_mode="hinge", seed=None, mapping_layers=4, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size, 2 ** max(n_upsample, n_layers_D),
@@ -68,9 +70,16 @@ class LabelMapGAN(GANTask):
         self.ndf, self.n_layers_D, self.spectral_norm_D = ndf, n_layers_D, spectral_norm_D
         self.minibatch_std = minibatch_std
         self.gan_mode, self.seed = gan_mode, seed
-        self.generator = LabelMapGenerator(
-            out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
-            n_upsample=n_upsample, block=block, norm=norm_G, name="generator")
+        self.mapping_layers = mapping_layers
+        if block == "style":
+            self.generator = StyleLabelMapGenerator(
+                out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
+                n_upsample=n_upsample, mapping_layers=mapping_layers, seed=seed,
+                name="generator")
+        else:
+            self.generator = LabelMapGenerator(
+                out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
+                n_upsample=n_upsample, block=block, norm=norm_G, name="generator")
         self.discriminator = LabelMapDiscriminator(
             input_size=image_size, ndf=ndf, n_layers=n_layers_D, spectral_norm=spectral_norm_D,
             minibatch_std=minibatch_std, name="discriminator")
@@ -90,6 +99,11 @@ class LabelMapGAN(GANTask):
 
     def labels_from_output(self, output):
         raise NotImplementedError
+
+    def real_maps(self, batch, training=False):
+        """What D sees of a real example: ``real_input`` of its label map (the
+        one-stage photo GAN: its photo)."""
+        return self.real_input(batch["label"] if isinstance(batch, dict) else batch, training)
 
     # -- networks --------------------------------------------------------------------
     def build_networks(self):
@@ -171,7 +185,7 @@ class LabelMapGAN(GANTask):
         fake = self.fake_input(raw, training=training)
         terms: Dict[str, tf.Tensor] = {}
         if "discriminator" in parts:
-            real = tf.cast(self.real_input(label, training=training), fake.dtype)
+            real = tf.cast(self.real_maps(batch, training=training), fake.dtype)
             # Separate passes: with minibatch_std a batch must not mix real and fake.
             pred_fake = self.discriminator(tf.stop_gradient(fake), training=training)
             pred_real = self.discriminator(real, training=training)
@@ -199,5 +213,5 @@ class LabelMapGAN(GANTask):
                 "n_upsample": self.n_upsample, "block": self.block, "norm_G": self.norm_G,
                 "ndf": self.ndf, "n_layers_D": self.n_layers_D,
                 "spectral_norm_D": self.spectral_norm_D, "minibatch_std": self.minibatch_std,
-                "gan_mode": self.gan_mode,
-                "seed": self.seed}
+                "gan_mode": self.gan_mode, "seed": self.seed,
+                "mapping_layers": self.mapping_layers}

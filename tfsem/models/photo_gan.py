@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfsem.data import toy_streets
-from tfsem.data.labels import load_label_space
 from tfsem.models.color_label_gan import ColorLabelGAN
 
 __all__ = ["PhotoGAN"]

@@ -20,3 +20,27 @@ def test_plot_oracle_reads_eval_jsonl_last_entry_wins(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "| 200 | 0.700 | 0.900 |" in result.stdout and "0.600" not in result.stdout
     assert Image.open(out).size == (640, 400)
+
+
+def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
+    """tools/report.py end to end on tiny untrained runs (--run for each), 2 maps
+    per score: the three tables, the budgets and both pictures are written."""
+    from tests.testing import save_untrained_run
+    from tools import report
+
+    cases = {"semgan": "semgan", "semgan_style": "semgan_style", "baseline": "semgan_colors",
+             "photogan": "photogan", "spade": "gaugan", "pix2pixhd": "pix2pixhd_features",
+             "pix2pix": "pix2pix"}
+    runs = [f"{name}={save_untrained_run(case, tmp_path / name)}" for name, case in cases.items()]
+    argv = ["--num", "2", "--docs", str(tmp_path / "docs")]
+    for run in runs:
+        argv += ["--run", run]
+    assert report.main(argv) == 0
+    text = (tmp_path / "docs" / "report.md").read_text()
+    for heading in ("## (a) SemGAN vs the colour-GAN baseline", "## (b) Two stages",
+                    "## (c) Renderers on the same validation label maps"):
+        assert heading in text
+    assert "-> pix2pix" in text and "photogan (one stage)" in text and "| real photos |" in text
+    assert (tmp_path / "pix2pixhd" / "features.npz").exists()  # its clusters were made
+    for picture in ("report_two_stage.png", "report_renderers.png"):
+        assert Image.open(tmp_path / "docs" / picture).size[0] > 64

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from PIL import Image
 
 from tests.testing import REPO
@@ -22,6 +24,7 @@ def test_plot_oracle_reads_eval_jsonl_last_entry_wins(tmp_path):
     assert Image.open(out).size == (640, 400)
 
 
+@pytest.mark.slow  # seven tiny runs through every comparison (~65 s alone)
 def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
     """tools/report.py end to end on tiny untrained runs (--run for each), 2 maps
     per score: the three tables, the budgets and both pictures are written."""

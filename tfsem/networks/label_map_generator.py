@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfsem.networks.spade_generator import upsample2x
 
-__all__ = ["LabelMapGenerator"]
+__all__ = ["LabelMapGenerator", "set_generator_sizes"]
 
 BLOCKS = ("conv", "resnet")
 G_NORMS = ("batch", "instance", "none")
@@ -32,6 +32,26 @@ def _norm(norm, name):
     if norm == "instance":
         return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
     return keras.layers.Identity(name=name)
+
+
+def set_generator_sizes(generator, out_channels, output_size, z_dim, ngf, n_upsample, **more):
+    """Checks and sets what both label-map generators share: ``out_channels``,
+    ``output_size``, ``z_dim``, ``ngf``, ``n_upsample``, ``latent_size`` (the
+    size before the first upsampling) and ``widths`` (``ngf * min(2**(n_upsample
+    - k), 8)`` at stage k); ``more``: other counts that must be >= 1."""
+    output_size = tuple(int(s) for s in output_size)
+    factor = 2 ** n_upsample
+    if len(output_size) != 2 or output_size[0] % factor or output_size[1] % factor:
+        raise ValueError(f"output_size must be (height, width) with both multiples of "
+                         f"2**n_upsample = {factor}, got {output_size}")
+    for name, value in (("out_channels", out_channels), ("z_dim", z_dim), ("ngf", ngf),
+                        *more.items()):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    generator.out_channels, generator.output_size = int(out_channels), output_size
+    generator.z_dim, generator.ngf, generator.n_upsample = z_dim, ngf, n_upsample
+    generator.latent_size = (output_size[0] // factor, output_size[1] // factor)
+    generator.widths = [ngf * min(2 ** (n_upsample - k), 8) for k in range(n_upsample + 1)]
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
@@ -51,24 +71,13 @@ class LabelMapGenerator(keras.Model):
     def __init__(self, out_channels, output_size, z_dim=128, ngf=32, n_upsample=4, block="conv",
                  norm="batch", **kwargs):
         super().__init__(**kwargs)
-        output_size = tuple(int(s) for s in output_size)
-        factor = 2 ** n_upsample
         if block not in BLOCKS:
             raise ValueError(f"block must be one of {BLOCKS}, got {block!r}")
         if norm not in G_NORMS:
             raise ValueError(f"norm must be one of {G_NORMS}, got {norm!r}")
-        if len(output_size) != 2 or output_size[0] % factor or output_size[1] % factor:
-            raise ValueError(f"output_size must be (height, width) with both multiples of "
-                             f"2**n_upsample = {factor}, got {output_size}")
-        for name, value in (("out_channels", out_channels), ("z_dim", z_dim), ("ngf", ngf)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        self.out_channels, self.output_size = int(out_channels), output_size
-        self.z_dim, self.ngf, self.n_upsample = z_dim, ngf, n_upsample
+        set_generator_sizes(self, out_channels, output_size, z_dim, ngf, n_upsample)
         self.block, self.norm = block, norm
-        self.latent_size = (output_size[0] // factor, output_size[1] // factor)
-        widths = [ngf * min(2 ** (n_upsample - k), 8) for k in range(n_upsample + 1)]
-        self.widths = widths
+        widths = self.widths
         h0, w0 = self.latent_size
         self.fc = keras.layers.Dense(h0 * w0 * widths[0], name="fc")
         self.fc_norm = _norm(norm, "fc_norm")

@@ -22,6 +22,7 @@ at stage k, so both generators have comparable cost at the same ``ngf``.
 import keras
 import tensorflow as tf
 
+from tfsem.networks.label_map_generator import set_generator_sizes
 from tfsem.networks.spade_generator import upsample2x
 
 __all__ = ["StyleLabelMapGenerator"]
@@ -79,20 +80,9 @@ class StyleLabelMapGenerator(keras.Model):
     def __init__(self, out_channels, output_size, z_dim=128, ngf=32, n_upsample=4,
                  mapping_layers=4, seed=None, **kwargs):
         super().__init__(**kwargs)
-        output_size = tuple(int(s) for s in output_size)
-        factor = 2 ** n_upsample
-        if len(output_size) != 2 or output_size[0] % factor or output_size[1] % factor:
-            raise ValueError(f"output_size must be (height, width) with both multiples of "
-                             f"2**n_upsample = {factor}, got {output_size}")
-        for name, value in (("out_channels", out_channels), ("z_dim", z_dim), ("ngf", ngf),
-                            ("mapping_layers", mapping_layers)):
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        self.out_channels, self.output_size = int(out_channels), output_size
-        self.z_dim, self.ngf, self.n_upsample = z_dim, ngf, n_upsample
+        set_generator_sizes(self, out_channels, output_size, z_dim, ngf, n_upsample,
+                            mapping_layers=mapping_layers)
         self.mapping_layers, self.seed = mapping_layers, seed
-        self.latent_size = (output_size[0] // factor, output_size[1] // factor)
-        self.widths = [ngf * min(2 ** (n_upsample - k), 8) for k in range(n_upsample + 1)]
         self.mapping = [keras.layers.Dense(z_dim, name=f"mapping_{i}")
                         for i in range(mapping_layers)]
         base = 0 if seed is None else int(seed) * 1000

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.xdist_group("pix2pix_cli")
 EXAMPLES = os.path.join(REPO, "examples", "labels")
 
 
-def _experiment(run_dir):
+def _experiment():
     return {
         "name": "tiny_pix2pix_cli",
         "data": {"source": "toy_streets", "batch_size": 2, "use_instances": False,
@@ -34,7 +34,7 @@ def _experiment(run_dir):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("p2p")
-    config = write_json(str(root / "tiny.json"), _experiment(root / "run"))
+    config = write_json(str(root / "tiny.json"), _experiment())
     result = run_module("tfsem.train", "--config", config, "--out", str(root / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "toy oracle mIoU" in result.stdout

@@ -141,21 +141,18 @@ def map_result(name, config_name, labels, real, space, dont_care, seed=0):
 
 def dream_photos(semgan, renderer, seeds, clusters=None, batch=8):
     """SemGAN's maps for ``seeds`` and the renderer's photos of them (the
-    ``tfsem.dream`` path: maps resized to the renderer, seeds pick the style)."""
+    ``tfsem.dream`` inputs, ``batch`` seeds at a time, random clusters)."""
     import numpy as np
-    import tensorflow as tf
 
-    from tfsem.data.preprocess import resize_map
+    from tfsem.inference.dream import dream_inputs
 
     maps, photos = [], []
     for start in range(0, len(seeds), batch):
         part = list(seeds[start:start + batch])
         labels, _ = semgan.sample_label_maps(part)
-        resized = resize_map(tf.constant(labels), renderer.image_size)
-        inputs = renderer.inference_inputs(resized, z=renderer.random_style(part, stream=1),
-                                           seed=part[0], clusters=clusters, cluster="random")
+        inputs = dream_inputs(renderer, labels, part, clusters, cluster="random")
         photos.append(renderer(inputs, training=False).numpy())
-        maps.append(resized.numpy())
+        maps.append(np.asarray(inputs["label"]))
     return np.concatenate(maps), np.concatenate(photos)
 
 

@@ -225,11 +225,9 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
                            source, root, ade20k_layout=dataset == "ade20k")
     model = build_model(config)
     model.build_networks()
-    if family == "pix2pix":
-        p2p_unet.load_pix2pix_weights(model, G, D)
-    else:
-        (spade.load_spade_weights if family == "spade" else p2p.load_pix2pixhd_weights)(
-            model, G, D, E)
+    loaders = {"spade": spade.load_spade_weights, "pix2pixhd": p2p.load_pix2pixhd_weights,
+               "pix2pix": lambda model, G, D, E: p2p_unet.load_pix2pix_weights(model, G, D)}
+    loaders[family](model, G, D, E)  # pix2pix has no E (refused above)
     provenance = {
         "converted_with": f"tfsem {__version__}",
         "converted_at": datetime.datetime.now(datetime.timezone.utc).isoformat(

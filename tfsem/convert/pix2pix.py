@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Optional
 
 from tfsem.convert.state_dict import StateDict
+from tfsem.layers.normalization import AffineBatchNormalization
 
 __all__ = ["infer_pix2pix", "load_pix2pix_weights", "unet_prefixes"]
 
@@ -49,9 +50,9 @@ def infer_pix2pix(G: StateDict, D: Optional[StateDict]) -> dict:
 
 
 def _norm(sd: StateDict, layer, prefix: str) -> None:
-    if layer is None or not hasattr(layer, "gamma"):
-        return  # instance norm: no parameters (legacy running statistics are skipped)
-    sd.batch_norm(layer, prefix)
+    if isinstance(layer, AffineBatchNormalization):
+        sd.batch_norm(layer, prefix)
+    # instance norm: no parameters (legacy running statistics are skipped)
 
 
 def load_pix2pix_weights(model, G: StateDict, D: Optional[StateDict] = None) -> None:

@@ -15,9 +15,8 @@ import tensorflow as tf
 
 from tfsem.config import PreprocessConfig
 
-__all__ = ["augment", "instance_edges", "lookup_class_indices", "one_hot", "resize_map",
-           "resize_photo",
-           "semantic_map", "target_size", "uint8_image"]
+__all__ = ["augment", "class_rows", "instance_edges", "lookup_class_indices", "one_hot",
+           "resize_map", "resize_photo", "semantic_map", "target_size", "uint8_image"]
 
 
 def instance_edges(instance: tf.Tensor) -> tf.Tensor:
@@ -48,9 +47,17 @@ def one_hot(label: tf.Tensor, num_channels: int, dtype=tf.float32) -> tf.Tensor:
     # Rows of an identity table (+ a zero row for index -1) instead of
     # tf.one_hot: the same values, but it survives full-int8 TFLite conversion
     # (a quantised ONE_HOT, also what equal+cast becomes, writes raw 0/1 codes).
+    return class_rows(tf.eye(num_channels, dtype=dtype), label)
+
+
+def class_rows(table: tf.Tensor, label: tf.Tensor) -> tf.Tensor:
+    """Row ``label`` of ``table`` [C, K] per pixel: [..., H, W, K]; index -1
+    gives zeros (one more, all-zero row)."""
+    table = tf.convert_to_tensor(table)
+    rows, width = int(table.shape[0]), int(table.shape[1])
     label = tf.cast(label, tf.int32)
-    table = tf.concat([tf.eye(num_channels, dtype=dtype), tf.zeros([1, num_channels], dtype)], 0)
-    return tf.gather(table, tf.where(label < 0, num_channels, label))
+    table = tf.concat([table, tf.zeros([1, width], table.dtype)], 0)
+    return tf.gather(table, tf.where(label < 0, rows, label))
 
 
 def semantic_map(label, instance, num_classes: int, use_instances: bool,
@@ -60,12 +67,8 @@ def semantic_map(label, instance, num_classes: int, use_instances: bool,
     and serving (``tfsem.export.generator``) both build it here, so they cannot
     disagree. ``colors`` (float [C, 3]): each class's colour instead of its
     one-hot row (pix2pix's colour label input; index -1 gives zeros)."""
-    if colors is None:
-        segmap = one_hot(label, num_classes)
-    else:
-        label = tf.cast(label, tf.int32)
-        table = tf.concat([tf.constant(colors, tf.float32), tf.zeros([1, 3])], 0)
-        segmap = tf.gather(table, tf.where(label < 0, num_classes, label))
+    segmap = (one_hot(label, num_classes) if colors is None
+              else class_rows(tf.constant(colors, tf.float32), label))
     if use_instances:
         segmap = tf.concat([segmap, instance_edges(instance)[..., None]], axis=-1)
     return segmap

@@ -18,7 +18,7 @@ from tfsem.inference.feature_clusters import load_run_clusters
 from tfsem.inference.generate import write_label_maps
 from tfsem.runs import load_run
 
-__all__ = ["check_dream_pair", "dream"]
+__all__ = ["check_dream_pair", "dream", "dream_inputs"]
 
 
 def check_dream_pair(semgan, semgan_config, renderer, renderer_config,
@@ -39,6 +39,19 @@ def check_dream_pair(semgan, semgan_config, renderer, renderer_config,
                          f"channels), {renderer_name} {b.name!r} ({renderer.num_classes} "
                          "channels): the renderer must be trained on the same label space")
     return a
+
+
+def dream_inputs(renderer, labels, seeds, clusters=None, cluster="seed"):
+    """The renderer's inputs for SemGAN maps ``labels`` [B,H,W] of int ``seeds``:
+    the maps resized (nearest) to the renderer's size, a VAE style
+    ``latent_for_seeds(seed, stream=1)`` per seed; pix2pixHD's ``clusters`` with
+    ``cluster`` (``seed``: the first seed's, as the exported dream model) and
+    random clusters drawn from the first seed."""
+    seeds = list(seeds)
+    resized = resize_map(tf.constant(labels), renderer.image_size)
+    return renderer.inference_inputs(
+        resized, z=renderer.random_style(seeds, stream=1), seed=seeds[0], clusters=clusters,
+        cluster=seeds[0] if cluster == "seed" else cluster)
 
 
 def dream(semgan_path, renderer_path, out, num=8, seed=0, features=None, cluster="seed",
@@ -68,10 +81,7 @@ def dream(semgan_path, renderer_path, out, num=8, seed=0, features=None, cluster
     write_label_maps(labels, stems, out, space, dont_care, stream)
     written, rows = [], []
     for label, s, stem in zip(labels, seeds, stems):
-        resized = resize_map(tf.constant(label[None]), renderer.image_size)
-        inputs = renderer.inference_inputs(
-            resized, z=renderer.random_style([s], stream=1), seed=s, clusters=clusters,
-            cluster=s if cluster == "seed" else cluster)
+        inputs = dream_inputs(renderer, label[None], [s], clusters, cluster)
         image = image_to_uint8(renderer(inputs, training=False)[0].numpy())
         path = os.path.join(out, "image", f"{stem}.png")
         save_png(image, path)

@@ -46,6 +46,9 @@ class PhotoGAN(ColorLabelGAN):
         palette = [colors.get(c, sky) for c in range(num_classes)]
         super().__init__(num_classes, image_size, palette, **kwargs)
         self.oracle_classes = oracle_classes
+        self._oracle_unit = np.full((num_classes, 3), 1e3, np.float32)  # never the nearest
+        for cls, raw in zip(oracle_classes, toy_streets.CLASS_IDS):
+            self._oracle_unit[cls] = np.asarray(toy_streets.PHOTO_COLORS[raw]) / 127.5 - 1.0
 
     @classmethod
     def from_experiment(cls, config):
@@ -57,10 +60,7 @@ class PhotoGAN(ColorLabelGAN):
                    oracle_classes=oracle.tolist(), **kwargs, name="photo_gan")
 
     def _palette_unit(self):
-        far = np.full((self.num_classes, 3), 1e3, np.float32)  # never the nearest
-        for cls, raw in zip(self.oracle_classes, toy_streets.CLASS_IDS):
-            far[cls] = np.asarray(toy_streets.PHOTO_COLORS[raw], np.float32) / 127.5 - 1.0
-        return tf.constant(far)
+        return tf.constant(self._oracle_unit)
 
     def real_maps(self, batch, training=False):
         """The real photos."""

@@ -4,6 +4,9 @@ in this process, --run-slow, the shared tiny GauGAN run."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# --precision auto picks bfloat16 on CPUs with avx512_bf16 / AMX: the tests compare
+# float32 outputs on every machine (tests of bf16 ask for it; tests of auto patch it).
+os.environ.setdefault("TFSEM_PRECISION", "float32")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -46,3 +46,20 @@ def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
     assert (tmp_path / "pix2pixhd" / "features.npz").exists()  # its clusters were made
     for picture in ("report_two_stage.png", "report_renderers.png"):
         assert Image.open(tmp_path / "docs" / picture).size[0] > 64
+
+
+def test_benchmark_compare_parses_cases_and_prints_ratios():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark", f"{REPO}/tools/benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.parse_case("spade_fwd_256x128") == ("spade", "fwd", 128, 256)
+    with pytest.raises(ValueError, match="unknown"):
+        bench.parse_case("spade_back_256x128")
+    rows = [{"case": "spade_fwd_256x128", "batch": 1, "sides": {
+        "official": bench._summary([{"median_s": 2.0}, {"median_s": 2.2}]),
+        "tfsem": bench._summary([{"median_s": 1.0}, {"median_s": 1.0}]),
+        "tfsem_bf16": bench._summary([{"error": "exit 1: boom"}])}}]
+    table = bench.markdown_table(rows)
+    assert "2.10 s (2.00-2.20)" in table and "2.10x" in table and "failed" in table

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfsem import cli
+from tfsem import cli, precision
 
 __all__ = ["main"]
 
@@ -44,10 +44,12 @@ def main(argv=None) -> int:
                         help="pix2pixHD renderer: cluster index, 'random' (per instance) or "
                              "'seed' (default: cluster = the sample's seed, as the exported "
                              "dream model)")
+    precision.add_argument(parser)
     args = parser.parse_args(argv)
     from tfsem.inference.dream import dream
 
-    dream(args.semgan, args.renderer, args.out, args.num, args.seed, args.features, args.cluster)
+    dream(args.semgan, args.renderer, args.out, args.num, args.seed, args.features, args.cluster,
+          precision=args.precision)
     return 0
 
 

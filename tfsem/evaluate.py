@@ -32,7 +32,7 @@ import argparse
 import json
 import sys
 
-from tfsem import cli
+from tfsem import cli, precision
 from tfsem.fileio import atomic_write_text
 
 __all__ = ["main"]
@@ -60,6 +60,7 @@ def main(argv=None) -> int:
                              "a palette colour (default 10)")
     parser.add_argument("--segmenter-input", choices=["minus1_1", "0_1", "0_255"],
                         default="minus1_1", help="pixel range the segmenter expects")
+    precision.add_argument(parser)
     args = parser.parse_args(argv)
     from tfsem.metrics import evaluate as E
 
@@ -67,12 +68,12 @@ def main(argv=None) -> int:
         raise ValueError(f"--num must be >= 2, got {args.num}")
     if len(args.model) > 1:
         result = E.evaluate_label_map_runs(args.model, args.split, args.num, args.seed,
-                                         args.tolerance)
+                                         args.tolerance, precision=args.precision)
     else:
         result = E.evaluate_model(args.model[0], args.config, args.split, args.num,
                                 args.batch_size, args.inception, args.segmenter,
                                 args.segmenter_classes, args.segmenter_input, seed=args.seed,
-                                tolerance=args.tolerance)
+                                tolerance=args.tolerance, precision=args.precision)
     if args.out:
         atomic_write_text(args.out, json.dumps(E.json_safe(result), indent=2) + "\n")
         print(f"wrote {args.out}")

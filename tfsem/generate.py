@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfsem import cli
+from tfsem import cli, precision
 
 __all__ = ["main"]
 
@@ -58,6 +58,7 @@ def main(argv=None) -> int:
                         help="pix2pixHD: cluster index for every instance, or 'random'")
     parser.add_argument("--variants", type=int, default=1,
                         help="pix2pixHD: photos per label map (random clusters)")
+    precision.add_argument(parser)
     args = parser.parse_args(argv)
     from tfsem.inference import generate as G
 
@@ -65,11 +66,12 @@ def main(argv=None) -> int:
         raise ValueError("pass --labels (label-to-photo models) or --num (SemGAN), not "
                          + ("both" if args.labels else "neither"))
     if args.num is not None:
-        G.generate_label_maps(args.model, args.out, args.num, args.seed, args.config)
+        G.generate_label_maps(args.model, args.out, args.num, args.seed, args.config,
+                              precision=args.precision)
         return 0
     G.generate_images(args.model, args.labels, args.out, args.instances, args.style, args.seed,
                     args.config, features=args.features, cluster=args.cluster,
-                    variants=args.variants)
+                    variants=args.variants, precision=args.precision)
     return 0
 
 

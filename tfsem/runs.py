@@ -16,8 +16,13 @@ from tfsem.config import ExperimentConfig, load_config
 __all__ = ["load_run"]
 
 
-def load_run(path: str, config_path: Optional[str] = None) -> Tuple[ExperimentConfig, keras.Model]:
+def load_run(path: str, config_path: Optional[str] = None,
+             precision: str = "float32") -> Tuple[ExperimentConfig, keras.Model]:
     """Returns (config, model) of a run directory or a ``.keras`` file.
+
+    ``precision`` (``tfsem.precision``): ``float32`` (as trained), ``bfloat16``,
+    ``float16`` or ``auto``; other than float32, the model is rebuilt to
+    compute in it, with the same weights.
 
     A run directory gives its ``model.keras`` or, while training is still going,
     its latest checkpoint. The config is ``config_path``, else the
@@ -38,7 +43,8 @@ def load_run(path: str, config_path: Optional[str] = None) -> Tuple[ExperimentCo
     latest = tf.train.latest_checkpoint(checkpoints) if os.path.isdir(checkpoints) else None
     if os.path.isfile(keras_file):
         try:
-            return config, keras.saving.load_model(keras_file, compile=False)
+            model = keras.saving.load_model(keras_file, compile=False)
+            return config, _in_precision(config, model, precision)
         except Exception as err:  # a truncated zip says "File not found" in Keras
             reason = f"{keras_file}: cannot load it ({type(err).__name__}: " \
                      f"{str(err).splitlines()[0][:160] if str(err) else ''}); the file is " \
@@ -52,4 +58,10 @@ def load_run(path: str, config_path: Optional[str] = None) -> Tuple[ExperimentCo
     model = registry.family_of(config).build(config)
     model.build_networks()
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    return config, model
+    return config, _in_precision(config, model, precision)
+
+
+def _in_precision(config, model, precision):
+    from tfsem.precision import resolve, with_precision
+
+    return with_precision(config, model, resolve(precision, config.model.type))

@@ -33,6 +33,7 @@ def image_to_uint8(image) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype == np.uint8:
         return image
+    image = image.astype(np.float32)  # a bfloat16 output: round in float32
     return np.clip(np.round((image + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 

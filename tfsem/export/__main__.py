@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfsem import cli
+from tfsem import cli, precision
 
 __all__ = ["main"]
 
@@ -53,12 +53,13 @@ def main(argv=None) -> int:
     parser.add_argument("--renderer", default=None,
                         help="SemGAN: a SPADE/GauGAN, pix2pixHD or pix2pix run to chain into one "
                              "dream model")
+    precision.add_argument(parser)
     args = parser.parse_args(argv)
     from tfsem.export import export_run
 
     export_run(args.model, args.out, args.version, args.config, args.max_pixels, args.features,
                args.tflite, args.height, args.width, args.calibration_examples,
-               args.eval_examples, args.threads, args.renderer)
+               args.eval_examples, args.threads, args.renderer, precision=args.precision)
     return 0
 
 

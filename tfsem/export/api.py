@@ -14,9 +14,10 @@ from typing import Optional
 from tfsem import registry
 from tfsem.data.labels import load_label_space
 from tfsem.export import label_maps
-from tfsem.export.base import DEFAULT_MAX_PIXELS
+from tfsem.export.base import DEFAULT_MAX_PIXELS, precision_asset
 from tfsem.export.tflite import export_tflite, parse_variants
 from tfsem.inference.feature_clusters import load_run_clusters
+from tfsem.precision import resolve, with_precision
 from tfsem.runs import load_run
 
 __all__ = ["export_run"]
@@ -28,11 +29,16 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
                height: Optional[int] = None, width: Optional[int] = None,
                calibration_examples: int = 32, eval_examples: int = 8,
                threads: Optional[int] = None, renderer: Optional[str] = None,
-               stream=None) -> dict:
+               stream=None, precision: str = "auto") -> dict:
     """Exports ``model_path`` to ``out/<version>``; with ``tflite`` (``all`` or a
     comma-separated list of ``tfsem.export.tflite.VARIANTS``) also
     ``out/tflite/v<version>/``. Returns ``{"saved_model": path, "tflite": dir
-    or None, "rows": report rows}``."""
+    or None, "rows": report rows}``.
+
+    ``precision`` (``tfsem.precision``) is what the SavedModel computes in
+    (``assets/precision.json`` records it); the TFLite variants are always
+    converted from the float32 model (their own fp16 / int8 variants cover
+    low precision on phones)."""
     stream = stream or sys.stdout
     # The options are checked before anything is written, and a failure after the
     # SavedModel is written removes it: a failed export leaves no new version (TF
@@ -46,18 +52,21 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
             raise ValueError(f"{name} must be >= 1, got {value}")
     if threads is not None and threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
-    config, model = load_run(model_path, config_path)
+    config, model32 = load_run(model_path, config_path)
+    model = with_precision(config, model32, resolve(precision, config.model.type))
     if renderer:
         if model.conditional:
             raise ValueError(f"--renderer: {model_path} is a {type(model).__name__} model; a "
                              "dream model chains a SemGAN run (--model) and a renderer")
-        renderer_config, renderer_model = load_run(renderer)
+        renderer_config, renderer32 = load_run(renderer)
+        renderer_model = with_precision(renderer_config, renderer32,
+                                        resolve(precision, renderer_config.model.type))
         clusters = (load_run_clusters(renderer, features) if renderer_model.use_features
                     else None)
         exporter = label_maps
 
         def tflite_graph():
-            return label_maps.dream_graph(model, config, renderer_model, renderer_config, clusters)
+            return label_maps.dream_graph(model32, config, renderer32, renderer_config, clusters)
 
         def write():
             return label_maps.export_dream(model, config, renderer_model, renderer_config, out,
@@ -68,7 +77,7 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
         clusters = load_run_clusters(model_path, features) if model.use_features else None
 
         def tflite_graph():
-            return exporter.tflite_graph(model, config, clusters)
+            return exporter.tflite_graph(model32, config, clusters)
 
         def write():
             return exporter.export_saved_model(
@@ -77,7 +86,9 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
         names = ("signatures: serving_default: seed -> label_map, color_png_bytes; from_z"
                  if not model.conditional else "signatures: serving_default, predict_png")
     path = write()
-    print(f"exported {path} ({names})", file=stream)
+    computes = precision_asset(model, renderer_model if renderer else None)
+    print(f"exported {path} ({names}; computes in "
+          f"{', '.join(dict.fromkeys(computes.values()))})", file=stream)
     result = {"saved_model": path, "tflite": None, "rows": []}
     if not variants:
         return result
@@ -85,7 +96,7 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
     try:
         # (built after the SavedModel is written, as before: built first, its TFLite binding failed)
         graph = tflite_graph()
-        height, width = graph.tflite_size(height, width, model.image_size)
+        height, width = graph.tflite_size(height, width, model32.image_size)
         _tflite_variants(exporter, graph, config, variants, out_dir, height, width,
                          calibration_examples, eval_examples, threads, stream, result)
     except BaseException:

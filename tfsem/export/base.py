@@ -22,8 +22,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ServingModule", "bind", "next_version", "sample_input",
-           "write_version"]
+__all__ = ["DEFAULT_MAX_PIXELS", "ServingModule", "bind", "next_version", "precision_asset",
+           "sample_input", "write_version"]
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
@@ -99,6 +99,17 @@ class ServingModule(tf.Module):
         for name, (specs, fn) in self.extra_signatures().items():
             out[name] = bind(specs, fn, check_ranks=True).get_concrete_function()
         return out
+
+
+def precision_asset(model, renderer=None) -> dict:
+    """``assets/precision.json``: what the exported graph computes in (outputs
+    are uint8 / int32 in every precision)."""
+    from tfsem.precision import model_precision
+
+    asset = {"compute": model_precision(model)}
+    if renderer is not None:
+        asset["renderer_compute"] = model_precision(renderer)
+    return asset
 
 
 def next_version(base: str) -> int:

@@ -36,7 +36,8 @@ from tfsem.config import config_to_dict
 from tfsem.data.labels import load_label_space
 from tfsem.data.pipeline import DataPipeline
 from tfsem.data.preprocess import lookup_class_indices, resize_map, semantic_map, uint8_image
-from tfsem.export.base import DEFAULT_MAX_PIXELS, ServingModule, sample_input, write_version
+from tfsem.export.base import (DEFAULT_MAX_PIXELS, ServingModule, precision_asset, sample_input,
+                               write_version)
 
 __all__ = ["GeneratorGraph", "GeneratorServing", "calibration_inputs", "export_saved_model",
            "tflite_graph"]
@@ -316,7 +317,8 @@ def export_saved_model(model, config, base: str, version: Optional[int] = None,
     space = load_label_space(config.data.label_space)
     module = GeneratorServing(graph, space, max_pixels)
     return write_version(base, version, module, {"config.json": config_to_dict(config),
-                                                 "label_space.json": space.to_dict()})
+                                                 "label_space.json": space.to_dict(),
+                                                 "precision.json": precision_asset(model)})
 
 
 def calibration_inputs(graph: GeneratorGraph, config, count: int, split: str = "train",

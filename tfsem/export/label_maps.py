@@ -37,7 +37,7 @@ import tensorflow as tf
 from tfsem.config import config_to_dict
 from tfsem.data.labels import load_label_space
 from tfsem.data.preprocess import resize_map
-from tfsem.export.base import ServingModule, sample_input, write_version
+from tfsem.export.base import ServingModule, precision_asset, sample_input, write_version
 from tfsem.export.generator import GeneratorGraph
 from tfsem.inference.dream import check_dream_pair
 from tfsem.inference.generate import raw_label_ids
@@ -189,7 +189,8 @@ def export_saved_model(model, config, base: str, version: Optional[int] = None,
     space = load_label_space(config.data.label_space)
     return write_version(base, version, LabelMapServing(graph),
                          {"config.json": config_to_dict(config),
-                          "label_space.json": space.to_dict()})
+                          "label_space.json": space.to_dict(),
+                          "precision.json": precision_asset(model)})
 
 
 def dream_graph(model, config, renderer, renderer_config, clusters=None) -> DreamGraph:
@@ -209,7 +210,8 @@ def export_dream(model, config, renderer, renderer_config, base: str,
     return write_version(base, version, DreamServing(graph),
                          {"config.json": config_to_dict(config),
                           "renderer_config.json": config_to_dict(renderer_config),
-                          "label_space.json": space.to_dict()})
+                          "label_space.json": space.to_dict(),
+                          "precision.json": precision_asset(model, renderer)})
 
 
 def calibration_inputs(graph, config=None, count: int = 8, split: str = "train", seed: int = 0,

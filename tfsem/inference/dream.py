@@ -55,16 +55,17 @@ def dream_inputs(renderer, labels, seeds, clusters=None, cluster="seed"):
 
 
 def dream(semgan_path, renderer_path, out, num=8, seed=0, features=None, cluster="seed",
-          stream=None):
+          stream=None, precision="auto"):
     """SemGAN maps rendered by a label-to-photo run (``python -m tfsem.dream``);
-    returns the written photo paths."""
+    returns the written photo paths. ``precision`` (``tfsem.precision``) applies
+    to both runs; ``auto`` keeps SemGAN's maps in float32."""
     stream = stream or sys.stdout
     if cluster not in ("random", "seed") and not str(cluster).lstrip("-").isdigit():
         raise ValueError(f"--cluster must be an integer, 'random' or 'seed', got {cluster!r}")
     if num < 1:
         raise ValueError(f"--num must be >= 1, got {num}")
-    semgan_config, semgan = load_run(semgan_path)
-    renderer_config, renderer = load_run(renderer_path)
+    semgan_config, semgan = load_run(semgan_path, precision=precision)
+    renderer_config, renderer = load_run(renderer_path, precision=precision)
     space = check_dream_pair(semgan, semgan_config, renderer, renderer_config,
                              f"--semgan {semgan_path}", f"--renderer {renderer_path}")
     dont_care = semgan_config.data.dont_care

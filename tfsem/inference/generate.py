@@ -45,13 +45,14 @@ def stem(path):
 
 
 def generate_images(model_path, labels, out, instances=None, style=None, seed=0,
-                    config_path=None, stream=None, features=None, cluster="0", variants=1):
+                    config_path=None, stream=None, features=None, cluster="0", variants=1,
+                    precision="auto"):
     """Photos from label-id PNGs (``python -m tfsem.generate --labels``);
-    returns the list of written image paths."""
+    returns the list of written image paths. ``precision``: ``tfsem.precision``."""
     stream = stream or sys.stdout
     if cluster != "random" and not str(cluster).lstrip("-").isdigit():
         raise ValueError(f"--cluster must be an integer or 'random', got {cluster!r}")
-    config, model = load_run(model_path, config_path)
+    config, model = load_run(model_path, config_path, precision)
     if not model.conditional:
         raise ValueError(f"{model_path} is a {type(model).__name__} model: it samples label "
                          "maps from noise; pass --num N (and --seed S) instead of --labels")
@@ -145,13 +146,13 @@ def write_label_maps(labels, stems, out, space, dont_care, stream=None):
 
 
 def generate_label_maps(model_path, out, num=16, seed=0, config_path=None, stream=None,
-                        batch_size=16):
+                        batch_size=16, precision="auto"):
     """Label maps from seeds (SemGAN / its baseline, ``python -m tfsem.generate
     --num``); returns the label paths."""
     stream = stream or sys.stdout
     if num < 1:
         raise ValueError(f"--num must be >= 1, got {num}")
-    config, model = load_run(model_path, config_path)
+    config, model = load_run(model_path, config_path, precision)
     if model.conditional:
         raise ValueError(f"{model_path} is a {type(model).__name__} model: it renders photos "
                          "from label maps; pass --labels PNG_or_FOLDER instead of --num")

@@ -16,6 +16,7 @@ from tfsem.metrics.fid import fid_from_features, kernel_inception_distance
 from tfsem.metrics.inception import InceptionFeatures
 from tfsem.metrics.label_maps import label_map_report
 from tfsem.metrics.segmentation import segmentation_scores, toy_oracle_scores
+from tfsem.precision import model_precision
 from tfsem.runs import load_run
 
 __all__ = ["evaluate_label_map_runs", "evaluate_label_maps", "evaluate_model", "json_safe",
@@ -58,16 +59,19 @@ def evaluate_label_maps(model_path, config, model, split="val", num=64, seed=0, 
         generated_colors=outputs if model.outputs_colors else None,
         palette=space.palette(dont_care), tolerance=tolerance)
     return {"model": model_path, "config": config.name, "kind": type(model).__name__,
+            "precision": model_precision(model),
             "split": pipeline.split, "examples": int(len(labels)),
             "image_size": list(labels.shape[1:3]), "seed": seed, "label_maps": report}
 
 
 def evaluate_model(model_path, config_path=None, split="val", num=64, batch_size=8,
                    inception=None, segmenter=None, segmenter_classes="index",
-                   segmenter_input="minus1_1", stream=None, seed=0, tolerance=10.0):
-    """The scores of one run (``python -m tfsem.evaluate``); returns the metrics dict."""
+                   segmenter_input="minus1_1", stream=None, seed=0, tolerance=10.0,
+                   precision="auto"):
+    """The scores of one run (``python -m tfsem.evaluate``); returns the metrics
+    dict (with the ``precision`` it computed in)."""
     stream = stream or sys.stdout
-    config, model = load_run(model_path, config_path)
+    config, model = load_run(model_path, config_path, precision)
     if not model.conditional:
         result = evaluate_label_maps(model_path, config, model, split, num, seed, tolerance)
         print_label_map_table([result], stream)
@@ -77,7 +81,7 @@ def evaluate_model(model_path, config_path=None, split="val", num=64, batch_size
     labels, fakes, reals = [], [], []
     for batch in pipeline.dataset(training=False, batch_size=batch_size, repeat=False):
         inputs = {k: v for k, v in batch.items() if k != "image"}
-        fakes.append(model(inputs, training=False).numpy())
+        fakes.append(tf.cast(model(inputs, training=False), tf.float32).numpy())
         reals.append(batch["image"].numpy())
         labels.append(batch["label"].numpy())
         if sum(len(x) for x in labels) >= num:
@@ -85,7 +89,8 @@ def evaluate_model(model_path, config_path=None, split="val", num=64, batch_size
     labels = np.concatenate(labels)[:num]
     fakes, reals = np.concatenate(fakes)[:num], np.concatenate(reals)[:num]
     result = {"model": model_path, "config": config.name, "split": pipeline.split,
-              "examples": int(len(labels)), "image_size": list(labels.shape[1:3])}
+              "examples": int(len(labels)), "image_size": list(labels.shape[1:3]),
+              "precision": model_precision(model)}
 
     if config.data.source == "toy_streets":
         result["toy_oracle"] = {k: v for k, v in toy_oracle_scores(fakes, labels).items()}
@@ -203,11 +208,11 @@ def json_safe(value):
 
 
 def evaluate_label_map_runs(model_paths, split="val", num=64, seed=0, tolerance=10.0,
-                            stream=None):
+                            stream=None, precision="auto"):
     """Several SemGAN / baseline runs side by side; returns ``{"runs": [...]}``."""
     results = []
     for path in model_paths:
-        config, model = load_run(path)
+        config, model = load_run(path, precision=precision)
         if model.conditional:
             raise ValueError(f"--model {path}: a {type(model).__name__} model; only SemGAN and "
                              "baseline runs can be compared side by side")

@@ -57,7 +57,7 @@ class LabelMapDiscriminator(keras.Model):
         if self.minibatch_std:
             _, std = tf.nn.moments(tf.cast(x, tf.float32), axes=[0])
             std = tf.reduce_mean(tf.sqrt(std + 1e-8))
-            x = tf.concat([x, tf.cast(tf.ones_like(x[..., :1]) * std, x.dtype)], -1)
+            x = tf.concat([x, tf.ones_like(x[..., :1]) * tf.cast(std, x.dtype)], -1)
         return tf.reshape(self.conv_out(x, training=training), [-1, 1])
 
     def get_config(self):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfsem import cli
+from tfsem import cli, precision
 
 __all__ = ["main"]
 
@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-upload-mb", type=float, default=32.0)
+    precision.add_argument(parser)
     args = parser.parse_args(argv)
     if args.max_upload_mb <= 0:
         raise ValueError(f"--max-upload-mb must be > 0, got {args.max_upload_mb}")
@@ -42,10 +43,11 @@ def main(argv=None) -> int:
                          "'tfsem[studio]'") from None
     from tfsem.studio.backends import DreamSource, open_backend
 
-    backend = open_backend(args.model, args.serving_url, args.serving_model)
-    dream = DreamSource(args.semgan, backend.info) if args.semgan else None
+    backend = open_backend(args.model, args.serving_url, args.serving_model, args.precision)
+    dream = DreamSource(args.semgan, backend.info, args.precision) if args.semgan else None
     app = create_app(backend, dream, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
-    print(f"tfsem studio: {backend.info.name} ({backend.info.backend}, "
+    computes = f", {backend.precision}" if hasattr(backend, "precision") else ""
+    print(f"tfsem studio: {backend.info.name} ({backend.info.backend}{computes}, "
           f"{backend.info.width}x{backend.info.height}) on http://{args.host}:{args.port}/",
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

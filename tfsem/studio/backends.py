@@ -25,6 +25,7 @@ from tfsem.inference.feature_clusters import load_run_clusters
 from tfsem.inference.generate import label_inputs, raw_label_ids, style_photo
 from tfsem.models.base import latent_for_seeds
 from tfsem.config import load_config
+from tfsem.precision import model_precision
 from tfsem.runs import load_run
 
 __all__ = ["DreamSource", "KerasBackend", "SavedModelBackend", "ServingBackend", "StudioModel",
@@ -79,8 +80,9 @@ class KerasBackend:
 
     kind = "keras"
 
-    def __init__(self, path: str):
-        self.config, self.model = load_run(path)
+    def __init__(self, path: str, precision: str = "auto"):
+        self.config, self.model = load_run(path, precision=precision)
+        self.precision = model_precision(self.model)
         if not self.model.conditional:
             raise ValueError(f"--model {path}: a {type(self.model).__name__} model samples "
                              "label maps; give it as --semgan, and a label-to-photo run as --model")
@@ -203,8 +205,8 @@ class DreamSource:
     renderer's size; the label map stands in for the instance map, as in
     ``tfsem.dream``."""
 
-    def __init__(self, path: str, renderer: StudioModel):
-        self.config, self.model = load_run(path)
+    def __init__(self, path: str, renderer: StudioModel, precision: str = "auto"):
+        self.config, self.model = load_run(path, precision=precision)
         if self.model.conditional:
             raise ValueError(f"--semgan {path}: a {type(self.model).__name__} model renders "
                              "label maps; --semgan takes a SemGAN run")
@@ -223,14 +225,21 @@ class DreamSource:
 
 
 def open_backend(model: str, serving_url: Optional[str] = None,
-                 serving_model: Optional[str] = None):
-    """The back end for ``--model`` (a run dir or ``.keras``: Keras; a SavedModel
-    export: its signature; with ``--serving-url``: that export served)."""
+                 serving_model: Optional[str] = None, precision: str = "auto"):
+    """The back end for ``--model`` (a run dir or ``.keras``: Keras, computing in
+    ``precision``; a SavedModel export: its signature, in the precision it was
+    exported with; with ``--serving-url``: that export served)."""
     if bool(serving_url) != bool(serving_model):
         raise ValueError("--serving-url and --serving-model go together")
+    path = os.path.abspath(model)
+    keras_run = not serving_url and (
+        path.endswith(".keras") or os.path.isfile(os.path.join(path, "config.json")))
+    if not keras_run and precision != "auto":
+        raise ValueError(f"--precision {precision}: applies to run directories and .keras files; "
+                         f"the export {model} computes in the precision chosen at export "
+                         "(python -m tfsem.export --precision)")
     if serving_url:
         return ServingBackend(model, serving_url, serving_model)
-    path = os.path.abspath(model)
-    if path.endswith(".keras") or os.path.isfile(os.path.join(path, "config.json")):
-        return KerasBackend(model)
+    if keras_run:
+        return KerasBackend(model, precision)
     return SavedModelBackend(model)

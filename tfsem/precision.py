@@ -1,0 +1,139 @@
+"""Inference precision: ``float32``, ``bfloat16``, ``float16`` or ``auto``.
+
+A trained model's variables stay float32; ``bfloat16`` / ``float16`` rebuild
+its networks under Keras' ``mixed_bfloat16`` / ``mixed_float16`` policy
+(matmuls and convolutions in the low precision, variables and the uint8
+conversion in float32) and copy the weights over. ``auto`` picks bfloat16
+where the hardware computes it natively (a CPU with avx512_bf16 or AMX, a GPU
+of compute capability 8.0 or newer) and the family's fidelity was measured to
+hold (PSNR >= 40 dB against float32, BENCHMARKS.md), else float32. On a CPU
+without those instructions bfloat16 is emulated and slower than float32.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Tuple
+
+__all__ = ["PRECISIONS", "POLICIES", "AUTO_BF16_FAMILIES", "add_argument", "hardware_bf16",
+           "resolve", "with_precision", "model_precision"]
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+#: Families whose bf16 renders were measured to hold PSNR >= 40 dB against float32
+#: (tools/precision_fidelity.py, docs/precision_fidelity.json): SPADE at full width
+#: 50.6 dB, its quickstart 57.4 dB with toy-oracle mIoU +0.0001. pix2pixHD's local enhancer at
+#: full width gave 38.4 dB, so it stays float32; pix2pix is not measured yet.
+#: Label-map GANs are not here: their output is an argmax, and a map that changes
+#: with the hardware is not seed-exact.
+AUTO_BF16_FAMILIES = ("gaugan",)
+
+
+def add_argument(parser, default: str = "auto") -> None:
+    """The front ends' ``--precision`` option."""
+    parser.add_argument("--precision", default=default, choices=PRECISIONS,
+                        help="compute precision: auto (bfloat16 on CPUs with avx512_bf16/AMX "
+                             "and recent GPUs, for the renderers; else float32), float32, "
+                             f"bfloat16, float16 (GPU only); default {default}")
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_flags() -> frozenset:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def _gpu_capabilities():
+    import tensorflow as tf
+
+    capabilities = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        capabilities.append(tuple(details.get("compute_capability") or (0, 0)))
+    return capabilities
+
+
+def hardware_bf16() -> Tuple[bool, str]:
+    """(native bf16?, why): a GPU decides when there is one, else the CPU's flags."""
+    gpus = _gpu_capabilities()
+    if gpus:
+        ok = all(cc >= (8, 0) for cc in gpus)
+        return ok, f"GPU compute capability {'.'.join(map(str, min(gpus)))}" + (
+            "" if ok else " (< 8.0: no bf16 tensor cores)")
+    flags = _cpu_flags()
+    native = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    if native:
+        return True, f"CPU with {', '.join(native)}"
+    return False, "CPU without avx512_bf16 or AMX (bf16 would be emulated, slower than fp32)"
+
+
+def resolve(precision: str, family: str = None, what: str = "--precision") -> str:
+    """``precision`` as a concrete one (``float32`` | ``bfloat16`` | ``float16``).
+
+    ``auto``: bfloat16 for a family in ``AUTO_BF16_FAMILIES`` on native bf16
+    hardware, else float32; ``TFSEM_PRECISION`` overrides what auto picks.
+    ``float16`` needs a GPU (CPUs have no fast fp16 convolutions)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"{what}: unknown precision {precision!r}; choose one of "
+                         f"{', '.join(PRECISIONS)}")
+    if precision == "auto":
+        forced = os.environ.get("TFSEM_PRECISION")
+        if forced:
+            return resolve(forced, family, what="TFSEM_PRECISION")
+        native, _ = hardware_bf16()
+        return "bfloat16" if native and family in AUTO_BF16_FAMILIES else "float32"
+    import tensorflow as tf
+
+    if precision == "float16" and not tf.config.list_physical_devices("GPU"):
+        raise ValueError(f"{what}: float16 needs a GPU (none is visible); use bfloat16 or "
+                         "float32 on a CPU")
+    return precision
+
+
+def model_precision(model) -> str:
+    """The precision a model computes in (from its dtype policy)."""
+    import keras
+
+    compute = keras.dtype_policies.get(model.dtype_policy).compute_dtype
+    return {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}[compute]
+
+
+def with_precision(config, model, precision: str):
+    """``model`` computing in ``precision`` (a concrete one): the same object
+    when it already does, else the family's model rebuilt under that policy
+    with every weight copied (by variable path)."""
+    if precision not in POLICIES:
+        raise ValueError(f"with_precision: {precision!r} is not one of {', '.join(POLICIES)}")
+    if model_precision(model) == precision:
+        return model
+    import keras
+    import tensorflow as tf
+
+    from tfsem import registry
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(POLICIES[precision])
+    try:
+        clone = registry.family_of(config).build(config)
+        clone.build_networks()
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    source = {v.path: v for v in model.weights}
+    missing = [v.path for v in clone.weights if v.path not in source]
+    if missing:
+        raise ValueError(f"cannot rebuild the model in {precision}: {len(missing)} weights have "
+                         f"no float32 counterpart (first: {missing[0]})")
+    for variable in clone.weights:
+        value = source[variable.path]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"cannot rebuild the model in {precision}: {variable.path} has shape "
+                             f"{tuple(value.shape)}, the rebuilt one {tuple(variable.shape)}")
+        variable.assign(tf.cast(value, variable.dtype))
+    return clone

@@ -48,7 +48,7 @@ def _close(a, b):
 def test_layout_and_assets(exported):
     assert os.path.basename(exported["path"]) == "1"
     assets = os.listdir(os.path.join(exported["path"], "assets"))
-    assert sorted(assets) == ["config.json", "label_space.json"]
+    assert sorted(assets) == ["config.json", "label_space.json", "precision.json"]
     assert not [d for d in os.listdir(exported["base"]) if d.startswith(".tmp")]
 
 

@@ -12,11 +12,11 @@ from tfsem import precision as P
 def test_auto_picks_bf16_only_on_native_hardware_for_measured_families(monkeypatch):
     monkeypatch.delenv("TFSEM_PRECISION", raising=False)
     monkeypatch.setattr(P, "_gpu_capabilities", lambda: [])
-    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
     assert P.resolve("auto", "gaugan") == "bfloat16"
     assert P.resolve("auto", "semgan") == "float32"  # argmax maps stay seed-exact
     assert P.resolve("auto", "pix2pixhd") == "float32"  # measured 38.4 dB < 40
-    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset({"avx2"}))
     assert P.resolve("auto", "gaugan") == "float32"
     assert "without avx512_bf16" in P.hardware_bf16()[1]
     monkeypatch.setattr(P, "_gpu_capabilities", lambda: [(7, 5)])

@@ -16,8 +16,9 @@ import functools
 import os
 from typing import Tuple
 
-__all__ = ["PRECISIONS", "POLICIES", "AUTO_BF16_FAMILIES", "add_argument", "hardware_bf16",
-           "resolve", "with_precision", "model_precision"]
+__all__ = ["PRECISIONS", "POLICIES", "AUTO_BF16_FAMILIES", "add_argument", "cpu_flags",
+           "hardware_bf16",
+           "in_precision", "resolve", "with_precision", "model_precision"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -39,7 +40,8 @@ def add_argument(parser, default: str = "auto") -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def _cpu_flags() -> frozenset:
+def cpu_flags() -> frozenset:
+    """The CPU's instruction-set flags (Linux /proc/cpuinfo; empty elsewhere)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -67,7 +69,7 @@ def hardware_bf16() -> Tuple[bool, str]:
         ok = all(cc >= (8, 0) for cc in gpus)
         return ok, f"GPU compute capability {'.'.join(map(str, min(gpus)))}" + (
             "" if ok else " (< 8.0: no bf16 tensor cores)")
-    flags = _cpu_flags()
+    flags = cpu_flags()
     native = sorted(flags & {"avx512_bf16", "amx_bf16"})
     if native:
         return True, f"CPU with {', '.join(native)}"
@@ -101,8 +103,12 @@ def model_precision(model) -> str:
     """The precision a model computes in (from its dtype policy)."""
     import keras
 
-    compute = keras.dtype_policies.get(model.dtype_policy).compute_dtype
-    return {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}[compute]
+    return keras.dtype_policies.get(model.dtype_policy).compute_dtype
+
+
+def in_precision(config, model, precision: str):
+    """``model`` in ``precision`` (``auto`` resolved for its family)."""
+    return with_precision(config, model, resolve(precision, config.model.type))
 
 
 def with_precision(config, model, precision: str):

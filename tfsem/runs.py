@@ -28,6 +28,10 @@ def load_run(path: str, config_path: Optional[str] = None,
     its latest checkpoint. The config is ``config_path``, else the
     ``config.json`` of the run (next to the ``.keras`` file).
     """
+    from tfsem.precision import PRECISIONS, in_precision
+
+    if precision not in PRECISIONS:  # before loading anything
+        raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     path = os.path.abspath(path)
     if os.path.isdir(path):
         run_dir, keras_file = path, os.path.join(path, "model.keras")
@@ -42,9 +46,9 @@ def load_run(path: str, config_path: Optional[str] = None,
     checkpoints = os.path.join(run_dir, "checkpoints")
     latest = tf.train.latest_checkpoint(checkpoints) if os.path.isdir(checkpoints) else None
     if os.path.isfile(keras_file):
+        model = None
         try:
             model = keras.saving.load_model(keras_file, compile=False)
-            return config, _in_precision(config, model, precision)
         except Exception as err:  # a truncated zip says "File not found" in Keras
             reason = f"{keras_file}: cannot load it ({type(err).__name__}: " \
                      f"{str(err).splitlines()[0][:160] if str(err) else ''}); the file is " \
@@ -53,15 +57,11 @@ def load_run(path: str, config_path: Optional[str] = None,
                 raise ValueError(reason) from None
             print(f"warning: {reason}; using the run's latest checkpoint {latest}",
                   file=sys.stderr)
+        if model is not None:  # a precision failure is not reported as a corrupt file
+            return config, in_precision(config, model, precision)
     if latest is None:
         raise FileNotFoundError(f"{path}: has neither model.keras nor a checkpoint")
     model = registry.family_of(config).build(config)
     model.build_networks()
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    return config, _in_precision(config, model, precision)
-
-
-def _in_precision(config, model, precision):
-    from tfsem.precision import resolve, with_precision
-
-    return with_precision(config, model, resolve(precision, config.model.type))
+    return config, in_precision(config, model, precision)

@@ -199,15 +199,13 @@ def _run_side(side, case, batch, args):
 
 def cpu_info() -> dict:
     """The CPU's model name and its bf16 instruction sets (Linux /proc/cpuinfo)."""
-    model, flags = "", set()
+    from tfsem.precision import cpu_flags
+
+    model, flags = "", cpu_flags()
     if os.path.isfile("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and not model:
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), "")
     return {"cpu": model, "cpus": os.cpu_count(), "avx512_bf16": "avx512_bf16" in flags,
             "amx_bf16": "amx_bf16" in flags}
 

@@ -69,10 +69,10 @@ def run_fidelity(run, num, precision) -> dict:
     labels = np.concatenate(labels)[:num]
     out32, outlow = np.concatenate(out32)[:num], np.concatenate(outlow)[:num]
     s32, slow = toy_oracle_scores(out32, labels), toy_oracle_scores(outlow, labels)
+    u32, ulow = _uint8(out32), _uint8(outlow)
     return {"run": run, "family": config.model.type, "examples": int(len(labels)),
-            "size": list(labels.shape[1:3]), "psnr_db": psnr_uint8(_uint8(outlow), _uint8(out32)),
-            "max_abs_diff_levels": int(np.max(np.abs(_uint8(outlow).astype(int)
-                                                     - _uint8(out32).astype(int)))),
+            "size": list(labels.shape[1:3]), "psnr_db": psnr_uint8(ulow, u32),
+            "max_abs_diff_levels": int(np.max(np.abs(ulow.astype(int) - u32.astype(int)))),
             "toy_oracle_float32": s32, f"toy_oracle_{precision}": slow,
             "miou_change": round(slow["miou"] - s32["miou"], 4)}
 
@@ -103,15 +103,14 @@ def fixture_fidelity(case_dir, precision) -> dict:
         batch["image"] = tf.constant(io["image"])
     r32 = tf.cast(model32(batch, training=False), tf.float32).numpy()
     rlow = tf.cast(low(batch, training=False), tf.float32).numpy()
-    official = _uint8(io["G_out"])
+    official, u32, ulow = _uint8(io["G_out"]), _uint8(r32), _uint8(rlow)
     params = int(sum(np.prod(v.shape) for v in model32.generator.weights))
     return {"fixture": os.path.basename(os.path.normpath(case_dir)), "family": info["family"],
             "size": [info["height"], info["width"]], "generator_parameters": params,
-            "psnr_db": psnr_uint8(_uint8(rlow), _uint8(r32)),
-            "float32_vs_official_psnr_db": psnr_uint8(_uint8(r32), official),
-            f"{precision}_vs_official_psnr_db": psnr_uint8(_uint8(rlow), official),
-            "max_abs_diff_levels": int(np.max(np.abs(_uint8(rlow).astype(int)
-                                                     - _uint8(r32).astype(int))))}
+            "psnr_db": psnr_uint8(ulow, u32),
+            "float32_vs_official_psnr_db": psnr_uint8(u32, official),
+            f"{precision}_vs_official_psnr_db": psnr_uint8(ulow, official),
+            "max_abs_diff_levels": int(np.max(np.abs(ulow.astype(int) - u32.astype(int))))}
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,7 @@ from tfsem.export import label_maps
 from tfsem.export.base import DEFAULT_MAX_PIXELS, precision_asset
 from tfsem.export.tflite import export_tflite, parse_variants
 from tfsem.inference.feature_clusters import load_run_clusters
-from tfsem.precision import resolve, with_precision
+from tfsem.precision import in_precision
 from tfsem.runs import load_run
 
 __all__ = ["export_run"]
@@ -53,14 +53,13 @@ def export_run(model_path: str, out: str, version: Optional[int] = None,
     if threads is not None and threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
     config, model32 = load_run(model_path, config_path)
-    model = with_precision(config, model32, resolve(precision, config.model.type))
+    model = in_precision(config, model32, precision)
     if renderer:
         if model.conditional:
             raise ValueError(f"--renderer: {model_path} is a {type(model).__name__} model; a "
                              "dream model chains a SemGAN run (--model) and a renderer")
         renderer_config, renderer32 = load_run(renderer)
-        renderer_model = with_precision(renderer_config, renderer32,
-                                        resolve(precision, renderer_config.model.type))
+        renderer_model = in_precision(renderer_config, renderer32, precision)
         clusters = (load_run_clusters(renderer, features) if renderer_model.use_features
                     else None)
         exporter = label_maps

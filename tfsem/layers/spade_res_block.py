@@ -9,6 +9,7 @@ out = x_s + dx                      (leaky ReLU slope 0.2)
 
 import keras
 
+from tfsem.layers.activations import leaky_relu
 from tfsem.layers.spade import SPADE
 from tfsem.layers.spectral_conv2d import SpectralConv2D
 
@@ -66,7 +67,7 @@ class SPADEResBlock(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         x, seg = inputs
-        act = lambda t: keras.ops.leaky_relu(t, 0.2)  # noqa: E731
+        act = lambda t: leaky_relu(t, 0.2)  # noqa: E731
         if self.learned_shortcut:
             x_s = self.conv_s(self.norm_s([x, seg], training=training), training=training)
         else:

@@ -15,6 +15,7 @@ rows, so converted weights give the same mu and logvar.
 import keras
 import tensorflow as tf
 
+from tfsem.layers.activations import leaky_relu
 from tfsem.layers.normalization import param_free_norm
 from tfsem.layers.spectral_conv2d import SpectralConv2D
 
@@ -54,10 +55,10 @@ class ConvEncoder(keras.Model):
         x = tf.image.resize(image, (self.resize_to, self.resize_to), method="bilinear")
         for i, (conv, norm) in enumerate(self.blocks):
             if i > 0:
-                x = keras.ops.leaky_relu(x, 0.2)
+                x = leaky_relu(x, 0.2)
             x = conv(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), training=training)
             x = norm(x, training=training)
-        x = keras.ops.leaky_relu(x, 0.2)
+        x = leaky_relu(x, 0.2)
         x = tf.reshape(x, [tf.shape(x)[0], -1])
         return self.fc_mu(x), self.fc_var(x)
 

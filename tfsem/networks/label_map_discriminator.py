@@ -16,6 +16,7 @@ then hold only real or only generated maps. SemGAN feeds it per-pixel class dist
 import keras
 import tensorflow as tf
 
+from tfsem.layers.activations import leaky_relu
 from tfsem.layers.spectral_conv2d import SpectralConv2D
 
 __all__ = ["LabelMapDiscriminator"]
@@ -53,7 +54,7 @@ class LabelMapDiscriminator(keras.Model):
 
     def call(self, x, training=None):
         for layer in self.convs:
-            x = keras.ops.leaky_relu(layer(x, training=training), 0.2)
+            x = leaky_relu(layer(x, training=training), 0.2)
         if self.minibatch_std:
             _, std = tf.nn.moments(tf.cast(x, tf.float32), axes=[0])
             std = tf.reduce_mean(tf.sqrt(std + 1e-8))

@@ -25,6 +25,7 @@ that instance norm cancels exactly).
 import keras
 import tensorflow as tf
 
+from tfsem.layers.activations import leaky_relu
 from tfsem.layers.normalization import affine_norm_layer, param_free_norm
 from tfsem.layers.spectral_conv2d import SpectralConv2D
 
@@ -77,7 +78,7 @@ class NLayerDiscriminator(keras.Model):
             for layer in block:
                 x = layer(x, training=training)
             if i < len(self.blocks) - 1:
-                x = keras.ops.leaky_relu(x, 0.2)
+                x = leaky_relu(x, 0.2)
             features.append(x)
         return features
 

@@ -12,6 +12,7 @@ halving the channels down to ngf, a leaky ReLU, a 3x3 conv to RGB and tanh.
 import keras
 import tensorflow as tf
 
+from tfsem.layers.activations import leaky_relu
 from tfsem.layers.interpolate import nearest_interpolate, spatial_size
 from tfsem.layers.spade_res_block import SPADEResBlock
 
@@ -129,7 +130,7 @@ class SPADEGenerator(keras.Model):
         for block in self.up_blocks:
             x = upsample2x(x)
             x = block([x, seg], training=training)
-        x = self.conv_img(keras.ops.leaky_relu(x, 0.2))
+        x = self.conv_img(leaky_relu(x, 0.2))
         # float32 output under mixed precision (the image leaves the model here).
         return tf.tanh(tf.cast(x, tf.float32))
 

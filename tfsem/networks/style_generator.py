@@ -22,6 +22,7 @@ at stage k, so both generators have comparable cost at the same ``ngf``.
 import keras
 import tensorflow as tf
 
+from tfsem.layers.activations import leaky_relu
 from tfsem.networks.label_map_generator import set_generator_sizes
 from tfsem.networks.spade_generator import upsample2x
 
@@ -55,7 +56,7 @@ class _StyleLayer(keras.layers.Layer):
         else:
             noise = tf.cast(self.const_noise, x.dtype)
         x = x + noise * tf.cast(self.noise_strength, x.dtype) + tf.cast(self.bias, x.dtype)
-        x = tf.nn.leaky_relu(x, 0.2)
+        x = leaky_relu(x, 0.2)
         mean, var = tf.nn.moments(tf.cast(x, tf.float32), [1, 2], keepdims=True)
         x = (tf.cast(x, tf.float32) - mean) * tf.math.rsqrt(var + 1e-5)
         scale, shift = tf.split(tf.cast(self.affine(w), tf.float32), 2, axis=-1)
@@ -108,7 +109,7 @@ class StyleLabelMapGenerator(keras.Model):
         z = tf.cast(z, self.compute_dtype)
         w = z * tf.math.rsqrt(tf.reduce_mean(tf.square(z), -1, keepdims=True) + 1e-8)
         for layer in self.mapping:
-            w = tf.nn.leaky_relu(layer(w), 0.2)
+            w = leaky_relu(layer(w), 0.2)
         x = tf.tile(tf.cast(self.const, w.dtype), [tf.shape(z)[0], 1, 1, 1])
         for i, (conv, style) in enumerate(zip(self.convs, self.styles)):
             if conv is not None:

@@ -33,6 +33,7 @@ from run to run; see ``tfsem.models.pix2pix``).
 import keras
 import tensorflow as tf
 
+from tfsem.layers.activations import leaky_relu
 from tfsem.layers.normalization import affine_norm_layer
 
 __all__ = ["UnetGenerator", "pad1"]
@@ -99,7 +100,7 @@ class UnetGenerator(keras.Model):
         h = x
         for i in range(self.num_downs):
             if i > 0:
-                h = keras.ops.leaky_relu(h, 0.2)
+                h = leaky_relu(h, 0.2)
             h = self.down_convs[i](pad1(h))
             if self.down_norms[i] is not None:
                 h = self.down_norms[i](h, training=training)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsem.layers.resnet_block import ResnetBlock, conv3x3_as_matmul, reflect_pad
+from tfsem.layers.conv3x3 import conv3x3_as_matmul
+from tfsem.layers.resnet_block import ResnetBlock, reflect_pad
 from tfsem.models import Pix2PixHD
 from tfsem.networks.pix2pixhd import FeatureEncoder, GlobalGenerator, Pix2PixHDGenerator, \
     instance_average

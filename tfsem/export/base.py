@@ -22,6 +22,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfsem.layers.graph_target import graph_target
+
 __all__ = ["DEFAULT_MAX_PIXELS", "ServingModule", "bind", "next_version", "precision_asset",
            "sample_input", "write_version"]
 
@@ -135,7 +137,8 @@ def write_version(base: str, version: Optional[int], module: ServingModule,
     os.makedirs(base, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
     try:
-        tf.saved_model.save(module, tmp, signatures=module.signatures())
+        with graph_target("saved_model"):  # no XLA clusters for TF Serving
+            tf.saved_model.save(module, tmp, signatures=module.signatures())
         os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
         for name, data in assets.items():
             with open(os.path.join(tmp, "assets", name), "w", encoding="utf-8") as f:

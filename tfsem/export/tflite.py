@@ -52,6 +52,7 @@ import tensorflow as tf
 
 from tfsem.export.base import bind
 from tfsem.fileio import atomic_write_bytes, atomic_write_text
+from tfsem.layers.graph_target import graph_target
 
 __all__ = ["VARIANTS", "check_builtin_only", "check_variants", "convert", "export_tflite",
            "parse_variants", "psnr", "run_tflite", "tflite_function"]
@@ -65,8 +66,10 @@ _FLOAT_NORM_OPS = ("MEAN", "SQUARE", "SQUARED_DIFFERENCE", "RSQRT")
 
 def tflite_function(graph, height: Optional[int] = None, width: Optional[int] = None):
     """The batch-1 concrete function of ``graph.outputs`` for the converter;
-    ``height`` x ``width`` for graphs that take any size (label maps)."""
-    return bind(graph.input_specs(1, height, width), graph.outputs).get_concrete_function()
+    ``height`` x ``width`` for graphs that take any size (label maps). Traced
+    for TFLite's builtin ops (``graph_target("tflite")``)."""
+    with graph_target("tflite"):
+        return bind(graph.input_specs(1, height, width), graph.outputs).get_concrete_function()
 
 
 def convert(concrete_fn, variant: str,

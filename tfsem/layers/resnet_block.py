@@ -4,31 +4,14 @@ reflect-pad 1, conv 3x3, norm, ReLU, reflect-pad 1, conv 3x3, norm, plus the inp
 import keras
 import tensorflow as tf
 
+from tfsem.layers.conv3x3 import conv3x3
 from tfsem.layers.normalization import param_free_norm
 
-__all__ = ["ResnetBlock", "reflect_pad", "conv3x3_as_matmul"]
-
-# From this many input channels on, a 3x3 conv runs as one GEMM over the nine
-# shifted copies of its input (measured on the 2-core Zen 4 at 32x64x1024:
-# 235 GFLOP/s against 145-165 for oneDNN's conv; tools/benchmark.py pix2pixhd).
-MATMUL_CONV_MIN_CHANNELS = 256
-
+__all__ = ["ResnetBlock", "reflect_pad"]
 
 def reflect_pad(x, pad: int):
     """PyTorch ``ReflectionPad2d(pad)`` on NHWC tensors."""
     return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-
-
-def conv3x3_as_matmul(padded, kernel):
-    """A VALID 3x3 conv of an already padded [B, H+2, W+2, C] input as im2col +
-    one matmul with the [3, 3, C, F] kernel (same result as ``tf.nn.conv2d``)."""
-    shape = tf.shape(padded)
-    h, w = shape[1] - 2, shape[2] - 2
-    cols = [padded[:, i:i + h, j:j + w, :] for i in range(3) for j in range(3)]
-    channels, filters = kernel.shape[2], kernel.shape[3]
-    patches = tf.reshape(tf.concat(cols, -1), [-1, 9 * channels])
-    out = tf.matmul(patches, tf.cast(tf.reshape(kernel, [9 * channels, filters]), patches.dtype))
-    return tf.reshape(out, [shape[0], h, w, filters])
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
@@ -62,11 +45,10 @@ class ResnetBlock(keras.layers.Layer):
         self.norm_1.build(shape)
 
     def _conv(self, conv, x):
-        padded = reflect_pad(x, 1)
-        if self.filters >= MATMUL_CONV_MIN_CHANNELS:
-            out = conv3x3_as_matmul(padded, conv.kernel)
-            return out + tf.cast(conv.bias, out.dtype) if conv.use_bias else out
-        return conv(padded)
+        # the conv layer holds the weights; conv3x3 picks the kernel (Winograd,
+        # im2col GEMM or oneDNN's conv, tfsem.layers.conv3x3)
+        out = conv3x3(reflect_pad(tf.cast(x, conv.compute_dtype), 1), conv.kernel)
+        return out + tf.cast(conv.bias, out.dtype) if conv.use_bias else out
 
     def call(self, x, training=None):
         y = tf.nn.relu(self.norm_0(self._conv(self.conv_0, x), training=training))

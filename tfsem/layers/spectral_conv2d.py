@@ -14,7 +14,10 @@ normalisation; that is a different optimisation problem from the papers'.
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
+
+from tfsem.layers.conv3x3 import conv3x3
 
 __all__ = ["SpectralConv2D"]
 
@@ -39,6 +42,9 @@ class SpectralConv2D(keras.layers.Conv2D):
         if power_iterations < 1:
             raise ValueError(f"power_iterations must be >= 1, got {power_iterations}")
         self.power_iterations = power_iterations
+        self._is_3x3_same = (tuple(self.kernel_size) == (3, 3) and tuple(self.strides) == (1, 1)
+                             and tuple(self.dilation_rate) == (1, 1) and self.padding == "same"
+                             and self.groups == 1)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -72,7 +78,13 @@ class SpectralConv2D(keras.layers.Conv2D):
         # conv(x, W / sigma) == conv(x, W) / sigma: scaling the output avoids
         # materialising a normalised copy of the kernel on every call.
         scale = ops.cast(1.0 / self.sigma(bool(training)), self.compute_dtype)
-        outputs = self.convolution_op(inputs, ops.cast(self.kernel, self.compute_dtype)) * scale
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        if self._is_3x3_same:
+            # the fastest kernel for the size and dtype (tfsem.layers.conv3x3)
+            padded = tf.pad(tf.cast(inputs, self.compute_dtype), [[0, 0], [1, 1], [1, 1], [0, 0]])
+            outputs = conv3x3(padded, kernel) * scale
+        else:
+            outputs = self.convolution_op(inputs, kernel) * scale
         if self.use_bias:
             outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
         if self.activation is not None:

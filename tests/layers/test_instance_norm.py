@@ -1,0 +1,62 @@
+"""tfsem.layers.normalization.instance_norm: the fused kernel gives PyTorch's
+InstanceNorm2d(affine=False) at any batch, in every dtype and graph target."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsem.layers.graph_target import graph_target
+from tfsem.layers.normalization import InstanceNormalization, instance_norm
+from tests.testing import run_layer_test
+
+
+def _numpy_instance_norm(x, eps=1e-5):
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    var = x.var(axis=(1, 2), keepdims=True)  # biased, as PyTorch normalises
+    return (x - mean) / np.sqrt(var + eps)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("target", ["keras", "tflite"])
+def test_values_and_gradients(batch, target):
+    rng = np.random.default_rng(batch)
+    x = (rng.normal(size=(batch, 6, 10, 4)) * 3 + 2).astype("float32")
+    w = rng.normal(size=x.shape).astype("float32")
+    xt = tf.constant(x)
+    with graph_target(target), tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = instance_norm(xt)
+        loss = tf.reduce_sum(y * w)
+    np.testing.assert_allclose(y, _numpy_instance_norm(x.astype("float64")), atol=2e-5)
+    # d/dx of sum(w * (x - mean) / std) over each (image, channel)
+    n = 60
+    xhat = _numpy_instance_norm(x.astype("float64"))
+    std = np.sqrt(x.astype("float64").var(axis=(1, 2), keepdims=True) + 1e-5)
+    expected = (w - w.mean(axis=(1, 2), keepdims=True)
+                - xhat * (w * xhat).sum(axis=(1, 2), keepdims=True) / n) / std
+    np.testing.assert_allclose(tape.gradient(loss, xt), expected, atol=2e-5)
+
+
+def test_unknown_batch_and_size_in_a_graph():
+    fn = tf.function(instance_norm, input_signature=[tf.TensorSpec([None, None, None, 4])])
+    x = np.random.default_rng(0).normal(size=(2, 5, 7, 4)).astype("float32")
+    y = fn(tf.constant(x))
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y, _numpy_instance_norm(x), atol=2e-5)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_low_precision_keeps_float32_statistics(dtype):
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32") * 50 + 300
+    y = instance_norm(tf.cast(x, dtype))
+    assert y.dtype == dtype
+    # a bf16 input holds x to 1/256 of its value (~1.5 here, 0.1 std); float32
+    # statistics keep the output within the input's own rounding
+    reference = _numpy_instance_norm(tf.cast(tf.cast(x, dtype), tf.float32).numpy())
+    np.testing.assert_allclose(tf.cast(y, tf.float32), reference, atol=0.05)
+
+
+def test_layer():
+    x = np.random.default_rng(0).normal(size=(2, 4, 6, 3)).astype("float32")
+    layer = run_layer_test(InstanceNormalization, {"epsilon": 1e-3}, x, x.shape)
+    np.testing.assert_allclose(layer(x), _numpy_instance_norm(x, 1e-3), atol=2e-5)

@@ -145,3 +145,36 @@ def test_vae_model_exports_with_z_input(tmp_path):
     out = fn(label_map=label, instance_map=label, z=z)["image"].numpy()
     keras_out = model({"label": label, "instance": label, "z": z}).numpy()
     _close(out, np.round((np.clip(keras_out, -1, 1) + 1) * 127.5).astype(np.uint8))
+
+
+def test_saved_model_signatures_are_traced_for_tf_serving(tmp_path):
+    """write_version traces inside graph_target("saved_model"): no XLA-compiled
+    Winograd convs (TF Serving fails on XLA clusters unless started with
+    --xla_cpu_compilation_enabled)."""
+    from tfsem.export.base import ServingModule, write_version
+    from tfsem.layers.conv3x3 import conv3x3
+    from tfsem.layers.graph_target import current_graph_target
+
+    kernel = tf.Variable(tf.random.normal([3, 3, 256, 4]))
+    seen = []
+
+    class Module(ServingModule):
+        def __init__(self):
+            super().__init__()
+            self.kernel = kernel
+
+        def input_specs(self):
+            return [tf.TensorSpec([1, 34, 66, 256], tf.float32, name="x")]
+
+        def serve(self, x):
+            seen.append(current_graph_target())
+            return {"y": conv3x3(x, self.kernel)}
+
+    path = write_version(str(tmp_path / "m"), None, Module(), {})
+    assert seen and set(seen) == {"saved_model"}
+    loaded = tf.saved_model.load(path)
+    library = loaded.signatures["serving_default"].graph.as_graph_def().library.function
+    assert not [f.signature.name for f in library if f.attr["_XlaMustCompile"].b]
+    x = tf.random.normal([1, 34, 66, 256])
+    np.testing.assert_allclose(loaded.signatures["serving_default"](x=x)["y"],
+                               tf.nn.conv2d(x, kernel, 1, "VALID"), rtol=1e-4, atol=1e-3)

@@ -5,8 +5,8 @@ import tensorflow as tf
 
 from tfsem.layers.graph_target import current_graph_target
 
-__all__ = ["NORMS", "AffineBatchNormalization", "InstanceNormalization", "affine_norm_layer",
-           "instance_norm", "param_free_norm"]
+__all__ = ["NORMS", "AffineBatchNormalization", "InstanceNormalization",
+           "ParamFreeBatchNormalization", "affine_norm_layer", "instance_norm", "param_free_norm"]
 
 NORMS = ("instance", "batch", "sync_batch", "none")
 
@@ -24,9 +24,8 @@ def param_free_norm(norm: str, name=None, epsilon: float = 1e-5):
     if norm == "instance":
         return InstanceNormalization(epsilon=epsilon, name=name)
     if norm in ("batch", "sync_batch"):
-        return keras.layers.BatchNormalization(center=False, scale=False, epsilon=epsilon,
-                                               momentum=0.9, synchronized=norm == "sync_batch",
-                                               name=name)
+        return ParamFreeBatchNormalization(epsilon=epsilon, momentum=0.9,
+                                           synchronized=norm == "sync_batch", name=name)
     if norm == "none":
         return keras.layers.Identity(name=name)
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -109,6 +108,38 @@ class InstanceNormalization(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="tfsem")
+class ParamFreeBatchNormalization(keras.layers.BatchNormalization):
+    """Keras' ``BatchNormalization(center=False, scale=False)``: batch statistics
+    in training (synchronised across replicas with ``synchronized``), the
+    moving ones at inference, where it runs as ONE fused kernel
+    (inference-mode ``FusedBatchNormV3``, float32 statistics) instead of
+    Keras' cast to float32, subtract, multiply and cast back: four passes over
+    a bfloat16 map. The same values (tested); TFLite graphs keep Keras' ops.
+    """
+
+    def __init__(self, epsilon=1e-5, momentum=0.9, synchronized=False, **kwargs):
+        kwargs.pop("center", None)
+        kwargs.pop("scale", None)
+        super().__init__(epsilon=epsilon, momentum=momentum, synchronized=synchronized,
+                         center=False, scale=False, **kwargs)
+
+    def call(self, inputs, training=None, mask=None):
+        x = tf.convert_to_tensor(inputs)
+        if training or self.axis not in (-1, 3) or x.shape.rank != 4 \
+                or current_graph_target() == "tflite" \
+                or x.dtype not in (tf.float32, tf.bfloat16, tf.float16):
+            return super().call(inputs, training=training, mask=mask)
+        channels = tf.shape(x)[-1:]
+        # the moving statistics are float32 variables that Keras does not autocast
+        out = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=tf.ones(channels, tf.float32), offset=tf.zeros(channels, tf.float32),
+            mean=tf.cast(self.moving_mean, tf.float32),
+            variance=tf.cast(self.moving_variance, tf.float32),
+            epsilon=self.epsilon, data_format="NHWC", is_training=False)[0]
+        return tf.cast(out, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="tfsem")

@@ -61,9 +61,14 @@ class SPADE(keras.layers.Layer):
         normalized = self.param_free_norm(x, training=training)
         segmap = nearest_interpolate(tf.cast(segmap, x.dtype), spatial_size(x))
         actv = self.mlp_shared(segmap)
-        gamma = self.mlp_gamma(actv)
+        # 1 + gamma straight from the gamma conv, the 1 folded into its bias: the
+        # fused conv + bias kernel adds it, not a separate pass over the map
+        conv = self.mlp_gamma
+        scale = tf.nn.bias_add(
+            conv.convolution_op(actv, tf.cast(conv.kernel, actv.dtype)),
+            tf.cast(tf.cast(conv.bias, tf.float32) + 1.0, actv.dtype))
         beta = self.mlp_beta(actv)
-        return normalized * (1.0 + gamma) + beta
+        return normalized * scale + beta
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

@@ -14,6 +14,7 @@ normalisation; that is a different optimisation problem from the papers'.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -48,6 +49,12 @@ class SpectralConv2D(keras.layers.Conv2D):
 
     def build(self, input_shape):
         super().build(input_shape)
+        # Under a mixed policy Keras casts a variable read inside call() to the
+        # compute dtype: sigma would read the kernel as bfloat16 and cast it
+        # back (two casts of the whole kernel per call, 1024x1024x9 at ~6 ms
+        # each, and sigma from rounded weights). call() casts once, where the
+        # conv needs it.
+        self.kernel._autocast = False
         rows = 1
         for d in self.kernel.shape[:-1]:
             rows *= int(d)
@@ -71,20 +78,30 @@ class SpectralConv2D(keras.layers.Conv2D):
         return ops.sum(ops.matmul(v, w) * u)
 
     def normalized_kernel(self, training=False):
-        """W / sigma(W) (for inspection; ``call`` scales the output instead)."""
+        """W / sigma(W) (for inspection; ``call`` scales the kernel or the output)."""
         return ops.cast(self.kernel, "float32") / self.sigma(training)
 
     def call(self, inputs, training=None):
-        # conv(x, W / sigma) == conv(x, W) / sigma: scaling the output avoids
-        # materialising a normalised copy of the kernel on every call.
-        scale = ops.cast(1.0 / self.sigma(bool(training)), self.compute_dtype)
-        kernel = ops.cast(self.kernel, self.compute_dtype)
+        # conv(x, W / sigma) == conv(x, W) / sigma: divide whichever is smaller,
+        # the kernel (large maps, few channels) or the output (the 1024-channel
+        # kernels are 38 MB, their maps at 4x8 a few KB), not both.
+        inv_sigma = 1.0 / self.sigma(bool(training))
+        kernel = self.kernel  # float32: not autocast (build)
+        h, w = inputs.shape[1], inputs.shape[2]
+        scale_kernel = h is not None and w is not None and \
+            int(np.prod(kernel.shape)) <= h * w * self.filters
+        if scale_kernel:
+            kernel = ops.cast(kernel * inv_sigma, self.compute_dtype)
+        else:
+            kernel = ops.cast(kernel, self.compute_dtype)
         if self._is_3x3_same:
             # the fastest kernel for the size and dtype (tfsem.layers.conv3x3)
             padded = tf.pad(tf.cast(inputs, self.compute_dtype), [[0, 0], [1, 1], [1, 1], [0, 0]])
-            outputs = conv3x3(padded, kernel) * scale
+            outputs = conv3x3(padded, kernel)
         else:
-            outputs = self.convolution_op(inputs, kernel) * scale
+            outputs = self.convolution_op(inputs, kernel)
+        if not scale_kernel:
+            outputs = outputs * ops.cast(inv_sigma, self.compute_dtype)
         if self.use_bias:
             outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
         if self.activation is not None:

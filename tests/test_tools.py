@@ -63,3 +63,41 @@ def test_benchmark_compare_parses_cases_and_prints_ratios():
         "tfsem_bf16": bench._summary([{"error": "exit 1: boom"}])}}]
     table = bench.markdown_table(rows)
     assert "2.10 s (2.00-2.20)" in table and "2.10x" in table and "failed" in table
+
+
+def _benchmark_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark", f"{REPO}/tools/benchmark.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_benchmark_profile_groups_ops_into_blocks_with_flops():
+    """The profile of a tiny pix2pixHD generator: every block timed, the conv
+    blocks with their direct-conv FLOPs (the same count as by hand)."""
+    import tensorflow as tf
+
+    from tfsem.networks.pix2pixhd import Pix2PixHDGenerator
+
+    bench = _benchmark_module()
+    assert bench._block_of("gau_gan_1/generator_1/up_3_1/norm_s_1/mul", 2) == "generator/up_3"
+    generator = Pix2PixHDGenerator(ngf=4, n_downsample_global=1, n_blocks_global=1)
+    x = tf.random.uniform([1, 16, 32, 5], seed=0)
+    generator(x)
+    flops = bench._flops_by_op(lambda v: generator(v, training=False), (x,))
+    blocks = {}
+    for name, count in flops.items():
+        blocks[bench._block_of(name, 3)] = blocks.get(bench._block_of(name, 3), 0) + count
+    # conv_in: 7x7, 5 -> 4 channels at 16x32; the ResNet block: two 3x3 8 -> 8 at 8x16
+    assert blocks["global_generator/conv_in/conv"] == 2 * 16 * 32 * 7 * 7 * 5 * 4
+    block = sum(v for k, v in blocks.items() if k.startswith("global_generator/block_0"))
+    assert 2 * (2 * 8 * 16 * 9 * 8 * 8) <= block < 1.1 * 2 * (2 * 8 * 16 * 9 * 8 * 8)
+    table = bench.profile_table({
+        "case": "p2phd_global_32x16", "precision": "float32", "batch": 1,
+        "wall": {"median_s": 0.01}, "op_ms_total": 9.0, "gflop_total": 0.1,
+        "blocks": [{"block": "global_generator/block_0", "ms": 4.0, "share": 0.44,
+                    "gflop": 0.05, "gflop_per_s": 12}],
+        "op_types": {"Conv2D": 5.0}})
+    assert "| global_generator/block_0 | 4.0 | 44.0% | 0.05 | 12 |" in table

@@ -1,4 +1,4 @@
-"""Benchmarks. ``python tools/benchmark.py {data,case,compare} [options]``.
+"""Benchmarks. ``python tools/benchmark.py {data,case,compare,profile,convs} [options]``.
 
 compare: tfsem side by side with the official PyTorch code, in one run. Each
   side of each case runs in its own process, alternated over ``--rounds``
@@ -14,10 +14,18 @@ compare: tfsem side by side with the official PyTorch code, in one run. Each
 
 case: one tfsem case in this process, one JSON line (what compare runs).
 
+profile: one tfsem case under the TF profiler: time per block (ops run one at
+  a time), its GFLOP (as direct convolutions) and GFLOP/s, time per op type.
+
+convs: milliseconds of one 3x3 conv by each method of tfsem.layers.conv3x3
+  (oneDNN conv, im2col GEMM, Winograd F(2x2) / F(4x4)) in float32 and
+  bfloat16 at the benchmark cases' shapes, and the method tfsem picks.
+
 data: examples/s of
   * the Cityscapes pipeline at 512x256 with augmentation (decode full-size
     2048x1024 PNGs + labelIds + instanceIds, resize, random flip, batch), read
-    from the real sample in ../shared/data (or $TFSEM_SHARED_DATA), repeated;
+    from the real sample in ../shared/data (or $TFSEM_SHARED_DATA), repeated,
+    with tf.data on 1, 2, ... threads (``--data-threads``): the per-core rate;
   * toy_streets generation at 128x256 and 256x512 (through the same pipeline).
 """
 
@@ -49,21 +57,35 @@ def _rate(dataset, batch_size, seconds, warmup=2):
             "examples_per_s": round(count / elapsed, 2)}
 
 
-def bench_data(seconds: float) -> dict:
+def _limit_threads(dataset, threads: int):
+    """``dataset`` with tf.data's work on a private pool of ``threads`` threads."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    options.threading.max_intra_op_parallelism = 1
+    return dataset.with_options(options)
+
+
+def bench_data(seconds: float, threads=None) -> dict:
+    """Examples/s of the Cityscapes pipeline (and toy_streets), with tf.data on
+    1, 2, ... ``threads`` threads: the per-core rate, and how it scales."""
     import tensorflow as tf
 
     from tfsem.config import DataConfig, PreprocessConfig, ToyStreetsConfig
     from tfsem.data.pipeline import DataPipeline
 
+    threads = threads or list(range(1, (os.cpu_count() or 1) + 1))
     results = {}
     shared = os.environ.get("TFSEM_SHARED_DATA", os.path.join(REPO, "..", "shared", "data"))
     root = os.path.join(shared, "cityscapes_sample")
     if os.path.isdir(root):
-        config = DataConfig(source="folder", root=root, batch_size=4,
-                            preprocess=PreprocessConfig(resize_to=(256, 512), flip=True))
-        ds = DataPipeline(config).dataset(training=True)
-        results["cityscapes_512x256_augmented"] = {
-            "batch_size": 4, "source": root, **_rate(ds, 4, seconds)}
+        for n in threads:
+            config = DataConfig(source="folder", root=root, batch_size=4, num_parallel_calls=n,
+                                preprocess=PreprocessConfig(resize_to=(256, 512), flip=True))
+            ds = _limit_threads(DataPipeline(config).dataset(training=True), n)
+            results[f"cityscapes_512x256_augmented_{n}_threads"] = {
+                "batch_size": 4, "threads": n, "source": root, **_rate(ds, 4, seconds)}
     else:
         results["cityscapes_512x256_augmented"] = {"skipped": f"no sample data at {root}"}
     for h, w in ((128, 256), (256, 512)):
@@ -75,7 +97,7 @@ def bench_data(seconds: float) -> dict:
     return results
 
 
-def _median_seconds(fn, repeats, warmup=2):
+def _median_seconds(fn, repeats, warmup=2, digits=3):
     import statistics
 
     for _ in range(warmup):
@@ -85,8 +107,8 @@ def _median_seconds(fn, repeats, warmup=2):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3),
-            "runs": repeats}
+    return {"median_s": round(statistics.median(times), digits),
+            "min_s": round(min(times), digits), "runs": repeats}
 
 
 CASE_HELP = ("spade_fwd_WxH, spade_train_WxH, p2phd_global_WxH, p2phd_local_WxH "
@@ -107,12 +129,14 @@ def parse_case(case: str):
     return family, kind, height, width
 
 
-def tfsem_case(case: str, precision: str, batch: int, repeats: int, xla: bool = False) -> dict:
-    """Times one case through tfsem's public API inside tf.function, at the
-    official benchmark settings: SPADE with Cityscapes' 35 labels + instance
-    edges, ngf 64, D 2 scales x 4 layers, spectral norm, VGG off,
-    ``num_upsampling_layers normal``; pix2pixHD's generator on 36 channels
-    (G1 ngf 64; the local enhancer ngf 32 around it)."""
+def build_case(case: str, precision: str, batch: int = 1, xla: bool = False):
+    """One case through tfsem's public API, at the official benchmark
+    settings: SPADE with Cityscapes' 35 labels + instance edges, ngf 64, D 2
+    scales x 4 layers, spectral norm, VGG off, ``num_upsampling_layers
+    normal``; pix2pixHD's generator on 36 channels (G1 ngf 64; the local
+    enhancer ngf 32 around it). Returns ``(run, body, args)``: ``run()`` one
+    timed call inside tf.function; ``body(*args)`` the same computation as a
+    plain Python function (for tracing it again, e.g. to count FLOPs)."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -135,12 +159,11 @@ def tfsem_case(case: str, precision: str, batch: int, repeats: int, xla: bool = 
                 "image": tf.constant(np.repeat(ex["image"][None], batch, 0)
                                      .astype("float32") / 127.5 - 1.0)}
         if kind == "train":
-            step = tf.function(model.train_step, jit_compile=xla)
-            fn = lambda: float(step(data)["G_loss"])  # noqa: E731
-        else:
-            inputs = {"label": data["label"], "instance": data["instance"]}
-            forward = tf.function(lambda x: model(x, training=False), jit_compile=xla)
-            fn = lambda: forward(inputs)[0, 0, 0, 0].numpy()  # noqa: E731
+            body, args = model.train_step, (data,)
+            step = tf.function(body, jit_compile=xla)
+            return (lambda: float(step(data)["G_loss"])), body, args
+        inputs = {"label": data["label"], "instance": data["instance"]}
+        body, args = (lambda x: model(x, training=False)), (inputs,)
     else:
         from tfsem.networks.pix2pixhd import Pix2PixHDGenerator
 
@@ -148,12 +171,166 @@ def tfsem_case(case: str, precision: str, batch: int, repeats: int, xla: bool = 
         generator = Pix2PixHDGenerator(ngf=32 if local else 64, n_downsample_global=4,
                                        n_blocks_global=9, n_local_enhancers=int(local),
                                        n_blocks_local=3)
-        x = tf.random.uniform([batch, height, width, 36], seed=0)
-        forward = tf.function(lambda v: generator(v, training=False), jit_compile=xla)
-        fn = lambda: forward(x)[0, 0, 0, 0].numpy()  # noqa: E731
-    result = _median_seconds(fn, repeats, warmup=1 if family == "p2phd" else 2)
+        body = lambda v: generator(v, training=False)  # noqa: E731
+        args = (tf.random.uniform([batch, height, width, 36], seed=0),)
+    forward = tf.function(body, jit_compile=xla)
+    return (lambda: forward(*args)[0, 0, 0, 0].numpy()), body, args
+
+
+def tfsem_case(case: str, precision: str, batch: int, repeats: int, xla: bool = False) -> dict:
+    """Times one case (:func:`build_case`): median seconds of ``repeats`` calls."""
+    fn, _, _ = build_case(case, precision, batch, xla)
+    result = _median_seconds(fn, repeats, warmup=1 if case.startswith("p2phd") else 2)
     result.update(case=case, batch=batch, precision=precision, xla=xla)
     return result
+
+
+#: (batch, height, width, in, out) of the 3x3 convs of the benchmark cases: SPADE's
+#: spectral convs at 256x128 (1024 channels at 8x16 ... 128 at 128x256) and
+#: pix2pixHD's ResNet blocks (1024 at 32x64 in G1 at 1024x512).
+CONV_SHAPES = [(1, 8, 16, 1024, 1024), (1, 16, 32, 1024, 512), (1, 32, 64, 512, 256),
+               (1, 64, 128, 256, 128), (1, 128, 256, 128, 64), (1, 32, 64, 1024, 1024),
+               (4, 16, 32, 1024, 1024), (1, 64, 128, 512, 512)]
+
+
+def bench_convs(repeats: int) -> dict:
+    """Milliseconds of one 3x3 conv per method of tfsem.layers.conv3x3 (and the
+    one it picks), float32 and bfloat16, at :data:`CONV_SHAPES`."""
+    import tensorflow as tf
+
+    from tfsem.layers.conv3x3 import conv3x3, conv3x3_method
+
+    rows = []
+    for b, h, w, c, f in CONV_SHAPES:
+        x32 = tf.random.normal([b, h + 2, w + 2, c])
+        kernel = tf.Variable(tf.random.normal([3, 3, c, f]) * 0.05)
+        row = {"shape": f"{b}x{h}x{w} {c}->{f}", "gflop": round(2 * b * h * w * c * f * 9 / 1e9, 2)}
+        for dtype in ("float32", "bfloat16"):
+            x = tf.cast(x32, dtype)
+            methods = ["conv", "matmul"] + (["winograd2"] if dtype == "float32" else []) + (
+                ["winograd4"] if dtype == "float32" and h % 4 == 0 and w % 4 == 0 else [])
+            for method in methods:
+                fn = tf.function(lambda v, m=method: conv3x3(v, kernel, m))
+                seconds = _median_seconds(
+                    lambda: float(tf.reduce_sum(tf.cast(fn(x)[..., :1], tf.float32))),
+                    repeats, digits=4)["median_s"]
+                row[f"{dtype} {method}"] = round(seconds * 1e3, 1)
+            row[f"{dtype} picked"] = conv3x3_method(x.shape, dtype)
+        rows.append(row)
+    return {"unit": "ms", "rows": rows}
+
+
+def _block_of(name: str, depth: int) -> str:
+    """``gau_gan_1/generator_1/up_3_1/norm_s_1/mul`` -> ``generator/up_3`` (depth 2):
+    the op's layer path without Keras' call-count suffixes, model scope dropped."""
+    import re
+
+    parts = [re.sub(r"_\d+$", "", p) for p in name.split(":")[0].split("/")]
+    if len(parts) > 1 and parts[0] in ("gau_gan", "pix2_pix_hd_generator"):
+        parts = parts[1:]
+    return "/".join(parts[:depth])
+
+
+def _op_times(logdir: str, runs: int):
+    """(ms per op name, ms per op type) per run, from a TF profiler trace."""
+    import collections
+    import glob
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    by_name, by_type = collections.Counter(), collections.Counter()
+    for path in glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb")):
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+        for plane in space.planes:
+            names = {k: v.name for k, v in plane.event_metadata.items()}
+            for line in plane.lines:
+                for event in line.events:
+                    name = names.get(event.metadata_id, "")
+                    # op events are "scope/op:Type"; skip the function-level events
+                    if name.count(":") != 1 or name.startswith(("EagerLocalExecute", "__")):
+                        continue
+                    op, kind = name.split(":")
+                    by_name[op] += event.duration_ps / 1e9 / runs
+                    by_type[kind] += event.duration_ps / 1e9 / runs
+    return by_name, by_type
+
+
+def _flops_by_op(body, args) -> dict:
+    """Floating-point operations per op name of ``body`` traced with plain
+    convolutions (the TFLite graph target): a direct conv's count, whatever
+    algorithm the timed graph uses (Winograd does fewer)."""
+    import tensorflow as tf
+
+    from tfsem.layers.graph_target import graph_target
+
+    with graph_target("tflite"):
+        graph = tf.function(body).get_concrete_function(*args).graph
+    builder = tf.compat.v1.profiler.ProfileOptionBuilder
+    options = builder(builder.float_operation()).with_empty_output().build()
+    root = tf.compat.v1.profiler.profile(graph=graph, cmd="scope", options=options)
+    out, stack = {}, [root]
+    while stack:
+        node = stack.pop()
+        if node.float_ops:
+            out[node.name] = node.float_ops
+        stack.extend(node.children)
+    return out
+
+
+def profile_case(case: str, precision: str, batch: int, repeats: int, depth: int) -> dict:
+    """Per-block time (TF profiler, ops one at a time: inter-op parallelism 1,
+    so op times add up to the wall time) and GFLOP/s of one case."""
+    import shutil
+    import tempfile
+
+    import tensorflow as tf
+
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    fn, body, args = build_case(case, precision, batch)
+    wall = _median_seconds(fn, repeats, warmup=2)
+    flops = {} if "_train_" in case else _flops_by_op(body, args)
+    logdir = tempfile.mkdtemp(prefix="tfsem-profile-")
+    try:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(repeats):
+            fn()
+        tf.profiler.experimental.stop()
+        by_name, by_type = _op_times(logdir, repeats)
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
+    blocks = {}
+    for name, ms in by_name.items():
+        block = blocks.setdefault(_block_of(name, depth), {"ms": 0.0, "gflop": 0.0})
+        block["ms"] += ms
+    for name, count in flops.items():
+        block = _block_of(name, depth)
+        if block in blocks:
+            blocks[block]["gflop"] += count / 1e9
+    total = sum(b["ms"] for b in blocks.values())
+    rows = [{"block": k, "ms": round(v["ms"], 1), "share": round(v["ms"] / total, 3),
+             "gflop": round(v["gflop"], 2),
+             "gflop_per_s": round(v["gflop"] / v["ms"] * 1e3) if v["gflop"] and v["ms"] else None}
+            for k, v in sorted(blocks.items(), key=lambda kv: -kv[1]["ms"]) if v["ms"] >= 0.05]
+    return {"case": case, "precision": precision, "batch": batch, "wall": wall,
+            "op_ms_total": round(total, 1), "gflop_total": round(sum(flops.values()) / 1e9, 1),
+            "blocks": rows,
+            "op_types": {k: round(v, 1) for k, v in by_type.most_common(12)}}
+
+
+def profile_table(result) -> str:
+    lines = [f"{result['case']} ({result['precision']}, batch {result['batch']}): wall "
+             f"{result['wall']['median_s']:.3f} s, ops {result['op_ms_total']:.0f} ms, "
+             f"{result['gflop_total']} GFLOP (as direct convs)",
+             "| block | ms | share | GFLOP | GFLOP/s |", "|---|---:|---:|---:|---:|"]
+    for row in result["blocks"]:
+        rate = "" if row["gflop_per_s"] is None else str(row["gflop_per_s"])
+        lines.append(f"| {row['block']} | {row['ms']} | {row['share']:.1%} | {row['gflop']} "
+                     f"| {rate} |")
+    lines.append("op types (ms per run): " + ", ".join(
+        f"{k} {v}" for k, v in result["op_types"].items()))
+    return "\n".join(lines)
 
 
 # compare: one table row per (case, batch); four sides, each a fresh process.
@@ -301,14 +478,18 @@ def compare(args) -> dict:
 def main(argv=None) -> int:
     default_ref = os.path.join(REPO, "..", "shared", "reference")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["data", "case", "compare"])
+    parser.add_argument("what", choices=["data", "case", "compare", "profile", "convs"])
     parser.add_argument("case", nargs="?", help=f"case: {CASE_HELP}")
     parser.add_argument("--seconds", type=float, default=10.0, help="data: measuring time per case")
+    parser.add_argument("--data-threads", type=int, nargs="+",
+                        help="data: tf.data thread counts to measure (default 1 .. CPUs)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per process")
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
                         help="case: Keras dtype policy")
     parser.add_argument("--batch", type=int, default=1, help="case: batch size (forward cases)")
     parser.add_argument("--xla", action="store_true", help="case: jit_compile the tf.function")
+    parser.add_argument("--depth", type=int, default=2,
+                        help="profile: layer-path depth of the blocks (2: generator/up_3)")
     parser.add_argument("--rounds", type=int, default=2, help="compare: rounds of all processes")
     parser.add_argument("--cases", help="compare: comma-separated CASE or CASE@BATCH "
                         "(default: the seven of BENCHMARKS.md)")
@@ -322,13 +503,25 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="compare: threads for both sides (torch.set_num_threads, TF intra-op)")
     parser.add_argument("--timeout", type=float, default=1800, help="compare: seconds per process")
-    parser.add_argument("--out", help="compare: also write the JSON here")
+    parser.add_argument("--out", help="compare, profile: also write the JSON here")
     args = parser.parse_args(argv)
     for name in ("repeats", "rounds", "batch", "threads"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.what == "data":
-        result = bench_data(args.seconds)
+        result = bench_data(args.seconds, args.data_threads)
+    elif args.what == "convs":
+        result = bench_convs(args.repeats)
+    elif args.what == "profile":
+        if not args.case:
+            raise ValueError(f"profile: name one of {CASE_HELP}")
+        result = profile_case(args.case, args.precision, args.batch, args.repeats, args.depth)
+        print(profile_table(result))
+        if args.out:
+            from tfsem.fileio import atomic_write_text
+
+            atomic_write_text(args.out, json.dumps(result, indent=2))
+        return 0
     elif args.what == "case":
         if not args.case:
             raise ValueError(f"case: name one of {CASE_HELP}")

@@ -56,11 +56,14 @@ def test_method_follows_dtype_size_and_target():
     big = (1, 34, 66, 1024)  # pix2pixHD's ResNet blocks at 1024x512 (padded)
     assert conv3x3_method(big, "float32") == "winograd4"
     assert conv3x3_method((1, 18, 34, 1024), "float32") == "winograd2"   # 16x32
+    assert conv3x3_method((4, 18, 34, 1024), "float32") == "winograd4"   # 4 x 16x32
     assert conv3x3_method((1, 10, 18, 1024), "float32") == "matmul"      # 8x16: too small
     assert conv3x3_method((1, 34, 66, 128), "float32") == "conv"         # too few channels
     assert conv3x3_method((1, 35, 66, 1024), "float32") == "matmul"      # odd height
     assert conv3x3_method((None, None, None, 1024), "float32") == "matmul"
     assert conv3x3_method(big, "bfloat16") == "conv"
+    assert conv3x3_method((1, 10, 18, 1024), "bfloat16") == "matmul"     # 8x16
+    assert conv3x3_method((1, 10, 18, 256), "bfloat16") == "conv"
     assert conv3x3_method(big, "float32", target="saved_model") == "matmul"
     assert conv3x3_method(big, "float32", target="tflite") == "conv"
     with graph_target("tflite"):

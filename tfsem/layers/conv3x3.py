@@ -6,8 +6,10 @@ rounding only.
 What was measured (2 cores of an Intel Xeon with AVX-512 and AMX, TF 2.21's
 oneDNN; ``tools/benchmark.py convs`` prints the table, BENCHMARKS.md):
 
-* bfloat16 / float16: oneDNN's convolution (AMX, ~1.5 TFLOP/s). Nothing else
-  comes close.
+* bfloat16 / float16: oneDNN's convolution (AMX, ~1.5 TFLOP/s), but for
+  maps of 8x16 and smaller at 512 channels and more (SPADE's head and middle
+  blocks), where re-laying out the kernel on every call costs more than the
+  conv: the im2col GEMM.
 * float32, 256 input channels and more, a map of at least 16x32 (in this
   process only, not in exports): Winograd's minimal filtering (Lavin & Gray
   2016, arXiv 1509.09308). F(4x4, 3x3) does a 3x3 conv over 4x4 output tiles
@@ -37,10 +39,14 @@ __all__ = ["conv3x3", "conv3x3_as_matmul", "conv3x3_method", "winograd_conv3x3"]
 
 #: float32 input channels from which the im2col GEMM beats oneDNN's conv.
 MATMUL_MIN_CHANNELS = 512
+#: bfloat16 / float16: maps up to this many pixels (8x16) go through the GEMM
+#: at MATMUL_MIN_CHANNELS and more (1024 channels at 8x16: 11.1 ms as a conv,
+#: whose kernel oneDNN re-lays out per call, 5.7 ms as the GEMM).
+LOW_PRECISION_MATMUL_MAX_PIXELS = 128
 #: float32 input channels and output pixels from which Winograd pays.
 WINOGRAD_MIN_CHANNELS = 256
-WINOGRAD_MIN_PIXELS = 512        # F(2x2, 3x3): 16x32 and up
-WINOGRAD_F4_MIN_PIXELS = 2048    # F(4x4, 3x3): 32x64 and up
+WINOGRAD_MIN_PIXELS = 512        # F(2x2, 3x3): 16x32 and up (over the batch)
+WINOGRAD_F4_MIN_PIXELS = 2048    # F(4x4, 3x3): 32x64 and up (over the batch)
 
 # Lavin & Gray's matrices: B^T (input tiles), G (kernel), A^T (output tiles).
 _WINOGRAD = {
@@ -151,15 +157,19 @@ def conv3x3_method(padded_shape, dtype, target: str = None) -> str:
     target = target or current_graph_target()
     dtype = tf.as_dtype(dtype)
     channels = padded_shape[-1]
-    if target == "tflite" or dtype != tf.float32 or channels is None or _has_gpu():
+    if target == "tflite" or channels is None or _has_gpu():
         return "conv"
     h, w = padded_shape[1], padded_shape[2]
+    if dtype != tf.float32:
+        small = h is not None and w is not None and (h - 2) * (w - 2) <= LOW_PRECISION_MATMUL_MAX_PIXELS
+        return "matmul" if small and channels >= MATMUL_MIN_CHANNELS else "conv"
     if target == "keras" and channels >= WINOGRAD_MIN_CHANNELS and h is not None \
             and w is not None:
         h, w = h - 2, w - 2
-        if h * w >= WINOGRAD_F4_MIN_PIXELS and h % 4 == 0 and w % 4 == 0:
+        pixels = h * w * (padded_shape[0] or 1)  # over the batch: the GEMMs' rows
+        if pixels >= WINOGRAD_F4_MIN_PIXELS and h % 4 == 0 and w % 4 == 0:
             return "winograd4"
-        if h * w >= WINOGRAD_MIN_PIXELS and h % 2 == 0 and w % 2 == 0:
+        if pixels >= WINOGRAD_MIN_PIXELS and h % 2 == 0 and w % 2 == 0:
             return "winograd2"
     return "matmul" if channels >= MATMUL_MIN_CHANNELS else "conv"
 

@@ -68,3 +68,16 @@ def test_evaluate_without_inception_weights_skips_fid_with_reason(tiny_run, monk
     result = run_module("tfsem.evaluate", "--model", str(tiny_run / "run"), "--num", "2",
                         "--inception", str(tiny_run / "missing.pb"))
     assert result.returncode == 2 and "missing.pb does not exist" in result.stderr
+
+
+def test_evaluate_pix2pixhd_with_instance_features(tmp_path):
+    """A pix2pixHD run with instance features renders the val maps with the
+    features of their own photos (render_batch), as the trainer's scores do;
+    before, evaluate dropped the photo and the model refused the batch."""
+    from tests.testing import save_untrained_run
+
+    run = save_untrained_run("pix2pixhd_features", tmp_path / "run")
+    result = run_module("tfsem.evaluate", "--model", str(run), "--num", "4",
+                        "--batch-size", "2", "--precision", "float32")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "toy oracle  mIoU" in result.stdout

@@ -60,9 +60,8 @@ def run_fidelity(run, num, precision) -> dict:
     pipeline = DataPipeline(config.data, "val")
     labels, out32, outlow = [], [], []
     for batch in pipeline.dataset(training=False, batch_size=8, repeat=False):
-        inputs = {k: v for k, v in batch.items() if k != "image"}
-        out32.append(tf.cast(model32(inputs, training=False), tf.float32).numpy())
-        outlow.append(tf.cast(low(inputs, training=False), tf.float32).numpy())
+        out32.append(tf.cast(model32.render_batch(batch), tf.float32).numpy())
+        outlow.append(tf.cast(low.render_batch(batch), tf.float32).numpy())
         labels.append(batch["label"].numpy())
         if sum(len(x) for x in labels) >= num:
             break

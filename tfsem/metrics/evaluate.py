@@ -80,8 +80,9 @@ def evaluate_model(model_path, config_path=None, split="val", num=64, batch_size
     space, dont_care = pipeline.label_space, config.data.dont_care
     labels, fakes, reals = [], [], []
     for batch in pipeline.dataset(training=False, batch_size=batch_size, repeat=False):
-        inputs = {k: v for k, v in batch.items() if k != "image"}
-        fakes.append(tf.cast(model(inputs, training=False), tf.float32).numpy())
+        # the task's own rendering of a data batch: pix2pixHD with instance
+        # features encodes them from the batch's real photos
+        fakes.append(tf.cast(model.render_batch(batch), tf.float32).numpy())
         reals.append(batch["image"].numpy())
         labels.append(batch["label"].numpy())
         if sum(len(x) for x in labels) >= num:

@@ -6,8 +6,9 @@ its networks under Keras' ``mixed_bfloat16`` / ``mixed_float16`` policy
 conversion in float32) and copy the weights over. ``auto`` picks bfloat16
 where the hardware computes it natively (a CPU with avx512_bf16 or AMX, a GPU
 of compute capability 8.0 or newer) and the family's fidelity was measured to
-hold (PSNR >= 40 dB against float32, BENCHMARKS.md), else float32. On a CPU
-without those instructions bfloat16 is emulated and slower than float32.
+hold (PSNR >= 40 dB against float32, BENCHMARKS.md: every label-to-photo
+family), else float32. On a CPU without those instructions bfloat16 is
+emulated and slower than float32.
 """
 
 from __future__ import annotations
@@ -23,12 +24,17 @@ __all__ = ["PRECISIONS", "POLICIES", "AUTO_BF16_FAMILIES", "add_argument", "cpu_
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 #: Families whose bf16 renders were measured to hold PSNR >= 40 dB against float32
-#: (tools/precision_fidelity.py, docs/precision_fidelity.json): SPADE at full width
-#: 50.6 dB, its quickstart 57.4 dB with toy-oracle mIoU +0.0001. pix2pixHD's local enhancer at
-#: full width gave 38.4 dB, so it stays float32; pix2pix is not measured yet.
+#: (tools/precision_fidelity.py, docs/precision_fidelity.json, BENCHMARKS.md):
+#: SPADE on the official code's weights at full width 50.4 dB, its quickstart
+#: 56.8 dB; pix2pixHD's local enhancer (G1 inside) on the official code's weights
+#: at full width 41.3 dB with native bf16 (AMX; the same code before this
+#: fused-norm and conv3x3 kernels: 41.4; emulated bf16 on an AVX2 CPU gave 38.4, but auto
+#: never picks bf16 there), its quickstart 55.4 dB; pix2pix's unet_256 at full width
+#: (random official-style weights) 54.8 dB, its quickstart 57.2 dB. The
+#: quickstarts' toy-oracle mIoU moved by < 0.0001.
 #: Label-map GANs are not here: their output is an argmax, and a map that changes
 #: with the hardware is not seed-exact.
-AUTO_BF16_FAMILIES = ("gaugan",)
+AUTO_BF16_FAMILIES = ("gaugan", "pix2pixhd", "pix2pix")
 
 
 def add_argument(parser, default: str = "auto") -> None:

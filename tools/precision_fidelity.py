@@ -1,6 +1,6 @@
 """bfloat16 fidelity against float32: PSNR of the uint8 renders, and toy-oracle mIoU.
 
-    python tools/precision_fidelity.py [--run RUN ...] [--fixture CASE_DIR ...]
+    python tools/precision_fidelity.py [--run RUN ...] [--fixture CASE_DIR ...] [--config CONFIG ...]
         [--num 32] [--precision bfloat16] [--out JSON]
 
 --run: a trained label-to-photo run on toy_streets: its first ``--num`` val
@@ -12,6 +12,12 @@
   ``spade_cityscapes_full`` / ``pix2pixhd_local_full``): its checkpoint is
   converted with tfsem.convert and its input rendered in both precisions;
   PSNR against float32 and against the official output ``G_out``.
+--config: a label-to-photo experiment config at full width (e.g.
+  ``configs/pix2pix_cityscapes.json``, whose official checkpoints are not
+  here) built with the family's official initialisation, random batch-norm
+  offsets (N(0, 0.1)) and the generator's last kernel scaled so the outputs
+  span [-1, 1], rendering 4 toy_streets val maps at the config's size: PSNR
+  against float32 on weights that are not trained.
 Prints one JSON object.
 """
 
@@ -112,22 +118,66 @@ def fixture_fidelity(case_dir, precision) -> dict:
             "max_abs_diff_levels": int(np.max(np.abs(ulow.astype(int) - u32.astype(int))))}
 
 
+def config_fidelity(config_path, precision) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    from tfsem.config import load_config
+    from tfsem.data import toy_streets
+    from tfsem.data.labels import load_label_space
+    from tfsem.precision import with_precision
+    from tfsem.train.build import build_model
+
+    config = load_config(config_path)
+    model32 = build_model(config)
+    model32.build_networks()
+    if not model32.conditional:
+        raise ValueError(f"--config {config_path}: needs a label-to-photo model")
+    rng = np.random.default_rng(0)
+    for variable in model32.generator.weights:
+        if variable.path.endswith("beta"):
+            variable.assign(rng.normal(0, 0.1, variable.shape).astype("float32"))
+    height, width = config.image_size()
+    space = load_label_space(config.data.label_space)
+    examples = [toy_streets.generate(i, height, width, split="val") for i in range(4)]
+    label = space.encode(np.stack([e["label"] for e in examples]), config.data.dont_care)
+    batch = {"label": tf.constant(label)}
+    if config.data.use_instances:
+        batch["instance"] = tf.constant(np.stack([e["instance"] for e in examples]))
+    # the last kernel scaled so that tanh's input peaks at 1.2: outputs span [-1, 1]
+    last = [v for v in model32.generator.weights if v.path.endswith("kernel")][-1]
+    out = model32(batch, training=False)
+    peak = float(tf.reduce_max(tf.abs(tf.atanh(tf.clip_by_value(out, -0.999999, 0.999999)))))
+    last.assign(last * (1.2 / max(peak, 1e-6)))
+    low = with_precision(config, model32, precision)
+    u32 = _uint8(tf.cast(model32(batch, training=False), tf.float32).numpy())
+    ulow = _uint8(tf.cast(low(batch, training=False), tf.float32).numpy())
+    params = int(sum(np.prod(v.shape) for v in model32.generator.weights))
+    return {"config": config_path, "family": config.model.type, "size": [height, width],
+            "weights": "random, official initialisation, last kernel scaled",
+            "generator_parameters": params, "psnr_db": psnr_uint8(ulow, u32),
+            "max_abs_diff_levels": int(np.max(np.abs(ulow.astype(int) - u32.astype(int))))}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", action="append", default=[], help="trained toy_streets run")
     parser.add_argument("--fixture", action="append", default=[],
                         help="a make_fixtures.py case folder (checkpoint/, io.npz, case.json)")
+    parser.add_argument("--config", action="append", default=[],
+                        help="a full-width label-to-photo config, random official-style weights")
     parser.add_argument("--num", type=int, default=32, help="--run: val maps (default 32)")
     parser.add_argument("--precision", default="bfloat16", choices=["bfloat16", "float16"])
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
-    if not args.run and not args.fixture:
-        raise ValueError("pass --run RUN and/or --fixture CASE_DIR")
+    if not args.run and not args.fixture and not args.config:
+        raise ValueError("pass --run RUN, --fixture CASE_DIR and/or --config CONFIG")
     if args.num < 1:
         raise ValueError(f"--num must be >= 1, got {args.num}")
     result = {"precision": args.precision,
               "runs": [run_fidelity(r, args.num, args.precision) for r in args.run],
-              "fixtures": [fixture_fidelity(c, args.precision) for c in args.fixture]}
+              "fixtures": [fixture_fidelity(c, args.precision) for c in args.fixture],
+              "configs": [config_fidelity(c, args.precision) for c in args.config]}
     text = json.dumps(result, indent=2)
     if args.out:
         from tfsem.fileio import atomic_write_text

@@ -65,25 +65,38 @@ def instance_norm(x, epsilon: float = 1e-5):
         mean, var = tf.nn.moments(tf.cast(x, tf.float32), [1, 2], keepdims=True)
         inv = tf.math.rsqrt(var + epsilon)
         return tf.cast((tf.cast(x, tf.float32) - mean) * inv, x.dtype)
+    dtype = x.dtype if x.dtype in (tf.float32, tf.bfloat16, tf.float16) else tf.float32
     batch = x.shape[0]
     if batch == 1:
-        y = x
+        out = _fused_norm(tf.cast(x, dtype), epsilon)
+    elif batch is None:  # serving signatures: batch 1 needs no transposes
+        y = tf.cast(x, dtype)
+        out = tf.cond(tf.equal(tf.shape(y)[0], 1), lambda: _fused_norm(y, epsilon),
+                      lambda: _batch_in_channels(y, epsilon))
     else:
-        shape = tf.shape(x)
-        y = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, shape[1], shape[2], -1])
-    channels = tf.shape(y)[-1:]
-    ones, zeros = tf.ones(channels, tf.float32), tf.zeros(channels, tf.float32)
-    dtype = x.dtype if x.dtype in (tf.float32, tf.bfloat16, tf.float16) else tf.float32
-    # the raw op: tf.compat.v1.nn.fused_batch_norm raises epsilon to 1.001e-5
-    out = tf.raw_ops.FusedBatchNormV3(
-        x=tf.cast(y, dtype), scale=ones, offset=zeros, mean=zeros, variance=zeros,
-        epsilon=epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)[0]
-    if batch != 1:
-        out = tf.transpose(tf.reshape(out, [shape[1], shape[2], shape[0], shape[3]]), [2, 0, 1, 3])
+        out = _batch_in_channels(tf.cast(x, dtype), epsilon)
     out = tf.cast(out, x.dtype)
     if x.shape.rank is not None:
         out.set_shape(x.shape)
     return out
+
+
+def _fused_norm(y, epsilon):
+    """Training-mode fused batch norm of [N,H,W,C]: statistics per channel."""
+    channels = tf.shape(y)[-1:]
+    ones, zeros = tf.ones(channels, tf.float32), tf.zeros(channels, tf.float32)
+    # the raw op: tf.compat.v1.nn.fused_batch_norm raises epsilon to 1.001e-5
+    return tf.raw_ops.FusedBatchNormV3(
+        x=y, scale=ones, offset=zeros, mean=zeros, variance=zeros, epsilon=epsilon,
+        exponential_avg_factor=1.0, data_format="NHWC", is_training=True)[0]
+
+
+def _batch_in_channels(x, epsilon):
+    """:func:`_fused_norm` per image: [B,H,W,C] -> [1,H,W,B*C] and back."""
+    shape = tf.shape(x)
+    y = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, shape[1], shape[2], -1])
+    out = _fused_norm(y, epsilon)
+    return tf.transpose(tf.reshape(out, [shape[1], shape[2], shape[0], shape[3]]), [2, 0, 1, 3])
 
 
 @keras.saving.register_keras_serializable(package="tfsem")

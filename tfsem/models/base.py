@@ -27,6 +27,7 @@ from tfsem.data.preprocess import instance_edges, semantic_map
 from tfsem.data.visualize import edges_to_rgb, image_to_uint8, label_to_rgb, make_grid
 from tfsem.layers.init import init_weights
 from tfsem.metrics.segmentation import toy_oracle_scores
+from tfsem.optimizers import FusedAdam
 
 __all__ = ["FORMAT_VERSION", "ConditionalGAN", "GANTask", "copy_matching_variables",
            "latent_for_seeds", "split_predictions"]
@@ -395,8 +396,8 @@ class ConditionalGAN(GANTask):
         section gets) and the VGG loss."""
         d = self.family_defaults()
         self._compile_optimizers(
-            g_optimizer or keras.optimizers.Adam(d["g_lr"], beta_1=d["beta_1"], beta_2=d["beta_2"]),
-            d_optimizer or keras.optimizers.Adam(d["d_lr"], beta_1=d["beta_1"], beta_2=d["beta_2"]))
+            g_optimizer or FusedAdam(d["g_lr"], beta_1=d["beta_1"], beta_2=d["beta_2"]),
+            d_optimizer or FusedAdam(d["d_lr"], beta_1=d["beta_1"], beta_2=d["beta_2"]))
         if self.lambda_vgg > 0:
             self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))
 

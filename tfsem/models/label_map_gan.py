@@ -32,6 +32,7 @@ from tfsem.models.base import GANTask, latent_for_seeds
 from tfsem.networks.label_map_discriminator import LabelMapDiscriminator
 from tfsem.networks.label_map_generator import LabelMapGenerator
 from tfsem.networks.style_generator import StyleLabelMapGenerator
+from tfsem.optimizers import FusedAdam
 
 __all__ = ["LabelMapGAN", "latent_for_seeds"]
 
@@ -204,8 +205,8 @@ class LabelMapGAN(GANTask):
         accepted for a uniform interface and ignored (no perceptual loss here).
         """
         super().compile(**kwargs)
-        self._compile_optimizers(g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5),
-                                 d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5))
+        self._compile_optimizers(g_optimizer or FusedAdam(2e-4, beta_1=0.5),
+                                 d_optimizer or FusedAdam(2e-4, beta_1=0.5))
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

@@ -8,6 +8,7 @@ import keras
 
 from tfsem import registry
 from tfsem.config import ExperimentConfig
+from tfsem.optimizers import FusedAdam
 
 __all__ = ["LinearDecay", "build_model", "compile_model"]
 
@@ -48,7 +49,7 @@ def compile_model(model, config: ExperimentConfig, vgg_loss=None,
         return LinearDecay(lr, total, decay) if decay else lr
 
     model.compile(
-        g_optimizer=keras.optimizers.Adam(rate(opt.g_lr), beta_1=opt.beta_1, beta_2=opt.beta_2),
-        d_optimizer=keras.optimizers.Adam(rate(opt.d_lr), beta_1=opt.beta_1, beta_2=opt.beta_2),
+        g_optimizer=FusedAdam(rate(opt.g_lr), beta_1=opt.beta_1, beta_2=opt.beta_2),
+        d_optimizer=FusedAdam(rate(opt.d_lr), beta_1=opt.beta_1, beta_2=opt.beta_2),
         vgg_loss=vgg_loss)
     return model

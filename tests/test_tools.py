@@ -49,11 +49,7 @@ def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
 
 
 def test_benchmark_compare_parses_cases_and_prints_ratios():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark", f"{REPO}/tools/benchmark.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _benchmark_module()
     assert bench.parse_case("spade_fwd_256x128") == ("spade", "fwd", 128, 256)
     with pytest.raises(ValueError, match="unknown"):
         bench.parse_case("spade_back_256x128")

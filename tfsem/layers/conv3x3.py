@@ -8,8 +8,7 @@ oneDNN; ``tools/benchmark.py convs`` prints the table, BENCHMARKS.md):
 
 * bfloat16 / float16: oneDNN's convolution (AMX, ~1.5 TFLOP/s), but for
   maps of 8x16 and smaller at 512 channels and more (SPADE's head and middle
-  blocks), where re-laying out the kernel on every call costs more than the
-  conv: the im2col GEMM.
+  blocks): the im2col GEMM (5.9 vs 9.7 ms at 8x16, 1024 channels).
 * float32, 256 input channels and more, a map of at least 16x32 (in this
   process only, not in exports): Winograd's minimal filtering (Lavin & Gray
   2016, arXiv 1509.09308). F(4x4, 3x3) does a 3x3 conv over 4x4 output tiles
@@ -17,12 +16,12 @@ oneDNN; ``tools/benchmark.py convs`` prints the table, BENCHMARKS.md):
   multiplications; F(2x2, 3x3) on 4x4 tiles, 2.25x fewer. The tile
   transforms are XLA-compiled (one fused loop each; as separate TF ops they
   cost more than the GEMMs save). 1024 channels at 32x64 (pix2pixHD's
-  ResNet blocks): 211 ms as a conv, 119 ms im2col, 54 ms F(4x4). Rounding:
+  ResNet blocks): 224 ms as a conv, 125 ms im2col, 59 ms F(4x4). Rounding:
   ~2e-5 of the output's range for F(4x4), 3e-6 for F(2x2), against ~1e-6
   for a conv; cuDNN makes the same trade on GPUs.
 * float32, 512 input channels and more otherwise: im2col (nine shifted
-  slices, one concat) and one GEMM; oneDNN's conv re-lays out the kernel on
-  every call and runs 1024 channels at 8x16 at 106 GFLOP/s, the GEMM at 233.
+  slices, one concat) and one GEMM; oneDNN's conv runs 1024 channels at 8x16
+  at ~80 GFLOP/s, the GEMM at ~220.
 * everything else, and every TFLite graph: ``tf.nn.conv2d``.
 """
 
@@ -40,8 +39,8 @@ __all__ = ["conv3x3", "conv3x3_as_matmul", "conv3x3_method", "winograd_conv3x3"]
 #: float32 input channels from which the im2col GEMM beats oneDNN's conv.
 MATMUL_MIN_CHANNELS = 512
 #: bfloat16 / float16: maps up to this many pixels (8x16) go through the GEMM
-#: at MATMUL_MIN_CHANNELS and more (1024 channels at 8x16: 11.1 ms as a conv,
-#: whose kernel oneDNN re-lays out per call, 5.7 ms as the GEMM).
+#: at MATMUL_MIN_CHANNELS and more (1024 channels at 8x16: 9.7 ms as a conv,
+#: 5.9 ms as the GEMM).
 LOW_PRECISION_MATMUL_MAX_PIXELS = 128
 #: float32 input channels and output pixels from which Winograd pays.
 WINOGRAD_MIN_CHANNELS = 256

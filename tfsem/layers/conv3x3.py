@@ -16,9 +16,15 @@ oneDNN; ``tools/benchmark.py convs`` prints the table, BENCHMARKS.md):
   multiplications; F(2x2, 3x3) on 4x4 tiles, 2.25x fewer. The tile
   transforms are XLA-compiled (one fused loop each; as separate TF ops they
   cost more than the GEMMs save). 1024 channels at 32x64 (pix2pixHD's
-  ResNet blocks): 224 ms as a conv, 125 ms im2col, 59 ms F(4x4). Rounding:
-  ~2e-5 of the output's range for F(4x4), 3e-6 for F(2x2), against ~1e-6
-  for a conv; cuDNN makes the same trade on GPUs.
+  ResNet blocks): 224 ms as a conv, 125 ms im2col, 73 ms F(2x2), 59 ms
+  F(4x4). Rounding of the outputs: ~2e-5 of their range for F(4x4), 3e-6 for
+  F(2x2), against ~1e-6 for a conv (pix2pixHD's G1 at 1024x512 renders within
+  1 level of the plain convs, 82 / 87 dB); cuDNN makes the same trade on
+  GPUs. F(4x4) is for inference only: its weight gradient sums large
+  transformed terms that cancel, and in one measured case (a pix2pixHD
+  ResNet block, 4x16x32x256, random input) conv_0's kernel gradient came out
+  4.7% (of its largest entry) off the plain convs' (F(2x2): 1e-6), so
+  training uses F(2x2).
 * float32, 512 input channels and more otherwise: im2col (nine shifted
   slices, one concat) and one GEMM; oneDNN's conv runs 1024 channels at 8x16
   at ~80 GFLOP/s, the GEMM at ~220.
@@ -150,9 +156,10 @@ def _has_gpu() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
-def conv3x3_method(padded_shape, dtype, target: str = None) -> str:
+def conv3x3_method(padded_shape, dtype, target: str = None, training: bool = False) -> str:
     """``"winograd4"``, ``"winograd2"``, ``"matmul"`` or ``"conv"``: how
-    :func:`conv3x3` computes a conv of this padded input (see the module)."""
+    :func:`conv3x3` computes a conv of this padded input (see the module).
+    ``training``: no F(4x4), whose kernel gradients are not accurate enough."""
     target = target or current_graph_target()
     dtype = tf.as_dtype(dtype)
     channels = padded_shape[-1]
@@ -166,19 +173,19 @@ def conv3x3_method(padded_shape, dtype, target: str = None) -> str:
             and w is not None:
         h, w = h - 2, w - 2
         pixels = h * w * (padded_shape[0] or 1)  # over the batch: the GEMMs' rows
-        if pixels >= WINOGRAD_F4_MIN_PIXELS and h % 4 == 0 and w % 4 == 0:
+        if pixels >= WINOGRAD_F4_MIN_PIXELS and h % 4 == 0 and w % 4 == 0 and not training:
             return "winograd4"
         if pixels >= WINOGRAD_MIN_PIXELS and h % 2 == 0 and w % 2 == 0:
             return "winograd2"
     return "matmul" if channels >= MATMUL_MIN_CHANNELS else "conv"
 
 
-def conv3x3(padded, kernel, method: str = None):
+def conv3x3(padded, kernel, method: str = None, training: bool = False):
     """A VALID stride-1 3x3 conv of an already padded NHWC input with a
     [3, 3, C, F] kernel (cast to the input's dtype), by ``method`` (default:
-    :func:`conv3x3_method`)."""
+    :func:`conv3x3_method` for ``training`` or inference)."""
     padded = tf.convert_to_tensor(padded)
-    method = method or conv3x3_method(padded.shape, padded.dtype)
+    method = method or conv3x3_method(padded.shape, padded.dtype, training=bool(training))
     if method == "winograd4":
         return winograd_conv3x3(padded, kernel, 4)
     if method == "winograd2":

@@ -44,15 +44,16 @@ class ResnetBlock(keras.layers.Layer):
         self.conv_1.build(padded)
         self.norm_1.build(shape)
 
-    def _conv(self, conv, x):
+    def _conv(self, conv, x, training):
         # the conv layer holds the weights; conv3x3 picks the kernel (Winograd,
         # im2col GEMM or oneDNN's conv, tfsem.layers.conv3x3)
-        out = conv3x3(reflect_pad(tf.cast(x, conv.compute_dtype), 1), conv.kernel)
+        out = conv3x3(reflect_pad(tf.cast(x, conv.compute_dtype), 1), conv.kernel,
+                      training=training)
         return out + tf.cast(conv.bias, out.dtype) if conv.use_bias else out
 
     def call(self, x, training=None):
-        y = tf.nn.relu(self.norm_0(self._conv(self.conv_0, x), training=training))
-        y = self.norm_1(self._conv(self.conv_1, y), training=training)
+        y = tf.nn.relu(self.norm_0(self._conv(self.conv_0, x, training), training=training))
+        y = self.norm_1(self._conv(self.conv_1, y, training), training=training)
         return x + y
 
     def compute_output_shape(self, input_shape):

@@ -97,7 +97,7 @@ class SpectralConv2D(keras.layers.Conv2D):
         if self._is_3x3_same:
             # the fastest kernel for the size and dtype (tfsem.layers.conv3x3)
             padded = tf.pad(tf.cast(inputs, self.compute_dtype), [[0, 0], [1, 1], [1, 1], [0, 0]])
-            outputs = conv3x3(padded, kernel)
+            outputs = conv3x3(padded, kernel, training=bool(training))
         else:
             outputs = self.convolution_op(inputs, kernel)
         if not scale_kernel:

@@ -168,4 +168,7 @@ def test_dream_tflite_function_passes_the_cluster_by_name(semgan):
         got = fn(z, tf.constant([cluster], tf.int32))
         raw, image = graph.dream(z, None, tf.constant([cluster], tf.int32))
         np.testing.assert_array_equal(got["label_map"].numpy(), raw.numpy())
-        np.testing.assert_array_equal(got["image"].numpy(), image.numpy())
+        # the TFLite trace's instance norm is the reductions, the Keras one the
+        # fused kernel (graph_target): the uint8 photo may round 1 level apart
+        np.testing.assert_allclose(got["image"].numpy().astype(int),
+                                   image.numpy().astype(int), atol=1)

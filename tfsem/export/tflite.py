@@ -34,7 +34,8 @@ TFLite's int16-activation mode ("16x8") was tried and does not convert: its
 calibrator wants float ranges for the int32 label-map inputs.
 
 :func:`export_tflite` measures each file: size, median latency of the LiteRT
-interpreter, and fidelity against the TensorFlow graph (= the SavedModel):
+interpreter, and fidelity against the float32 TensorFlow graph (what a
+float32 SavedModel's ``serving_default`` computes):
 PSNR, max and mean absolute error of an ``image`` output, the share of equal
 pixels of a ``label_map`` output.
 """
@@ -208,7 +209,7 @@ def _fidelity(outputs: List[dict], references: List[dict]) -> dict:
 
 _COLUMNS = (  # (row key, title, format)
     ("label_agreement", "label pixels equal to TF", "{:.4f}"),
-    ("psnr_db", "PSNR vs SavedModel (dB)", "{:.1f}"),
+    ("psnr_db", "PSNR vs float32 TF (dB)", "{:.1f}"),
     ("max_abs_err", "max abs err", "{}"),
     ("mean_abs_err", "mean abs err", "{:.2f}"),
 )
@@ -236,8 +237,9 @@ def export_tflite(graph, out_dir: str, variants: Sequence[str],
 
     ``calibration`` / ``evaluation``: batch-1 input dicts for the integer
     variants' calibration and for the fidelity check (the export modules'
-    ``calibration_inputs``). The reference is the same graph run by
-    TensorFlow (what the SavedModel's ``serving_default`` computes).
+    ``calibration_inputs``). The reference is the same float32 graph run by
+    TensorFlow (what a float32 SavedModel's ``serving_default`` computes; a
+    bf16 SavedModel differs from it by its own precision, BENCHMARKS.md).
     """
     check_variants(variants)
     fn = tflite_function(graph, height, width)
@@ -265,7 +267,8 @@ def export_tflite(graph, out_dir: str, variants: Sequence[str],
     atomic_write_text(os.path.join(out_dir, "report.json"), json.dumps(rows, indent=2))
     header = (f"# TFLite variants, {height}x{width}, batch 1\n\n"
               f"Latency: median of {repeats} LiteRT runs, num_threads={num_threads or 'default'}. "
-              f"Fidelity: outputs vs the TensorFlow graph (= SavedModel serving_default) "
+              f"Fidelity: outputs vs the float32 TensorFlow graph (a float32 SavedModel's "
+              f"serving_default) "
               f"on {len(evaluation)} inputs.\n\n")
     atomic_write_text(os.path.join(out_dir, "report.md"), header + _format_table(rows))
     return rows

@@ -27,9 +27,9 @@ POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixe
 #: (tools/precision_fidelity.py, docs/precision_fidelity.json, BENCHMARKS.md):
 #: SPADE on the official code's weights at full width 50.4 dB, its quickstart
 #: 56.8 dB; pix2pixHD's local enhancer (G1 inside) on the official code's weights
-#: at full width 41.3 dB with native bf16 (AMX; the same code before this
-#: fused-norm and conv3x3 kernels: 41.4; emulated bf16 on an AVX2 CPU gave 38.4, but auto
-#: never picks bf16 there), its quickstart 55.4 dB; pix2pix's unet_256 at full width
+#: at full width 41.3 dB with native bf16 (AMX; the code before the fused norm
+#: and conv3x3 gave 41.4; emulated bf16 on an AVX2 CPU gave 38.4, but auto never
+#: picks bf16 there), its quickstart 55.4 dB; pix2pix's unet_256 at full width
 #: (random official-style weights) 54.8 dB, its quickstart 57.2 dB. The
 #: quickstarts' toy-oracle mIoU moved by < 0.0001.
 #: Label-map GANs are not here: their output is an argmax, and a map that changes

@@ -475,6 +475,15 @@ def compare(args) -> dict:
             "rows": rows, "table": markdown_table(rows)}
 
 
+def _print_and_keep(text, result, out=None):
+    """Prints ``text``; with ``out``, also writes ``result`` there as JSON."""
+    if out:
+        from tfsem.fileio import atomic_write_text
+
+        atomic_write_text(out, json.dumps(result, indent=2))
+    print(text)
+
+
 def main(argv=None) -> int:
     default_ref = os.path.join(REPO, "..", "shared", "reference")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -516,11 +525,7 @@ def main(argv=None) -> int:
         if not args.case:
             raise ValueError(f"profile: name one of {CASE_HELP}")
         result = profile_case(args.case, args.precision, args.batch, args.repeats, args.depth)
-        print(profile_table(result))
-        if args.out:
-            from tfsem.fileio import atomic_write_text
-
-            atomic_write_text(args.out, json.dumps(result, indent=2))
+        _print_and_keep(profile_table(result), result, args.out)
         return 0
     elif args.what == "case":
         if not args.case:
@@ -541,11 +546,7 @@ def main(argv=None) -> int:
                 raise ValueError("compare: this Python has no torch; pass --torch-python "
                                  "(a venv with pip install torch==2.13.0)")
         result = compare(args)
-        if args.out:
-            from tfsem.fileio import atomic_write_text
-
-            atomic_write_text(args.out, json.dumps(result, indent=2))
-        print(result["table"])
+        _print_and_keep(result["table"], result, args.out)
         return 0
     print(json.dumps({args.what: result}, indent=2))
     return 0

@@ -41,6 +41,14 @@ def psnr_uint8(a, b) -> float:
     return float("inf") if mse == 0 else round(10 * np.log10(255.0 ** 2 / mse), 2)
 
 
+def compare_uint8(low, reference) -> dict:
+    """PSNR and largest difference (levels) of uint8 ``low`` against ``reference``."""
+    import numpy as np
+
+    return {"psnr_db": psnr_uint8(low, reference),
+            "max_abs_diff_levels": int(np.max(np.abs(low.astype(int) - reference.astype(int))))}
+
+
 def _uint8(images):
     import numpy as np
 
@@ -76,8 +84,7 @@ def run_fidelity(run, num, precision) -> dict:
     s32, slow = toy_oracle_scores(out32, labels), toy_oracle_scores(outlow, labels)
     u32, ulow = _uint8(out32), _uint8(outlow)
     return {"run": run, "family": config.model.type, "examples": int(len(labels)),
-            "size": list(labels.shape[1:3]), "psnr_db": psnr_uint8(ulow, u32),
-            "max_abs_diff_levels": int(np.max(np.abs(ulow.astype(int) - u32.astype(int)))),
+            "size": list(labels.shape[1:3]), **compare_uint8(ulow, u32),
             "toy_oracle_float32": s32, f"toy_oracle_{precision}": slow,
             "miou_change": round(slow["miou"] - s32["miou"], 4)}
 
@@ -112,10 +119,9 @@ def fixture_fidelity(case_dir, precision) -> dict:
     params = int(sum(np.prod(v.shape) for v in model32.generator.weights))
     return {"fixture": os.path.basename(os.path.normpath(case_dir)), "family": info["family"],
             "size": [info["height"], info["width"]], "generator_parameters": params,
-            "psnr_db": psnr_uint8(ulow, u32),
+            **compare_uint8(ulow, u32),
             "float32_vs_official_psnr_db": psnr_uint8(u32, official),
-            f"{precision}_vs_official_psnr_db": psnr_uint8(ulow, official),
-            "max_abs_diff_levels": int(np.max(np.abs(ulow.astype(int) - u32.astype(int))))}
+            f"{precision}_vs_official_psnr_db": psnr_uint8(ulow, official)}
 
 
 def config_fidelity(config_path, precision) -> dict:
@@ -155,8 +161,7 @@ def config_fidelity(config_path, precision) -> dict:
     params = int(sum(np.prod(v.shape) for v in model32.generator.weights))
     return {"config": config_path, "family": config.model.type, "size": [height, width],
             "weights": "random, official initialisation, last kernel scaled",
-            "generator_parameters": params, "psnr_db": psnr_uint8(ulow, u32),
-            "max_abs_diff_levels": int(np.max(np.abs(ulow.astype(int) - u32.astype(int))))}
+            "generator_parameters": params, **compare_uint8(ulow, u32)}
 
 
 def main(argv=None) -> int:

@@ -81,14 +81,18 @@ def instance_norm(x, epsilon: float = 1e-5):
     return out
 
 
-def _fused_norm(y, epsilon):
-    """Training-mode fused batch norm of [N,H,W,C]: statistics per channel."""
+def _fused_norm(y, epsilon, mean=None, variance=None):
+    """Parameter-free fused batch norm of NHWC ``y``: with the batch's statistics
+    per channel (training mode) when ``mean`` / ``variance`` are None, else with
+    those (float32)."""
     channels = tf.shape(y)[-1:]
     ones, zeros = tf.ones(channels, tf.float32), tf.zeros(channels, tf.float32)
+    training = mean is None
     # the raw op: tf.compat.v1.nn.fused_batch_norm raises epsilon to 1.001e-5
     return tf.raw_ops.FusedBatchNormV3(
-        x=y, scale=ones, offset=zeros, mean=zeros, variance=zeros, epsilon=epsilon,
-        exponential_avg_factor=1.0, data_format="NHWC", is_training=True)[0]
+        x=y, scale=ones, offset=zeros, mean=zeros if training else mean,
+        variance=zeros if training else variance, epsilon=epsilon,
+        exponential_avg_factor=1.0, data_format="NHWC", is_training=training)[0]
 
 
 def _batch_in_channels(x, epsilon):
@@ -145,13 +149,9 @@ class ParamFreeBatchNormalization(keras.layers.BatchNormalization):
                 or current_graph_target() == "tflite" \
                 or x.dtype not in (tf.float32, tf.bfloat16, tf.float16):
             return super().call(inputs, training=training, mask=mask)
-        channels = tf.shape(x)[-1:]
         # the moving statistics are float32 variables that Keras does not autocast
-        out = tf.raw_ops.FusedBatchNormV3(
-            x=x, scale=tf.ones(channels, tf.float32), offset=tf.zeros(channels, tf.float32),
-            mean=tf.cast(self.moving_mean, tf.float32),
-            variance=tf.cast(self.moving_variance, tf.float32),
-            epsilon=self.epsilon, data_format="NHWC", is_training=False)[0]
+        out = _fused_norm(x, self.epsilon, tf.cast(self.moving_mean, tf.float32),
+                          tf.cast(self.moving_variance, tf.float32))
         return tf.cast(out, self.compute_dtype)
 
 

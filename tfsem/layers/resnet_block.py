@@ -9,6 +9,7 @@ from tfsem.layers.normalization import param_free_norm
 
 __all__ = ["ResnetBlock", "reflect_pad"]
 
+
 def reflect_pad(x, pad: int):
     """PyTorch ``ReflectionPad2d(pad)`` on NHWC tensors."""
     return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")

@@ -34,6 +34,8 @@ def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
              "photogan": "photogan", "spade": "gaugan", "pix2pixhd": "pix2pixhd_features",
              "pix2pix": "pix2pix"}
     runs = [f"{name}={save_untrained_run(case, tmp_path / name)}" for name, case in cases.items()]
+    runs.append("pix2pixhd_local=" + str(save_untrained_run(
+        "pix2pixhd_features", tmp_path / "pix2pixhd_local", n_local_enhancers=1)))
     argv = ["--num", "2", "--docs", str(tmp_path / "docs")]
     for run in runs:
         argv += ["--run", run]
@@ -42,7 +44,8 @@ def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
     for heading in ("## (a) SemGAN vs the colour-GAN baseline", "## (b) Two stages",
                     "## (c) Renderers on the same validation label maps"):
         assert heading in text
-    assert "-> pix2pix" in text and "photogan (one stage)" in text and "| real photos |" in text
+    assert "-> pix2pix" in text and "photogan (one stage)" in text
+    assert "| pix2pixhd_local (" in text and "real photos: mIoU" in text
     assert (tmp_path / "pix2pixhd" / "features.npz").exists()  # its clusters were made
     for picture in ("report_two_stage.png", "report_renderers.png"):
         assert Image.open(tmp_path / "docs" / picture).size[0] > 64

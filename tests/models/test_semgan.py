@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tfsem.data.labels import load_label_space
 from tfsem.models import ColorLabelGAN, SemGAN
+from tfsem.models.label_map_gan import mode_seeking_loss
 from tfsem.models.semgan import straight_through_gumbel_softmax
 from tfsem.networks import LabelMapDiscriminator, LabelMapGenerator
 from tests.testing import run_layer_test
@@ -114,6 +115,25 @@ def test_real_smoothing_keeps_the_class_and_sums_to_one():
     picked = np.take_along_axis(real, label.numpy()[..., None], -1)
     assert picked.min() >= 0.7 - 1e-6 and picked.max() < 1.0
     np.testing.assert_array_equal(model.real_input(label, training=False).numpy().max(-1), 1.0)
+
+
+def test_mode_seeking_term():
+    z = tf.constant([[0.0, 0.0], [1.0, 3.0], [2.0, 2.0], [0.0, 1.0]])
+    out = tf.random.uniform([4, 2, 3, 5], seed=1)
+    # pairs (0, 2) and (1, 3): 1 / (mean |out_i - out_j| / mean |z_i - z_j| + 1e-5)
+    expect = [1.0 / (np.abs(out[i] - out[(i + 2) % 4]).mean()
+                     / np.abs(z[i] - z[(i + 2) % 4]).mean() + 1e-5) for i in range(4)]
+    np.testing.assert_allclose(mode_seeking_loss(out, z), expect, rtol=1e-5)
+    np.testing.assert_array_equal(mode_seeking_loss(out[:1], z[:1]), [0.0])  # no pair
+    # in training: a G term that pushes two latents' maps apart, 0 when off
+    batch = label_batch(4)
+    for weight in (0.0, 0.5):
+        model = tiny(mode_seeking=weight)
+        terms = model.compute_losses(batch, training=True, parts=("generator",))
+        assert terms["G_MS"].shape == (4,)
+        assert (float(tf.reduce_min(terms["G_MS"])) > 0) == (weight > 0)
+    with pytest.raises(ValueError, match="mode_seeking must be >= 0"):
+        tiny(mode_seeking=-1.0)
 
 
 def test_argument_errors():

@@ -205,12 +205,13 @@ def _mirrored_pix2pix():
 def _mirrored_semgan():
     """With the batch-std discriminator and batch-norm generator the per-replica
     statistics differ from one device's: minibatch_std off and instance norm
-    (per-example, replica-independent); the same latents on both."""
+    (per-example, replica-independent); the mode-seeking term pairs examples
+    within a replica's batch: off; the same latents on both."""
     from tests.models.test_semgan import label_batch, tiny
 
     def compiled():
         model = tiny(relaxation="softmax", real_smoothing=0.0, norm_G="instance",
-                     minibatch_std=False)
+                     minibatch_std=False, mode_seeking=0.0)
         model.compile(g_optimizer=keras.optimizers.SGD(0.5), d_optimizer=keras.optimizers.SGD(0.5))
         return model
 

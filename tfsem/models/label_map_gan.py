@@ -69,7 +69,8 @@ class LabelMapGAN(GANTask):
             2019, eq. 3): the batch is paired with itself rolled by half, and
             the generator minimises ``weight / (d_out / d_z + 1e-5)`` per pair,
             ``d_out`` / ``d_z`` the mean absolute differences of the two
-            outputs (D's inputs) and latents. 0: off (the term is 0). The
+            outputs (D's inputs) and latents; under tf.distribute the pairs
+            are formed within each replica's batch. 0: off (the term is 0). The
             default 0.05 was chosen by measurement on toy_streets (README).
     """
 

@@ -204,7 +204,8 @@ class LabelMapGAN(GANTask):
     # -- losses --------------------------------------------------------------------------
     def compute_losses(self, batch, training=False,
                        parts: Sequence[str] = ("generator", "discriminator")) -> Dict[str, tf.Tensor]:
-        """Per-example terms [B]: D_real, D_fake (discriminator), G_GAN (generator)."""
+        """Per-example terms [B]: D_real, D_fake (discriminator), G_GAN and G_MS
+        (generator; G_MS is 0 with ``mode_seeking`` 0)."""
         label = batch["label"] if isinstance(batch, dict) else batch
         z = self.random_latent(tf.shape(label)[0])
         raw = self.generator(z, training=training)

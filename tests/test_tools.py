@@ -26,7 +26,8 @@ def test_plot_oracle_reads_eval_jsonl_last_entry_wins(tmp_path):
 @pytest.mark.slow  # seven tiny runs through every comparison (~65 s alone)
 def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
     """tools/report.py end to end on tiny untrained runs (--run for each), 2 maps
-    per score: the three tables, the budgets and both pictures are written."""
+    per score: the three tables, the targets, the budgets and both pictures
+    are written."""
     from tests.testing import save_untrained_run
     from tools import report
 
@@ -46,6 +47,8 @@ def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
         assert heading in text
     assert "-> pix2pix" in text and "photogan (one stage)" in text
     assert "| pix2pixhd_local (" in text and "real photos: mIoU" in text
+    assert "error on label edges" in text and "## Issue 15's quality targets" in text
+    assert "| pix2pixHD quickstart (stage 2) toy-oracle mIoU >= 0.9 | " in text
     assert (tmp_path / "pix2pixhd" / "features.npz").exists()  # its clusters were made
     for picture in ("report_two_stage.png", "report_renderers.png"):
         assert Image.open(tmp_path / "docs" / picture).size[0] > 64

@@ -63,6 +63,26 @@ def _pairs(items, what):
     return out
 
 
+def targets_table(results_a, rows_c):
+    """Markdown rows: issue 15's targets against this report's values."""
+    maps = next(r for r in results_a if r["kind"] == "semgan")["label_maps"]
+    miou = {name: scores["miou"] for name, _, scores, _, _ in rows_c}
+    checks = [("SemGAN (semgan) valid pixels = 1", f"{maps['valid_pixel_fraction']:.4f}",
+               maps["valid_pixel_fraction"] == 1.0),
+              ("SemGAN class histogram TV distance <= 0.05", f"{maps['class_tv_distance']:.4f}",
+               maps["class_tv_distance"] <= 0.05),
+              ("SemGAN diversity >= 0.9x the data's",
+               f"{maps['pairwise_difference']:.4f} (0.9x data: "
+               f"{0.9 * maps['data_pairwise_difference']:.4f})",
+               maps["pairwise_difference"] >= 0.9 * maps["data_pairwise_difference"]),
+              ("SPADE quickstart toy-oracle mIoU >= 0.9", f"{miou['spade']:.4f}",
+               miou["spade"] >= 0.9),
+              ("pix2pixHD quickstart (stage 2) toy-oracle mIoU >= 0.9",
+               f"{miou['pix2pixhd_local']:.4f}", miou["pix2pixhd_local"] >= 0.9)]
+    return (["| target | value | met |", "|---|---:|---|"]
+            + [f"| {t} | {v} | {'yes' if ok else 'no'} |" for t, v, ok in checks])
+
+
 def train_or_reuse(name, out, steps, given, stream, runs):
     """(run dir, config, model, wall seconds or None when trained elsewhere);
     ``runs``: the runs before this one (stage 2 starts from stage 1's)."""
@@ -186,7 +206,8 @@ def main(argv=None) -> int:
     from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid, save_png
     from tfsem.fileio import atomic_write_text
     from tfsem.metrics.evaluate import evaluate_label_maps, label_map_table
-    from tfsem.metrics.segmentation import toy_oracle_scores
+    from tfsem.data.toy_streets import oracle_segment
+    from tfsem.metrics.segmentation import edge_error_rates, toy_oracle_scores
 
     runs = {}
     for name in RUNS:
@@ -238,7 +259,8 @@ def main(argv=None) -> int:
             fakes.append(renderer(inputs, training=False).numpy())
         fakes = np.concatenate(fakes)
         scores, ceiling = toy_oracle_scores(fakes, labels), toy_oracle_scores(photos, labels)
-        rows_c.append((name, labels.shape[1:3], scores, ceiling))
+        edges = edge_error_rates(oracle_segment(fakes), labels)
+        rows_c.append((name, labels.shape[1:3], scores, ceiling, edges))
         grid_c.append(tf.image.resize(fakes[:4], real_photos.shape[1:3], "nearest").numpy())
 
     # pictures
@@ -275,12 +297,21 @@ def main(argv=None) -> int:
             "at that size (resizing blends thin objects into their neighbours, so it is "
             "the ceiling there).", "",
             "| renderer | size | toy-oracle mIoU | pixel accuracy | real photos: mIoU "
-            "| real photos: pixel accuracy |", "|---|---|---:|---:|---:|---:|"]
+            "| real photos: pixel accuracy | error on label edges | error inside regions "
+            "| errors on edges |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     text += [f"| {n} ({fmt_budget(n)}) | {h}x{w} | {s['miou']:.4f} | "
-             f"{s['pixel_accuracy']:.4f} | {c['miou']:.4f} | {c['pixel_accuracy']:.4f} |"
-             for n, (h, w), s, c in rows_c]
-    text += ["", "![renderers](report_renderers.png)", "",
+             f"{s['pixel_accuracy']:.4f} | {c['miou']:.4f} | {c['pixel_accuracy']:.4f} | "
+             f"{e['edge_error']:.4f} | {e['interior_error']:.4f} | {e['errors_on_edges']:.0%} |"
+             for n, (h, w), s, c, e in rows_c]
+    text += ["", "Label edges: pixels with another class among their eight neighbours "
+             f"({rows_c[0][4]['edge_pixels']:.0%} of the pixels at {rows_c[0][1][0]}x"
+             f"{rows_c[0][1][1]}); a renderer that blurs or shifts edges errs there.", "",
+             "![renderers](report_renderers.png)", "",
              "Columns: label map, real photo, " + ", ".join(RENDERERS_C) + "."]
+    text += ["", "## Issue 15's quality targets, on this report's runs", "",
+             *targets_table(results_a, rows_c), "",
+             "One run each here. Other runs, and what was tried where a target is not met: "
+             "BENCHMARKS.md, \"Issue 15's quality targets\"."]
     atomic_write_text(os.path.join(args.docs, "report.md"), "\n".join(text) + "\n")
     print("\n".join(text))
     return 0

@@ -3,8 +3,8 @@ import pytest
 import scipy.linalg
 
 from tfsem.data import toy_streets
-from tfsem.metrics import (confusion_matrix, fid_from_features, frechet_distance,
-                           kernel_inception_distance, polynomial_mmd_unbiased,
+from tfsem.metrics import (confusion_matrix, edge_error_rates, fid_from_features, frechet_distance,
+                           kernel_inception_distance, label_edges, polynomial_mmd_unbiased,
                            segmentation_scores, toy_oracle_scores)
 
 
@@ -80,3 +80,22 @@ def test_toy_oracle_scores_real_images_high_and_noise_low():
     noise = np.random.default_rng(0).integers(0, 256, (6, 64, 128, 3), dtype=np.uint8)
     low = toy_oracle_scores(noise, labels)
     assert low["miou"] < 0.2 and low["pixel_accuracy"] < 0.3
+
+
+def test_label_edges_and_edge_error_rates_on_a_hand_made_map():
+    target = np.zeros((4, 6), np.int32)
+    target[:, 3:] = 1  # one vertical edge between columns 2 and 3
+    edges = label_edges(target)
+    assert edges[:, 2:4].all() and not edges[:, [0, 1, 4, 5]].any()
+    assert label_edges(target[None]).shape == (1, 4, 6)
+    pred = target.copy()
+    pred[0, 3] = 0  # one error on the edge
+    pred[3, 0] = 1  # one error inside a region
+    rates = edge_error_rates(pred, target)
+    assert rates["edge_pixels"] == pytest.approx(8 / 24)
+    assert rates["edge_error"] == pytest.approx(1 / 8)
+    assert rates["interior_error"] == pytest.approx(1 / 16)
+    assert rates["errors_on_edges"] == pytest.approx(0.5)
+    assert edge_error_rates(target, target)["errors_on_edges"] == 0.0
+    with pytest.raises(ValueError, match="differ in shape"):
+        edge_error_rates(pred[:3], target)

@@ -6,8 +6,8 @@ from typing import Dict, Iterable, Optional
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "scores_from_confusion", "segmentation_scores",
-           "toy_oracle_scores"]
+__all__ = ["confusion_matrix", "edge_error_rates", "label_edges", "scores_from_confusion",
+           "segmentation_scores", "toy_oracle_scores"]
 
 
 def confusion_matrix(prediction, target, num_classes: int,
@@ -53,6 +53,37 @@ def scores_from_confusion(conf: np.ndarray, names: Optional[list] = None) -> Dic
 def segmentation_scores(prediction, target, num_classes: int, ignore: Iterable[int] = (),
                         names: Optional[list] = None) -> Dict:
     return scores_from_confusion(confusion_matrix(prediction, target, num_classes, ignore), names)
+
+
+def label_edges(labels) -> np.ndarray:
+    """bool [..., H, W]: pixels with a different label among their eight
+    neighbours (a one-pixel band on each side of every label edge)."""
+    labels = np.asarray(labels)
+    if labels.ndim < 2:
+        raise ValueError(f"label_edges expects [..., H, W] label maps, got shape {labels.shape}")
+    pad = [(0, 0)] * (labels.ndim - 2) + [(1, 1), (1, 1)]
+    padded = np.pad(labels, pad, mode="edge")
+    height, width = labels.shape[-2:]
+    edges = np.zeros(labels.shape, bool)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            edges |= padded[..., dy:dy + height, dx:dx + width] != labels
+    return edges
+
+
+def edge_error_rates(prediction, target) -> Dict:
+    """Where a segmentation is wrong: the error rate on label-edge pixels
+    (:func:`label_edges` of ``target``) and inside regions, and the share of all
+    errors that lies on edges. A blurry or shifted renderer errs on edges."""
+    prediction, target = np.asarray(prediction), np.asarray(target)
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction and target differ in shape: {prediction.shape} vs "
+                         f"{target.shape}")
+    edges, wrong = label_edges(target), prediction != target
+    return {"edge_pixels": float(edges.mean()),
+            "edge_error": float(wrong[edges].mean()) if edges.any() else float("nan"),
+            "interior_error": float(wrong[~edges].mean()) if (~edges).any() else float("nan"),
+            "errors_on_edges": float(wrong[edges].sum() / wrong.sum()) if wrong.any() else 0.0}
 
 
 def toy_oracle_scores(images, labels) -> Dict:

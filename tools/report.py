@@ -207,7 +207,8 @@ def main(argv=None) -> int:
     from tfsem.fileio import atomic_write_text
     from tfsem.metrics.evaluate import evaluate_label_maps, label_map_table
     from tfsem.data.toy_streets import oracle_segment
-    from tfsem.metrics.segmentation import edge_error_rates, toy_oracle_scores
+    from tfsem.metrics.segmentation import (edge_error_rates, toy_oracle_scores,
+                                            toy_segmentation_scores)
 
     runs = {}
     for name in RUNS:
@@ -258,8 +259,10 @@ def main(argv=None) -> int:
                                                clusters=clusters, cluster="0")
             fakes.append(renderer(inputs, training=False).numpy())
         fakes = np.concatenate(fakes)
-        scores, ceiling = toy_oracle_scores(fakes, labels), toy_oracle_scores(photos, labels)
-        edges = edge_error_rates(oracle_segment(fakes), labels)
+        segmented = oracle_segment(fakes)
+        scores = toy_segmentation_scores(segmented, labels)
+        ceiling = toy_oracle_scores(photos, labels)
+        edges = edge_error_rates(segmented, labels)
         rows_c.append((name, labels.shape[1:3], scores, ceiling, edges))
         grid_c.append(tf.image.resize(fakes[:4], real_photos.shape[1:3], "nearest").numpy())
 

@@ -7,7 +7,7 @@ from typing import Dict, Iterable, Optional
 import numpy as np
 
 __all__ = ["confusion_matrix", "edge_error_rates", "label_edges", "scores_from_confusion",
-           "segmentation_scores", "toy_oracle_scores"]
+           "segmentation_scores", "toy_oracle_scores", "toy_segmentation_scores"]
 
 
 def confusion_matrix(prediction, target, num_classes: int,
@@ -90,11 +90,19 @@ def toy_oracle_scores(images, labels) -> Dict:
     """Weight-free scores for toy_streets: the nearest-colour oracle segments
     ``images`` ([N,H,W,3], uint8 or [-1,1]) and is compared with the Cityscapes
     class-index ``labels`` [N,H,W] over the toy classes."""
-    from tfsem.data.toy_streets import CLASS_IDS, oracle_segment
+    from tfsem.data.toy_streets import oracle_segment
+
+    return toy_segmentation_scores(oracle_segment(images), labels)
+
+
+def toy_segmentation_scores(prediction, labels) -> Dict:
+    """:func:`toy_oracle_scores` of an existing segmentation: Cityscapes ids
+    ``prediction`` against ``labels`` [N,H,W] over the toy classes."""
+    from tfsem.data.toy_streets import CLASS_IDS
 
     from tfsem.data.labels import load_label_space
 
     names = list(load_label_space("cityscapes").names)
-    conf = confusion_matrix(oracle_segment(images), labels, len(names))
+    conf = confusion_matrix(prediction, labels, len(names))
     sub = np.ix_(CLASS_IDS, list(CLASS_IDS) + [len(names)])
     return scores_from_confusion(conf[sub], [names[c] for c in CLASS_IDS])

@@ -23,7 +23,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-__all__ = ["FusedAdam"]
+__all__ = ["ADAM_KINDS", "FusedAdam", "TorchAdam", "make_adam"]
+
+#: ``pytorch``: :class:`TorchAdam`; ``keras``: :class:`FusedAdam`.
+ADAM_KINDS = ("pytorch", "keras")
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
@@ -50,3 +53,83 @@ class FusedAdam(keras.optimizers.Adam):
             lr=tf.cast(learning_rate, tf.float32), beta1=beta_1, beta2=beta_2,
             epsilon=tf.cast(self.epsilon, tf.float32), grad=tf.cast(gradient, tf.float32),
             use_locking=False)
+
+
+@keras.saving.register_keras_serializable(package="tfsem")
+class TorchAdam(FusedAdam):
+    """Adam as ``torch.optim.Adam`` computes it, the optimiser of the official
+    SPADE, pix2pixHD and pix2pix training code:
+
+        m_hat = m / (1 - beta_1^t),  v_hat = v / (1 - beta_2^t)
+        w    -= lr * m_hat / (sqrt(v_hat) + epsilon)          epsilon 1e-8
+
+    Keras and TensorFlow add epsilon (1e-7 by default) to sqrt(v) BEFORE the
+    bias correction's scale, which at step 1 with beta_2 0.9 (SPADE) is an
+    epsilon 3.2x larger than written, and a different update wherever
+    |gradient| is near it. This is the same fused kernel as
+    :class:`FusedAdam` with ``epsilon * sqrt(1 - beta_2^t)``, which is
+    PyTorch's update exactly.
+
+    Args:
+        restart_step: the step at which the optimiser starts afresh, as a NEW
+            Adam over the same variables would: moments zeroed and the
+            bias-correction count back to 1 (pix2pixHD's
+            ``update_fixed_params()`` when ``niter_fix_global`` ends makes a
+            new ``torch.optim.Adam`` over all of G). The learning-rate
+            schedule keeps counting ``iterations``. -1: never.
+        Other arguments: ``keras.optimizers.Adam``'s (epsilon defaults to
+        PyTorch's 1e-8).
+    """
+
+    def __init__(self, *args, epsilon=1e-8, restart_step=-1, **kwargs):
+        super().__init__(*args, epsilon=epsilon, **kwargs)
+        self.restart_step = int(restart_step)
+
+    def _bias_step(self):
+        """t of the bias correction: counts from the last restart."""
+        it = tf.cast(self.iterations, tf.int64)
+        if self.restart_step < 0:
+            return it + 1
+        return tf.where(it >= self.restart_step, it - self.restart_step, it) + 1
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
+        if self.restart_step >= 0:
+            restart = tf.equal(tf.cast(self.iterations, tf.int64), self.restart_step)
+            m.assign(tf.where(restart, tf.zeros_like(m), m))
+            v.assign(tf.where(restart, tf.zeros_like(v), v))
+        step = tf.cast(self._bias_step(), tf.float32)
+        beta_1 = tf.cast(self.beta_1, tf.float32)
+        beta_2 = tf.cast(self.beta_2, tf.float32)
+        bc1, bc2 = 1.0 - tf.pow(beta_1, step), 1.0 - tf.pow(beta_2, step)
+        lr = tf.cast(learning_rate, tf.float32)
+        if (self.amsgrad or isinstance(gradient, tf.IndexedSlices)
+                or variable.dtype != tf.float32 or not hasattr(variable, "handle")):
+            g = tf.cast(tf.convert_to_tensor(gradient), m.dtype)
+            m.assign(beta_1 * m + (1.0 - beta_1) * g)
+            v.assign(beta_2 * v + (1.0 - beta_2) * tf.square(g))
+            if self.amsgrad:
+                v_max = self._velocity_hats[index]
+                v_max.assign(tf.maximum(v_max, v))
+                v = v_max
+            update = lr / bc1 * m / (tf.sqrt(v) / tf.sqrt(bc2) + self.epsilon)
+            variable.assign_sub(tf.cast(update, variable.dtype))
+            return
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=m.value.handle, v=v.value.handle,
+            beta1_power=1.0 - bc1, beta2_power=1.0 - bc2, lr=lr, beta1=beta_1, beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, tf.float32) * tf.sqrt(bc2),
+            grad=tf.cast(gradient, tf.float32), use_locking=False)
+
+    def get_config(self):
+        return {**super().get_config(), "restart_step": self.restart_step}
+
+
+def make_adam(kind: str, learning_rate, beta_1: float, beta_2: float):
+    """Adam of a family's ``kind`` (``tfsem.registry.Family.adam``): ``pytorch``
+    (the official code's ``torch.optim.Adam``) or ``keras``."""
+    if kind not in ADAM_KINDS:
+        raise ValueError(f"adam kind must be one of {ADAM_KINDS}, got {kind!r}")
+    cls = TorchAdam if kind == "pytorch" else FusedAdam
+    return cls(learning_rate, beta_1=beta_1, beta_2=beta_2)

@@ -44,6 +44,15 @@ class Family:
         export: module with ``export_saved_model`` / ``tflite_graph`` /
             ``calibration_inputs`` for this family's tasks.
         summary: one line for listings.
+        adam: ``pytorch`` (``tfsem.optimizers.TorchAdam``: the official
+            code's ``torch.optim.Adam``, epsilon 1e-8) or ``keras``
+            (``FusedAdam``, Keras' formula, for families without official code).
+        lr_decay: how ``optimizer.decay_epochs`` / ``decay_steps`` decay the
+            rates (``tfsem.train.build.LinearDecay``): ``niter_decay``
+            (NVlabs/SPADE and NVIDIA/pix2pixHD) or ``pix2pix``
+            (junyanz/pytorch-CycleGAN-and-pix2pix's ``lr_policy linear``).
+        drop_last: the official loader drops the last, smaller batch of an
+            epoch (NVlabs/SPADE), so an epoch is floor(examples / batch) steps.
     """
 
     type: str
@@ -53,6 +62,9 @@ class Family:
     quickstarts: Mapping[str, str]
     export: str
     summary: str
+    adam: str = "pytorch"
+    lr_decay: str = "niter_decay"
+    drop_last: bool = False
 
     @staticmethod
     def variant(section) -> str:
@@ -83,7 +95,8 @@ FAMILIES: Dict[str, Family] = {f.type: f for f in (
         optimizer={"g_lr": 1e-4, "d_lr": 4e-4, "beta_1": 0.0, "beta_2": 0.9},
         quickstarts={"default": "configs/quickstart.json"},
         export="tfsem.export.generator",
-        summary="SPADE / GauGAN: label map (+ instances, + style) -> photo"),
+        summary="SPADE / GauGAN: label map (+ instances, + style) -> photo",
+        drop_last=True),
     Family(
         type="pix2pixhd", section=Pix2PixHDConfig,
         tasks={"default": "tfsem.models.pix2pixhd:Pix2PixHD"},
@@ -101,7 +114,8 @@ FAMILIES: Dict[str, Family] = {f.type: f for f in (
         optimizer={"g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999},
         quickstarts={"default": "configs/quickstart_pix2pix.json"},
         export="tfsem.export.generator",
-        summary="pix2pix: label map (+ instance edges) -> photo (U-Net + PatchGAN)"),
+        summary="pix2pix: label map (+ instance edges) -> photo (U-Net + PatchGAN)",
+        lr_decay="pix2pix"),
     Family(
         type="semgan", section=SemGANConfig,
         tasks={"classes": "tfsem.models.semgan:SemGAN",
@@ -114,7 +128,8 @@ FAMILIES: Dict[str, Family] = {f.type: f for f in (
                      "photos": "configs/quickstart_photogan.json"},
         export="tfsem.export.label_maps",
         summary="SemGAN: noise -> label map (classes), its colour-GAN baseline (colors), or the "
-                "one-stage photo GAN (photos)"),
+                "one-stage photo GAN (photos)",
+        adam="keras"),
 )}
 
 

@@ -246,10 +246,22 @@ class ExperimentConfig:
         if not num_examples:
             raise ConfigError("train.epochs: the number of training examples is needed to turn "
                               "epochs into steps")
-        per_epoch = math.ceil(num_examples / self.data.batch_size)
+        per_epoch = self.steps_per_epoch(num_examples)
         decay = (opt.decay_epochs or 0) * per_epoch if opt.decay_epochs is not None \
             else int(opt.decay_steps)
         return train.epochs * per_epoch, decay
+
+    def steps_per_epoch(self, num_examples: Optional[int]) -> int:
+        """Steps of one epoch, as the family's official loader counts them:
+        floor(examples / batch_size) where it drops the last, smaller batch
+        (NVlabs/SPADE ``data/__init__.py``: ``drop_last=opt.isTrain``), else
+        ceil (NVIDIA/pix2pixHD, pix2pix)."""
+        if not num_examples:
+            raise ConfigError("an epoch schedule needs the number of training examples")
+        family = self.model.type if self.model is not None else None
+        if family is not None and registry.family(family).drop_last:
+            return max(num_examples // self.data.batch_size, 1)
+        return math.ceil(num_examples / self.data.batch_size)
 
     def image_size(self):
         """(height, width) of the training examples; a ConfigError if not fixed."""

@@ -40,6 +40,9 @@ class GauGANConfig:
     lambda_feat: float = doc_field(10.0, "discriminator feature-matching weight")
     lambda_vgg: float = doc_field(10.0, "VGG19 perceptual loss weight (0: no VGG)")
     lambda_kld: float = doc_field(0.05, "KL divergence weight (use_vae only)")
+    kld_reduction: Literal["sum", "mean"] = doc_field(
+        "sum", "KLD over the batch: sum (NVlabs/SPADE KLDLoss) or mean (per example; use_vae "
+               "only)")
     vgg_weights: str = doc_field("keras_cache", "VGG19 weights file, or keras_cache; never "
                                                 "downloaded")
     seed: int = doc_field(0, "seed of the weight initialisation and the VAE noise")
@@ -59,7 +62,7 @@ class GauGANConfig:
         """Fields this variant does not use -> why (setting one in a config is an error)."""
         if not self.use_vae:
             return {name: "use_vae is false" for name in
-                    ("z_dim", "lambda_kld", "norm_E", "spectral_norm_E")}
+                    ("z_dim", "lambda_kld", "kld_reduction", "norm_E", "spectral_norm_E")}
         return {}
 
     def factor(self) -> int:

@@ -27,7 +27,7 @@ from tfsem.data.preprocess import instance_edges, semantic_map
 from tfsem.data.visualize import edges_to_rgb, image_to_uint8, label_to_rgb, make_grid
 from tfsem.layers.init import init_weights
 from tfsem.metrics.segmentation import toy_oracle_scores
-from tfsem.optimizers import FusedAdam
+from tfsem.optimizers import make_adam
 
 __all__ = ["FORMAT_VERSION", "ConditionalGAN", "GANTask", "copy_matching_variables",
            "latent_for_seeds", "split_predictions"]
@@ -394,10 +394,10 @@ class ConditionalGAN(GANTask):
         """Optimisers (default: Adam with the family's settings from
         ``tfsem.registry``, the numbers a config without an ``optimizer``
         section gets) and the VGG loss."""
-        d = self.family_defaults()
+        d, kind = self.family_defaults(), registry.family(self.FAMILY).adam
         self._compile_optimizers(
-            g_optimizer or FusedAdam(d["g_lr"], beta_1=d["beta_1"], beta_2=d["beta_2"]),
-            d_optimizer or FusedAdam(d["d_lr"], beta_1=d["beta_1"], beta_2=d["beta_2"]))
+            g_optimizer or make_adam(kind, d["g_lr"], d["beta_1"], d["beta_2"]),
+            d_optimizer or make_adam(kind, d["d_lr"], d["beta_1"], d["beta_2"]))
         if self.lambda_vgg > 0:
             self._set_vgg_loss(vgg_loss or L.VGGPerceptualLoss(self.vgg_weights, name="vgg_loss"))
 

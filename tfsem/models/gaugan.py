@@ -56,6 +56,13 @@ class GauGAN(ConditionalGAN):
         z_dim: latent size.
         gan_mode: ``hinge``, ``lsgan`` or ``original``.
         lambda_feat, lambda_vgg, lambda_kld: loss weights (10, 10, 0.05).
+        kld_reduction: ``sum`` (default): the KLD term is summed over the
+            (global) batch, as NVlabs/SPADE ``KLDLoss`` (``torch.sum`` over
+            [B, z_dim]) on one device, so its weight grows with the batch;
+            ``mean``: per example (a departure; ``sum`` / batch size). Under
+            ``tf.distribute`` ``sum`` sums over the GLOBAL batch, the
+            single-device value; the official code on N GPUs (DataParallel)
+            sums per GPU and averages over GPUs, i.e. 1/N of that.
         vgg_weights: VGG19 weights file, or ``keras_cache``; loaded in
             ``compile`` when lambda_vgg > 0, never downloaded.
         seed: seed of the VAE noise and of the weight initialisation.
@@ -72,8 +79,8 @@ class GauGAN(ConditionalGAN):
                  norm_D="instance", norm_E="instance", spectral_norm_G=True,
                  spectral_norm_D=True, spectral_norm_E=True, hidden_channels=128,
                  use_vae=False, z_dim=256, gan_mode="hinge", lambda_feat=10.0, lambda_vgg=10.0,
-                 lambda_kld=0.05, vgg_weights="keras_cache", seed=None, init="xavier",
-                 init_gain=0.02, **kwargs):
+                 lambda_kld=0.05, kld_reduction="sum", vgg_weights="keras_cache", seed=None,
+                 init="xavier", init_gain=0.02, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size,
@@ -83,6 +90,9 @@ class GauGAN(ConditionalGAN):
                             ("lambda_kld", lambda_kld)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
+        if kld_reduction not in ("sum", "mean"):
+            raise ValueError(f"kld_reduction must be 'sum' or 'mean', got {kld_reduction!r}")
+        self.kld_reduction = kld_reduction
         self.num_classes = num_classes
         self.image_size = image_size
         self.use_instances = use_instances
@@ -181,15 +191,19 @@ class GauGAN(ConditionalGAN):
             if encode_image:
                 mu, logvar = self.encode(batch["image"], training=training)
                 z = mu
-                if training:
-                    eps = keras.random.normal(tf.shape(mu), seed=self.noise_seed)
-                    z = mu + eps * tf.exp(0.5 * logvar)
+                if training:  # NVlabs/SPADE reparameterize: eps * exp(0.5 logvar) + mu
+                    z = self.vae_noise(tf.shape(mu)) * tf.exp(0.5 * logvar) + mu
             elif batch.get("z") is not None:
                 z = tf.convert_to_tensor(batch["z"], tf.float32)
             elif batch.get("style_image") is not None:
                 z, _ = self.encode(batch["style_image"], training=False)
         fake = self.generator(segmap, z=z, training=training)
         return fake, mu, logvar
+
+    def vae_noise(self, shape):
+        """N(0, I) of the reparameterisation, one draw per encoder call in
+        training (the G step's and the D step's, as the official code)."""
+        return keras.random.normal(shape, seed=self.noise_seed)
 
     def call(self, inputs, training=False):
         if not isinstance(inputs, dict) or "label" not in inputs:
@@ -203,30 +217,79 @@ class GauGAN(ConditionalGAN):
         """Named per-example loss terms [B] (already weighted) of the requested parts.
 
         ``generator``: G_GAN, G_feat, G_VGG, KLD; ``discriminator``: D_real,
-        D_fake (the fake image is a constant there). Shared by train_step
-        (each step asks for its part inside its own tape) and test_step.
+        D_fake. One generator forward (the photo encoded) serves the parts
+        asked for; the training step asks for each part with its own
+        forward, as NVlabs/SPADE (``train_step``).
         """
         fake, mu, logvar = self.generate_with_posterior(batch, training=training,
                                                         encode_image=True)
-        segmap = self.semantic_input(batch["label"], batch.get("instance"))
-        real = tf.cast(batch["image"], fake.dtype)
         terms: Dict[str, tf.Tensor] = {}
-        zeros = tf.zeros([tf.shape(fake)[0]], tf.float32)
         if "discriminator" in parts:
-            pred_fake, pred_real = self.discriminate(segmap, tf.stop_gradient(fake), real, training)
-            terms["D_fake"] = L.gan_loss(pred_fake, False, True, self.gan_mode)
-            terms["D_real"] = L.gan_loss(pred_real, True, True, self.gan_mode)
+            terms.update(self.discriminator_terms(batch, tf.stop_gradient(fake), training))
         if "generator" in parts:
-            pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
-            terms["G_GAN"] = L.gan_loss(pred_fake, True, False, self.gan_mode)
-            terms["G_feat"] = (self.lambda_feat * L.feature_matching_loss(pred_fake, pred_real)
-                               if self.lambda_feat > 0 else zeros)
-            terms["G_VGG"] = self.vgg_term(fake, real)
-            terms["KLD"] = (self.lambda_kld * L.kl_divergence(mu, logvar)
-                            if self.use_vae else zeros)
+            terms.update(self.generator_terms(batch, fake, mu, logvar, training))
         return terms
 
+    def generator_terms(self, batch, fake, mu, logvar, training):
+        """G_GAN, G_feat, G_VGG, KLD of ``fake`` (NVlabs/SPADE
+        ``compute_generator_loss``): D sees concat(fake, real) in ONE forward."""
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        real = tf.cast(batch["image"], fake.dtype)
+        zeros = tf.zeros([tf.shape(fake)[0]], tf.float32)
+        pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
+        terms = {"G_GAN": L.gan_loss(pred_fake, True, False, self.gan_mode)}
+        terms["G_feat"] = (self.lambda_feat * L.feature_matching_loss(pred_fake, pred_real)
+                           if self.lambda_feat > 0 else zeros)
+        terms["G_VGG"] = self.vgg_term(fake, real)
+        terms["KLD"] = self.kld_term(mu, logvar) if self.use_vae and mu is not None else zeros
+        return terms
+
+    def discriminator_terms(self, batch, fake, training):
+        """D_fake, D_real of a (constant) ``fake`` (``compute_discriminator_loss``)."""
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        real = tf.cast(batch["image"], fake.dtype)
+        pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
+        return {"D_fake": L.gan_loss(pred_fake, False, True, self.gan_mode),
+                "D_real": L.gan_loss(pred_real, True, True, self.gan_mode)}
+
+    def kld_term(self, mu, logvar):
+        """Per-example ``lambda_kld`` KLD; with ``kld_reduction`` ``sum`` times the
+        global batch size, so that the mean over the batch (the trainer's
+        reduction) is the sum."""
+        kld = self.lambda_kld * L.kl_divergence(mu, logvar)
+        if self.kld_reduction == "mean":
+            return kld
+        replicas = tf.distribute.get_replica_context()
+        replicas = replicas.num_replicas_in_sync if replicas is not None else 1
+        return kld * tf.cast(tf.shape(kld)[0] * replicas, kld.dtype)
+
     # -- training -------------------------------------------------------------------
+    def train_step(self, batch):
+        """One iteration of NVlabs/SPADE's ``Pix2PixTrainer`` (``train.py``):
+        ``run_generator_one_step`` (E and G forward in training mode, D on
+        concat(fake, real) in one forward, the G (+E) update), then
+        ``run_discriminator_one_step`` (a NEW E + G forward with the updated
+        G, outside the tape as the official ``torch.no_grad()``, D on
+        concat(fake, real), the D update). Every training-mode forward moves
+        spectral-norm vectors and batch-norm statistics, as there."""
+        g_vars = self.generator_variables
+        with tf.GradientTape() as tape:
+            fake, mu, logvar = self.generate_with_posterior(batch, training=True,
+                                                            encode_image=True)
+            g_terms = self.generator_terms(batch, fake, mu, logvar, True)
+            g_loss = self._mean(g_terms.values())
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        fake, _, _ = self.generate_with_posterior(batch, training=True, encode_image=True)
+        fake = tf.stop_gradient(fake)
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            d_terms = self.discriminator_terms(batch, fake, True)
+            d_loss = self._mean(d_terms.values())
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        return self._track({**g_terms, **d_terms,
+                            "G_loss": tf.add_n(list(g_terms.values())),
+                            "D_loss": tf.add_n(list(d_terms.values()))})
+
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
         """Sets the two optimisers (TTUR defaults) and loads the VGG loss.
 
@@ -252,6 +315,7 @@ class GauGAN(ConditionalGAN):
                 "spectral_norm_E": self.spectral_norm_E, "hidden_channels": self.hidden_channels,
                 "use_vae": self.use_vae, "z_dim": self.z_dim, "gan_mode": self.gan_mode,
                 "lambda_feat": self.lambda_feat, "lambda_vgg": self.lambda_vgg,
-                "lambda_kld": self.lambda_kld, "vgg_weights": self.vgg_weights,
+                "lambda_kld": self.lambda_kld, "kld_reduction": self.kld_reduction,
+                "vgg_weights": self.vgg_weights,
                 "seed": self.seed, "init": self.init, "init_gain": self.init_gain}
 

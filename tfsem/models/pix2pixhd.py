@@ -191,18 +191,35 @@ class Pix2PixHD(ConditionalGAN):
     # -- losses ------------------------------------------------------------------
     def compute_losses(self, batch, training=False,
                        parts: Sequence[str] = ("generator", "discriminator")) -> Dict[str, tf.Tensor]:
-        """Named per-example loss terms [B] (weighted): G_GAN, G_feat, G_VGG;
-        D_real, D_fake (each halved, as the reference)."""
+        """Named per-example loss terms [B] (weighted) of ONE forward, as
+        NVIDIA/pix2pixHD ``Pix2PixHDModel.forward``: G_GAN, G_feat, G_VGG;
+        D_real, D_fake (each halved: ``loss_D = 0.5 (D_fake + D_real)``).
+
+        The official forward runs D three times: on the detached fake, on
+        the real pair and on the fake again (for G). With instance norm (or
+        none) D has no state and normalises each image alone, so one D
+        forward on concat(fake, real) gives the same values and gradients;
+        with batch norm the three forwards are made as there (each moves
+        the running statistics)."""
         fake = self.generate({**batch, "features": None}, training=training)
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         real = tf.cast(batch["image"], fake.dtype)
+        if "generator" not in parts:
+            fake = tf.stop_gradient(fake)
+        if self.norm == "batch" and training:
+            pred_fake_d = self.discriminator(tf.concat([segmap, tf.stop_gradient(fake)], -1),
+                                             training=True)
+            pred_real = self.discriminator(tf.concat([segmap, real], -1), training=True)
+            pred_fake = (self.discriminator(tf.concat([segmap, fake], -1), training=True)
+                         if "generator" in parts else pred_fake_d)
+        else:
+            pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
+            pred_fake_d = pred_fake
         terms: Dict[str, tf.Tensor] = {}
         if "discriminator" in parts:
-            pred_fake, pred_real = self.discriminate(segmap, tf.stop_gradient(fake), real, training)
-            terms["D_fake"] = 0.5 * L.gan_loss(pred_fake, False, True, self.gan_mode, "sum")
+            terms["D_fake"] = 0.5 * L.gan_loss(pred_fake_d, False, True, self.gan_mode, "sum")
             terms["D_real"] = 0.5 * L.gan_loss(pred_real, True, True, self.gan_mode, "sum")
         if "generator" in parts:
-            pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
             # Summed over the scales, as pix2pixHD's GANLoss (SPADE averages).
             terms["G_GAN"] = L.gan_loss(pred_fake, True, False, self.gan_mode, "sum")
             # pix2pixHD weighs each layer by 4 / (n_layers_D + 1) (1 for n_layers 3).
@@ -212,15 +229,50 @@ class Pix2PixHD(ConditionalGAN):
         return terms
 
     # -- training ----------------------------------------------------------------
+    def train_step(self, batch):
+        """One iteration of NVIDIA/pix2pixHD ``train.py``: ONE forward gives every
+        loss; the G (+E) step on ``loss_G``, then the D step on ``loss_D =
+        0.5 (D_fake + D_real)``, both gradients from that forward (D's at the
+        weights before either update, G's fake as it was). With
+        ``niter_fix_global``, G1 takes no update for the first steps and the
+        G optimiser restarts when they end (``update_fixed_params()``)."""
+        g_vars, d_vars = self.generator_variables, self.discriminator.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            terms = self.compute_losses(batch, training=True)
+            g_terms = {k: terms[k] for k in self.G_TERMS}
+            d_terms = {k: terms[k] for k in self.D_TERMS}
+            g_loss = self._mean(g_terms.values())
+            d_loss = self._mean(d_terms.values())
+        g_grads = self.generator_gradients(tape.gradient(g_loss, g_vars), g_vars)
+        d_grads = tape.gradient(d_loss, d_vars)
+        del tape
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        return self._track({**g_terms, **d_terms,
+                            "G_loss": tf.add_n(list(g_terms.values())),
+                            "D_loss": tf.add_n(list(d_terms.values()))})
+
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
-        """Optimisers (default: Adam 2e-4, betas (0.5, 0.999), pix2pixHD's) and the VGG loss."""
+        """Optimisers (default: Adam 2e-4, betas (0.5, 0.999), pix2pixHD's) and the VGG loss.
+
+        With a local enhancer and ``niter_fix_global``, the G optimiser must
+        be able to restart (``tfsem.optimizers.TorchAdam``, the default): its
+        ``restart_step`` is set to ``niter_fix_global``."""
         super().compile(**kwargs)
         self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
+        if self.n_local_enhancers and self.niter_fix_global:
+            if not hasattr(self.g_optimizer, "restart_step"):
+                raise ValueError(
+                    "niter_fix_global: the G optimiser must restart when G1 unfreezes, as "
+                    "pix2pixHD's update_fixed_params() makes a new Adam; use "
+                    f"tfsem.optimizers.TorchAdam (got {type(self.g_optimizer).__name__})")
+            self.g_optimizer.restart_step = int(self.niter_fix_global)
 
     def generator_gradients(self, grads, variables):
         if self.n_local_enhancers == 0 or self.niter_fix_global == 0:
             return grads
-        # Stage 2 starts with G1 frozen. Zero gradients leave Adam's moments at
+        # Stage 2 starts with G1 frozen: the official G optimiser holds only the
+        # enhancer (keys ``model1_*``). Zero gradients leave TorchAdam's moments at
         # zero, so the update is exactly 0 and G1 stays bit-identical.
         frozen = self.g_optimizer.iterations < self.niter_fix_global
         fixed = {id(v) for v in self.generator.global_generator.trainable_variables}

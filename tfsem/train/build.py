@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import keras
 
 from tfsem import registry
 from tfsem.config import ExperimentConfig
-from tfsem.optimizers import FusedAdam
+from tfsem.optimizers import make_adam
 
-__all__ = ["LinearDecay", "build_model", "compile_model"]
+__all__ = ["LR_DECAY_RULES", "LinearDecay", "build_model", "compile_model"]
+
+LR_DECAY_RULES = ("niter_decay", "pix2pix")
 
 
 def build_model(config: ExperimentConfig):
@@ -20,22 +23,50 @@ def build_model(config: ExperimentConfig):
 
 @keras.saving.register_keras_serializable(package="tfsem")
 class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Constant ``initial`` until ``total - decay`` steps, then linear to 0 at
-    ``total`` (pix2pixHD's and SPADE's niter / niter_decay)."""
+    """The official codes' linear decay, a staircase of epochs.
 
-    def __init__(self, initial, total, decay):
+    Training lasts ``total`` steps, of which the last ``decay`` decay, in
+    epochs of ``steps_per_epoch`` steps (1 when the config counts steps).
+    With ``e`` the 0-based epoch of ``step`` (the optimiser's iteration count
+    before the update) and ``niter = (total - decay) / steps_per_epoch``,
+    ``niter_decay = decay / steps_per_epoch``, the rate is ``initial`` times
+
+    - ``niter_decay`` rule: ``1 - max(0, e - niter) / niter_decay``.
+      NVlabs/SPADE ``Pix2PixTrainer.update_learning_rate`` and NVIDIA/pix2pixHD
+      ``update_learning_rate``: after each epoch past ``niter`` the rate drops
+      by ``lr / niter_decay`` (SPADE's TTUR halves / doubles the decayed rate
+      for G / D, i.e. both scale by this factor).
+    - ``pix2pix`` rule: ``1 - max(0, e + 2 - niter) / (niter_decay + 1)``.
+      junyanz/pytorch-CycleGAN-and-pix2pix ``networks.get_scheduler``
+      (``lr_policy linear``: ``1 - max(0, epoch + epoch_count - n_epochs) /
+      (n_epochs_decay + 1)``, ``epoch_count`` 1), stepped at the beginning of
+      every epoch (``train.py``), so epoch ``e`` (0-based) trains at the
+      factor of ``epoch = e + 1``.
+    """
+
+    def __init__(self, initial, total, decay, steps_per_epoch=1, rule="niter_decay"):
+        if rule not in LR_DECAY_RULES:
+            raise ValueError(f"rule must be one of {LR_DECAY_RULES}, got {rule!r}")
         self.initial, self.total, self.decay = float(initial), int(total), int(decay)
+        self.steps_per_epoch, self.rule = max(int(steps_per_epoch), 1), rule
 
     def __call__(self, step):
         import tensorflow as tf
 
-        step = tf.cast(step, tf.float32)
-        start = float(self.total - self.decay)
-        frac = tf.clip_by_value((step - start) / float(max(self.decay, 1)), 0.0, 1.0)
+        per_epoch = self.steps_per_epoch
+        epoch = tf.math.floordiv(tf.cast(step, tf.int64), per_epoch)
+        niter = (self.total - self.decay) // per_epoch
+        niter_decay = max(math.ceil(self.decay / per_epoch), 1)
+        if self.rule == "pix2pix":
+            passed, span = epoch + 2 - niter, niter_decay + 1
+        else:
+            passed, span = epoch - niter, niter_decay
+        frac = tf.clip_by_value(tf.cast(passed, tf.float32) / float(span), 0.0, 1.0)
         return self.initial * (1.0 - frac)
 
     def get_config(self):
-        return {"initial": self.initial, "total": self.total, "decay": self.decay}
+        return {"initial": self.initial, "total": self.total, "decay": self.decay,
+                "steps_per_epoch": self.steps_per_epoch, "rule": self.rule}
 
 
 def compile_model(model, config: ExperimentConfig, vgg_loss=None,
@@ -44,12 +75,14 @@ def compile_model(model, config: ExperimentConfig, vgg_loss=None,
     ``num_examples`` (the training split's size) resolves an epoch schedule."""
     opt = config.optimizer
     total, decay = config.schedule(num_examples)
+    family = registry.family_of(config)
+    per_epoch = config.steps_per_epoch(num_examples) if opt.decay_epochs is not None else 1
 
     def rate(lr):
-        return LinearDecay(lr, total, decay) if decay else lr
+        return LinearDecay(lr, total, decay, per_epoch, family.lr_decay) if decay else lr
 
     model.compile(
-        g_optimizer=FusedAdam(rate(opt.g_lr), beta_1=opt.beta_1, beta_2=opt.beta_2),
-        d_optimizer=FusedAdam(rate(opt.d_lr), beta_1=opt.beta_1, beta_2=opt.beta_2),
+        g_optimizer=make_adam(family.adam, rate(opt.g_lr), opt.beta_1, opt.beta_2),
+        d_optimizer=make_adam(family.adam, rate(opt.d_lr), opt.beta_1, opt.beta_2),
         vgg_loss=vgg_loss)
     return model

@@ -6,7 +6,8 @@ import tensorflow as tf
 from tfsem.layers.graph_target import current_graph_target
 
 __all__ = ["NORMS", "AffineBatchNormalization", "InstanceNormalization",
-           "ParamFreeBatchNormalization", "affine_norm_layer", "instance_norm", "param_free_norm"]
+           "ParamFreeBatchNormalization", "affine_norm_layer", "instance_norm", "param_free_norm",
+           "torch_batch_norm_training"]
 
 NORMS = ("instance", "batch", "sync_batch", "none")
 
@@ -127,10 +128,33 @@ class InstanceNormalization(keras.layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+def torch_batch_norm_training(layer, inputs, mask=None):
+    """A Keras ``BatchNormalization`` in training, as PyTorch's ``BatchNorm2d``
+    (and SPADE's synchronized version) computes it: normalised with the
+    batch's biased variance, the running variance updated with the UNBIASED
+    one (``var * n / (n - 1)``, n the values per channel, over all replicas
+    when ``synchronized``); Keras updates it with the biased one."""
+    x = tf.cast(inputs, tf.float32)
+    mean, variance = layer._moments(x, mask)
+    n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
+    if layer.synchronized:
+        context = tf.distribute.get_replica_context()
+        n *= float(context.num_replicas_in_sync if context is not None else 1)
+    unbiased = variance * n / tf.maximum(n - 1.0, 1.0)
+    momentum = layer.momentum
+    layer.moving_mean.assign(layer.moving_mean * momentum + mean * (1.0 - momentum))
+    layer.moving_variance.assign(layer.moving_variance * momentum + unbiased * (1.0 - momentum))
+    gamma = tf.cast(layer.gamma, tf.float32) if layer.scale else None
+    beta = tf.cast(layer.beta, tf.float32) if layer.center else None
+    out = tf.nn.batch_normalization(x, mean, variance, beta, gamma, layer.epsilon)
+    return tf.cast(out, layer.compute_dtype)
+
+
 @keras.saving.register_keras_serializable(package="tfsem")
 class ParamFreeBatchNormalization(keras.layers.BatchNormalization):
     """Keras' ``BatchNormalization(center=False, scale=False)``: batch statistics
-    in training (synchronised across replicas with ``synchronized``), the
+    in training (synchronised across replicas with ``synchronized``; the
+    running variance updated as PyTorch, :func:`torch_batch_norm_training`), the
     moving ones at inference, where it runs as ONE fused kernel
     (inference-mode ``FusedBatchNormV3``, float32 statistics) instead of
     Keras' cast to float32, subtract, multiply and cast back: four passes over
@@ -145,6 +169,8 @@ class ParamFreeBatchNormalization(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         x = tf.convert_to_tensor(inputs)
+        if training and self.trainable and self.axis in (-1, 3):
+            return torch_batch_norm_training(self, x, mask)
         if training or self.axis not in (-1, 3) or x.shape.rank != 4 \
                 or current_graph_target() == "tflite" \
                 or x.dtype not in (tf.float32, tf.bfloat16, tf.float16):
@@ -158,7 +184,8 @@ class ParamFreeBatchNormalization(keras.layers.BatchNormalization):
 @keras.saving.register_keras_serializable(package="tfsem")
 class AffineBatchNormalization(keras.layers.BatchNormalization):
     """PyTorch's ``nn.BatchNorm2d(affine=True)`` (momentum 0.1, eps 1e-5): batch
-    statistics in training, updating the running ones.
+    statistics in training, updating the running ones as PyTorch does
+    (:func:`torch_batch_norm_training`: the unbiased variance).
 
     At inference, ``inference_statistics="image"`` normalises each image with
     its own mean and variance over H and W (with the learned scale and
@@ -177,6 +204,8 @@ class AffineBatchNormalization(keras.layers.BatchNormalization):
         self.inference_statistics = inference_statistics
 
     def call(self, x, training=None, mask=None):
+        if training and self.trainable and self.axis in (-1, 3):
+            return torch_batch_norm_training(self, x, mask)
         if training or self.inference_statistics == "running":
             return super().call(x, training=training)
         mean, var = tf.nn.moments(tf.cast(x, tf.float32), [1, 2], keepdims=True)

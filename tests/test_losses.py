@@ -61,3 +61,22 @@ def test_vgg_loss_loads_keras_h5_weights_from_a_path_and_the_cache(tmp_path, mon
         value = loss(image, image * 0.5)
         assert value.shape == (1,) and float(value[0]) > 0
         assert float(loss(image, image)[0]) == 0.0
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_gaugan_kld_is_summed_over_the_batch_as_spade(reduction):
+    """NVlabs/SPADE KLDLoss sums over [B, z_dim]: the trainer's mean of the
+    per-example terms is that sum ('sum'), or the per-example mean ('mean')."""
+    from tfsem.models import GauGAN
+
+    model = GauGAN(num_classes=3, image_size=(32, 32), use_instances=False, ngf=4, ndf=4,
+                   use_vae=True, z_dim=8, lambda_kld=0.05, kld_reduction=reduction)
+    rng = np.random.default_rng(0)
+    mu = tf.constant(rng.normal(size=(3, 8)), tf.float32)
+    logvar = tf.constant(rng.normal(size=(3, 8)) * 0.1, tf.float32)
+    per_sample = -0.5 * np.sum(1 + logvar.numpy() - mu.numpy() ** 2 - np.exp(logvar.numpy()), 1)
+    term = model.kld_term(mu, logvar).numpy()
+    expected = 0.05 * (per_sample.sum() if reduction == "sum" else per_sample.mean())
+    assert float(tf.nn.compute_average_loss(term)) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="kld_reduction"):
+        GauGAN(num_classes=3, image_size=(32, 32), use_vae=True, kld_reduction="max")

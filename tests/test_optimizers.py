@@ -41,3 +41,85 @@ def test_config_round_trip():
     optimizer = FusedAdam(3e-4, beta_1=0.0, beta_2=0.9)
     clone = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert type(clone) is FusedAdam and clone.beta_2 == 0.9
+
+
+def _torch_adam(w, grads, lr, beta_1, beta_2, eps, restart=-1):
+    """torch.optim.Adam's update (float64); at ``restart`` a new Adam takes over."""
+    w, m, v, t = w.astype(np.float64), 0.0, 0.0, 0
+    for i, g in enumerate(grads):
+        if i == restart:
+            m, v, t = 0.0, 0.0, 0
+        t += 1
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        w = w - lr / (1 - beta_1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - beta_2 ** t) + eps)
+    return w
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("betas,restart", [((0.0, 0.9), -1), ((0.5, 0.999), 2)])
+def test_torch_adam_is_pytorchs_update(compiled, betas, restart):
+    """TorchAdam: epsilon added to sqrt(v_hat) (PyTorch), not to sqrt(v) as Keras; a
+    restart zeroes the moments and the bias-correction count. Gradients span
+    1e-9..1e-3, where the two formulas part."""
+    from tfsem.optimizers import TorchAdam
+
+    rng = np.random.default_rng(1)
+    w0 = rng.normal(size=(64,)).astype(np.float32)
+    grads = [(rng.normal(size=(64,)) * 10.0 ** rng.integers(-9, -2, size=64)).astype(np.float32)
+             for _ in range(5)]
+    expected = _torch_adam(w0, [g.astype(np.float64) for g in grads], 1e-3, *betas, 1e-8, restart)
+    var = keras.Variable(w0)
+    optimizer = TorchAdam(1e-3, beta_1=betas[0], beta_2=betas[1], restart_step=restart)
+    step = lambda g: optimizer.apply_gradients([(g, var)])  # noqa: E731
+    step = tf.function(step) if compiled else step
+    for g in grads:
+        step(tf.constant(g))
+    np.testing.assert_allclose(var.numpy(), expected, atol=2e-6)
+    keras_adam = keras.Variable(w0)
+    reference = keras.optimizers.Adam(1e-3, beta_1=betas[0], beta_2=betas[1], epsilon=1e-8)
+    for g in grads:
+        reference.apply_gradients([(tf.constant(g), keras_adam)])
+    assert np.abs(keras_adam.numpy() - expected).max() > 1e-5  # Keras' formula is another one
+    clone = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert type(clone) is TorchAdam and clone.restart_step == restart and clone.epsilon == 1e-8
+
+
+def test_families_train_with_the_official_adam():
+    from tfsem import registry
+    from tfsem.optimizers import FusedAdam, TorchAdam, make_adam
+
+    for family in ("gaugan", "pix2pixhd", "pix2pix"):
+        assert type(make_adam(registry.family(family).adam, 1e-4, 0.0, 0.9)) is TorchAdam
+    assert type(make_adam(registry.family("semgan").adam, 1e-4, 0.0, 0.9)) is FusedAdam
+    with pytest.raises(ValueError, match="adam kind"):
+        make_adam("sgd", 1e-4, 0.0, 0.9)
+
+
+def _official_rates(rule, lr, niter, niter_decay, steps_per_epoch, epochs):
+    """The learning rate of every step as the official training scripts set it."""
+    rates = []
+    if rule == "niter_decay":  # SPADE / pix2pixHD: lr -= lr / niter_decay after each epoch > niter
+        current = lr
+        for epoch in range(1, epochs + 1):
+            rates += [current] * steps_per_epoch
+            if epoch > niter:
+                current -= lr / niter_decay
+    else:  # pix2pix: LambdaLR stepped at the start of each epoch (epoch_count 1)
+        for epoch in range(1, epochs + 1):
+            rates += [lr * (1.0 - max(0, epoch + 1 - niter) / float(niter_decay + 1))] * steps_per_epoch
+    return rates
+
+
+@pytest.mark.parametrize("rule", ["niter_decay", "pix2pix"])
+@pytest.mark.parametrize("niter,niter_decay,per_epoch", [(3, 4, 5), (2, 3, 1), (0, 2, 3)])
+def test_linear_decay_is_the_official_staircase(rule, niter, niter_decay, per_epoch):
+    from tfsem.train.build import LinearDecay
+
+    epochs = niter + niter_decay
+    schedule = LinearDecay(2e-4, epochs * per_epoch, niter_decay * per_epoch, per_epoch, rule)
+    got = [float(schedule(step)) for step in range(epochs * per_epoch)]
+    np.testing.assert_allclose(got, _official_rates(rule, 2e-4, niter, niter_decay, per_epoch,
+                                                    epochs), rtol=1e-5, atol=1e-12)
+    clone = LinearDecay.from_config(schedule.get_config())
+    assert float(clone(per_epoch * niter)) == pytest.approx(got[per_epoch * niter])

@@ -61,3 +61,22 @@ def test_layer():
     x = np.random.default_rng(0).normal(size=(2, 4, 6, 3)).astype("float32")
     layer = run_layer_test(InstanceNormalization, {"epsilon": 1e-3}, x, x.shape)
     np.testing.assert_allclose(layer(x), _numpy_instance_norm(x, 1e-3), atol=2e-5)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_batch_norm_training_updates_the_running_variance_as_pytorch(affine):
+    """BatchNorm2d in training: output from the biased batch variance, running
+    variance updated with the unbiased one (momentum 0.1)."""
+    from tfsem.layers.normalization import AffineBatchNormalization, ParamFreeBatchNormalization
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, (2, 3, 2, 4)).astype(np.float32)  # n = 12 values per channel
+    layer = AffineBatchNormalization() if affine else ParamFreeBatchNormalization()
+    out = layer(tf.constant(x), training=True).numpy()
+    mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
+    expected = (x - mean) / np.sqrt(var + 1e-5)
+    if affine:
+        expected = expected * layer.gamma.numpy() + layer.beta.numpy()
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * mean, atol=1e-6)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), 0.9 + 0.1 * var * 12 / 11, atol=1e-6)

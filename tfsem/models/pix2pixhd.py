@@ -255,13 +255,16 @@ class Pix2PixHD(ConditionalGAN):
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
         """Optimisers (default: Adam 2e-4, betas (0.5, 0.999), pix2pixHD's) and the VGG loss.
 
-        With a local enhancer and ``niter_fix_global``, the G optimiser must
-        be able to restart (``tfsem.optimizers.TorchAdam``, the default): its
-        ``restart_step`` is set to ``niter_fix_global``."""
+        With a local enhancer and ``niter_fix_global``, the G optimiser restarts
+        when G1 unfreezes (``tfsem.optimizers.TorchAdam``, the default: its
+        ``restart_step`` is set to ``niter_fix_global``); a Keras Adam, which
+        cannot, is an error; a stateless optimiser (SGD) needs no restart."""
         super().compile(**kwargs)
         self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
         if self.n_local_enhancers and self.niter_fix_global:
             if not hasattr(self.g_optimizer, "restart_step"):
+                if not isinstance(self.g_optimizer, keras.optimizers.Adam):
+                    return
                 raise ValueError(
                     "niter_fix_global: the G optimiser must restart when G1 unfreezes, as "
                     "pix2pixHD's update_fixed_params() makes a new Adam; use "

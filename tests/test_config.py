@@ -189,7 +189,7 @@ def test_epochs_resolve_to_steps_with_the_data_size():
     config = _load(data)
     assert config.schedule(10) == (9, 3)  # ceil(10 / 4) = 3 steps per epoch
     # An epoch as each official loader counts it: SPADE drops the last, smaller batch.
-    for family, per_epoch in (("gaugan", 2), ("pix2pixhd", 3), ("pix2pix", 3)):
+    for family, per_epoch in (("gaugan", 2), ("pix2pixhd", 3)):
         model = _load({**data, "model": {"type": family}})
         assert model.steps_per_epoch(10) == per_epoch
         assert model.schedule(10) == (3 * per_epoch, per_epoch)

@@ -51,12 +51,15 @@ def test_vgg_loss_loads_keras_h5_weights_from_a_path_and_the_cache(tmp_path, mon
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, source)
     image = tf.random.uniform([1, 32, 32, 3], -1.0, 1.0, seed=0)
+    caffe = L.VGGPerceptualLoss(weights=None)
+    caffe.input_convention = "caffe"  # Keras' weights take Caffe's input
     expected = keras.Model(source.input, source.get_layer("block1_conv1").output)(
-        L.VGGPerceptualLoss._preprocess(image))
+        caffe._preprocess(image))
     for loss in (L.VGGPerceptualLoss(weights=str(path)),
                  (monkeypatch.setenv("KERAS_HOME", str(tmp_path)),
                   L.VGGPerceptualLoss(weights="keras_cache"))[1]):
-        np.testing.assert_allclose(loss.features(L.VGGPerceptualLoss._preprocess(image))[0],
+        assert loss.input_convention == "caffe"
+        np.testing.assert_allclose(loss.features(loss._preprocess(image))[0],
                                    expected, rtol=1e-5, atol=1e-5)
         value = loss(image, image * 0.5)
         assert value.shape == (1,) and float(value[0]) > 0
@@ -80,3 +83,58 @@ def test_gaugan_kld_is_summed_over_the_batch_as_spade(reduction):
     assert float(tf.nn.compute_average_loss(term)) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="kld_reduction"):
         GauGAN(num_classes=3, image_size=(32, 32), use_vae=True, kld_reduction="max")
+
+
+def _torchvision_vgg19_features():
+    """torchvision's ``vgg19().features`` layer for layer (torchvision is not needed)."""
+    import torch
+
+    layers, channels = [], 3
+    for width in (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                  512, 512, 512, 512, "M"):
+        if width == "M":
+            layers.append(torch.nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [torch.nn.Conv2d(channels, width, 3, padding=1), torch.nn.ReLU(inplace=True)]
+            channels = width
+    return torch.nn.Sequential(*layers)
+
+
+def test_vgg_loss_with_torchvision_weights_is_the_official_vgg_loss(tmp_path, monkeypatch):
+    """A torchvision VGG19 state dict (``features.<i>``) loads into the loss, which
+    then computes NVlabs/SPADE's / pix2pixHD's VGGLoss: the [-1, 1] images straight
+    into the network, relu1_1 .. relu5_1 (features[0:2], [2:7], [7:12], [12:21],
+    [21:30]), L1 weighted 1/32 .. 1."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    features = _torchvision_vgg19_features().eval()
+    state = {f"features.{k}": v for k, v in features.state_dict().items()}
+    path = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (2, 32, 48, 3)).astype(np.float32)
+    y = np.clip(x + rng.normal(0, 0.2, x.shape), -1, 1).astype(np.float32)
+    slices = [(0, 2), (2, 7), (7, 12), (12, 21), (21, 30)]
+    weights = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0]
+    expected = []
+    with torch.no_grad():
+        for i in range(2):
+            a = torch.from_numpy(x[i:i + 1]).permute(0, 3, 1, 2)
+            b = torch.from_numpy(y[i:i + 1]).permute(0, 3, 1, 2)
+            total = 0.0
+            for w, (lo, hi) in zip(weights, slices):
+                a, b = features[lo:hi](a), features[lo:hi](b)
+                total += w * float(torch.nn.functional.l1_loss(a, b))
+            expected.append(total)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    for loss in (L.VGGPerceptualLoss(weights=str(path)), L.VGGPerceptualLoss()):
+        assert loss.input_convention == "torchvision"
+        np.testing.assert_allclose(loss(tf.constant(x), tf.constant(y)).numpy(), expected,
+                                   rtol=1e-4)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="vgg19-dcbb9e9d.pth.*torch hub cache"):
+        L.VGGPerceptualLoss()
+    torch.save({"features.0.weight": state["features.0.weight"]}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="not a torchvision VGG19 state dict"):
+        L.VGGPerceptualLoss(weights=str(tmp_path / "bad.pth"))

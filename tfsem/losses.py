@@ -13,9 +13,10 @@ right under tf.distribute (divided by the global batch, summed over replicas).
 * ``kl_divergence``: KL(N(mu, sigma) || N(0, I)) summed over z, per example
   (SPADE ``KLDLoss``; see its docstring for the batch reduction).
 * ``VGGPerceptualLoss``: L1 between VGG19 relu1_1..relu5_1 features with
-  weights 1/32, 1/16, 1/8, 1/4, 1 (pix2pixHD / SPADE ``VGGLoss``). Weights
-  load from a local file or the Keras cache, never from the network (see
-  its docstring for the input range).
+  weights 1/32, 1/16, 1/8, 1/4, 1 (pix2pixHD / SPADE ``VGGLoss``), by
+  default with torchvision's weights fed the [-1, 1] image as the official
+  code does. Weights load from a local file or a cache, never from the
+  network (see its docstring for the input range).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ import tensorflow as tf
 __all__ = [
     "GAN_MODES",
     "VGG19_WEIGHTS_FILE",
+    "VGG_SOURCES",
     "VGGPerceptualLoss",
     "feature_matching_loss",
     "find_vgg19_weights",
     "gan_loss",
     "kl_divergence",
+    "vgg_input_convention",
 ]
 
 GAN_MODES = ("hinge", "lsgan", "original")
@@ -97,12 +100,8 @@ def kl_divergence(mu: tf.Tensor, logvar: tf.Tensor) -> tf.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)), summed over latent dims. Per example.
 
     NVlabs/SPADE ``loss.py`` ``KLDLoss`` sums over the batch too
-    (``torch.sum(...)`` over [B, z_dim]), inside each GPU's DataParallel
-    replica, and the replicas' losses are then averaged
-    (``pix2pix_trainer.py``: ``sum(g_losses.values()).mean()``), so its weight
-    grows with the per-GPU batch. tfsem keeps the per-example sum (averaged
-    over the global batch like every other term): the reference's value at
-    one example per GPU, and a weight that does not change with the hardware.
+    (``torch.sum(...)`` over [B, z_dim]); ``GauGAN.kld_term`` applies that
+    reduction (``kld_reduction``).
     """
     mu, logvar = tf.cast(mu, tf.float32), tf.cast(logvar, tf.float32)
     return -0.5 * tf.reduce_sum(1.0 + logvar - tf.square(mu) - tf.exp(logvar), axis=1)
@@ -131,47 +130,76 @@ def find_vgg19_weights(path: Optional[str] = None) -> str:
         "loss.lambda_vgg to 0 to train without the VGG loss. tfsem never downloads weights.")
 
 
+#: ``vgg_weights`` values that name a source rather than a file.
+VGG_SOURCES = ("torchvision", "keras_cache")
+
+
+def vgg_input_convention(weights) -> str:
+    """``torchvision`` (the image as given, [-1, 1] RGB: the official code) for
+    torchvision's weights (``"torchvision"``, a ``.pth`` file) and random ones,
+    ``caffe`` (BGR, 0..255, ImageNet mean removed) for Keras' weights
+    (``"keras_cache"``, an ``.h5`` file)."""
+    if weights is None or weights == "torchvision" or str(weights).endswith(".pth"):
+        return "torchvision"
+    return "caffe"
+
+
 @keras.saving.register_keras_serializable(package="tfsem")
 class VGGPerceptualLoss(keras.layers.Layer):
     """VGG19 feature-matching loss between two image batches in [-1, 1].
 
     Args:
-        weights: path to Keras' VGG19 notop .h5 file; ``"keras_cache"`` to
-            look in the Keras cache; ``None`` for random weights (tests only:
-            the numbers mean nothing).
+        weights: ``"torchvision"`` (default): torchvision's ImageNet VGG19
+            (``vgg19-dcbb9e9d.pth``) from the torch hub cache, or a path to
+            that ``.pth`` (read by ``tfsem.convert.vgg19``, needs the torch
+            extra): the weights the official code uses. ``"keras_cache"`` or
+            a path to Keras' VGG19 notop ``.h5``: Keras' (Caffe-converted)
+            weights, a departure. ``None``: random weights (tests only: the
+            numbers mean nothing).
         layer_weights: weights of relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
 
     Call: ``loss(fake, real)`` -> per-example loss [B]. The real features are
     not differentiated.
 
-    Input range: the references feed the [-1, 1] images straight to
+    Input: the official code feeds the [-1, 1] images straight to
     torchvision's VGG19 (NVlabs/SPADE ``architecture.py`` ``VGG19.forward``,
     NVIDIA/pix2pixHD ``networks.py`` ``Vgg19.forward``: no normalisation),
-    whose weights were trained on ImageNet-normalised RGB. Keras' VGG19
-    weights are the Caffe model's and expect Caffe input (BGR, 0..255, the
-    ImageNet mean removed), so tfsem converts to that: each set of weights
-    gets the input range it was trained on. Feeding [-1, 1] to the Caffe
-    weights would make every feature about 100x smaller and the term
-    negligible at the papers' weight of 10.
+    and so does tfsem with torchvision's weights. Keras' weights are the
+    Caffe model's and expect Caffe input (BGR, 0..255, the ImageNet mean
+    removed), so with them tfsem converts to that (:func:`vgg_input_convention`);
+    feeding them [-1, 1] would make every feature about 100x smaller and the
+    term negligible at the papers' weight of 10.
     """
 
     LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
-    def __init__(self, weights="keras_cache", layer_weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0),
+    def __init__(self, weights="torchvision", layer_weights=(1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0),
                  **kwargs):
         super().__init__(**kwargs)
         self.weights_path = weights
         self.layer_weights = tuple(float(w) for w in layer_weights)
+        self.input_convention = vgg_input_convention(weights)
         vgg = keras.applications.VGG19(include_top=False, weights=None)
-        if weights is not None:
+        if weights is not None and self.input_convention == "torchvision":
+            from tfsem.convert.vgg19 import find_torchvision_vgg19, load_torchvision_vgg19
+
+            path = find_torchvision_vgg19() if weights == "torchvision" else \
+                os.path.expanduser(os.path.expandvars(weights))
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"VGG19 weights for the perceptual loss: the file {path} "
+                                        "does not exist (set lambda_vgg to 0 to train without)")
+            load_torchvision_vgg19(vgg, path)
+        elif weights is not None:
             vgg.load_weights(find_vgg19_weights(None if weights == "keras_cache" else weights))
         outputs = [vgg.get_layer(name).output for name in self.LAYERS]
         self.features = keras.Model(vgg.input, outputs, name="vgg19_features")
         self.features.trainable = False
 
-    @staticmethod
-    def _preprocess(image):
-        rgb = (tf.cast(image, tf.float32) + 1.0) * 127.5
+    def _preprocess(self, image):
+        image = tf.cast(image, tf.float32)
+        if self.input_convention == "torchvision":
+            return image
+        rgb = (image + 1.0) * 127.5
         bgr = rgb[..., ::-1]
         return bgr - tf.constant([103.939, 116.779, 123.68])
 

@@ -43,8 +43,10 @@ class GauGANConfig:
     kld_reduction: Literal["sum", "mean"] = doc_field(
         "sum", "KLD over the batch: sum (NVlabs/SPADE KLDLoss) or mean (per example; use_vae "
                "only)")
-    vgg_weights: str = doc_field("keras_cache", "VGG19 weights file, or keras_cache; never "
-                                                "downloaded")
+    vgg_weights: str = doc_field(
+        "torchvision", "VGG19: torchvision (the official weights, from the torch hub cache), a "
+                       ".pth file, or keras_cache / an .h5 file (Keras' Caffe weights: a departure); "
+                       "never downloaded")
     seed: int = doc_field(0, "seed of the weight initialisation and the VAE noise")
     init: Literal["xavier", "normal", "keras"] = doc_field(
         "xavier", "weight initialisation (SPADE --init_type xavier)")

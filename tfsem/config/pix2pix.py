@@ -36,8 +36,10 @@ class Pix2PixConfig:
         "original", "GAN loss (--gan_mode vanilla: BCE with logits)")
     lambda_L1: float = doc_field(100.0, "L1 weight (--lambda_L1)")
     lambda_vgg: float = doc_field(0.0, "VGG19 perceptual loss weight (not in pix2pix: 0)")
-    vgg_weights: str = doc_field("keras_cache", "VGG19 weights file, or keras_cache; never "
-                                                "downloaded")
+    vgg_weights: str = doc_field(
+        "torchvision", "VGG19: torchvision (the official weights, from the torch hub cache), a "
+                       ".pth file, or keras_cache / an .h5 file (Keras' Caffe weights: a departure); "
+                       "never downloaded")
     init: Literal["xavier", "normal", "keras"] = doc_field(
         "normal", "weight initialisation (--init_type normal: N(0, gain), batch-norm scales "
                   "N(1, gain))")

@@ -36,8 +36,10 @@ class Pix2PixHDConfig:
     gan_mode: Literal["hinge", "lsgan", "original"] = doc_field("lsgan", "GAN loss")
     lambda_feat: float = doc_field(10.0, "discriminator feature-matching weight")
     lambda_vgg: float = doc_field(10.0, "VGG19 perceptual loss weight (0: no VGG)")
-    vgg_weights: str = doc_field("keras_cache", "VGG19 weights file, or keras_cache; never "
-                                                "downloaded")
+    vgg_weights: str = doc_field(
+        "torchvision", "VGG19: torchvision (the official weights, from the torch hub cache), a "
+                       ".pth file, or keras_cache / an .h5 file (Keras' Caffe weights: a departure); "
+                       "never downloaded")
     init: Literal["xavier", "normal", "keras"] = doc_field(
         "normal", "weight initialisation (pix2pixHD weights_init: N(0, gain))")
     init_gain: float = doc_field(0.02, "initialisation std")

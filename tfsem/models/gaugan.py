@@ -79,7 +79,7 @@ class GauGAN(ConditionalGAN):
                  norm_D="instance", norm_E="instance", spectral_norm_G=True,
                  spectral_norm_D=True, spectral_norm_E=True, hidden_channels=128,
                  use_vae=False, z_dim=256, gan_mode="hinge", lambda_feat=10.0, lambda_vgg=10.0,
-                 lambda_kld=0.05, kld_reduction="sum", vgg_weights="keras_cache", seed=None,
+                 lambda_kld=0.05, kld_reduction="sum", vgg_weights="torchvision", seed=None,
                  init="xavier", init_gain=0.02, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(

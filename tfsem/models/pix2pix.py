@@ -74,7 +74,7 @@ class Pix2Pix(ConditionalGAN):
     def __init__(self, num_classes, image_size, palette=None, use_instances=False,
                  label_input="colors", num_downs=8, ngf=64, ndf=64, n_layers_D=3, norm="batch",
                  use_dropout=True, eval_mode=False, gan_mode="original", lambda_L1=100.0,
-                 lambda_vgg=0.0, vgg_weights="keras_cache", init="normal", init_gain=0.02,
+                 lambda_vgg=0.0, vgg_weights="torchvision", init="normal", init_gain=0.02,
                  **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(num_classes, gan_mode, image_size, 2 ** num_downs,

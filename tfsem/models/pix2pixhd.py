@@ -67,7 +67,8 @@ class Pix2PixHD(ConditionalGAN):
         use_features, feat_num, nef, n_downsample_E: the feature encoder.
         gan_mode: ``lsgan`` (reference), ``hinge`` or ``original``.
         lambda_feat, lambda_vgg: loss weights (10, 10).
-        vgg_weights: VGG19 weights file or ``keras_cache``; never downloaded.
+        vgg_weights: ``torchvision`` (the official VGG19), a ``.pth`` file, or
+            ``keras_cache`` / an ``.h5`` file (``VGGPerceptualLoss``); never downloaded.
         init, init_gain: weight initialisation (``tfsem.layers.init``):
             pix2pixHD's ``normal`` N(0, 0.02) (``networks.py`` ``weights_init``).
     """
@@ -80,7 +81,7 @@ class Pix2PixHD(ConditionalGAN):
                  n_downsample_global=4, n_blocks_global=9, n_local_enhancers=0, n_blocks_local=3,
                  niter_fix_global=0, norm="instance", ndf=64, num_D=2, n_layers_D=3,
                  use_features=False, feat_num=3, nef=16, n_downsample_E=4, gan_mode="lsgan",
-                 lambda_feat=10.0, lambda_vgg=10.0, vgg_weights="keras_cache", init="normal",
+                 lambda_feat=10.0, lambda_vgg=10.0, vgg_weights="torchvision", init="normal",
                  init_gain=0.02, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(num_classes, gan_mode, image_size,

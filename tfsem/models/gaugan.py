@@ -63,7 +63,8 @@ class GauGAN(ConditionalGAN):
             ``tf.distribute`` ``sum`` sums over the GLOBAL batch, the
             single-device value; the official code on N GPUs (DataParallel)
             sums per GPU and averages over GPUs, i.e. 1/N of that.
-        vgg_weights: VGG19 weights file, or ``keras_cache``; loaded in
+        vgg_weights: ``torchvision`` (the official VGG19), a ``.pth`` file, or
+            ``keras_cache`` / an ``.h5`` file (``VGGPerceptualLoss``); loaded in
             ``compile`` when lambda_vgg > 0, never downloaded.
         seed: seed of the VAE noise and of the weight initialisation.
         init, init_gain: weight initialisation (``tfsem.layers.init``): SPADE's

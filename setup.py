@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="tfsem",
-    version="0.3.0",
+    version="0.4.0",
     description=(
         "Semantic image synthesis with GANs (SemGAN, pix2pixHD, SPADE/GauGAN) "
         "in TensorFlow 2 / Keras 3"
@@ -37,6 +37,7 @@ setup(
         "studio": ["fastapi>=0.110", "uvicorn>=0.29", "swagger-ui-bundle"],
         # httpx: FastAPI's TestClient; playwright: the studio's browser test (system chromium)
         "test": ["pytest", "pytest-xdist", "scipy", "ai-edge-litert", "fastapi>=0.110",
-                 "uvicorn>=0.29", "swagger-ui-bundle", "httpx", "playwright", "hypothesis"],
+                 "uvicorn>=0.29", "swagger-ui-bundle", "httpx", "playwright", "hypothesis",
+                 "dill"],  # dill: imported by the official SPADE code (slow training tests)
     },
 )

@@ -5,4 +5,4 @@ photo), with tf.data pipelines, strict JSON configs, training, export for TF
 Serving and TFLite, and evaluation.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -174,6 +174,43 @@ def _mirrored_gaugan():
     return (lambda: _compiled(**kwargs)), batch, None
 
 
+def _mirrored_gaugan_vae():
+    """The VAE: the KLD summed over the GLOBAL batch (SPADE's KLDLoss on one device)
+    and the G step's and D step's reparameterisation noise, the same draws split
+    over the replicas."""
+    from tests.models.test_gaugan import _compiled, _data
+
+    batch = next(iter(_data(batch_size=4)))
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 34, (4, 8, 16)).repeat(4, axis=1).repeat(4, axis=2)
+    batch = {"label": tf.constant(blocks, tf.int32), "instance": tf.constant(blocks, tf.int32),
+             "image": batch["image"]}
+    kwargs = dict(vgg=False, norm_G="instance", use_vae=True, sgd=True, g_lr=0.5, d_lr=0.5)
+    draws = rng.normal(size=(2, 4, 8)).astype(np.float32)
+
+    def same_noise(single, mirrored):
+        import threading
+
+        count = {}  # per model and thread: MirroredStrategy traces each replica in its own
+
+        def noise(who, replica_half):
+            def vae_noise(shape):
+                key = (who, threading.get_ident())
+                draw = draws[count.get(key, 0) % 2]
+                count[key] = count.get(key, 0) + 1
+                if not replica_half:
+                    return tf.constant(draw)
+                halves = tf.constant(draw.reshape(2, 2, 8))
+                return tf.gather(halves, tf.distribute.get_replica_context()
+                                 .replica_id_in_sync_group)
+            return vae_noise
+
+        single.vae_noise = noise("single", False)
+        mirrored.vae_noise = noise("mirrored", True)
+
+    return (lambda: _compiled(**kwargs)), batch, same_noise
+
+
 def _mirrored_pix2pixhd():
     """With the feature encoder, instance averaging and the G1 freeze in the step."""
     from tests.models.test_pix2pixhd import batch, tiny
@@ -229,6 +266,7 @@ def _mirrored_semgan():
     # GauGAN's mirrored step traces its 7 SPADE blocks once per replica, with the
     # cross-replica batch norm (~2 min here): make test-slow, with the multi-worker test.
     pytest.param("gaugan", _mirrored_gaugan, marks=pytest.mark.slow),
+    pytest.param("gaugan", _mirrored_gaugan_vae, marks=pytest.mark.slow, id="gaugan-vae"),
     ("pix2pixhd", _mirrored_pix2pixhd),
     ("pix2pix", _mirrored_pix2pix),
     ("semgan", _mirrored_semgan)])

@@ -1,8 +1,9 @@
 """What the GAN tasks share, and the contract every front end relies on.
 
 :class:`GANTask` (every family: SemGAN, GauGAN, Pix2PixHD): the two
-optimisers, loss-term trackers, the D-then-G ``train_step``, ``test_step``
-and the replica-aware loss reduction; and the task contract: every
+optimisers, loss-term trackers, a D-then-G ``train_step`` (SemGAN's; the
+label-to-photo families override it with their official loop: GauGAN,
+Pix2PixHD, Pix2Pix), ``test_step`` and the replica-aware loss reduction; and the task contract: every
 capability a front end may read, with its default (``conditional``,
 ``use_instances``, ``use_vae``, ``use_features``, ``z_dim``,
 ``outputs_colors``), and the methods the trainer, the CLIs and the exporters
@@ -192,7 +193,8 @@ class GANTask(keras.Model):
 
     def train_step(self, batch):
         # Discriminator step, then generator step; each with its own tape and
-        # an explicit variable list (no trainable toggling).
+        # an explicit variable list (no trainable toggling). Families with an
+        # official training loop override this with that loop's order.
         with tf.GradientTape() as tape:
             d_terms = self.compute_losses(batch, training=True, parts=("discriminator",))
             d_loss = self._mean(d_terms.values())

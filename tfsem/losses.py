@@ -126,8 +126,8 @@ def find_vgg19_weights(path: Optional[str] = None) -> str:
         where = f"it is not in the Keras cache ({cache})"
     raise FileNotFoundError(
         f"VGG19 weights for the perceptual loss not found: {where}. Put Keras' "
-        f"{VGG19_WEIGHTS_FILE} there (or set loss.vgg_weights to its path), or set "
-        "loss.lambda_vgg to 0 to train without the VGG loss. tfsem never downloads weights.")
+        f"{VGG19_WEIGHTS_FILE} there (or set vgg_weights to its path), or set "
+        "lambda_vgg to 0 to train without the VGG loss. tfsem never downloads weights.")
 
 
 #: ``vgg_weights`` values that name a source rather than a file.

@@ -45,8 +45,12 @@ def test_constructor_errors():
 
 def test_vgg_weights_missing_stops_with_instructions(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    model = GauGAN(**tiny_gaugan_kwargs())
-    with pytest.raises(FileNotFoundError, match="set loss.lambda_vgg to 0"):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    model = GauGAN(**tiny_gaugan_kwargs())  # torchvision's VGG19, the official one
+    with pytest.raises(FileNotFoundError, match="vgg19-dcbb9e9d.pth.*set lambda_vgg to 0"):
+        model.compile()
+    model = GauGAN(**tiny_gaugan_kwargs(vgg_weights="keras_cache"))
+    with pytest.raises(FileNotFoundError, match="notop.h5 there.*set lambda_vgg to 0"):
         model.compile()
     with pytest.raises(FileNotFoundError, match="does not exist"):
         VGGPerceptualLoss(weights=str(tmp_path / "nope.h5"))

@@ -111,12 +111,21 @@ MORE_CASES = {
     "spade_cityscapes_train": (
         "spade_case", ["--dataset_mode", "cityscapes", "--ngf", "8", "--ndf", "8",
                        "--crop_size", "128", "--load_size", "128",
-                       "--num_upsampling_layers", "more"], 5, 3),
+                       "--num_upsampling_layers", "more"], 5, 3, None),
+    # SPADE ADE20K: 150 labels, ids shift down and 0 is don't-care, no instances.
+    "spade_ade20k_train": (
+        "spade_case", ["--dataset_mode", "ade20k", "--ngf", "4", "--ndf", "8", "--crop_size",
+                       "128", "--load_size", "128"], 9, 2, list(range(0, 151, 7))),
     # pix2pixHD with instance features (the encoder, instance-wise pooling); 3 iterations.
     "p2phd_features_train": (
         "p2phd_case", ["--label_nc", "35", "--loadSize", "128", "--fineSize", "128",
                        "--netG", "global", "--ngf", "8", "--n_blocks_global", "2", "--ndf", "8",
-                       "--num_D", "2", "--instance_feat", "--nef", "8"], 7, 3),
+                       "--num_D", "2", "--instance_feat", "--nef", "8"], 7, 3, None),
+    # pix2pixHD without instance maps (--no_instance).
+    "p2phd_no_instance_train": (
+        "p2phd_case", ["--label_nc", "35", "--loadSize", "128", "--fineSize", "128",
+                       "--netG", "global", "--ngf", "8", "--n_blocks_global", "2", "--ndf", "8",
+                       "--num_D", "2", "--no_instance"], 11, 2, None),
 }
 
 _MAKE_CASE = """
@@ -124,7 +133,7 @@ import os, sys
 sys.path.insert(0, os.path.join(os.environ["REFERENCE"], "tools"))
 import make_train_fixtures as m
 fn, args, seed, iters, out = sys.argv[1], sys.argv[2].split(), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-label_ids = m.CITY_IDS
+label_ids = [int(i) for i in sys.argv[6].split(",")] if sys.argv[6] else m.CITY_IDS
 getattr(m, fn)(out, "extra", args, label_ids, m.CITY_INST, seed=seed, iters=iters)
 """
 
@@ -141,12 +150,13 @@ def test_more_official_training_cases(case, tmp_path):
     if not os.path.isdir(os.path.join(reference, "code", "SPADE")):
         pytest.skip(f"the official code is not at {reference}/code")
     pytest.importorskip("dill", reason="NVlabs/SPADE's util imports dill")
-    fn, args, seed, iters = MORE_CASES[case]
+    fn, args, seed, iters, label_ids = MORE_CASES[case]
     out = tmp_path / case
     out.mkdir()
     env = {**os.environ, "REF": os.path.join(reference, "code"), "REFERENCE": reference}
     subprocess.run([sys.executable, "-c", _MAKE_CASE, fn, " ".join(args), str(seed), str(iters),
-                    str(out)], check=True, env=env, cwd=str(tmp_path), capture_output=True)
+                    str(out), ",".join(map(str, label_ids or []))], check=True, env=env,
+                   cwd=str(tmp_path), capture_output=True)
     from tools.train_fidelity import format_result, run_case
 
     result = run_case(str(out), str(tmp_path / "work"))

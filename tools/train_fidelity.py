@@ -54,8 +54,11 @@ def _experiment(case: dict, case_dir: str, converted: str):
     section["lambda_vgg"] = 0.0
     if case.get("niter_fix_global_iters"):
         section["niter_fix_global"] = int(case["niter_fix_global_iters"])
+    # the fixture maker's layout whatever the dataset (ADE20K's own is annotations/{split})
     data["data"].update(source="folder", root=os.path.join(case_dir, "data"), split="train",
-                        batch_size=int(case["batch"]), shuffle=False)
+                        batch_size=int(case["batch"]), shuffle=False,
+                        folders={"label_dir": "{split}_label", "image_dir": "{split}_img",
+                                 "instance_dir": "{split}_inst"})
     data["data"]["preprocess"] = {"resize_to": [case["height"], case["width"]], "flip": False}
     data["optimizer"] = {"g_lr": case["G_lr"], "d_lr": case["D_lr"]}
     data["train"] = {"steps": int(case["iterations"]), "init_from": converted}

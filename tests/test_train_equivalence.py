@@ -181,7 +181,7 @@ def test_pix2pix_training_step_is_the_official_one():
     from tfsem.convert.pix2pix import infer_pix2pix, load_pix2pix_weights
     from tfsem.convert.state_dict import StateDict
     from tfsem.models import Pix2Pix
-    from tools.train_fidelity import weight_metrics
+    from tools.train_fidelity import variables_by_path, weight_metrics
 
     with np.load(os.path.join(REPO, "tests", "fixtures", "pix2pix_train.npz")) as f:
         arrays = {k: f[k] for k in f.files}
@@ -212,9 +212,7 @@ def test_pix2pix_training_step_is_the_official_one():
             assert abs(ours[name] - value) <= 1e-4 * abs(value), (it + 1, name, ours, expected)
     start, after = model_at(0), model_at(1)
     for part in ("generator", "discriminator"):
-        by_path = lambda m: {v.path.split("/", 1)[-1]: v.numpy()  # noqa: E731
-                             for v in getattr(m, part).variables}
-        w0, ref, ours = by_path(start), by_path(after), by_path(model)
+        w0, ref, ours = (variables_by_path(getattr(m, part)) for m in (start, after, model))
         trainable = {v.path.split("/", 1)[-1] for v in getattr(model, part).trainable_variables}
         train_m = weight_metrics(w0, ref, ours, [k for k in w0 if k in trainable])
         state_m = weight_metrics(w0, ref, ours, [k for k in w0 if k not in trainable])

@@ -30,7 +30,6 @@ import tensorflow as tf
 __all__ = [
     "GAN_MODES",
     "VGG19_WEIGHTS_FILE",
-    "VGG_SOURCES",
     "VGGPerceptualLoss",
     "feature_matching_loss",
     "find_vgg19_weights",
@@ -128,10 +127,6 @@ def find_vgg19_weights(path: Optional[str] = None) -> str:
         f"VGG19 weights for the perceptual loss not found: {where}. Put Keras' "
         f"{VGG19_WEIGHTS_FILE} there (or set vgg_weights to its path), or set "
         "lambda_vgg to 0 to train without the VGG loss. tfsem never downloads weights.")
-
-
-#: ``vgg_weights`` values that name a source rather than a file.
-VGG_SOURCES = ("torchvision", "keras_cache")
 
 
 def vgg_input_convention(weights) -> str:

@@ -78,10 +78,10 @@ def _inject_vae_noise(model, draws: np.ndarray):
         return tf.reshape(tf.gather(bank, index), shape)
 
     model.vae_noise = vae_noise
-    return bank, count
 
 
-def _by_path(network) -> Dict[str, np.ndarray]:
+def variables_by_path(network) -> Dict[str, np.ndarray]:
+    """A network's variables by their path below the model."""
     return {v.path.split("/", 1)[-1]: v.numpy() for v in network.variables}
 
 
@@ -135,12 +135,13 @@ def run_case(case_dir: str, work_dir: str) -> dict:
     for part in ("generator", "discriminator", "encoder"):
         if getattr(start, part, None) is None:
             continue
-        w0, ref = _by_path(getattr(start, part)), _by_path(getattr(after, part))
-        ours = _by_path(getattr(model, part))
+        w0, ref = variables_by_path(getattr(start, part)), variables_by_path(getattr(after, part))
+        ours = variables_by_path(getattr(model, part))
         trainable = {v.path.split("/", 1)[-1] for v in getattr(model, part).trainable_variables}
         # biases the converter cancels (before an instance norm) have no place in tfsem
         keys = [k for k in w0 if k in ours]
-        weights[part] = {"trainable": weight_metrics(w0, ref, ours, [k for k in keys if k in trainable])}
+        weights[part] = {"trainable": weight_metrics(
+            w0, ref, ours, [k for k in keys if k in trainable])}
         state = [k for k in keys if k not in trainable]
         if state and any(np.any(ref[k] != w0[k]) for k in state):
             weights[part]["state"] = weight_metrics(w0, ref, ours, state)
@@ -150,7 +151,8 @@ def run_case(case_dir: str, work_dir: str) -> dict:
 
 def format_result(result: dict) -> str:
     lines = [f"## {result['case']} ({result['family']}, {result['iterations']} iterations)", "",
-             "| iteration | term | tfsem | official | relative difference |", "|---|---|---:|---:|---:|"]
+             "| iteration | term | tfsem | official | relative difference |",
+             "|---|---|---:|---:|---:|"]
     for row in result["losses"]:
         for name, v in row.items():
             if name == "iteration":
@@ -158,7 +160,8 @@ def format_result(result: dict) -> str:
             rel = abs(v["tfsem"] - v["official"]) / max(abs(v["official"]), 1e-12)
             lines.append(f"| {row['iteration']} | {name} | {v['tfsem']:.6g} | {v['official']:.6g} "
                          f"| {rel:.1e} |")
-    lines += ["", "| network | weights | elements | rel | cos | agree |", "|---|---|---:|---:|---:|---:|"]
+    lines += ["", "| network | weights | elements | rel | cos | agree |",
+              "|---|---|---:|---:|---:|---:|"]
     for part, kinds in result["weights"].items():
         for kind, m in kinds.items():
             lines.append(f"| {part} | {kind} | {m['elements']} | {m['rel']:.2%} | {m['cos']:.4f} "

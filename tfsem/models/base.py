@@ -3,7 +3,8 @@
 :class:`GANTask` (every family: SemGAN, GauGAN, Pix2PixHD): the two
 optimisers, loss-term trackers, a D-then-G ``train_step`` (SemGAN's; the
 label-to-photo families override it with their official loop: GauGAN,
-Pix2PixHD, Pix2Pix), ``test_step`` and the replica-aware loss reduction; and the task contract: every
+Pix2PixHD, Pix2Pix), ``test_step`` and the replica-aware loss reduction;
+and the task contract: every
 capability a front end may read, with its default (``conditional``,
 ``use_instances``, ``use_vae``, ``use_features``, ``z_dim``,
 ``outputs_colors``), and the methods the trainer, the CLIs and the exporters
@@ -206,9 +207,7 @@ class GANTask(keras.Model):
         g_vars = self.generator_variables
         grads = self.generator_gradients(tape.gradient(g_loss, g_vars), g_vars)
         self.g_optimizer.apply_gradients(zip(grads, g_vars))
-        return self._track({**d_terms, **g_terms,
-                            "G_loss": tf.add_n(list(g_terms.values())),
-                            "D_loss": tf.add_n(list(d_terms.values()))})
+        return self._track_step(g_terms, d_terms)
 
     def test_step(self, batch):
         terms = self.compute_losses(batch, training=False)
@@ -219,6 +218,12 @@ class GANTask(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    def _track_step(self, g_terms: Dict[str, tf.Tensor], d_terms: Dict[str, tf.Tensor]):
+        """Tracks a training step's terms and their G_loss / D_loss sums."""
+        return self._track({**g_terms, **d_terms,
+                            "G_loss": tf.add_n(list(g_terms.values())),
+                            "D_loss": tf.add_n(list(d_terms.values()))})
 
     def _track(self, terms: Dict[str, tf.Tensor]):
         for name, value in terms.items():

@@ -287,9 +287,7 @@ class GauGAN(ConditionalGAN):
             d_terms = self.discriminator_terms(batch, fake, True)
             d_loss = self._mean(d_terms.values())
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
-        return self._track({**g_terms, **d_terms,
-                            "G_loss": tf.add_n(list(g_terms.values())),
-                            "D_loss": tf.add_n(list(d_terms.values()))})
+        return self._track_step(g_terms, d_terms)
 
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
         """Sets the two optimisers (TTUR defaults) and loads the VGG loss.

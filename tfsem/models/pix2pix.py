@@ -194,9 +194,7 @@ class Pix2Pix(ConditionalGAN):
             g_terms = self._g_terms(segmap, fake, real, True)
             g_loss = self._mean(g_terms.values())
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
-        return self._track({**d_terms, **g_terms,
-                            "G_loss": tf.add_n(list(g_terms.values())),
-                            "D_loss": tf.add_n(list(d_terms.values()))})
+        return self._track_step(g_terms, d_terms)
 
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
         """Optimisers (default: Adam 2e-4, betas (0.5, 0.999), pix2pix's) and the VGG loss."""

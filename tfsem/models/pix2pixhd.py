@@ -249,9 +249,7 @@ class Pix2PixHD(ConditionalGAN):
         del tape
         self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
-        return self._track({**g_terms, **d_terms,
-                            "G_loss": tf.add_n(list(g_terms.values())),
-                            "D_loss": tf.add_n(list(d_terms.values()))})
+        return self._track_step(g_terms, d_terms)
 
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
         """Optimisers (default: Adam 2e-4, betas (0.5, 0.999), pix2pixHD's) and the VGG loss.
@@ -262,15 +260,15 @@ class Pix2PixHD(ConditionalGAN):
         cannot, is an error; a stateless optimiser (SGD) needs no restart."""
         super().compile(**kwargs)
         self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
-        if self.n_local_enhancers and self.niter_fix_global:
-            if not hasattr(self.g_optimizer, "restart_step"):
-                if not isinstance(self.g_optimizer, keras.optimizers.Adam):
-                    return
-                raise ValueError(
-                    "niter_fix_global: the G optimiser must restart when G1 unfreezes, as "
-                    "pix2pixHD's update_fixed_params() makes a new Adam; use "
-                    f"tfsem.optimizers.TorchAdam (got {type(self.g_optimizer).__name__})")
+        if not (self.n_local_enhancers and self.niter_fix_global):
+            return
+        if hasattr(self.g_optimizer, "restart_step"):
             self.g_optimizer.restart_step = int(self.niter_fix_global)
+        elif isinstance(self.g_optimizer, keras.optimizers.Adam):
+            raise ValueError(
+                "niter_fix_global: the G optimiser must restart when G1 unfreezes, as "
+                "pix2pixHD's update_fixed_params() makes a new Adam; use "
+                f"tfsem.optimizers.TorchAdam (got {type(self.g_optimizer).__name__})")
 
     def generator_gradients(self, grads, variables):
         if self.n_local_enhancers == 0 or self.niter_fix_global == 0:

@@ -38,7 +38,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -q $(TEST_ARGS) --run-slow tests
 
 bench-data: $(STAMP)
-	$(PY) tools/benchmark.py data
+	$(PY) dev/benchmark.py data
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

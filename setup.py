@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="tfsem",
-    version="0.4.0",
+    version="0.5.0",
     description=(
         "Semantic image synthesis with GANs (SemGAN, pix2pixHD, SPADE/GauGAN) "
         "in TensorFlow 2 / Keras 3"

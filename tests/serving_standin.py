@@ -27,6 +27,32 @@ class _RestStandIn(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self):
+        """``GET /v1/models/NAME[/versions/V]/metadata``: the documented JSON of
+        ``GetModelMetadataResponse`` (protobuf field names, sizes as strings)."""
+        if not self.path.startswith(f"/v1/models/{self.model_name}") or \
+                not self.path.endswith("/metadata"):
+            return self._reply(404, {"error": f"Servable not found for request: {self.path}"})
+
+        def info(name, spec):
+            dims = [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape]
+            from tensorflow.core.framework import types_pb2
+
+            return {"dtype": types_pb2.DataType.Name(spec.dtype.as_datatype_enum),
+                    "name": f"{name}:0",
+                    "tensor_shape": {"dim": dims, "unknown_rank": False}}
+
+        defs = {}
+        for sig, fn in self.loaded.signatures.items():
+            outputs = fn.structured_outputs
+            defs[sig] = {"inputs": {k: info(k, v) for k, v
+                                    in fn.structured_input_signature[1].items()},
+                         "outputs": {k: info(k, v) for k, v in outputs.items()},
+                         "method_name": "tensorflow/serving/predict"}
+        self._reply(200, {"model_spec": {"name": self.model_name, "signature_name": "",
+                                         "version": "1"},
+                          "metadata": {"signature_def": {"signature_def": defs}}})
+
     def do_POST(self):
         if not self.path.startswith(f"/v1/models/{self.model_name}") or \
                 not self.path.endswith(":predict"):

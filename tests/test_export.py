@@ -10,7 +10,7 @@ from PIL import Image
 
 from tfsem.config import ExperimentConfig, config_from_dict
 from tfsem.data import toy_streets
-from tfsem.export.generator import export_saved_model
+from tfsem.export.saved_model import export_saved_model
 from tfsem.train.build import build_model
 from tests.testing import REPO, tiny_experiment
 

@@ -14,10 +14,10 @@ from PIL import Image
 from tfsem.config import config_from_dict, ExperimentConfig
 from tfsem.data.labels import load_label_space
 from tfsem.data.preprocess import resize_map
-from tfsem.export.label_maps import (LabelMapGraph, calibration_inputs, dream_graph,
-                                     export_dream, export_saved_model)
+from tfsem.export.saved_model import (calibration_inputs, dream_graph, export_dream,
+                                      export_saved_model, inference_graph)
 from tfsem.export.tflite import export_tflite, tflite_function
-from tfsem.inference.generate import raw_label_ids
+from tfsem.data.labels import raw_label_ids
 from tfsem.train.build import build_model
 from tfsem.models.label_map_gan import latent_for_seeds
 from tests.test_semgan_cli import semgan_experiment
@@ -101,8 +101,10 @@ def test_dream_saved_model_chains_semgan_and_the_renderer(semgan, tmp_path):
     out = tf.saved_model.load(path).signatures["serving_default"](
         seed=tf.constant([1, 2], tf.int64))
     labels = model.sample_seeds([1, 2])
-    np.testing.assert_array_equal(out["label_map"].numpy(), raw_label_ids(labels.numpy(), SPACE))
-    resized = resize_map(labels, (64, 128))
+    raw = raw_label_ids(labels.numpy(), SPACE)
+    np.testing.assert_array_equal(out["label_map"].numpy(), raw)
+    # The chain renders the raw ids, as generate does with the written label PNGs.
+    resized = resize_map(SPACE.encode(raw), (64, 128))
     expected = renderer({"label": resized, "instance": resized}, training=False)
     assert out["image"].shape == (2, 64, 128, 3) and out["image"].dtype == tf.uint8
     got = out["image"].numpy().astype(np.float32) / 127.5 - 1.0
@@ -114,7 +116,7 @@ def test_dream_saved_model_chains_semgan_and_the_renderer(semgan, tmp_path):
 
 def test_tflite_variants_of_semgan_and_dream(semgan, baseline, style, tmp_path):
     for name, (config, model) in (("semgan", semgan), ("baseline", baseline), ("style", style)):
-        graph = LabelMapGraph(model, SPACE, "extra_class")
+        graph = inference_graph(model, config)
         rows = export_tflite(graph, str(tmp_path / name), ["fp32", "dynamic_int8"],
                              calibration_inputs(graph, count=2),
                              calibration_inputs(graph, count=3, seed=1),
@@ -166,9 +168,33 @@ def test_dream_tflite_function_passes_the_cluster_by_name(semgan):
     z = latent_for_seeds([2], model.z_dim)
     for cluster in (0, 1):
         got = fn(z, tf.constant([cluster], tf.int32))
-        raw, image = graph.dream(z, None, tf.constant([cluster], tf.int32))
+        raw, image = graph.dream(z, cluster=tf.constant([cluster], tf.int32))
         np.testing.assert_array_equal(got["label_map"].numpy(), raw.numpy())
         # the TFLite trace's instance norm is the reductions, the Keras one the
         # fused kernel (graph_target): the uint8 photo may round 1 level apart
         np.testing.assert_allclose(got["image"].numpy().astype(int),
                                    image.numpy().astype(int), atol=1)
+
+
+def test_serving_cli_samples_the_semgan_export(semgan, tmp_path):
+    """``python -m tfsem.serving --num``: the served SemGAN's maps, written as
+    ``tfsem.generate --num`` writes them; a label map is refused."""
+    from tfsem.data.readers import read_label
+    from tests.serving_standin import rest_stand_in
+    from tests.testing import run_module
+
+    config, model = semgan
+    loaded = tf.saved_model.load(export_saved_model(model, config, str(tmp_path / "m")))
+    with rest_stand_in(loaded) as url:
+        result = run_module("tfsem.serving", "--url", url, "--model", "tiny", "--num", "2",
+                            "--seed", "3", "--out", str(tmp_path / "maps"))
+        assert result.returncode == 0, result.stderr[-3000:]
+        Image.fromarray(np.zeros((32, 64), np.uint8)).save(tmp_path / "label.png")
+        refused = run_module("tfsem.serving", "--url", url, "--model", "tiny", "--labels",
+                             str(tmp_path / "label.png"), "--out", str(tmp_path / "o.png"))
+        assert refused.returncode == 2 and "pass --num N" in refused.stderr
+    raw = read_label(str(tmp_path / "maps" / "label" / "sample_000004_gtFine_labelIds.png"))
+    expected = model.sample_seeds([4]).numpy()[0]
+    np.testing.assert_array_equal(raw, raw_label_ids(expected, SPACE))
+    colour = np.asarray(Image.open(tmp_path / "maps" / "color" / "sample_000004_gtFine_color.png"))
+    np.testing.assert_array_equal(colour, SPACE.colorize(expected))

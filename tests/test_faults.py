@@ -180,7 +180,7 @@ def test_a_failed_export_leaves_no_new_version(untrained_gaugan_run, tmp_path, m
     monkeypatch.setattr(api, "export_tflite", broken)
     with pytest.raises(ValueError, match="calibration data went missing"):
         api.export_run(str(untrained_gaugan_run), str(out), tflite="fp32",
-                       calibration_examples=1, eval_examples=1, stream=io.StringIO())
+                       calibration_examples=1, eval_examples=1)
     assert not [d for d in os.listdir(out) if d.isdigit()]
     assert not os.path.exists(out / "tflite" / "v1")
 
@@ -211,7 +211,7 @@ def test_label_maps_must_be_png_ids(untrained_gaugan_run, tmp_path):
 def tiny_export(tmp_path_factory):
     """The SavedModel of the untrained tiny GauGAN, shared by the serving-input
     tests here (each export costs a trace)."""
-    from tfsem.export.generator import export_saved_model
+    from tfsem.export.saved_model import export_saved_model
     from tfsem.train.build import build_model
 
     config = config_from_dict(ExperimentConfig, tiny_experiment())
@@ -221,7 +221,7 @@ def tiny_export(tmp_path_factory):
 
 
 def test_predict_png_reads_palette_indices_and_refuses_rgb(tiny_export, tmp_path):
-    from tfsem.export.generator import decode_palette_indices
+    from tfsem.export.saved_model import decode_palette_indices
 
     fn = tf.saved_model.load(tiny_export).signatures["predict_png"]
 
@@ -346,7 +346,7 @@ def test_serving_client_reports_broken_answers(tmp_path):
                 RestClient(url, model, timeout=10).predict_png([label.getvalue()])
         bad = write_png(str(tmp_path / "l.png"), np.zeros((8, 8), np.uint8))
         open(bad, "r+b").truncate(40)
-        result = run_module("tfsem.serving.client", "--url", url, "--model", "png", "--labels",
+        result = run_module("tfsem.serving", "--url", url, "--model", "png", "--labels",
                             bad, "--out", str(tmp_path / "o.png"))
         assert result.returncode != 0 and "truncated or corrupt" in result.stderr
         assert result.stderr.count("\n") == 1

@@ -99,7 +99,7 @@ def test_read_label_gives_ids_or_a_data_error(data, tmp_path):
 @pytest.fixture(scope="module")
 def predict_png(tmp_path_factory):
     from tfsem.config import ExperimentConfig, config_from_dict
-    from tfsem.export.generator import export_saved_model
+    from tfsem.export.saved_model import export_saved_model
     from tfsem.train.build import build_model
     from tests.testing import tiny_experiment
 

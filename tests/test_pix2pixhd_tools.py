@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
 import pytest
 from PIL import Image
 
@@ -127,18 +128,37 @@ def test_replace_classes_changes_only_the_replaced_pixels():
     assert (new_inst[mask] == 11).all() and (new_inst[~mask] == inst[~mask]).all()
 
 
-def test_feature_map_edit_changes_only_the_chosen_instance():
-    label = np.array([[0, 0, 1, 1], [0, 0, 1, 1]], np.int32)
-    inst = np.array([[5, 5, 8, 9], [5, 5, 8, 9]], np.int32)
-    clusters = {0: np.array([[1, 1, 1], [2, 2, 2]], np.float32),
-                1: np.array([[3, 3, 3], [4, 4, 4], [6, 6, 6]], np.float32)}
-    before = F.feature_map(label, inst, clusters, 3, choice=0)
-    after = F.feature_map(label, inst, clusters, 3, choice=0, per_instance={9: 2})
+def test_cluster_features_edit_changes_only_the_chosen_instance():
+    """One implementation of cluster features (Python, SavedModel, TFLite): per
+    pixel, centre ``choice mod k`` of its class; the choice per instance."""
+    from tfsem.models import Pix2PixHD
+
+    model = Pix2PixHD(num_classes=2, image_size=(2, 4), ngf=4, n_downsample_global=1,
+                      n_blocks_global=1, ndf=4, num_D=1, n_layers_D=1, use_features=True,
+                      feat_num=3, nef=4, n_downsample_E=1, lambda_vgg=0.0)
+    label = np.array([[[0, 0, 1, 1], [0, 1, 1, 1]]], np.int32)
+    inst = np.array([[[5, 5, 8, 9], [5, 5, 8, 9]]], np.int32)  # instance 5 spans both classes
+    model.attach_clusters({0: np.array([[1, 1, 1], [2, 2, 2]], np.float32),
+                           1: np.array([[3, 3, 3], [4, 4, 4], [6, 6, 6]], np.float32)})
+
+    def features(**options):
+        inputs = model.inference_inputs(label, inst, **options)
+        return model.cluster_features(tf.constant(label), inputs["cluster"],
+                                      inputs.get("cluster_map")).numpy()[0]
+
+    before = features(cluster=0)
+    after = features(cluster=0, instance_clusters={9: 2})
     changed = np.any(before != after, axis=-1)
-    np.testing.assert_array_equal(changed, inst == 9)
-    assert (after[inst == 9] == 6).all() and (before[inst == 8] == 3).all()
-    random = [F.feature_map(label, inst, clusters, 3, "random", seed=s) for s in range(6)]
+    np.testing.assert_array_equal(changed, inst[0] == 9)
+    assert (after[inst[0] == 9] == 6).all() and (before[inst[0] == 8] == 3).all()
+    assert (before[1, 1] == 3).all() and (before[0, 0] == 1).all()  # per pixel, its class
+    np.testing.assert_array_equal(features(cluster=1)[0, 2], [4, 4, 4])
+    random = [features(cluster="random", seed=s) for s in range(6)]
     assert len({r.tobytes() for r in random}) > 1  # multi-modal
+    for r in random:  # one choice per instance
+        for i in (5, 8, 9):
+            same_class = (inst[0] == i) & (label[0] == 1)
+            assert len(np.unique(r[same_class], axis=0)) == 1
 
 
 def test_variants_and_edits_on_a_real_cityscapes_label_map(runs, tmp_path):
@@ -185,12 +205,13 @@ def test_export_with_cluster_input_matches_generate(runs, tmp_path):
     label, inst = ex["label"][None].astype(np.int32), ex["instance"][None].astype(np.int32)
     _, model = load_run(str(runs["stage1"]))
     clusters, _ = F.load_clusters(str(runs["stage1"] / "features.npz"))
+    model.attach_clusters(clusters)
     from tfsem.data.labels import load_label_space
 
     index = load_label_space("cityscapes").encode(ex["label"])
     for k in (0, 2):
         served = fn(label_map=label, instance_map=inst, cluster=tf.constant([k]))["image"].numpy()
-        feats = F.feature_map(index, ex["instance"], clusters, 3, choice=k)[None]
+        feats = model.cluster_features(tf.constant(index[None]), tf.constant([k]))
         keras_out = model({"label": index[None], "instance": inst, "features": feats}).numpy()
         expected = np.round(keras_out * 127.5 + 127.5).astype(int)
         assert np.abs(served.astype(int) - expected).max() <= 1

@@ -57,8 +57,7 @@ def test_bf16_model_has_the_same_weights_and_close_outputs(untrained_gaugan_run)
 def test_export_records_the_precision_and_serves_uint8(untrained_gaugan_run, tmp_path):
     from tfsem.export import export_run
 
-    result = export_run(str(untrained_gaugan_run), str(tmp_path / "exp"), precision="bfloat16",
-                        stream=open("/dev/null", "w"))
+    result = export_run(str(untrained_gaugan_run), str(tmp_path / "exp"), precision="bfloat16")
     path = result["saved_model"]
     with open(f"{path}/assets/precision.json") as f:
         assert json.load(f) == {"compute": "bfloat16"}

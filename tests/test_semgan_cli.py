@@ -9,7 +9,7 @@ from PIL import Image
 from tfsem.config import load_config
 from tfsem.data.labels import load_label_space
 from tfsem.data.readers import read_label
-from tfsem.inference.generate import raw_label_ids
+from tfsem.data.labels import raw_label_ids
 from tests.testing import REPO, run_module, run_subprocess, write_json
 
 # Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).

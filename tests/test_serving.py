@@ -27,7 +27,7 @@ from PIL import Image
 
 from tfsem.config import ExperimentConfig, config_from_dict
 from tfsem.data import toy_streets
-from tfsem.export.generator import export_saved_model
+from tfsem.export.saved_model import export_saved_model
 from tfsem.train.build import build_model
 from tfsem.serving.client import (GrpcClient, RestClient, ServingError, build_rest_request,
                                   parse_rest_response)
@@ -153,12 +153,12 @@ def test_client_cli_writes_the_photo(served, rest_url, tmp_path):
     inst.write_bytes(_png(served["instance"][0].astype(np.uint16)))
     for signature in ("predict_png", "serving_default"):
         out = tmp_path / f"{signature}.png"
-        result = run_subprocess("tfsem.serving.client", "--url", rest_url, "--model", "tiny",
+        result = run_subprocess("tfsem.serving", "--url", rest_url, "--model", "tiny",
                             "--labels", str(label), "--instances", str(inst), "--out", str(out),
                             "--signature", signature)
         assert result.returncode == 0, result.stderr[-3000:]
         np.testing.assert_array_equal(np.asarray(Image.open(out)), served["expected"][0])
-    result = run_module("tfsem.serving.client", "--url", rest_url, "--model", "tiny",
+    result = run_module("tfsem.serving", "--url", rest_url, "--model", "tiny",
                         "--labels", str(tmp_path / "missing.png"), "--out", str(out))
     assert result.returncode == 2 and "missing.png" in result.stderr
 
@@ -256,3 +256,38 @@ def test_real_tensorflow_model_server(served, tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_client_cli_reads_what_the_model_takes_from_its_metadata(tmp_path):
+    """A VAE export: the CLI sends z = latent_for_seeds(--seed) of the size the
+    served signature declares (no --z-dim), the latent tfsem.Pipeline uses."""
+    from tfsem import Pipeline
+    from tfsem.runs import load_run
+    from tests.testing import save_untrained_run
+
+    run = save_untrained_run("gaugan_vae", tmp_path / "vae", init_gain=1.0)
+    config, model = load_run(str(run))
+    loaded = tf.saved_model.load(export_saved_model(model, config, str(tmp_path / "m")))
+    example = toy_streets.generate(2, 32, 64, split="val")
+    label = tmp_path / "label.png"
+    label.write_bytes(_png(example["label"].astype(np.uint8)))
+    inst = tmp_path / "inst.png"
+    inst.write_bytes(_png(example["instance"].astype(np.uint16)))
+    with rest_stand_in(loaded) as url:
+        inputs = RestClient(url, "tiny").signatures()["serving_default"]["inputs"]
+        assert inputs["z"] == ("DT_FLOAT", [-1, 8])
+        photos = []
+        for seed in ("5", "6"):
+            out = tmp_path / f"seed{seed}.png"
+            result = run_module("tfsem.serving", "--url", url, "--model", "tiny", "--labels",
+                                str(label), "--instances", str(inst), "--seed", seed,
+                                "--out", str(out))
+            assert result.returncode == 0, result.stderr[-3000:]
+            photos.append(np.asarray(Image.open(out)))
+        result = run_module("tfsem.serving", "--url", url, "--model", "tiny", "--num", "2",
+                            "--out", str(tmp_path / "maps"))
+        assert result.returncode == 2 and "not seeds; pass --labels" in result.stderr
+    pipe = Pipeline.from_run(str(run), precision="float32")
+    expected = pipe(example["label"], example["instance"], seed=5)
+    assert np.abs(photos[0].astype(int) - expected.astype(int)).max() <= 1
+    assert not np.array_equal(photos[0], photos[1])

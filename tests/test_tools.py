@@ -16,7 +16,7 @@ def test_plot_oracle_reads_eval_jsonl_last_entry_wins(tmp_path):
              {"step": 200, "oracle_miou": 0.7, "oracle_pixel_accuracy": 0.9}]
     (run / "eval.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     out = tmp_path / "plot.png"
-    result = subprocess.run([sys.executable, f"{REPO}/tools/plot_oracle.py", "--run", str(run),
+    result = subprocess.run([sys.executable, f"{REPO}/dev/plot_oracle.py", "--run", str(run),
                              "--out", str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "| 200 | 0.700 | 0.900 |" in result.stdout and "0.600" not in result.stdout
@@ -25,7 +25,7 @@ def test_plot_oracle_reads_eval_jsonl_last_entry_wins(tmp_path):
 
 @pytest.mark.slow  # seven tiny runs through every comparison (~65 s alone)
 def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
-    """tools/report.py end to end on tiny untrained runs (--run for each), 2 maps
+    """dev/report.py end to end on tiny untrained runs (--run for each), 2 maps
     per score: the three tables, the targets, the budgets and both pictures
     are written."""
     from tests.testing import save_untrained_run
@@ -70,7 +70,7 @@ def test_benchmark_compare_parses_cases_and_prints_ratios():
 def _benchmark_module():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("benchmark", f"{REPO}/tools/benchmark.py")
+    spec = importlib.util.spec_from_file_location("benchmark", f"{REPO}/dev/benchmark.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     return bench

@@ -3,7 +3,7 @@
 Every case of ``../shared/reference/train_fixtures`` (official weights before
 and after N iterations of NVlabs/SPADE's ``Pix2PixTrainer`` or
 NVIDIA/pix2pixHD's ``train.py``, the batch as PNGs, every loss term of every
-iteration) goes through the user's path (``tools/train_fidelity.py``): the
+iteration) goes through the user's path (``dev/train_fidelity.py``): the
 official W0 converted, a new run with ``train.init_from``, tfsem's folder
 reader on the PNGs and the trainer's own training-step function.
 
@@ -74,7 +74,7 @@ def test_official_training_fixture(case, tmp_path):
     if not os.path.isdir(root):
         pytest.skip(f"official training fixtures not found at {_fixtures_dir()} "
                     "(set TFSEM_REFERENCE)")
-    from tools.train_fidelity import format_result, run_case
+    from dev.train_fidelity import format_result, run_case
 
     result = run_case(root, str(tmp_path))
     print(format_result(result))
@@ -158,7 +158,7 @@ def test_more_official_training_cases(case, tmp_path):
     subprocess.run([sys.executable, "-c", _MAKE_CASE, fn, " ".join(args), str(seed), str(iters),
                     str(out), ",".join(map(str, label_ids or []))], check=True, env=env,
                    cwd=str(tmp_path), capture_output=True)
-    from tools.train_fidelity import format_result, run_case
+    from dev.train_fidelity import format_result, run_case
 
     result = run_case(str(out), str(tmp_path / "work"))
     print(format_result(result))
@@ -166,7 +166,7 @@ def test_more_official_training_cases(case, tmp_path):
 
 
 def test_pix2pix_training_step_is_the_official_one():
-    """``tests/fixtures/pix2pix_train.npz`` (``tools/make_pix2pix_train_fixture.py``:
+    """``tests/fixtures/pix2pix_train.npz`` (``dev/make_pix2pix_train_fixture.py``:
     the official networks, GANLoss and torch.optim.Adam in ``optimize_parameters``'
     order, batch norm, 3 iterations of batch 2, dropout off): the weights go
     through ``tfsem.convert.pix2pix``; tfsem's step (one G forward, the D step,
@@ -181,7 +181,7 @@ def test_pix2pix_training_step_is_the_official_one():
     from tfsem.convert.pix2pix import infer_pix2pix, load_pix2pix_weights
     from tfsem.convert.state_dict import StateDict
     from tfsem.models import Pix2Pix
-    from tools.train_fidelity import variables_by_path, weight_metrics
+    from dev.train_fidelity import variables_by_path, weight_metrics
 
     with np.load(os.path.join(REPO, "tests", "fixtures", "pix2pix_train.npz")) as f:
         arrays = {k: f[k] for k in f.files}

@@ -8,6 +8,7 @@ the user has not set it).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -15,7 +16,7 @@ from typing import Callable, Optional, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__all__ = ["COMMANDS", "error_line", "main", "run_cli"]
+__all__ = ["COMMANDS", "error_line", "main", "report_to_stdout", "run_cli"]
 
 #: ``tfsem <command>`` -> (the module ``python -m`` runs, one line of help).
 COMMANDS = {
@@ -28,8 +29,8 @@ COMMANDS = {
     "export": ("tfsem.export", "SavedModel for TF Serving, TFLite variants"),
     "convert": ("tfsem.convert", "official SPADE / pix2pixHD checkpoints to run dirs"),
     "config": ("tfsem.config", "describe model fields, check a config"),
-    "inspect": ("tfsem.data.inspect", "look at a config's data"),
-    "serve-client": ("tfsem.serving.client", "query a TF Serving model (REST or gRPC)"),
+    "inspect": ("tfsem.data", "look at a config's data"),
+    "serve-client": ("tfsem.serving", "query a TF Serving model (REST or gRPC)"),
     "studio": ("tfsem.studio", "paint label maps in the browser, see the photos"),
 }
 
@@ -50,12 +51,31 @@ def error_line(err: BaseException) -> str:
     return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", first)
 
 
+class _StdoutHandler(logging.Handler):
+    """Writes each record's message to the CURRENT ``sys.stdout`` (so a
+    redirected or captured stdout gets it)."""
+
+    def emit(self, record):
+        print(record.getMessage(), file=sys.stdout, flush=True)
+
+
+def report_to_stdout() -> None:
+    """The libraries report through the ``tfsem`` logger; a CLI shows those
+    reports (INFO and up) on stdout, one line each (idempotent)."""
+    logger = logging.getLogger("tfsem")
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        logger.addHandler(_StdoutHandler())
+    logger.setLevel(logging.INFO)
+
+
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv=None) -> int:
-    """Runs ``main(argv)``; user-facing errors become ``error: ...`` and exit code 2,
-    any other exception one ``error:`` line and exit code 1 (``TFSEM_DEBUG=1``
-    re-raises it, with its traceback)."""
+    """Runs ``main(argv)`` with the libraries' reports on stdout; user-facing
+    errors become ``error: ...`` and exit code 2, any other exception one
+    ``error:`` line and exit code 1 (``TFSEM_DEBUG=1`` re-raises it, with its
+    traceback)."""
     import tensorflow as tf
 
+    report_to_stdout()
     try:
         return int(main(argv) or 0)
     except (ValueError, TypeError, OSError, tf.errors.OpError) as err:

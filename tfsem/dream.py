@@ -22,11 +22,14 @@ stream=1)``, also as the exported model.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from tfsem import cli, precision
 
 __all__ = ["main"]
+
+log = logging.getLogger("tfsem.dream")
 
 
 def main(argv=None) -> int:
@@ -46,10 +49,27 @@ def main(argv=None) -> int:
                              "dream model)")
     precision.add_argument(parser)
     args = parser.parse_args(argv)
-    from tfsem.inference.dream import dream
+    cli.report_to_stdout()
+    from tfsem.inference import files
+    from tfsem.inference.feature_clusters import load_run_clusters
+    from tfsem.pipeline import DreamPipeline, Pipeline
 
-    dream(args.semgan, args.renderer, args.out, args.num, args.seed, args.features, args.cluster,
-          precision=args.precision)
+    cluster = args.cluster
+    if cluster not in ("random", "seed") and not str(cluster).lstrip("-").isdigit():
+        raise ValueError(f"--cluster must be an integer, 'random' or 'seed', got {cluster!r}")
+    if args.num < 1:
+        raise ValueError(f"--num must be >= 1, got {args.num}")
+    labels = Pipeline.from_run(args.semgan, precision=args.precision)
+    renderer = Pipeline.from_run(args.renderer, precision=args.precision, features=args.features)
+    dream = DreamPipeline(labels, renderer)
+    if renderer.needs_clusters():
+        load_run_clusters(args.renderer, args.features)  # no clusters: its error says what to run
+    if labels.image_size != renderer.image_size:
+        log.info(f"note: SemGAN maps are {labels.image_size[0]}x{labels.image_size[1]}, the "
+                 f"renderer works at {renderer.image_size[0]}x{renderer.image_size[1]}: maps "
+                 "are resized (nearest)")
+    files.write_dreams(dream, out=args.out, seeds=range(args.seed, args.seed + args.num),
+                 cluster=None if cluster == "seed" else cluster)
     return 0
 
 

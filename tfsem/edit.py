@@ -39,10 +39,13 @@ def main(argv=None) -> int:
     parser.add_argument("--features", default=None, help="clusters file (default: RUN/features.npz)")
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
     args = parser.parse_args(argv)
-    from tfsem.inference.edit import edit_image
+    cli.report_to_stdout()
+    from tfsem.inference import files
 
-    edit_image(args.model, args.labels, args.out, args.instances, args.replace or (),
-               args.instance_cluster or (), args.cluster, args.seed, args.features, args.config)
+    files.edit_files(model_path=args.model, labels=args.labels, out=args.out,
+                     instances=args.instances, replace=args.replace or (),
+                     instance_cluster=args.instance_cluster or (), cluster=args.cluster,
+                     seed=args.seed, features=args.features, config=args.config)
     return 0
 
 

@@ -31,10 +31,18 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
     args = parser.parse_args(argv)
+    cli.report_to_stdout()
+    from tfsem.inference import feature_clusters as F
     from tfsem.inference.encode_features import encode_features
+    from tfsem.runs import load_run
 
-    encode_features(args.model, args.out, args.clusters, args.split, args.max_examples,
-                    args.min_pixels, args.seed, args.config)
+    config, model = load_run(args.model, args.config)
+    centres, meta = encode_features(model, config, clusters=args.clusters, split=args.split,
+                                    max_examples=args.max_examples, min_pixels=args.min_pixels,
+                                    seed=args.seed)
+    out = args.out or F.default_clusters_path(args.model)
+    F.save_clusters(out, centres, meta)
+    print(f"wrote {out}")
     return 0
 
 

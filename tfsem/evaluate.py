@@ -62,18 +62,22 @@ def main(argv=None) -> int:
                         default="minus1_1", help="pixel range the segmenter expects")
     precision.add_argument(parser)
     args = parser.parse_args(argv)
+    cli.report_to_stdout()
     from tfsem.metrics import evaluate as E
 
     if args.num < 2:
         raise ValueError(f"--num must be >= 2, got {args.num}")
     if len(args.model) > 1:
-        result = E.evaluate_label_map_runs(args.model, args.split, args.num, args.seed,
-                                         args.tolerance, precision=args.precision)
+        result = E.evaluate_label_map_runs(args.model, split=args.split, num=args.num,
+                                           seed=args.seed, tolerance=args.tolerance,
+                                           precision=args.precision)
     else:
-        result = E.evaluate_model(args.model[0], args.config, args.split, args.num,
-                                args.batch_size, args.inception, args.segmenter,
-                                args.segmenter_classes, args.segmenter_input, seed=args.seed,
-                                tolerance=args.tolerance, precision=args.precision)
+        result = E.evaluate_model(args.model[0], config_path=args.config, split=args.split,
+                                  num=args.num, batch_size=args.batch_size,
+                                  inception=args.inception, segmenter=args.segmenter,
+                                  segmenter_classes=args.segmenter_classes,
+                                  segmenter_input=args.segmenter_input, seed=args.seed,
+                                  tolerance=args.tolerance, precision=args.precision)
     if args.out:
         atomic_write_text(args.out, json.dumps(E.json_safe(result), indent=2) + "\n")
         print(f"wrote {args.out}")

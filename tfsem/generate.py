@@ -39,7 +39,8 @@ __all__ = ["main"]
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tfsem.generate",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="run directory or .keras file")
+    parser.add_argument("--model", required=True,
+                        help="run directory, .keras file or SavedModel export")
     parser.add_argument("--labels", default=None,
                         help="label-to-photo models: label-id PNG or folder of them")
     parser.add_argument("--num", type=int, default=None,
@@ -60,18 +61,31 @@ def main(argv=None) -> int:
                         help="pix2pixHD: photos per label map (random clusters)")
     precision.add_argument(parser)
     args = parser.parse_args(argv)
-    from tfsem.inference import generate as G
+    cli.report_to_stdout()
+    from tfsem.inference import files
+    from tfsem.pipeline import Pipeline
 
     if (args.labels is None) == (args.num is None):
         raise ValueError("pass --labels (label-to-photo models) or --num (SemGAN), not "
                          + ("both" if args.labels else "neither"))
+    if args.cluster != "random" and not str(args.cluster).lstrip("-").isdigit():
+        raise ValueError(f"--cluster must be an integer or 'random', got {args.cluster!r}")
+    if args.num is not None and args.num < 1:
+        raise ValueError(f"--num must be >= 1, got {args.num}")
+    pipe = Pipeline.from_run(args.model, precision=args.precision, features=args.features,
+                             config=args.config)
     if args.num is not None:
-        G.generate_label_maps(args.model, args.out, args.num, args.seed, args.config,
-                              precision=args.precision)
+        if pipe.takes_label_maps:
+            raise ValueError(f"{args.model} is a {pipe.name} model: it renders photos from "
+                             "label maps; pass --labels PNG_or_FOLDER instead of --num")
+        files.write_samples(pipe, out=args.out, seeds=range(args.seed, args.seed + args.num))
         return 0
-    G.generate_images(args.model, args.labels, args.out, args.instances, args.style, args.seed,
-                    args.config, features=args.features, cluster=args.cluster,
-                    variants=args.variants, precision=args.precision)
+    if not pipe.takes_label_maps:
+        raise ValueError(f"{args.model} is a {pipe.name} model: it samples label maps from "
+                         "noise; pass --num N (and --seed S) instead of --labels")
+    files.render_label_files(pipe, labels=args.labels, out=args.out, model_path=args.model,
+                       instances=args.instances, style=args.style, seed=args.seed,
+                       features=args.features, cluster=args.cluster, variants=args.variants)
     return 0
 
 

@@ -4,7 +4,7 @@ Keras 3's ``Adam.update_step`` writes the update as about ten separate ops per
 variable (subtract, multiply, square, assign_add twice, sqrt, add, divide,
 assign_sub ...), each a pass over the variable; for SPADE's 93 M generator
 parameters that is ~9% of a training step on a 2-core CPU (``python
-tools/benchmark.py profile spade_train_256x128``: the ``adam/*`` rows).
+dev/benchmark.py profile spade_train_256x128``: the ``adam/*`` rows).
 TensorFlow's ``ResourceApplyAdam`` computes the same update in one pass:
 
     lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)

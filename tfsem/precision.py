@@ -17,14 +17,14 @@ import functools
 import os
 from typing import Tuple
 
-__all__ = ["PRECISIONS", "POLICIES", "AUTO_BF16_FAMILIES", "add_argument", "cpu_flags",
+__all__ = ["PRECISIONS", "POLICIES", "add_argument", "auto_bf16", "cpu_flags",
            "hardware_bf16",
            "in_precision", "resolve", "with_precision", "model_precision"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-#: Families whose bf16 renders were measured to hold PSNR >= 40 dB against float32
-#: (tools/precision_fidelity.py, docs/precision_fidelity.json, BENCHMARKS.md):
+#: The families with ``auto_bf16`` in ``tfsem.registry``: their bf16 renders were measured to hold PSNR >= 40 dB against float32
+#: (dev/precision_fidelity.py, docs/precision_fidelity.json, BENCHMARKS.md):
 #: SPADE on the official code's weights at full width 50.4 dB, its quickstart
 #: 56.8 dB; pix2pixHD's local enhancer (G1 inside) on the official code's weights
 #: at full width 41.3 dB with native bf16 (AMX; the code before the fused norm
@@ -34,7 +34,14 @@ POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixe
 #: quickstarts' toy-oracle mIoU moved by < 0.0001.
 #: Label-map GANs are not here: their output is an argmax, and a map that changes
 #: with the hardware is not seed-exact.
-AUTO_BF16_FAMILIES = ("gaugan", "pix2pixhd", "pix2pix")
+
+
+def auto_bf16(family: str) -> bool:
+    """Whether ``--precision auto`` may pick bfloat16 for ``family``."""
+    from tfsem import registry
+
+    entry = registry.FAMILIES.get(family)
+    return bool(entry and entry.auto_bf16)
 
 
 def add_argument(parser, default: str = "auto") -> None:
@@ -85,7 +92,7 @@ def hardware_bf16() -> Tuple[bool, str]:
 def resolve(precision: str, family: str = None, what: str = "--precision") -> str:
     """``precision`` as a concrete one (``float32`` | ``bfloat16`` | ``float16``).
 
-    ``auto``: bfloat16 for a family in ``AUTO_BF16_FAMILIES`` on native bf16
+    ``auto``: bfloat16 for a family with ``auto_bf16`` (``tfsem.registry``) on native bf16
     hardware, else float32; ``TFSEM_PRECISION`` overrides what auto picks.
     ``float16`` needs a GPU (CPUs have no fast fp16 convolutions)."""
     if precision not in PRECISIONS:
@@ -96,7 +103,7 @@ def resolve(precision: str, family: str = None, what: str = "--precision") -> st
         if forced:
             return resolve(forced, family, what="TFSEM_PRECISION")
         native, _ = hardware_bf16()
-        return "bfloat16" if native and family in AUTO_BF16_FAMILIES else "float32"
+        return "bfloat16" if native and auto_bf16(family) else "float32"
     import tensorflow as tf
 
     if precision == "float16" and not tf.config.list_physical_devices("GPU"):

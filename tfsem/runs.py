@@ -58,10 +58,18 @@ def load_run(path: str, config_path: Optional[str] = None,
             print(f"warning: {reason}; using the run's latest checkpoint {latest}",
                   file=sys.stderr)
         if model is not None:  # a precision failure is not reported as a corrupt file
-            return config, in_precision(config, model, precision)
+            return config, _with_label_space(config, in_precision(config, model, precision))
     if latest is None:
         raise FileNotFoundError(f"{path}: has neither model.keras nor a checkpoint")
     model = registry.family_of(config).build(config)
     model.build_networks()
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    return config, in_precision(config, model, precision)
+    return config, _with_label_space(config, in_precision(config, model, precision))
+
+
+def _with_label_space(config, model):
+    """``model`` with the run's label space attached for ``infer``."""
+    from tfsem.data.labels import load_label_space
+
+    model.attach_label_space(load_label_space(config.data.label_space), config.data.dont_care)
+    return model

@@ -1,7 +1,7 @@
 """tfsem's pix2pix networks compute what the official pix2pix code computes.
 
 ``tests/fixtures/pix2pix_<case>.npz`` were written by
-``tools/make_pix2pix_fixture.py`` with junyanz/pytorch-CycleGAN-and-pix2pix's
+``dev/make_pix2pix_fixture.py`` with junyanz/pytorch-CycleGAN-and-pix2pix's
 ``UnetGenerator`` and ``NLayerDiscriminator`` (no PyTorch needed here: the
 state dicts are stored as arrays). Their weights go through
 ``tfsem.convert.pix2pix`` into ``Pix2Pix`` models built from what the

@@ -1,4 +1,4 @@
-import io
+import logging
 import json
 import os
 
@@ -11,12 +11,11 @@ from tests.testing import (REPO, run_module, run_subprocess, shared_data_dir, to
                            write_png)
 
 
-def test_inspect_reports_numbers_and_writes_grid(tmp_path):
+def test_inspect_reports_numbers_and_writes_grid(tmp_path, caplog):
     out = str(tmp_path / "grid.png")
-    stream = io.StringIO()
-    stats = inspect_data(ExperimentConfig(name="t", data=toy_data_config()), num=3, out=out,
-                         stream=stream)
-    text = stream.getvalue()
+    with caplog.at_level(logging.INFO, logger="tfsem.data"):
+        stats = inspect_data(ExperimentConfig(name="t", data=toy_data_config()), num=3, out=out)
+    text = caplog.text
     assert "examples:    8" in text and "model input: 32x64" in text
     assert stats["seen"] == 3 and abs(sum(stats["histogram"].values()) - 1.0) < 1e-6
     assert "road" in stats["histogram"]
@@ -30,7 +29,7 @@ def test_inspect_cli_on_real_cityscapes_sample(tmp_path):
     config.write_text(json.dumps({"name": "c", "data": {
         "source": "folder", "root": root, "preprocess": {"resize_to": [128, 256]}}}))
     out = tmp_path / "grid.png"
-    result = run_subprocess("tfsem.data.inspect", "--config", str(config), "--out", str(out), "--num", "2")
+    result = run_subprocess("tfsem.data", "--config", str(config), "--out", str(out), "--num", "2")
     assert result.returncode == 0, result.stderr
     assert "examples:    8" in result.stdout
     assert "stored size: 1024x2048" in result.stdout and "model input: 128x256" in result.stdout
@@ -41,7 +40,7 @@ def test_inspect_cli_on_real_cityscapes_sample(tmp_path):
 def test_inspect_cli_errors_are_one_line(tmp_path):
     config = tmp_path / "typo.json"
     config.write_text(json.dumps({"name": "t", "data": {"batch_sise": 2}}))
-    result = run_module("tfsem.data.inspect", "--config", str(config))
+    result = run_module("tfsem.data", "--config", str(config))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {config}: data.batch_sise: unknown key; did you mean 'batch_size'?")
@@ -51,13 +50,13 @@ def test_inspect_cli_errors_are_one_line(tmp_path):
     write_png(str(tmp_path / "d" / "train_img" / "a.png"), np.zeros((8, 8, 3), np.uint8))
     config.write_text(json.dumps({"name": "t", "data": {
         "source": "folder", "root": str(tmp_path / "d"), "use_instances": False}}))
-    result = run_module("tfsem.data.inspect", "--config", str(config))
+    result = run_module("tfsem.data", "--config", str(config))
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "train_label/a.png: label ids outside" in last and "99" in last
 
 
 def test_readme_demo_config_runs(tmp_path):
-    result = run_module("tfsem.data.inspect", "--config", os.path.join(REPO, "configs", "quickstart.json"),
+    result = run_module("tfsem.data", "--config", os.path.join(REPO, "configs", "quickstart.json"),
                         "--num", "2", "--out", str(tmp_path / "g.png"))
     assert result.returncode == 0, result.stderr

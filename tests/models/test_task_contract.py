@@ -1,7 +1,8 @@
 """The contract every family's task keeps (``tfsem.models.base.GANTask``,
 ``tfsem.registry``), one parametrized set over all families and variants:
 config round trip, the registry's task, ``.keras`` save/load, ``fit``, the
-front-end methods, and the Mirrored update."""
+inference contract (``inference_specs`` / ``infer`` equal to the Keras
+model), the trainer's methods, and the Mirrored update."""
 
 import json
 
@@ -16,6 +17,7 @@ from tfsem.data.pipeline import DataPipeline
 from tfsem.losses import VGGPerceptualLoss
 from tfsem.models.base import GANTask
 from tfsem.train.build import build_model, compile_model
+from tfsem.train.scores import periodic_scorer
 from tests.testing import (FAMILY_CASES, assert_same_update, mirrored_train_step,
                            tiny_family_experiment, two_replica_strategy)
 
@@ -33,14 +35,21 @@ def _clusters(model):
             for c in range(model.num_classes)}
 
 
+def _inputs(model, batch):
+    """The named inputs of ``infer`` for ``batch`` (raw ids; clusters attached)."""
+    names = [spec.name for spec in model.inference_specs()]
+    if "label_map" not in names:
+        return model.inference_inputs(seed=[3, 4])
+    if "cluster" in names:
+        model.attach_clusters(_clusters(model))
+    raw = model.label_codec().raw_ids[batch["label"].numpy()]
+    return model.inference_inputs(raw, batch.get("instance"), seed=1,
+                                  cluster="1" if "cluster" in names else None)
+
+
 def _outputs(model, batch):
-    """What a front end gets from the model for ``batch`` through the contract."""
-    if not model.conditional:
-        return model.sample_label_maps([3, 4])[1]
-    clusters = _clusters(model) if model.use_features else None
-    inputs = model.inference_inputs(batch["label"], batch.get("instance"), seed=1,
-                                    clusters=clusters, cluster="1")
-    return model(inputs, training=False).numpy()
+    """What every front end gets from the model for ``batch``: its ``infer``."""
+    return {k: v.numpy() for k, v in model.infer(**_inputs(model, batch)).items()}
 
 
 @pytest.mark.parametrize("case", FAMILY_CASES)
@@ -87,7 +96,54 @@ def test_keras_round_trip_keeps_what_front_ends_get(case, tmp_path):
     assert type(loaded) is type(model)
     for name in CAPABILITIES:
         assert getattr(loaded, name) == getattr(model, name), name
-    np.testing.assert_allclose(_outputs(loaded, batch), _outputs(model, batch), atol=1e-5)
+    loaded.attach_label_space(*_space(config))
+    got, expected = _outputs(loaded, batch), _outputs(model, batch)
+    assert got.keys() == expected.keys()
+    for key in got:
+        np.testing.assert_allclose(got[key].astype(float), expected[key].astype(float), atol=1,
+                                   err_msg=key)
+
+
+def _space(config):
+    from tfsem.data.labels import load_label_space
+
+    return load_label_space(config.data.label_space), config.data.dont_care
+
+
+@pytest.mark.parametrize("case", FAMILY_CASES)
+def test_infer_is_the_keras_model_over_the_declared_specs(case):
+    """``infer`` takes exactly its declared inputs and computes what the Keras
+    call computes: photos of the label map, or the label maps of z."""
+    config = _config(case)
+    model = build_model(config)
+    model.build_networks()
+    batch = next(iter(DataPipeline(config.data, "val").dataset(training=False)))
+    inputs = _inputs(model, batch)
+    specs = model.inference_specs(2, 32, 64, optional=True)
+    names = [spec.name for spec in model.inference_specs()]
+    assert set(names) <= set(inputs) <= {spec.name for spec in specs}
+    for spec in specs:
+        if spec.name in inputs:
+            assert spec.is_compatible_with(tf.TensorSpec.from_tensor(inputs[spec.name])), spec
+    out = model.infer(**inputs)
+    if "label_map" in names:
+        assert set(out) == {"image"} and out["image"].dtype == tf.uint8
+        keras_inputs = {"label": batch["label"]}
+        if "instance_map" in names:
+            keras_inputs["instance"] = batch["instance"]
+        if "z" in inputs:
+            keras_inputs["z"] = inputs["z"]
+        if "cluster" in names:
+            keras_inputs["features"] = model.cluster_features(batch["label"], inputs["cluster"])
+        expected = model(keras_inputs, training=False).numpy() * 127.5 + 127.5
+        np.testing.assert_allclose(out["image"].numpy(), expected, atol=0.5 + 1e-3)
+    else:
+        assert {"label_map", "color"} <= set(out)
+        labels = model.sample_seeds([3, 4]).numpy()
+        space, dont_care = _space(config)
+        np.testing.assert_array_equal(out["label_map"].numpy(),
+                                      model.label_codec().raw_ids[labels])
+        np.testing.assert_array_equal(out["color"].numpy(), space.colorize(labels, dont_care))
 
 
 # GauGAN fits with its VAE, the KL term and a (random-weight) VGG loss: every term of
@@ -111,10 +167,10 @@ def test_fit_and_the_front_end_methods(case):
     grid = model.preview_grid(batch, pipeline.label_space, config.data.dont_care)
     assert grid.dtype == np.uint8 and grid.ndim == 3 and grid.shape[-1] == 3
     assert grid.shape[0] >= 2 * 32  # one row per example
-    assert model.scores_available(config.data)  # toy_streets: every family scores
-    scores = model.periodic_scores(batch)
+    scorer = periodic_scorer(model, config.data)  # toy_streets: every family scores
+    scores = scorer(batch)
     assert scores and all(np.isfinite(v) for v in scores.values())
-    if model.conditional:
+    if "label_map" in [spec.name for spec in model.inference_specs()]:
         with pytest.raises(TypeError, match="does not sample label maps"):
             model.sample_label_maps([0])
         assert set(model.load_stage_weights(build_model(config))) >= {"generator"}
@@ -145,11 +201,15 @@ def test_options_a_model_cannot_use_are_errors(case):
     config = _config(case)
     model = build_model(config)
     model.build_networks()
-    label = tf.zeros([1, 32, 64], tf.int32)
+    label = np.full([1, 32, 64], 7, np.int32)
     with pytest.raises(ValueError, match="style photo needs"):
         model.inference_inputs(label, style=tf.zeros([1, 32, 64, 3]))
     with pytest.raises(ValueError, match="feature clusters need"):
-        model.inference_inputs(label, clusters={0: np.zeros((1, 3), np.float32)})
+        model.inference_inputs(label, cluster="random")
+    with pytest.raises(ValueError, match="z needs a GauGAN with a style encoder"):
+        model.inference_inputs(label, z=np.zeros([1, 8], np.float32))
+    with pytest.raises(ValueError, match="label ids outside the 'cityscapes' label space: 77"):
+        model.inference_inputs(np.full([1, 32, 64], 77))
 
 
 # -- the Mirrored update: two replicas give one device's update ---------------------------
@@ -291,3 +351,11 @@ def test_mirrored_strategy_first_update_matches_single_device(family, setup):
         for v, w0 in zip(single.weights, weights):
             if v.path in g1:
                 np.testing.assert_array_equal(v.numpy(), w0)  # frozen at step 0
+
+
+def test_the_cases_cover_every_built_in_family():
+    """The family list is the registry's: each built-in family has a tiny case here."""
+    built_in = {t for t, f in registry.FAMILIES.items()
+                if f.section.__module__ in registry.BUILTIN_FAMILIES}
+    assert {tiny_family_experiment(c)["model"]["type"] for c in FAMILY_CASES} == built_in
+    assert set(registry.official_checkpoints()) == {"spade", "pix2pixhd", "pix2pix"}

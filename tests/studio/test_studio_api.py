@@ -21,7 +21,7 @@ from tfsem.data import toy_streets  # noqa: E402
 from tfsem.data.labels import load_label_space  # noqa: E402
 from tfsem.data.preprocess import resize_map  # noqa: E402
 from tfsem.data.visualize import image_to_uint8  # noqa: E402
-from tfsem.export.generator import export_saved_model  # noqa: E402
+from tfsem.export.saved_model import export_saved_model  # noqa: E402
 from tfsem.inference.feature_clusters import save_clusters  # noqa: E402
 from tfsem.runs import load_run  # noqa: E402
 from tfsem.studio.app import create_app  # noqa: E402
@@ -77,12 +77,9 @@ def client(runs):
         yield c
 
 
-def keras_photo(model, label, instance, **style):
-    from tfsem.inference.generate import label_inputs
-
-    index, inst = label_inputs(model, SPACE, "extra_class", label.astype(np.int32),
-                               instance.astype(np.int32), "x")
-    inputs = model.inference_inputs(index, inst, **style)
+def keras_photo(model, label, instance):
+    """The Keras model's own photo of raw ids (class indices through the label space)."""
+    inputs = {"label": SPACE.encode(label)[None], "instance": instance.astype(np.int32)[None]}
     return image_to_uint8(model(inputs, training=False)[0].numpy())
 
 

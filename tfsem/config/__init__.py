@@ -30,19 +30,8 @@ from tfsem.config.schema import (ConfigError, apply_overrides, config_from_dict,
 from tfsem.config.semgan import SemGANConfig
 
 
-def __getattr__(name):
-    # FAMILY_OPTIMIZER_DEFAULTS: the Adam settings each family trains with when a
-    # config leaves them out (``tfsem.registry``, with their sources); computed on
-    # use, as the registry imports the family sections from this package.
-    if name == "FAMILY_OPTIMIZER_DEFAULTS":
-        from tfsem import registry
-
-        return {type_: dict(f.optimizer) for type_, f in registry.FAMILIES.items()}
-    raise AttributeError(f"module 'tfsem.config' has no attribute {name!r}")
-
-
 __all__ = [
-    "ConfigError", "DEFAULT_STEPS", "DataConfig", "ExperimentConfig", "FAMILY_OPTIMIZER_DEFAULTS",
+    "ConfigError", "DEFAULT_STEPS", "DataConfig", "ExperimentConfig",
     "FolderLayoutConfig", "GauGANConfig", "ModelConfig", "OptimizerConfig", "Pix2PixConfig",
     "Pix2PixHDConfig",
     "PreprocessConfig", "SemGANConfig", "TFDSConfig", "ToyStreetsConfig", "TrainConfig",

@@ -76,10 +76,6 @@ class ModelConfig:
     def validate(self, path: str = "model") -> None:
         self.section.validate(f"{path}.{self.type}")
 
-    def family(self):
-        """The section of the selected family (as ``section``)."""
-        return self.section
-
     def __getattr__(self, name):
         # config.model.<type> reads the section; another family's name says why not.
         if not name.startswith("__") and name in registry.FAMILIES:
@@ -198,7 +194,7 @@ class TrainConfig:
 class ExperimentConfig:
     """A named experiment: one JSON file in ``configs/``.
 
-    ``model`` may be null for data-only configs (``tfsem.data.inspect``).
+    ``model`` may be null for data-only configs (``python -m tfsem.data``).
     """
 
     name: str

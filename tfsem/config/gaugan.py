@@ -6,13 +6,15 @@ import dataclasses
 from typing import Dict, Literal
 
 from tfsem.config.schema import ConfigError, check_size_multiple, doc_field
+from tfsem.registry import Family, register_family
 
-__all__ = ["GauGANConfig", "NORMS"]
+__all__ = ["GauGANConfig", "NORMS", "UPSAMPLING_LAYERS"]
 
 NORMS = Literal["instance", "batch", "sync_batch", "none"]
 
-#: Upsamplings of the SPADE generator per ``num_upsampling_layers`` (NVlabs/SPADE).
-_UPSAMPLINGS = {"normal": 5, "more": 6, "most": 7}
+#: Upsamplings of the SPADE generator per ``num_upsampling_layers`` (NVlabs/SPADE):
+#: the one table (``tfsem.networks.spade_generator`` reads it).
+UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +70,22 @@ class GauGANConfig:
         return {}
 
     def factor(self) -> int:
-        return 2 ** _UPSAMPLINGS[self.num_upsampling_layers]
+        return 2 ** UPSAMPLING_LAYERS[self.num_upsampling_layers]
 
     def validate_experiment(self, experiment) -> None:
         check_size_multiple(experiment, self.factor(), f"GauGAN with num_upsampling_layers="
                                                        f"{self.num_upsampling_layers!r}")
         if not experiment.data.load_images:
             raise ConfigError("data.load_images: GauGAN trains on photos; set it to true")
+
+
+# The family, registered at its definition site (tfsem.registry).
+register_family(Family(
+    type="gaugan", section=GauGANConfig,
+    tasks={"default": "tfsem.models.gaugan:GauGAN"},
+    # NVlabs/SPADE train_options.py: lr 2e-4 with TTUR (G lr / 2, D lr * 2),
+    # beta1 0, beta2 0.9: the maintainers' setting for TTUR (NVlabs/SPADE #50).
+    optimizer={"g_lr": 1e-4, "d_lr": 4e-4, "beta_1": 0.0, "beta_2": 0.9},
+    quickstarts={"default": "configs/quickstart.json"},
+    summary="SPADE / GauGAN: label map (+ instances, + style) -> photo",
+    drop_last=True, official_code="NVlabs/SPADE", checkpoint="spade", auto_bf16=True))

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Dict, Literal
 
 from tfsem.config.schema import ConfigError, check_size_multiple, doc_field
+from tfsem.registry import Family, register_family
 
 __all__ = ["Pix2PixConfig"]
 
@@ -70,3 +71,16 @@ class Pix2PixConfig:
         check_size_multiple(experiment, self.factor(), f"pix2pix with num_downs={self.num_downs}")
         if not experiment.data.load_images:
             raise ConfigError("data.load_images: pix2pix trains on photos; set it to true")
+
+
+# The family, registered at its definition site (tfsem.registry).
+register_family(Family(
+    type="pix2pix", section=Pix2PixConfig,
+    tasks={"default": "tfsem.models.pix2pix:Pix2Pix"},
+    # junyanz/pytorch-CycleGAN-and-pix2pix train_options.py: lr 2e-4, beta1 0.5;
+    # beta2 0.999 (pix2pix_model.py).
+    optimizer={"g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999},
+    quickstarts={"default": "configs/quickstart_pix2pix.json"},
+    summary="pix2pix: label map (+ instance edges) -> photo (U-Net + PatchGAN)",
+    lr_decay="pix2pix", official_code="junyanz/pytorch-CycleGAN-and-pix2pix",
+    checkpoint="pix2pix", auto_bf16=True))

@@ -7,6 +7,7 @@ from typing import Dict, Literal
 
 from tfsem.config.gaugan import NORMS
 from tfsem.config.schema import ConfigError, check_size_multiple, doc_field
+from tfsem.registry import Family, register_family
 
 __all__ = ["Pix2PixHDConfig"]
 
@@ -76,3 +77,15 @@ class Pix2PixHDConfig:
                             f"n_local_enhancers={self.n_local_enhancers}")
         if not experiment.data.load_images:
             raise ConfigError("data.load_images: pix2pixHD trains on photos; set it to true")
+
+
+# The family, registered at its definition site (tfsem.registry).
+register_family(Family(
+    type="pix2pixhd", section=Pix2PixHDConfig,
+    tasks={"default": "tfsem.models.pix2pixhd:Pix2PixHD"},
+    # NVIDIA/pix2pixHD train_options.py: lr 2e-4 for both, beta1 0.5; beta2
+    # 0.999 (pix2pixHD_model.py).
+    optimizer={"g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999},
+    quickstarts={"default": "configs/quickstart_pix2pixhd.json"},
+    summary="pix2pixHD: label + instance map (+ instance features) -> photo",
+    official_code="NVIDIA/pix2pixHD", checkpoint="pix2pixhd", auto_bf16=True))

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Dict, Literal
 
 from tfsem.config.schema import ConfigError, check_size_multiple, doc_field
+from tfsem.registry import Family, register_family
 
 __all__ = ["SemGANConfig"]
 
@@ -113,3 +114,19 @@ class SemGANConfig:
             raise ConfigError(
                 "data.dont_care: SemGAN generates every pixel's class, don't-care included; "
                 "use 'extra_class' (a generator cannot output the all-zero 'zero' vector)")
+
+
+# The family, registered at its definition site (tfsem.registry).
+register_family(Family(
+    type="semgan", section=SemGANConfig,
+    tasks={"classes": "tfsem.models.semgan:SemGAN",
+           "colors": "tfsem.models.color_label_gan:ColorLabelGAN",
+           "photos": "tfsem.models.photo_gan:PhotoGAN"},
+    # The TTUR setting its report was measured with (the paper publishes none).
+    optimizer={"g_lr": 1e-4, "d_lr": 4e-4, "beta_1": 0.0, "beta_2": 0.9},
+    quickstarts={"default": "configs/quickstart_semgan.json",
+                 "colors": "configs/quickstart_semgan_baseline.json",
+                 "photos": "configs/quickstart_photogan.json"},
+    summary="SemGAN: noise -> label map (classes), its colour-GAN baseline (colors), or the "
+            "one-stage photo GAN (photos)",
+    adam="keras"))

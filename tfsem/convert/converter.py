@@ -19,13 +19,15 @@ import shutil
 import tempfile
 from typing import Dict, Optional, Sequence, Tuple
 
+from tfsem import registry
 from tfsem.convert.state_dict import StateDict, load_state_dict, read_opt_file, sha256_of
 
 __all__ = ["FAMILIES", "CheckpointFiles", "convert_checkpoint", "find_checkpoint_files"]
 
-FAMILIES = ("spade", "pix2pixhd", "pix2pix")
-REFERENCES = {"spade": "NVlabs/SPADE", "pix2pixhd": "NVIDIA/pix2pixHD",
-              "pix2pix": "junyanz/pytorch-CycleGAN-and-pix2pix"}
+#: The official checkpoints this converts (``tfsem.registry``: each family's ``checkpoint``).
+FAMILIES = tuple(registry.official_checkpoints())
+#: checkpoint name -> the official code that wrote it
+REFERENCES = {name: f.official_code for name, f in registry.official_checkpoints().items()}
 #: pix2pix's unet_256 models (the paper's Cityscapes and facades settings).
 PIX2PIX_IMAGE_SIZE = (256, 256)
 #: pix2pixHD's released Cityscapes models: label2city_512p (G1, scale_width 1024)

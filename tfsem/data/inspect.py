@@ -1,26 +1,24 @@
-"""``python -m tfsem.data.inspect --config CONFIG [--out grid.png]``: see what a model will see.
+"""See what a model will see: the library behind ``python -m tfsem.data``.
 
-Prints the number of examples, the stored and the preprocessed resolution,
-and the class histogram, and writes a PNG grid with one row per example:
-colourised label map | instance edges | photo.
+Reports (to the ``tfsem.data`` logger) the number of examples, the stored
+and the preprocessed resolution, and the class histogram, and writes a PNG
+grid with one row per example: colourised label map | instance edges | photo.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+import logging
 
-from tfsem import cli
+__all__ = ["inspect_data"]
 
-__all__ = ["inspect_data", "main"]
+log = logging.getLogger("tfsem.data")
 
 
-def inspect_data(config, split=None, num=8, augment=False, out=None, stream=None):
-    """Prints statistics of ``num`` examples of the config's data and writes a grid.
+def inspect_data(config, *, split=None, num=8, augment=False, out=None):
+    """Reports statistics of ``num`` examples of the config's data and writes a grid.
 
-    Returns a dict with the numbers it printed.
+    Returns a dict with the numbers it reported.
     """
-    stream = stream or sys.stdout
     import numpy as np
 
     from tfsem.data.pipeline import DataPipeline
@@ -55,52 +53,30 @@ def inspect_data(config, split=None, num=8, augment=False, out=None, stream=None
     if pipeline.num_channels > space.num_classes:
         names.append(f"{space.dont_care_name} (don't care)")
     names.append(f"{space.dont_care_name} (zero one-hot)")
-    print(f"source:      {data.source} (split {pipeline.split})", file=stream)
-    print(f"examples:    {total}", file=stream)
-    print(f"stored size: {stored[0]}x{stored[1]} (HxW, first example)", file=stream)
+    log.info(f"source:      {data.source} (split {pipeline.split})")
+    log.info(f"examples:    {total}")
+    log.info(f"stored size: {stored[0]}x{stored[1]} (HxW, first example)")
     if shape is not None:
-        print(f"model input: {shape[0]}x{shape[1]} (HxW, after preprocessing)", file=stream)
-    print(f"label space: {space.name}, {space.num_classes} classes, "
-          f"{pipeline.num_channels} one-hot channels", file=stream)
+        log.info(f"model input: {shape[0]}x{shape[1]} (HxW, after preprocessing)")
+    log.info(f"label space: {space.name}, {space.num_classes} classes, "
+             f"{pipeline.num_channels} one-hot channels")
     if pipeline.bad_files:
-        print(f"bad files skipped: {len(pipeline.bad_files)}", file=stream)
+        log.info(f"bad files skipped: {len(pipeline.bad_files)}")
         for path, reason in pipeline.bad_files[:10]:
-            print(f"  {path}: {reason}", file=stream)
+            log.info(f"  {path}: {reason}")
     histogram = {}
     total_px = max(int(counts.sum()), 1)
-    print(f"class histogram over {seen} example(s):", file=stream)
+    log.info(f"class histogram over {seen} example(s):")
     for index in np.argsort(-counts):
         if counts[index] == 0:
             break
         shown = index if index < len(counts) - 1 else -1
         share = counts[index] / total_px
         histogram[names[index]] = float(share)
-        print(f"  {shown:>4}  {names[index]:<28} {100 * share:6.2f}%", file=stream)
+        log.info(f"  {shown:>4}  {names[index]:<28} {100 * share:6.2f}%")
     if out and rows:
         save_png(make_grid(rows, max_width=1536), out)
         columns = "label | instance edges | image"
-        print(f"wrote {out} ({len(rows)} rows: {columns})", file=stream)
+        log.info(f"wrote {out} ({len(rows)} rows: {columns})")
     return {"examples": total, "stored_size": stored, "model_input": shape,
             "histogram": histogram, "bad_files": list(pipeline.bad_files), "seen": seen}
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tfsem.data.inspect", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="experiment config JSON")
-    parser.add_argument("--out", default=None, help="write a PNG grid here")
-    parser.add_argument("--split", default=None, help="split to read (default: the config's)")
-    parser.add_argument("--num", type=int, default=8, help="examples to look at (default 8)")
-    parser.add_argument("--augment", action="store_true",
-                        help="apply training augmentation (random crop / flip)")
-    args = parser.parse_args(argv)
-    if args.num < 1:
-        raise ValueError(f"--num must be >= 1, got {args.num}")
-    from tfsem.config import load_config
-
-    inspect_data(load_config(args.config), args.split, args.num, args.augment, args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli.run_cli(main))

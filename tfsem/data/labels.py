@@ -38,8 +38,10 @@ __all__ = [
     "BUILTIN_LABEL_SPACES",
     "DONT_CARE_INDEX",
     "LabelClass",
+    "LabelCodec",
     "LabelSpace",
     "load_label_space",
+    "raw_label_ids",
 ]
 
 BUILTIN_LABEL_SPACES = ("cityscapes", "coco_stuff", "ade20k")
@@ -287,3 +289,56 @@ def load_label_space(name_or_path: str) -> LabelSpace:
         f"unknown label space {name_or_path!r}: use one of {', '.join(BUILTIN_LABEL_SPACES)} "
         "or a path to a label-space .json file"
     )
+
+
+def raw_label_ids(labels, space: "LabelSpace") -> np.ndarray:
+    """Class indices -> raw label ids as a PNG-ready array (uint8, or uint16
+    for ids above 255); ids below 0 (Cityscapes' license plate, -1) are
+    written as the don't-care id, or 0 as in Cityscapes labelIds files."""
+    raw = space.decode(labels)
+    raw = np.where(raw < 0, space.dont_care_id if space.dont_care_id is not None else 0, raw)
+    return raw.astype(np.uint8 if raw.max(initial=0) <= 255 else np.uint16)
+
+
+class LabelCodec:
+    """What a task's ``infer`` needs of its label space: raw id -> class index
+    (``table``), class index -> raw id (``raw_ids``, PNG-ready: ids below 0 are
+    written as the don't-care id, or 0) and -> colour (``colors``), for the
+    ``channels`` class indices a model has. ``identity``: raw ids are the
+    indices (a task built without a label space)."""
+
+    def __init__(self, table: np.ndarray, raw_ids: np.ndarray, colors: np.ndarray,
+                 name: str, valid_ids: str):
+        self.table = np.asarray(table, np.int32)
+        self.raw_ids = np.asarray(raw_ids, np.int32)
+        self.colors = np.asarray(colors, np.uint8)
+        self.name, self.valid_ids = name, valid_ids
+
+    @classmethod
+    def from_space(cls, space: "LabelSpace", dont_care: str, channels: int) -> "LabelCodec":
+        if space.num_channels(dont_care) != channels:
+            raise ValueError(f"label space {space.name!r} with dont_care {dont_care!r} has "
+                             f"{space.num_channels(dont_care)} classes, the model {channels}")
+        index = np.arange(channels)
+        return cls(space.raw_to_index_table(dont_care), raw_label_ids(index, space),
+                   space.colorize(index, dont_care),
+                   space.name, space.valid_ids_text())
+
+    def check(self, raw: np.ndarray, where: str = "label_map") -> None:
+        """A ValueError naming the ids of ``raw`` outside the label space."""
+        raw = np.asarray(raw)
+        bad = (raw < 0) | (raw >= len(self.table))
+        bad |= self.table[np.where(bad, 0, raw)] == INVALID_INDEX
+        if bad.any():
+            bad_ids = np.unique(raw[bad])
+            shown = ", ".join(str(int(i)) for i in bad_ids[:10])
+            more = f" (+{len(bad_ids) - 10} more)" if len(bad_ids) > 10 else ""
+            raise ValueError(f"{where}: label ids outside the {self.name!r} label space: "
+                             f"{shown}{more} ({int(bad.sum())} pixels); valid ids: "
+                             f"{self.valid_ids}")
+
+    @classmethod
+    def identity(cls, channels: int) -> "LabelCodec":
+        grey = (np.arange(channels) * 255 // max(channels - 1, 1)).astype(np.uint8)
+        return cls(np.arange(channels), np.arange(channels), np.repeat(grey[:, None], 3, 1),
+                   "class indices", f"0..{channels - 1}")

@@ -64,7 +64,7 @@ def semantic_map(label, instance, num_classes: int, use_instances: bool,
                  colors=None) -> tf.Tensor:
     """The generator input: one-hot class indices [..., H, W, C] (+ the instance
     edge map as one more channel). Training (``ConditionalGAN.semantic_input``)
-    and serving (``tfsem.export.generator``) both build it here, so they cannot
+    and inference (``ConditionalGAN.infer``) both build it here, so they cannot
     disagree. ``colors`` (float [C, 3]): each class's colour instead of its
     one-hot row (pix2pix's colour label input; index -1 gives zeros)."""
     segmap = (one_hot(label, num_classes) if colors is None
@@ -209,3 +209,15 @@ def augment(
                 value = out[key]
                 out[key] = tf.cond(do_flip, lambda v=value: tf.reverse(v, [1]), lambda v=value: v)
     return out
+
+
+def style_photo(image, size) -> tf.Tensor:
+    """A style photo uint8 [H, W, 3] (or [B, H, W, 3]) as a model input [B, h, w, 3]:
+    prepared as the data pipeline prepares photos, resized to ``size``, then [-1, 1]."""
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[None]
+    if image.ndim != 4 or image.shape[-1] != 3:
+        raise ValueError(f"a style photo must be [height, width, 3] RGB, got shape {image.shape}")
+    photo = resize_photo(image, size)
+    return tf.clip_by_value(photo / 127.5 - 1.0, -1.0, 1.0)

@@ -38,6 +38,7 @@ __all__ = [
     "ExampleFiles",
     "list_cityscapes",
     "list_folder",
+    "map_stem",
     "decode_map_png",
     "load_example",
     "read_image",
@@ -76,6 +77,13 @@ class ExampleFiles:
 # ---------------------------------------------------------------------------
 # Listing and pairing
 # ---------------------------------------------------------------------------
+
+
+def map_stem(path: str) -> str:
+    """A label / instance file's name without its extension and the Cityscapes
+    suffixes (``_gtFine_labelIds``, ...): what label and instance maps are paired by."""
+    return _strip(os.path.splitext(os.path.basename(path))[0],
+                  _LABEL_SUFFIXES + _INSTANCE_SUFFIXES)
 
 
 def _strip(stem: str, suffixes: Tuple[str, ...]) -> str:

@@ -2,12 +2,14 @@
 
 * ``base``: named-input binding (``bind``), the serving-module base
   (``input_specs()``, ``serve(**inputs)``) and the atomic version layout;
-* ``generator``: the label-to-photo families (SPADE/GauGAN, pix2pixHD);
-* ``label_maps``: SemGAN / its baseline, and the dream model;
+* ``graph``: a task's own ``infer`` (``InferenceGraph``) and the dream chain
+  of two tasks (``DreamGraph``): what every export serves and converts;
+* ``saved_model``: the served module of any task (signatures from its
+  ``inference_specs``, in-graph checks and PNG coding) and the dream model;
 * ``tflite``: one conversion and one size/latency/fidelity report for all;
 * ``api.export_run``: a run to all of these (``python -m tfsem.export``).
 
-Which module serves a family is ``tfsem.registry``'s ``export`` entry.
+Nothing here knows a family: a new family needs no change in this package.
 """
 
 from tfsem.export.api import export_run

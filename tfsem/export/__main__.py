@@ -4,13 +4,13 @@ Writes a SavedModel in the TF Serving layout (``<out>/<version>/``) and with
 ``--tflite`` fixed-shape TFLite variants plus their size/latency/fidelity
 table in ``<out>/tflite/v<version>/``:
 
-* label-to-photo models (SPADE/GauGAN, pix2pixHD): ``serving_default`` (int
-  label maps -> uint8 images) and ``predict_png`` (PNG bytes -> PNG bytes)
-  (``tfsem/export/generator.py``);
+* label-to-photo models (SPADE/GauGAN, pix2pixHD, pix2pix): ``serving_default``
+  (int label maps -> uint8 images) and ``predict_png`` (PNG bytes -> PNG bytes);
 * SemGAN / its baseline: ``serving_default`` (``seed`` -> ``label_map`` +
   ``color_png_bytes``) and ``from_z``; with ``--renderer RUN`` (a SPADE, pix2pix or
-  pix2pixHD run) the dream model, ``seed`` -> ``label_map`` + ``image``
-  (``tfsem/export/label_maps.py``).
+  pix2pixHD run) the dream model, ``seed`` -> ``label_map`` + ``image``.
+
+Every signature runs the task's own ``infer`` (``tfsem/export/saved_model.py``).
 
 TFLite variants of every family go through ``tfsem/export/tflite.py`` (one
 conversion, one report); the steps are ``tfsem.export.export_run``.
@@ -55,13 +55,16 @@ def main(argv=None) -> int:
                              "dream model")
     precision.add_argument(parser)
     args = parser.parse_args(argv)
+    cli.report_to_stdout()
     from tfsem.export import export_run
 
-    export_run(args.model, args.out, args.version, args.config, args.max_pixels, args.features,
-               args.tflite, args.height, args.width, args.calibration_examples,
-               args.eval_examples, args.threads, args.renderer, precision=args.precision)
+    export_run(args.model, args.out, version=args.version, config_path=args.config,
+               max_pixels=args.max_pixels, features=args.features, tflite=args.tflite,
+               height=args.height, width=args.width,
+               calibration_examples=args.calibration_examples,
+               eval_examples=args.eval_examples, threads=args.threads, renderer=args.renderer,
+               precision=args.precision)
     return 0
-
 
 
 

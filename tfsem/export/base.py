@@ -1,8 +1,7 @@
 """What every export shares: binding named inputs, the serving-module base and
 the atomic TF Serving version layout.
 
-Every graph (``generator.GeneratorGraph``, ``label_maps.LabelMapGraph``,
-``label_maps.DreamGraph``) has ``input_specs(batch, height, width)`` (named
+Every graph (``graph.InferenceGraph``, ``graph.DreamGraph``) has ``input_specs(batch, height, width)`` (named
 TensorSpecs) and ``outputs(**inputs)`` (named tensors). :func:`bind` is the
 one place that turns named specs into a ``tf.function``: the serving
 signatures and the TFLite conversion both use it, so an input can only ever

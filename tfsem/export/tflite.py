@@ -3,8 +3,8 @@
 Each ``.tflite`` is a fixed-shape model (batch 1) of a graph's
 ``outputs(**inputs)``, bound by name (``tfsem.export.base.bind``):
 
-* label-to-photo (``tfsem.export.generator.GeneratorGraph``, the chosen
-  H x W): ``label_map`` int32 [1, H, W] of RAW label ids (+ ``instance_map``
+* label-to-photo (``tfsem.export.graph.InferenceGraph``: the task's own
+  ``infer``, at the chosen H x W): ``label_map`` int32 [1, H, W] of RAW label ids (+ ``instance_map``
   when the model uses instances, + ``z`` float32 [1, z_dim] for VAE models,
   + ``cluster`` int32 [1] for pix2pixHD with instance features) ->
   ``image`` uint8 [1, H, W, 3], like the SavedModel's ``serving_default``.
@@ -12,9 +12,9 @@ Each ``.tflite`` is a fixed-shape model (batch 1) of a graph's
   the on-device caller only decodes PNGs. The graph has no asserts (they are
   not TFLite builtins): ``tools/tflite_demo.py`` checks ids against
   ``label_space.json`` before invoking.
-* SemGAN (``tfsem.export.label_maps.LabelMapGraph``): ``z`` -> ``label_map``
-  int32 + ``color`` uint8; dream (``DreamGraph``): ``z`` (+ ``style_z``, +
-  ``cluster``) -> ``label_map`` + ``image``.
+* SemGAN (the same ``InferenceGraph``): ``z`` -> ``label_map`` int32 +
+  ``color`` uint8 (+ the baseline's ``raw_color``); dream (``DreamGraph``):
+  ``z`` (+ ``style_z``, + ``cluster``) -> ``label_map`` + ``image``.
 
 Variants (``VARIANTS``), all builtin ops only (conversion fails rather than
 pulling in Flex ops):

@@ -1,26 +1,30 @@
 """pix2pixHD (sec. 3.4) instance features of a training set, clustered per
-class: the library behind ``python -m tfsem.encode_features``."""
+class: the library behind ``python -m tfsem.encode_features`` (which loads
+the run and writes the clusters file)."""
 
 
 from __future__ import annotations
 
-import sys
+import logging
+from typing import Dict, Optional, Tuple
+
+import numpy as np
 
 from tfsem.data.pipeline import DataPipeline
 from tfsem.inference import feature_clusters as F
-from tfsem.runs import load_run
 
 __all__ = ["encode_features"]
 
+log = logging.getLogger("tfsem.encode_features")
 
-def encode_features(model_path, out=None, clusters=10, split=None, max_examples=None,
-                    min_pixels=None, seed=0, config_path=None, stream=None):
-    """Per-class k-means clusters of a pix2pixHD run's instance features
-    (``python -m tfsem.encode_features``); returns the path written."""
-    stream = stream or sys.stdout
-    config, model = load_run(model_path, config_path)
-    if not model.use_features:
-        raise ValueError(f"{model_path}: this model has no feature encoder (a pix2pixHD model "
+
+def encode_features(model, config, *, clusters: int = 10, split: Optional[str] = None,
+                    max_examples: Optional[int] = None, min_pixels: Optional[int] = None,
+                    seed: int = 0) -> Tuple[Dict[int, np.ndarray], dict]:
+    """Per-class k-means clusters of a pix2pixHD task's instance features over
+    ``split`` of its data: (class index -> centres [k, feat_num], meta)."""
+    if "cluster" not in {spec.name for spec in model.inference_specs()}:
+        raise ValueError(f"{config.name}: this model has no feature encoder (a pix2pixHD model "
                          "trained with use_features: true is needed)")
     if clusters < 1:
         raise ValueError(f"--clusters must be >= 1, got {clusters}")
@@ -45,16 +49,13 @@ def encode_features(model_path, out=None, clusters=10, split=None, max_examples=
                 else "over 1/64 of the image (the official filter; see --min-pixels)")
         raise ValueError(f"no instances {size} in the {split!r} split")
     centres = F.cluster_features(samples, clusters, seed)
-    out = out or F.default_clusters_path(model_path)
-    meta = {"label_space": config.data.label_space, "feat_num": model.feat_num,
+    meta = {"label_space": config.data.label_space, "feat_num": int(feats.shape[-1]),
             "clusters": clusters, "examples": seen, "split": split,
             "instances_per_class": {str(c): len(v) for c, v in samples.items()}}
-    F.save_clusters(out, centres, meta)
     names = pipeline.label_space.names
-    print(f"encoded {seen} examples, {sum(len(v) for v in samples.values())} instances; "
-          f"clustered {len(centres)} classes", file=stream)
+    log.info(f"encoded {seen} examples, {sum(len(v) for v in samples.values())} instances; "
+             f"clustered {len(centres)} classes")
     for cls, c in centres.items():
         name = names[cls] if cls < len(names) else "dont_care"
-        print(f"  {name}: {len(samples[cls])} instances -> {len(c)} clusters", file=stream)
-    print(f"wrote {out}", file=stream)
-    return out
+        log.info(f"  {name}: {len(samples[cls])} instances -> {len(c)} clusters")
+    return centres, meta

@@ -1,6 +1,7 @@
 """pix2pixHD instance-feature clusters at test time (paper sec. 3.4): per-class
-k-means clusters of the encoder's instance features, and feature maps built
-from chosen clusters (multi-modal synthesis, appearance editing).
+k-means clusters of the encoder's instance features, and the files that hold
+them. The feature maps built from chosen clusters are the task's
+(``Pix2PixHD.cluster_features``, one implementation for Python and exports).
 
 A clusters file (``features.npz``, written by ``python -m tfsem.encode_features``)
 holds ``class_<index>``: float32 [k, feat_num] cluster centres per class index,
@@ -12,14 +13,14 @@ from __future__ import annotations
 import io
 import json
 import os
-from typing import Dict, Optional, Union
+from typing import Dict, Optional
 
 import numpy as np
 
 from tfsem.fileio import atomic_write_bytes
 
 __all__ = ["kmeans", "instance_features", "cluster_features", "save_clusters", "load_clusters",
-           "feature_map", "instance_classes", "default_clusters_path", "load_run_clusters"]
+           "instance_classes", "default_clusters_path", "load_run_clusters", "run_clusters_for"]
 
 
 def kmeans(points: np.ndarray, k: int, seed: int = 0, iterations: int = 100) -> np.ndarray:
@@ -107,36 +108,21 @@ def load_clusters(path: str):
     return clusters, json.loads(str(data["meta"]))
 
 
-def feature_map(label: np.ndarray, instance: np.ndarray, clusters: Dict[int, np.ndarray],
-                feat_num: int, choice: Union[int, str] = 0, seed: int = 0,
-                per_instance: Optional[Dict[int, int]] = None) -> np.ndarray:
-    """Feature map [H, W, feat_num] for one label (class indices) + instance map.
-
-    Every instance takes a cluster centre of its class: cluster ``choice``
-    (an int, modulo the class's cluster count) or ``"random"`` (per instance,
-    from ``seed``); ``per_instance`` {instance id: cluster} overrides single
-    instances (appearance editing). Classes without clusters get zeros.
-    """
-    rng = np.random.default_rng(seed)
-    out = np.zeros(label.shape + (feat_num,), np.float32)
-    for inst, cls in instance_classes(label, instance).items():
-        centres = clusters.get(cls)
-        if centres is None or len(centres) == 0:
-            continue
-        if per_instance and inst in per_instance:
-            index = per_instance[inst]
-        elif choice == "random":
-            index = int(rng.integers(len(centres)))
-        else:
-            index = int(choice)
-        out[instance == inst] = centres[index % len(centres)]
-    return out
-
-
 def default_clusters_path(model_path: str) -> str:
     """``features.npz`` of a run directory (or next to a ``.keras`` file)."""
     run_dir = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
     return os.path.join(run_dir, "features.npz")
+
+
+def run_clusters_for(model, model_path: str, path: Optional[str] = None):
+    """The run's clusters when ``model`` picks its look from clusters (its
+    ``infer`` takes ``cluster``), else None (``path`` given anyway: an error)."""
+    if "cluster" in {spec.name for spec in model.inference_specs()}:
+        return load_run_clusters(model_path, path)
+    if path:
+        raise ValueError(f"--features {path}: this {type(model).__name__} model takes no "
+                         "instance-feature clusters")
+    return None
 
 
 def load_run_clusters(model_path: str, path: Optional[str] = None) -> Dict[int, np.ndarray]:

@@ -4,7 +4,7 @@ same function (tested against ``tf.nn.conv2d``); float32 results differ by
 rounding only.
 
 What was measured (2 cores of an Intel Xeon with AVX-512 and AMX, TF 2.21's
-oneDNN; ``tools/benchmark.py convs`` prints the table, BENCHMARKS.md):
+oneDNN; ``dev/benchmark.py convs`` prints the table, BENCHMARKS.md):
 
 * bfloat16 / float16: oneDNN's convolution (AMX, ~1.5 TFLOP/s), but for
   maps of 8x16 and smaller at 512 channels and more (SPADE's head and middle

@@ -1,11 +1,12 @@
 """Scores of trained runs: the library behind ``python -m tfsem.evaluate``
-(see that module for what is measured)."""
+(see that module for what is measured). Reports go to the ``tfsem.evaluate``
+logger."""
 
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 
 import keras
 import numpy as np
@@ -20,7 +21,15 @@ from tfsem.precision import model_precision
 from tfsem.runs import load_run
 
 __all__ = ["evaluate_label_map_runs", "evaluate_label_maps", "evaluate_model", "json_safe",
-           "label_map_table", "print_label_map_table"]
+           "label_map_table", "log_label_map_table", "renders_label_maps"]
+
+log = logging.getLogger("tfsem.evaluate")
+
+
+def renders_label_maps(model) -> bool:
+    """Whether ``model`` renders photos from label maps (its ``infer`` takes
+    ``label_map``), else it samples label maps."""
+    return "label_map" in {spec.name for spec in model.inference_specs()}
 
 
 def _load_segmenter(path):
@@ -51,12 +60,11 @@ def evaluate_label_maps(model_path, config, model, split="val", num=64, seed=0, 
         if sum(len(x) for x in real) >= num:
             break
     real = np.concatenate(real)[:num]
-    labels, outputs = model.sample_label_maps(range(seed, seed + num), batch_size)
+    labels, colors = model.sample_label_maps(range(seed, seed + num), batch_size)
     channels = space.num_channels(dont_care)
     names = list(space.names) + ["don't care"] * (channels - space.num_classes)
     report = label_map_report(
-        labels, real, channels, names,
-        generated_colors=outputs if model.outputs_colors else None,
+        labels, real, channels, names, generated_colors=colors,
         palette=space.palette(dont_care), tolerance=tolerance)
     return {"model": model_path, "config": config.name, "kind": type(model).__name__,
             "precision": model_precision(model),
@@ -64,17 +72,15 @@ def evaluate_label_maps(model_path, config, model, split="val", num=64, seed=0, 
             "image_size": list(labels.shape[1:3]), "seed": seed, "label_maps": report}
 
 
-def evaluate_model(model_path, config_path=None, split="val", num=64, batch_size=8,
+def evaluate_model(model_path, *, config_path=None, split="val", num=64, batch_size=8,
                    inception=None, segmenter=None, segmenter_classes="index",
-                   segmenter_input="minus1_1", stream=None, seed=0, tolerance=10.0,
-                   precision="auto"):
+                   segmenter_input="minus1_1", seed=0, tolerance=10.0, precision="auto"):
     """The scores of one run (``python -m tfsem.evaluate``); returns the metrics
     dict (with the ``precision`` it computed in)."""
-    stream = stream or sys.stdout
     config, model = load_run(model_path, config_path, precision)
-    if not model.conditional:
+    if not renders_label_maps(model):
         result = evaluate_label_maps(model_path, config, model, split, num, seed, tolerance)
-        print_label_map_table([result], stream)
+        log_label_map_table([result])
         return result
     pipeline = DataPipeline(config.data, split)
     space, dont_care = pipeline.label_space, config.data.dont_care
@@ -130,28 +136,28 @@ def evaluate_model(model_path, config_path=None, split="val", num=64, batch_size
             scores = segmentation_scores(preds, labels, channels,
                                          ignore=space.ignore_indices(dont_care), names=names)
         result["segmentation"] = {"segmenter": segmenter, "classes": segmenter_classes, **scores}
-    _print(result, stream)
+    _log(result)
     return result
 
 
-def _print(result, stream):
-    print(f"{result['config']}: {result['examples']} examples of split {result['split']} at "
-          f"{result['image_size'][0]}x{result['image_size'][1]}", file=stream)
+def _log(result):
+    log.info(f"{result['config']}: {result['examples']} examples of split {result['split']} at "
+             f"{result['image_size'][0]}x{result['image_size'][1]}")
     if "toy_oracle" in result:
         o, r = result["toy_oracle"], result["toy_oracle_real"]
-        print(f"  toy oracle  mIoU {o['miou']:.4f}  pixel acc {o['pixel_accuracy']:.4f}  "
-              f"(real photos: {r['miou']:.4f} / {r['pixel_accuracy']:.4f})", file=stream)
+        log.info(f"  toy oracle  mIoU {o['miou']:.4f}  pixel acc {o['pixel_accuracy']:.4f}  "
+                 f"(real photos: {r['miou']:.4f} / {r['pixel_accuracy']:.4f})")
     if result.get("fid") is None:
-        print(f"  FID/KID     skipped: {result.get('fid_skipped')}", file=stream)
+        log.info(f"  FID/KID     skipped: {result.get('fid_skipped')}")
     else:
-        print(f"  FID {result['fid']:.3f}  KID {result['kid']:.5f} +- {result['kid_std']:.5f}  "
-              f"[{result['inception']}]", file=stream)
+        log.info(f"  FID {result['fid']:.3f}  KID {result['kid']:.5f} +- {result['kid_std']:.5f}"
+                 f"  [{result['inception']}]")
         if result["examples"] < 2048:
-            print(f"  note: FID from {result['examples']} images is biased upwards; papers use "
-                  "the full validation set", file=stream)
+            log.info(f"  note: FID from {result['examples']} images is biased upwards; papers "
+                     "use the full validation set")
     if "segmentation" in result:
         s = result["segmentation"]
-        print(f"  segmenter   mIoU {s['miou']:.4f}  pixel acc {s['pixel_accuracy']:.4f}", file=stream)
+        log.info(f"  segmenter   mIoU {s['miou']:.4f}  pixel acc {s['pixel_accuracy']:.4f}")
 
 
 _TABLE = (  # (key, title, format); the data's value is "data_" + key where there is one
@@ -184,17 +190,17 @@ def label_map_table(results) -> str:
     return "\n".join(lines)
 
 
-def print_label_map_table(results, stream=None):
-    stream = stream or sys.stdout
+def log_label_map_table(results):
     first = results[0]
-    print(f"{first['examples']} sampled maps (seeds {first['seed']}..{first['seed'] + first['examples'] - 1}) "
-          f"vs {first['label_maps']['data_maps']} real maps of split {first['split']} at "
-          f"{first['image_size'][0]}x{first['image_size'][1]}", file=stream)
+    last = first['seed'] + first['examples'] - 1
+    log.info(f"{first['examples']} sampled maps (seeds {first['seed']}..{last}) "
+             f"vs {first['label_maps']['data_maps']} real maps of split {first['split']} at "
+             f"{first['image_size'][0]}x{first['image_size'][1]}")
     tolerances = [r["label_maps"]["color_tolerance"] for r in results
                   if "color_tolerance" in r["label_maps"]]
     if tolerances:
-        print(f"colour tolerance: {tolerances[0]:g} (Euclidean, 0..255 RGB)", file=stream)
-    print(label_map_table(results), file=stream)
+        log.info(f"colour tolerance: {tolerances[0]:g} (Euclidean, 0..255 RGB)")
+    log.info(label_map_table(results))
 
 
 def json_safe(value):
@@ -208,15 +214,15 @@ def json_safe(value):
     return value
 
 
-def evaluate_label_map_runs(model_paths, split="val", num=64, seed=0, tolerance=10.0,
-                            stream=None, precision="auto"):
+def evaluate_label_map_runs(model_paths, *, split="val", num=64, seed=0, tolerance=10.0,
+                            precision="auto"):
     """Several SemGAN / baseline runs side by side; returns ``{"runs": [...]}``."""
     results = []
     for path in model_paths:
         config, model = load_run(path, precision=precision)
-        if model.conditional:
+        if renders_label_maps(model):
             raise ValueError(f"--model {path}: a {type(model).__name__} model; only SemGAN and "
                              "baseline runs can be compared side by side")
         results.append(evaluate_label_maps(path, config, model, split, num, seed, tolerance))
-    print_label_map_table(results, stream or sys.stdout)
+    log_label_map_table(results)
     return {"runs": results}

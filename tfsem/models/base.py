@@ -1,22 +1,30 @@
 """What the GAN tasks share, and the contract every front end relies on.
 
-:class:`GANTask` (every family: SemGAN, GauGAN, Pix2PixHD): the two
-optimisers, loss-term trackers, a D-then-G ``train_step`` (SemGAN's; the
-label-to-photo families override it with their official loop: GauGAN,
-Pix2PixHD, Pix2Pix), ``test_step`` and the replica-aware loss reduction;
-and the task contract: every
-capability a front end may read, with its default (``conditional``,
-``use_instances``, ``use_vae``, ``use_features``, ``z_dim``,
-``outputs_colors``), and the methods the trainer, the CLIs and the exporters
-call instead of asking what a model is (``from_experiment``,
-``inference_inputs`` / ``sample_label_maps``, ``preview_grid``,
-``periodic_scores``, ``load_stage_weights``). :class:`ConditionalGAN` (the
-label-to-photo tasks): the conditional multi-scale discriminator pass, the
-semantic input and the VGG term. Model: keras-hub's ``Task``."""
+:class:`GANTask` (every family): the two optimisers, loss-term trackers, a
+D-then-G ``train_step`` (SemGAN's; the label-to-photo families override it
+with their official loop), ``test_step`` and the replica-aware loss
+reduction; and the two contracts:
+
+* **inference**: ``inference_specs()`` (the named inputs, declared once),
+  ``infer(**tensors)`` (one graph-safe function from raw label ids to uint8
+  photos, or from latents to raw label ids and colours) and
+  ``inference_inputs(...)`` (arrays, seeds, style photos and clusters ->
+  those named tensors). ``tfsem.Pipeline``, the SavedModel and TFLite
+  exports, the dream chain and the studio all run ``infer``; they read the
+  specs, never a capability attribute.
+* **training**: ``from_experiment``, ``preview_grid``, ``periodic_scores``,
+  ``load_stage_weights``, called by the trainer.
+
+:class:`ConditionalGAN` (the label-to-photo tasks): the conditional
+multi-scale discriminator pass, the semantic input, the VGG term and the
+label-to-photo ``infer``. Models: keras-hub's ``Task``, TF Model Garden's
+``ExportModule`` (the export wraps the task's own inference)."""
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+import dataclasses
+import typing
+from typing import Dict, List, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -24,15 +32,14 @@ import tensorflow as tf
 
 from tfsem import losses as L
 from tfsem import registry
-from tfsem.data.labels import load_label_space
-from tfsem.data.preprocess import instance_edges, semantic_map
+from tfsem.data.labels import LabelCodec, load_label_space
+from tfsem.data.preprocess import instance_edges, lookup_class_indices, semantic_map, uint8_image
 from tfsem.data.visualize import edges_to_rgb, image_to_uint8, label_to_rgb, make_grid
 from tfsem.layers.init import init_weights
-from tfsem.metrics.segmentation import toy_oracle_scores
 from tfsem.optimizers import make_adam
 
 __all__ = ["FORMAT_VERSION", "ConditionalGAN", "GANTask", "copy_matching_variables",
-           "latent_for_seeds", "split_predictions"]
+           "latent_for_seeds", "seed_list", "split_predictions"]
 
 #: Where a ConditionalGAN keeps its VGG loss (``_set_vgg_loss``).
 _VGG_SLOT = "__vgg_loss__"
@@ -53,6 +60,16 @@ def latent_for_seeds(seeds, z_dim, stream=0):
     return tf.map_fn(
         lambda s: tf.random.stateless_normal([z_dim], seed=tf.stack([s, tf.constant(stream, tf.int64)])),
         seeds, fn_output_signature=tf.float32)
+
+
+def seed_list(seed, batch: int):
+    """Int seeds for a batch: ``seed`` itself when a list, else seed, seed + 1, ..."""
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        seeds = [int(s) for s in np.asarray(seed).reshape(-1)]
+        if len(seeds) != batch:
+            raise ValueError(f"seed: {len(seeds)} seeds for a batch of {batch}")
+        return seeds
+    return [int(seed) + i for i in range(batch)]
 
 
 def split_predictions(pred) -> Tuple[list, list]:
@@ -80,8 +97,13 @@ class GANTask(keras.Model):
     D_TERMS: Tuple[str, ...] = ()
     #: The ``model.type`` of this task's family in ``tfsem.registry``.
     FAMILY: str = ""
+    #: The config section whose fields ARE this task's hyper-parameters: the
+    #: keyword arguments its constructor takes, their defaults, the attributes
+    #: they set and what ``get_config`` returns (:meth:`_init_hparams`); None
+    #: for a task that lists its own.
+    SECTION = None
 
-    # -- capabilities: all a front end may ask of a task (subclasses override) --------
+    # -- what the family's networks are built with (read inside models/ only) ---------
     #: Renders photos from label maps (GauGAN, pix2pixHD); False: samples label
     #: maps from noise (SemGAN and its baseline).
     conditional = False
@@ -103,6 +125,40 @@ class GANTask(keras.Model):
         """The (unbuilt) task of an experiment config (``tfsem.registry``)."""
         raise NotImplementedError
 
+    # -- hyper-parameters, written once (the config section) ---------------------------
+    @staticmethod
+    def split_keras_kwargs(kwargs: dict) -> Tuple[dict, dict]:
+        """(Keras Model kwargs: name, dtype, trainable; the rest: hyper-parameters)."""
+        keras_keys = ("name", "dtype", "trainable")
+        return ({k: v for k, v in kwargs.items() if k in keras_keys},
+                {k: v for k, v in kwargs.items() if k not in keras_keys})
+
+    def _init_hparams(self, hparams: dict):
+        """Sets every field of :attr:`SECTION` as an attribute of the same name:
+        the value in ``hparams``, else the section's default; unknown names and
+        values the section's ``validate`` refuses are errors naming the task."""
+        names = [f.name for f in dataclasses.fields(self.SECTION)]
+        unknown = sorted(set(hparams) - set(names))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected arguments {unknown}; its "
+                            f"hyper-parameters are the fields of {self.SECTION.__name__}: "
+                            f"{', '.join(names)}")
+        section = self.SECTION(**hparams)
+        for name, hint in typing.get_type_hints(self.SECTION).items():
+            if typing.get_origin(hint) is typing.Literal and \
+                    getattr(section, name) not in typing.get_args(hint):
+                raise ValueError(f"{name} must be one of {typing.get_args(hint)}, got "
+                                 f"{getattr(section, name)!r}")
+        section.validate(type(self).__name__)
+        for name in names:
+            setattr(self, name, getattr(section, name))
+
+    def hparams(self) -> dict:
+        """The :attr:`SECTION` fields' values (what ``get_config`` adds)."""
+        if self.SECTION is None:
+            return {}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self.SECTION)}
+
     @staticmethod
     def experiment_sizes(config):
         """(label space, one-hot channels, (height, width)) of an experiment config."""
@@ -119,14 +175,69 @@ class GANTask(keras.Model):
         """The Adam settings of this task's family (``tfsem.registry``)."""
         return dict(registry.family(self.FAMILY).optimizer)
 
-    # -- front-end methods -----------------------------------------------------------
-    def inference_inputs(self, label, instance=None, **style):
-        """Label-to-photo tasks: the inputs of ``model(inputs)`` for label maps."""
-        raise TypeError(f"a {type(self).__name__} model samples label maps from noise; it "
-                        "takes no label map (sample with seeds instead)")
+    # -- the inference contract ------------------------------------------------------
+    def attach_label_space(self, space, dont_care: str = "extra_class"):
+        """Gives ``infer`` the raw ids and colours of ``space`` (``tfsem.runs.load_run``
+        and ``from_experiment`` call it; without it raw ids are class indices).
+        Not saved with the model: the run's config names the label space."""
+        self.__dict__["_label_codec"] = LabelCodec.from_space(space, dont_care, self.num_classes)
+
+    def label_codec(self) -> LabelCodec:
+        """The raw id <-> class index tables ``infer`` uses."""
+        codec = self.__dict__.get("_label_codec")
+        if codec is None:
+            codec = self.__dict__["_label_codec"] = LabelCodec.identity(self.num_classes)
+        return codec
+
+    def inference_specs(self, batch=None, height=None, width=None,
+                        optional: bool = False) -> List[tf.TensorSpec]:
+        """The named inputs of :meth:`infer`, declared once: what the SavedModel
+        signatures and the TFLite model take (``optional``: also the inputs only
+        Python callers give, such as a style photo)."""
+        raise NotImplementedError
+
+    def infer(self, **inputs) -> Dict[str, tf.Tensor]:
+        """Graph-safe inference over :meth:`inference_specs`' named tensors:
+        ``{"image": uint8 [B,H,W,3]}`` for label-to-photo tasks, ``{"label_map":
+        raw ids int32 [B,H,W], "color": uint8 [B,H,W,3], ...}`` for label-map
+        tasks. Exports and pipelines wrap exactly this."""
+        raise NotImplementedError
+
+    def inference_inputs(self, label_map=None, instance_map=None, *, seed=0, z=None,
+                         style=None, cluster=None, instance_clusters=None) -> dict:
+        """Arrays and options -> the named tensors of :meth:`infer` (eager). Options
+        a task cannot use are errors naming them."""
+        raise NotImplementedError
+
+    def random_look(self, seeds, stream: int = 1) -> Dict[str, tf.Tensor]:
+        """Graph-safe: the inputs that pick a random look per int seed (a VAE
+        latent from ``stream``, pix2pixHD's cluster), for the dream chain; {}
+        when a task has none."""
+        return {}
+
+    def inference_size(self, height=None, width=None) -> Tuple[int, int]:
+        """The (height, width) ``infer`` runs at for a fixed-shape export
+        (default: the training size)."""
+        if height or width:
+            raise ValueError(f"--height/--width: a {type(self).__name__} model generates at "
+                             "its training size only")
+        return tuple(self.image_size)
+
+    def cluster_counts(self) -> Dict[int, int]:
+        """class index -> number of appearance clusters ``infer`` can pick ({}: none)."""
+        return {}
+
+    def size_multiple(self) -> int:
+        """What the height and width of ``infer``'s maps must be multiples of."""
+        return 1
+
+    def inference_variables(self) -> list:
+        """The variables :meth:`infer` reads over the required inputs (what an
+        export must track)."""
+        return list(self.generator.variables)
 
     def sample_label_maps(self, seeds, batch_size: int = 16):
-        """Label-map tasks: (class indices [N,H,W], raw outputs) for int ``seeds``."""
+        """Label-map tasks: (class indices int32 [N,H,W], colour outputs or None)."""
         raise TypeError(f"a {type(self).__name__} model renders photos from label maps; it "
                         "does not sample label maps (pass label maps instead)")
 
@@ -135,12 +246,8 @@ class GANTask(keras.Model):
         raise NotImplementedError
 
     def periodic_scores(self, batch) -> Dict[str, float]:
-        """The scores the trainer logs every ``eval_every`` steps."""
-        raise NotImplementedError
-
-    def scores_available(self, data_config) -> bool:
-        """Whether :meth:`periodic_scores` works on this data."""
-        return False
+        """The scores the trainer logs every ``eval_every`` steps ({}: none)."""
+        return {}
 
     def load_stage_weights(self, other) -> Dict[str, int]:
         """``train.init_from``: copy another run's weights; counts per part."""
@@ -241,7 +348,8 @@ class ConditionalGAN(GANTask):
 
     Beyond :class:`GANTask`, subclasses set ``self.lambda_vgg``,
     ``self.vgg_weights``, ``num_classes`` and ``use_instances``, and extend
-    :meth:`add_style_inputs` for what picks the look (a VAE latent, features).
+    :meth:`style_specs` / :meth:`style_inputs` / :meth:`render` for what picks
+    the look (a VAE latent, instance features).
     """
 
     conditional = True
@@ -258,38 +366,99 @@ class ConditionalGAN(GANTask):
                    use_instances=config.data.use_instances, **cls.section_kwargs(config),
                    name=cls.FAMILY)
 
-    # -- front-end methods -----------------------------------------------------------
-    def inference_inputs(self, label, instance=None, *, style=None, z=None, seed: int = 0,
-                         clusters: Optional[dict] = None, cluster="0", per_instance=None):
-        """The inputs of ``model(inputs)`` for label maps ``label`` (class indices
-        [B,H,W] at the model's size) and ``instance`` (the label map stands in
-        when the model takes instances and none is given).
-
-        What picks the look (``add_style_inputs``): ``style`` a photo [B,H,W,3]
-        in [-1, 1]; ``z`` a VAE latent; ``seed`` a random VAE style; pix2pixHD
-        feature ``clusters`` (``tfsem.inference.feature_clusters``) with
-        ``cluster`` (an int, a digit string or ``"random"``) and
-        ``per_instance`` {instance id: cluster}. Options a model cannot use
-        are an error naming them.
-        """
-        inputs = {"label": label}
+    # -- the inference contract ----------------------------------------------------------
+    def inference_specs(self, batch=None, height=None, width=None,
+                        optional: bool = False) -> List[tf.TensorSpec]:
+        """``label_map`` int32 [B,H,W] of RAW label ids, ``instance_map`` (with
+        instances), then what picks the look (:meth:`style_specs`)."""
+        maps = [batch, height, width]
+        specs = [tf.TensorSpec(maps, tf.int32, name="label_map")]
         if self.use_instances:
-            inputs["instance"] = label if instance is None else instance
-        self.add_style_inputs(inputs, style=style, z=z, seed=seed, clusters=clusters,
-                              cluster=cluster, per_instance=per_instance)
+            specs.append(tf.TensorSpec(maps, tf.int32, name="instance_map"))
+        return specs + self.style_specs(batch, height, width, optional)
+
+    def style_specs(self, batch=None, height=None, width=None, optional=False):
+        """The inputs that pick the look (a VAE latent, clusters); here none."""
+        return []
+
+    def class_indices(self, label_map):
+        """Raw label ids -> class indices (unknown ids: ``INVALID_INDEX``)."""
+        index, _ = lookup_class_indices(tf.constant(self.label_codec().table), label_map)
+        return index
+
+    def infer(self, label_map, instance_map=None, **style) -> Dict[str, tf.Tensor]:
+        """Raw ids (+ instance ids, + the look) -> ``{"image": uint8 [B,H,W,3]}``:
+        class indices, the semantic map, :meth:`render`, uint8. Equal to
+        ``model({"label": indices, ...})`` (the Keras call) by construction."""
+        index = self.class_indices(label_map)
+        if self.use_instances and instance_map is None:
+            raise ValueError("this model takes instance maps: pass 'instance_map'")
+        segmap = self.semantic_input(index, instance_map if self.use_instances else None)
+        return {"image": uint8_image(self.render(segmap, index, instance_map, **style))}
+
+    def render(self, segmap, index, instance_map=None, **style):
+        """The generator's photo in [-1, 1] for a semantic map (family hook of ``infer``)."""
+        return self.generator(segmap, training=False)
+
+    def size_multiple(self) -> int:
+        """The generator's ``factor`` (1 for a generator without one)."""
+        return int(getattr(self.generator, "factor", 1))
+
+    def inference_size(self, height=None, width=None) -> Tuple[int, int]:
+        height, width = height or self.image_size[0], width or self.image_size[1]
+        factor = self.size_multiple()
+        if height % factor or width % factor:
+            raise ValueError(f"--height/--width must be multiples of {factor}, "
+                             f"got {height}x{width}")
+        return int(height), int(width)
+
+    def inference_inputs(self, label_map=None, instance_map=None, *, seed=0, z=None,
+                         style=None, cluster=None, instance_clusters=None) -> dict:
+        """The named inputs of :meth:`infer` for raw label ids ``label_map``
+        [B,H,W] at the model's size and ``instance_map`` (the label map stands in
+        when the model takes instances and none is given). Ids outside the label
+        space are a ValueError naming them.
+
+        What picks the look (:meth:`style_inputs`): ``z`` a VAE latent, ``seed``
+        (an int, or one per example) a random VAE style or random clusters,
+        ``style`` a photo [B,H,W,3] in [-1, 1], pix2pixHD's ``cluster`` (an
+        int, a digit string or ``"random"``) and ``instance_clusters``
+        {instance id: cluster}."""
+        if label_map is None:
+            raise TypeError(f"a {type(self).__name__} model renders photos from label maps: "
+                            "pass a label map")
+        label_map = np.asarray(label_map, np.int64)
+        if label_map.ndim != 3:
+            raise ValueError(f"label_map must be [batch, height, width], got shape "
+                             f"{label_map.shape}")
+        self.label_codec().check(label_map)
+        inputs = {"label_map": tf.constant(label_map, tf.int32)}
+        if self.use_instances:
+            instance = label_map if instance_map is None else np.asarray(instance_map)
+            if instance.shape != label_map.shape:
+                raise ValueError(f"instance_map has shape {instance.shape}, label_map "
+                                 f"{label_map.shape}")
+            inputs["instance_map"] = tf.constant(instance, tf.int32)
+        seeds = seed_list(seed, label_map.shape[0])
+        inputs.update(self.style_inputs(inputs, seeds, z=z, style=style, cluster=cluster,
+                                        instance_clusters=instance_clusters))
         return inputs
 
-    def add_style_inputs(self, inputs, style=None, z=None, seed=0, clusters=None, cluster="0",
-                         per_instance=None):
-        """Adds the look-picking inputs to ``inputs``; here: a model without any."""
+    def style_inputs(self, inputs, seeds, z=None, style=None, cluster=None,
+                     instance_clusters=None) -> dict:
+        """The look-picking inputs of ``infer``; here: a model without any."""
         name = type(self).__name__
         if style is not None:
             raise ValueError(f"a style photo needs a GauGAN with a style encoder (use_vae) or a "
                              f"pix2pixHD with instance features (use_features); this {name} "
                              "model has neither")
-        if clusters is not None or per_instance:
+        if z is not None:
+            raise ValueError(f"z needs a GauGAN with a style encoder (use_vae); this {name} "
+                             "model takes no latent")
+        if cluster not in (None, "0", 0) or instance_clusters:
             raise ValueError(f"feature clusters need a pix2pixHD model trained with "
                              f"use_features: true; this {name} model takes no features")
+        return {}
 
     def load_stage_weights(self, other) -> Dict[str, int]:
         """Copies every network of a model of the same architecture (``train.init_from``:
@@ -308,10 +477,6 @@ class ConditionalGAN(GANTask):
             copied["encoder"] = copy_matching_variables(other.encoder, self.encoder)
         return copied
 
-    def random_style(self, seeds, stream: int = 1):
-        """A random look per int seed for :meth:`inference_inputs` (``z``), or None."""
-        return None
-
     def render_batch(self, batch):
         """Generated photos of a data batch (the trainer's samples and scores);
         the real photo is not an input here."""
@@ -329,15 +494,6 @@ class ConditionalGAN(GANTask):
             row.append(image_to_uint8(batch["image"][i].numpy()))
             rows.append(row)
         return make_grid(rows)
-
-    def periodic_scores(self, batch) -> Dict[str, float]:
-        """Toy-oracle mIoU and pixel accuracy of the generated photos of ``batch``."""
-        scores = toy_oracle_scores(self.render_batch(batch).numpy(), batch["label"].numpy())
-        return {"oracle_miou": scores["miou"], "oracle_pixel_accuracy": scores["pixel_accuracy"]}
-
-    def scores_available(self, data_config) -> bool:
-        """The toy oracle knows toy_streets' colours only."""
-        return data_config.source == "toy_streets"
 
     def get_config(self):
         return {**super().get_config(), "format_version": FORMAT_VERSION}

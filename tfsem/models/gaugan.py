@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfsem import losses as L
+from tfsem.config.gaugan import GauGANConfig
 from tfsem.models.base import ConditionalGAN, latent_for_seeds
 from tfsem.networks.conv_encoder import ConvEncoder
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
@@ -46,112 +47,96 @@ class GauGAN(ConditionalGAN):
         image_size: (height, width) of training images; multiples of
             2**upsamplings (32 for ``normal``).
         use_instances: add the instance edge map as an input channel.
-        ngf, ndf: generator / discriminator base widths.
-        num_D, n_layers_D: discriminator scales and layers.
-        num_upsampling_layers: ``normal``, ``more``, ``most``.
-        norm_G, norm_D, norm_E: parameter-free norms.
-        spectral_norm_G, spectral_norm_D, spectral_norm_E: spectral norm on/off.
-        hidden_channels: SPADE hidden width (128).
-        use_vae: train with the VAE encoder (multi-modal, style guidance).
-        z_dim: latent size.
-        gan_mode: ``hinge``, ``lsgan`` or ``original``.
-        lambda_feat, lambda_vgg, lambda_kld: loss weights (10, 10, 0.05).
-        kld_reduction: ``sum`` (default): the KLD term is summed over the
-            (global) batch, as NVlabs/SPADE ``KLDLoss`` (``torch.sum`` over
-            [B, z_dim]) on one device, so its weight grows with the batch;
-            ``mean``: per example (a departure; ``sum`` / batch size). Under
-            ``tf.distribute`` ``sum`` sums over the GLOBAL batch, the
-            single-device value; the official code on N GPUs (DataParallel)
-            sums per GPU and averages over GPUs, i.e. 1/N of that.
-        vgg_weights: ``torchvision`` (the official VGG19), a ``.pth`` file, or
-            ``keras_cache`` / an ``.h5`` file (``VGGPerceptualLoss``); loaded in
-            ``compile`` when lambda_vgg > 0, never downloaded.
-        seed: seed of the VAE noise and of the weight initialisation.
-        init, init_gain: weight initialisation (``tfsem.layers.init``): SPADE's
-            ``xavier`` with gain 0.02 (``--init_type xavier --init_variance 0.02``).
+        **hparams: the fields of :class:`~tfsem.config.GauGANConfig`, with its
+            defaults (NVlabs/SPADE's; ``python -m tfsem.config --describe
+            gaugan``): ngf, ndf, num_D, n_layers_D, num_upsampling_layers,
+            norm_G/D/E, spectral_norm_G/D/E, hidden_channels, use_vae, z_dim,
+            gan_mode, lambda_feat, lambda_vgg, lambda_kld, kld_reduction
+            (``sum``: the KLD summed over the global batch, as ``KLDLoss``;
+            ``mean``: per example, a departure), vgg_weights (loaded in
+            ``compile`` when lambda_vgg > 0, never downloaded), seed, init,
+            init_gain.
     """
 
     G_TERMS = G_TERMS
     D_TERMS = D_TERMS
     FAMILY = "gaugan"
 
-    def __init__(self, num_classes, image_size, use_instances=True, ngf=64, ndf=64, num_D=2,
-                 n_layers_D=4, num_upsampling_layers="normal", norm_G="sync_batch",
-                 norm_D="instance", norm_E="instance", spectral_norm_G=True,
-                 spectral_norm_D=True, spectral_norm_E=True, hidden_channels=128,
-                 use_vae=False, z_dim=256, gan_mode="hinge", lambda_feat=10.0, lambda_vgg=10.0,
-                 lambda_kld=0.05, kld_reduction="sum", vgg_weights="torchvision", seed=None,
-                 init="xavier", init_gain=0.02, **kwargs):
+    SECTION = GauGANConfig
+
+    def __init__(self, num_classes, image_size, use_instances=True, **kwargs):
+        kwargs, hparams = self.split_keras_kwargs(kwargs)
         super().__init__(**kwargs)
+        gan_mode = hparams.get("gan_mode", "hinge")
+        upsampling = hparams.get("num_upsampling_layers", "normal")
         image_size = self._checked_image_size(
-            num_classes, gan_mode, image_size,
-            2 ** UPSAMPLING_LAYERS.get(num_upsampling_layers, 5),
-            f" for num_upsampling_layers={num_upsampling_layers!r}")
-        for name, value in (("lambda_feat", lambda_feat), ("lambda_vgg", lambda_vgg),
-                            ("lambda_kld", lambda_kld)):
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
-        if kld_reduction not in ("sum", "mean"):
-            raise ValueError(f"kld_reduction must be 'sum' or 'mean', got {kld_reduction!r}")
-        self.kld_reduction = kld_reduction
+            num_classes, gan_mode, image_size, 2 ** UPSAMPLING_LAYERS.get(upsampling, 5),
+            f" for num_upsampling_layers={upsampling!r}")
+        self._init_hparams(hparams)
         self.num_classes = num_classes
         self.image_size = image_size
         self.use_instances = use_instances
-        self.ngf, self.ndf, self.num_D, self.n_layers_D = ngf, ndf, num_D, n_layers_D
-        self.num_upsampling_layers = num_upsampling_layers
-        self.norm_G, self.norm_D, self.norm_E = norm_G, norm_D, norm_E
-        self.spectral_norm_G, self.spectral_norm_D = spectral_norm_G, spectral_norm_D
-        self.spectral_norm_E = spectral_norm_E
-        self.hidden_channels = hidden_channels
-        self.use_vae, self.z_dim = use_vae, z_dim
-        self.gan_mode = gan_mode
-        self.lambda_feat, self.lambda_vgg, self.lambda_kld = lambda_feat, lambda_vgg, lambda_kld
-        self.vgg_weights = vgg_weights
-        self.seed = seed
-        self.init, self.init_gain = init, init_gain
+        ngf, num_upsampling_layers, use_vae, z_dim = (
+            self.ngf, self.num_upsampling_layers, self.use_vae, self.z_dim)
+        seed = self.seed
 
         factor = 2 ** UPSAMPLING_LAYERS.get(num_upsampling_layers, 5)
         latent = (image_size[0] // factor, image_size[1] // factor)
         self.generator = SPADEGenerator(
             ngf=ngf, num_upsampling_layers=num_upsampling_layers, use_vae=use_vae, z_dim=z_dim,
-            latent_size=latent if use_vae else None, norm=norm_G, spectral_norm=spectral_norm_G,
-            hidden_channels=hidden_channels, seed=seed, name="generator")
+            latent_size=latent if use_vae else None, norm=self.norm_G,
+            spectral_norm=self.spectral_norm_G, hidden_channels=self.hidden_channels, seed=seed,
+            name="generator")
         self.discriminator = MultiScaleDiscriminator(
-            num_D=num_D, n_layers=n_layers_D, ndf=ndf, norm=norm_D,
-            spectral_norm=spectral_norm_D, name="discriminator")
+            num_D=self.num_D, n_layers=self.n_layers_D, ndf=self.ndf, norm=self.norm_D,
+            spectral_norm=self.spectral_norm_D, name="discriminator")
         # The encoder's width is ngf (NVlabs/SPADE encoder.py: ``ndf = opt.ngf``).
-        self.encoder = (ConvEncoder(ndf=ngf, z_dim=z_dim, norm=norm_E,
-                                    spectral_norm=spectral_norm_E, name="encoder")
+        self.encoder = (ConvEncoder(ndf=ngf, z_dim=z_dim, norm=self.norm_E,
+                                    spectral_norm=self.spectral_norm_E, name="encoder")
                         if use_vae else None)
         self.noise_seed = keras.random.SeedGenerator(seed)
         self._init_tracking()
 
-    # -- inputs ----------------------------------------------------------------
-    def add_style_inputs(self, inputs, style=None, z=None, seed=0, clusters=None, cluster="0",
-                         per_instance=None):
+    # -- inference -----------------------------------------------------------------
+    def style_specs(self, batch=None, height=None, width=None, optional=False):
+        """VAE models: ``z`` float32 [B, z_dim] (and, from Python, ``style_image``
+        [B,H,W,3] in [-1, 1], whose encoder mean replaces z)."""
+        if not self.use_vae:
+            return []
+        specs = [tf.TensorSpec([batch, self.z_dim], tf.float32, name="z")]
+        if optional:
+            specs.append(tf.TensorSpec([batch, height, width, 3], tf.float32, name="style_image"))
+        return specs
+
+    def render(self, segmap, index, instance_map=None, z=None, style_image=None):
+        if not self.use_vae:
+            return self.generator(segmap, training=False)
+        if style_image is not None:
+            z, _ = self.encode(style_image)
+        if z is None:
+            raise ValueError("this GauGAN has a style encoder: pass 'z' (or a style image)")
+        return self.generator(segmap, z=tf.convert_to_tensor(z, tf.float32), training=False)
+
+    def style_inputs(self, inputs, seeds, z=None, style=None, cluster=None,
+                     instance_clusters=None) -> dict:
         """The VAE latent: the encoder's mean of ``style``, else ``z``, else
-        N(0, I) from ``seed`` (the same style for a seed on every call)."""
+        ``latent_for_seeds(seeds)`` (the same style for a seed everywhere)."""
         if not self.use_vae:
-            return super().add_style_inputs(inputs, style=style, clusters=clusters,
-                                            per_instance=per_instance)
-        super().add_style_inputs(inputs, clusters=clusters, per_instance=per_instance)
-        batch = tf.shape(inputs["label"])[0]
+            return super().style_inputs(inputs, seeds, z=z, style=style, cluster=cluster,
+                                        instance_clusters=instance_clusters)
+        super().style_inputs(inputs, seeds, cluster=cluster, instance_clusters=instance_clusters)
         if style is not None:
-            z, _ = self.encode(style)
-        elif z is None:
-            z = tf.random.stateless_normal([batch, self.z_dim], seed=[int(seed), 0])
-        inputs["z"] = z
+            return {"style_image": tf.convert_to_tensor(style, tf.float32)}
+        if z is None:
+            z = latent_for_seeds(seeds, self.z_dim)
+        return {"z": tf.convert_to_tensor(z, tf.float32)}
 
-    def random_style(self, seeds, stream: int = 1):
+    def random_look(self, seeds, stream: int = 1):
         """VAE models: the latent of each seed (``latent_for_seeds``, ``stream``);
-        the dream pipeline and its export use stream 1."""
+        the dream chain uses stream 1."""
         if not self.use_vae:
-            return None
-        return latent_for_seeds(seeds, self.z_dim, stream=stream)
-
-    @property
-    def input_channels(self) -> int:
-        return self.num_classes + int(self.use_instances)
+            return {}
+        return {"z": latent_for_seeds(seeds, self.z_dim, stream=stream)}
 
     def build_networks(self):
         """Creates all variables with one tiny forward pass (no data needed)."""
@@ -307,14 +292,4 @@ class GauGAN(ConditionalGAN):
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "image_size": self.image_size, "use_instances": self.use_instances,
-                "ngf": self.ngf, "ndf": self.ndf, "num_D": self.num_D,
-                "n_layers_D": self.n_layers_D, "num_upsampling_layers": self.num_upsampling_layers,
-                "norm_G": self.norm_G, "norm_D": self.norm_D, "norm_E": self.norm_E,
-                "spectral_norm_G": self.spectral_norm_G, "spectral_norm_D": self.spectral_norm_D,
-                "spectral_norm_E": self.spectral_norm_E, "hidden_channels": self.hidden_channels,
-                "use_vae": self.use_vae, "z_dim": self.z_dim, "gan_mode": self.gan_mode,
-                "lambda_feat": self.lambda_feat, "lambda_vgg": self.lambda_vgg,
-                "lambda_kld": self.lambda_kld, "kld_reduction": self.kld_reduction,
-                "vgg_weights": self.vgg_weights,
-                "seed": self.seed, "init": self.init, "init_gain": self.init_gain}
-
+                **self.hparams()}

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsem import losses as L
+from tfsem.data.preprocess import uint8_image
 from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid
 from tfsem.metrics import label_maps as M
 from tfsem.models.base import GANTask, latent_for_seeds
@@ -161,17 +162,48 @@ class LabelMapGAN(GANTask):
         """int seeds [B] -> int32 class-index maps [B, H, W] (see ``latent_for_seeds``)."""
         return self.sample(self.latent_for_seeds(seeds))
 
-    # -- front-end methods -------------------------------------------------------------
+    # -- the inference contract ------------------------------------------------------
+    def inference_specs(self, batch=None, height=None, width=None, optional=False):
+        """``z`` float32 [B, z_dim] (``latent_for_seeds`` of a seed)."""
+        return [tf.TensorSpec([batch, self.z_dim], tf.float32, name="z")]
+
+    def infer(self, z) -> Dict[str, tf.Tensor]:
+        """z -> ``label_map`` (RAW ids int32 [B,H,W], the labelIds PNG values),
+        ``color`` (the label space's colours, uint8) and, for the colour
+        baseline, ``raw_color`` (its output before snapping, uint8)."""
+        output = self(z, training=False)
+        index = self.labels_from_output(output)
+        codec = self.label_codec()
+        out = {"label_map": tf.gather(tf.constant(codec.raw_ids), index),
+               "color": tf.gather(tf.constant(codec.colors), index)}
+        if self.outputs_colors:
+            out["raw_color"] = uint8_image(output)
+        return out
+
+    def inference_inputs(self, label_map=None, instance_map=None, *, seed=0, z=None,
+                         style=None, cluster=None, instance_clusters=None) -> dict:
+        """``z`` (given, or ``latent_for_seeds`` of ``seed``: an int or a list)."""
+        if label_map is not None or instance_map is not None:
+            raise TypeError(f"a {type(self).__name__} model samples label maps from noise; it "
+                            "takes no label map (sample with seeds instead)")
+        if style is not None or cluster is not None or instance_clusters:
+            raise ValueError(f"a {type(self).__name__} model takes a seed or z only")
+        if z is None:
+            seeds = [int(s) for s in np.asarray(seed).reshape(-1)]
+            z = self.latent_for_seeds(seeds)
+        return {"z": tf.convert_to_tensor(z, tf.float32)}
+
     def sample_label_maps(self, seeds, batch_size: int = 16):
-        """(class indices int32 [N,H,W], raw outputs [N,H,W,C]) as numpy, one
-        sample per int seed (the same map for a seed everywhere)."""
+        """(class indices int32 [N,H,W], colour outputs [N,H,W,3] in [-1, 1] of
+        the colour baseline or None) as numpy, one sample per int seed (the same
+        map for a seed everywhere)."""
         seeds = list(seeds)
         labels, outputs = [], []
         for start in range(0, len(seeds), batch_size):
             output = self(self.latent_for_seeds(seeds[start:start + batch_size]), training=False)
             labels.append(self.labels_from_output(output).numpy())
             outputs.append(output.numpy())
-        return np.concatenate(labels), np.concatenate(outputs)
+        return np.concatenate(labels), (np.concatenate(outputs) if self.outputs_colors else None)
 
     def preview_grid(self, batch, label_space, dont_care) -> np.ndarray:
         """One row per example: a sample of a fixed seed | its raw colours
@@ -180,7 +212,7 @@ class LabelMapGAN(GANTask):
         rows = []
         for i, label in enumerate(labels):
             row = [label_to_rgb(label, label_space, dont_care)]
-            if self.outputs_colors:
+            if output is not None:
                 row.append(image_to_uint8(output[i]))
             rows.append(row + [label_to_rgb(batch["label"][i].numpy(), label_space, dont_care)])
         return make_grid(rows)
@@ -193,13 +225,9 @@ class LabelMapGAN(GANTask):
                   "class_tv_distance": M.class_tv_distance(labels, real, classes),
                   "isolated_pixel_fraction": M.isolated_pixel_fraction(labels),
                   "pairwise_difference": M.pairwise_difference(labels)}
-        if self.outputs_colors:  # the baseline
+        if output is not None:  # the baseline
             scores["color_validity"] = M.color_validity(output, self.palette)
         return scores
-
-    def scores_available(self, data_config) -> bool:
-        """Label-map statistics need only the data's label maps."""
-        return True
 
     # -- losses --------------------------------------------------------------------------
     def compute_losses(self, batch, training=False,

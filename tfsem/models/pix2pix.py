@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsem import losses as L
+from tfsem.config.pix2pix import Pix2PixConfig
 from tfsem.models.base import ConditionalGAN
 from tfsem.networks.multiscale_discriminator import NLayerDiscriminator
 from tfsem.networks.unet import UnetGenerator
@@ -62,25 +63,29 @@ class Pix2Pix(ConditionalGAN):
         image_size: (height, width); multiples of 2**num_downs.
         palette: uint8-valued [num_classes, 3] colours (``label_input: colors``).
         use_instances: add the instance boundary map as an input channel.
-        label_input, num_downs, ngf, ndf, n_layers_D, norm, use_dropout,
-            eval_mode, gan_mode, lambda_L1, lambda_vgg, vgg_weights, init,
-            init_gain: ``tfsem.config.pix2pix.Pix2PixConfig``.
+        **hparams: the fields of :class:`~tfsem.config.Pix2PixConfig` (label_input,
+            num_downs, ngf, ndf, n_layers_D, norm, use_dropout, eval_mode,
+            gan_mode, lambda_L1, lambda_vgg, vgg_weights, init, init_gain), with
+            its defaults (junyanz/pytorch-CycleGAN-and-pix2pix's).
     """
 
     G_TERMS = G_TERMS
     D_TERMS = D_TERMS
     FAMILY = "pix2pix"
 
-    def __init__(self, num_classes, image_size, palette=None, use_instances=False,
-                 label_input="colors", num_downs=8, ngf=64, ndf=64, n_layers_D=3, norm="batch",
-                 use_dropout=True, eval_mode=False, gan_mode="original", lambda_L1=100.0,
-                 lambda_vgg=0.0, vgg_weights="torchvision", init="normal", init_gain=0.02,
-                 **kwargs):
+    SECTION = Pix2PixConfig
+
+    def __init__(self, num_classes, image_size, palette=None, use_instances=False, **kwargs):
+        kwargs, hparams = self.split_keras_kwargs(kwargs)
         super().__init__(**kwargs)
-        image_size = self._checked_image_size(num_classes, gan_mode, image_size, 2 ** num_downs,
+        num_downs = hparams.get("num_downs", 8)
+        image_size = self._checked_image_size(num_classes, hparams.get("gan_mode", "original"),
+                                              image_size, 2 ** num_downs,
                                               f" (num_downs={num_downs})")
+        label_input = hparams.get("label_input", "colors")
         if label_input not in LABEL_INPUTS:
             raise ValueError(f"label_input must be one of {LABEL_INPUTS}, got {label_input!r}")
+        self._init_hparams(hparams)
         if label_input == "colors":
             palette = np.asarray(palette if palette is not None else [], np.float32)
             if palette.shape != (num_classes, 3):
@@ -91,17 +96,13 @@ class Pix2Pix(ConditionalGAN):
         else:
             self.palette = None
         self.num_classes, self.image_size, self.use_instances = num_classes, image_size, use_instances
-        self.label_input, self.num_downs, self.ngf, self.ndf = label_input, num_downs, ngf, ndf
-        self.n_layers_D, self.norm, self.use_dropout = n_layers_D, norm, use_dropout
-        self.eval_mode, self.gan_mode, self.lambda_L1 = eval_mode, gan_mode, lambda_L1
-        self.lambda_vgg, self.vgg_weights = lambda_vgg, vgg_weights
-        self.init, self.init_gain = init, init_gain
+        ngf, ndf, norm = self.ngf, self.ndf, self.norm
         self.generator = UnetGenerator(
-            num_downs=num_downs, ngf=ngf, norm=norm, use_dropout=use_dropout,
-            inference_statistics="running" if eval_mode else "image", name="generator")
+            num_downs=num_downs, ngf=ngf, norm=norm, use_dropout=self.use_dropout,
+            inference_statistics="running" if self.eval_mode else "image", name="generator")
         # The official n_layers counts the stride-2 convs; ours counts the stride-1 one too.
         self.discriminator = NLayerDiscriminator(
-            ndf=ndf, n_layers=n_layers_D + 1, norm=norm, spectral_norm=False,
+            ndf=ndf, n_layers=self.n_layers_D + 1, norm=norm, spectral_norm=False,
             max_filters=8 * ndf, padding=1, affine_norm=True, name="discriminator")
         self._init_tracking()
 
@@ -204,10 +205,4 @@ class Pix2Pix(ConditionalGAN):
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "image_size": self.image_size, "palette": self.palette,
-                "use_instances": self.use_instances, "label_input": self.label_input,
-                "num_downs": self.num_downs, "ngf": self.ngf, "ndf": self.ndf,
-                "n_layers_D": self.n_layers_D, "norm": self.norm,
-                "use_dropout": self.use_dropout, "eval_mode": self.eval_mode,
-                "gan_mode": self.gan_mode, "lambda_L1": self.lambda_L1,
-                "lambda_vgg": self.lambda_vgg, "vgg_weights": self.vgg_weights,
-                "init": self.init, "init_gain": self.init_gain}
+                "use_instances": self.use_instances, **self.hparams()}

@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsem import losses as L
-from tfsem.inference.feature_clusters import feature_map
+from tfsem.config.pix2pixhd import Pix2PixHDConfig
 from tfsem.models.base import ConditionalGAN, copy_matching_variables
 from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator
 from tfsem.networks.pix2pixhd import FeatureEncoder, Pix2PixHDGenerator
@@ -60,75 +60,153 @@ class Pix2PixHD(ConditionalGAN):
         num_classes: one-hot channels of the label space (don't-care included).
         image_size: (height, width); multiples of 2**(n_downsample_global + n_local_enhancers).
         use_instances: add the instance boundary map as an input channel.
-        ngf, n_downsample_global, n_blocks_global, n_local_enhancers,
-            n_blocks_local, norm: the generator (``Pix2PixHDGenerator``).
-        niter_fix_global: stage 2: steps with G1 frozen (only the enhancer trains).
-        ndf, num_D, n_layers_D: the discriminator.
-        use_features, feat_num, nef, n_downsample_E: the feature encoder.
-        gan_mode: ``lsgan`` (reference), ``hinge`` or ``original``.
-        lambda_feat, lambda_vgg: loss weights (10, 10).
-        vgg_weights: ``torchvision`` (the official VGG19), a ``.pth`` file, or
-            ``keras_cache`` / an ``.h5`` file (``VGGPerceptualLoss``); never downloaded.
-        init, init_gain: weight initialisation (``tfsem.layers.init``):
-            pix2pixHD's ``normal`` N(0, 0.02) (``networks.py`` ``weights_init``).
+        **hparams: the fields of :class:`~tfsem.config.Pix2PixHDConfig`, with its
+            defaults (NVIDIA/pix2pixHD's; ``python -m tfsem.config --describe
+            pix2pixhd``): the generator (ngf, n_downsample_global,
+            n_blocks_global, n_local_enhancers, n_blocks_local, norm), stage 2's
+            niter_fix_global (steps with G1 frozen), the discriminator (ndf,
+            num_D, n_layers_D), the feature encoder (use_features, feat_num,
+            nef, n_downsample_E), gan_mode (``lsgan``), lambda_feat, lambda_vgg,
+            vgg_weights (never downloaded), init, init_gain (``normal``
+            N(0, 0.02), ``networks.py`` ``weights_init``).
     """
 
     G_TERMS = G_TERMS
     D_TERMS = D_TERMS
     FAMILY = "pix2pixhd"
 
-    def __init__(self, num_classes, image_size, use_instances=True, ngf=64,
-                 n_downsample_global=4, n_blocks_global=9, n_local_enhancers=0, n_blocks_local=3,
-                 niter_fix_global=0, norm="instance", ndf=64, num_D=2, n_layers_D=3,
-                 use_features=False, feat_num=3, nef=16, n_downsample_E=4, gan_mode="lsgan",
-                 lambda_feat=10.0, lambda_vgg=10.0, vgg_weights="torchvision", init="normal",
-                 init_gain=0.02, **kwargs):
+    SECTION = Pix2PixHDConfig
+
+    def __init__(self, num_classes, image_size, use_instances=True, **kwargs):
+        kwargs, hparams = self.split_keras_kwargs(kwargs)
         super().__init__(**kwargs)
-        image_size = self._checked_image_size(num_classes, gan_mode, image_size,
-                                              2 ** (n_downsample_global + n_local_enhancers))
+        image_size = self._checked_image_size(
+            num_classes, hparams.get("gan_mode", "lsgan"), image_size,
+            2 ** (hparams.get("n_downsample_global", 4) + hparams.get("n_local_enhancers", 0)))
+        self._init_hparams(hparams)
         self.num_classes, self.image_size, self.use_instances = num_classes, image_size, use_instances
-        self.ngf, self.n_downsample_global, self.n_blocks_global = ngf, n_downsample_global, n_blocks_global
-        self.n_local_enhancers, self.n_blocks_local = n_local_enhancers, n_blocks_local
-        self.niter_fix_global, self.norm = niter_fix_global, norm
-        self.ndf, self.num_D, self.n_layers_D = ndf, num_D, n_layers_D
-        self.use_features, self.feat_num, self.nef = use_features, feat_num, nef
-        self.n_downsample_E, self.gan_mode = n_downsample_E, gan_mode
-        self.lambda_feat, self.lambda_vgg, self.vgg_weights = lambda_feat, lambda_vgg, vgg_weights
-        self.init, self.init_gain = init, init_gain
+        norm = self.norm
         self.generator = Pix2PixHDGenerator(
-            ngf=ngf, n_downsample_global=n_downsample_global, n_blocks_global=n_blocks_global,
-            n_local_enhancers=n_local_enhancers, n_blocks_local=n_blocks_local, norm=norm,
-            name="generator")
+            ngf=self.ngf, n_downsample_global=self.n_downsample_global,
+            n_blocks_global=self.n_blocks_global, n_local_enhancers=self.n_local_enhancers,
+            n_blocks_local=self.n_blocks_local, norm=norm, name="generator")
         # pix2pixHD's n_layers_D counts the stride-2 convs; ours counts the stride-1 one too.
-        self.discriminator = MultiScaleDiscriminator(num_D=num_D, n_layers=n_layers_D + 1, ndf=ndf,
-                                                     norm=norm, spectral_norm=False,
+        self.discriminator = MultiScaleDiscriminator(num_D=self.num_D, n_layers=self.n_layers_D + 1,
+                                                     ndf=self.ndf, norm=norm, spectral_norm=False,
                                                      name="discriminator")
-        self.encoder = (FeatureEncoder(ngf=nef, n_downsampling=n_downsample_E, feat_num=feat_num,
-                                       norm=norm, name="encoder") if use_features else None)
+        self.encoder = (FeatureEncoder(ngf=self.nef, n_downsampling=self.n_downsample_E,
+                                       feat_num=self.feat_num, norm=norm, name="encoder")
+                        if self.use_features else None)
         self._init_tracking()
 
-    # -- inputs ------------------------------------------------------------------
-    def add_style_inputs(self, inputs, style=None, z=None, seed=0, clusters=None, cluster="0",
-                         per_instance=None):
-        """Instance features: the encoding of the photo ``style`` over the
-        instances (the official ``--use_encoded_image``), else centres of the
-        per-class ``clusters`` (``cluster``: an int, a digit string or
-        ``"random"`` from ``seed``; ``per_instance`` overrides instances)."""
+    # -- inference -----------------------------------------------------------------
+    def attach_clusters(self, clusters: Dict[int, np.ndarray]):
+        """The per-class feature clusters ``infer`` picks from (class index ->
+        centres [k, feat_num], ``python -m tfsem.encode_features``). Not saved
+        with the model: they live in the run's ``features.npz``."""
         if not self.use_features:
-            return super().add_style_inputs(inputs, style=style, clusters=clusters,
-                                            per_instance=per_instance)
+            raise ValueError("this pix2pixHD model takes no instance features")
+        if not clusters:
+            raise ValueError("no feature clusters (python -m tfsem.encode_features)")
+        k = max(len(c) for c in clusters.values())
+        table = np.zeros((self.num_classes, k, self.feat_num), np.float32)
+        counts = np.ones((self.num_classes,), np.int32)  # no clusters: zero features
+        for cls, centres in clusters.items():
+            centres = np.asarray(centres, np.float32)
+            if centres.ndim != 2 or centres.shape[1] != self.feat_num:
+                raise ValueError(f"clusters of class {cls}: expected [k, {self.feat_num}] "
+                                 f"centres, got shape {centres.shape}")
+            if 0 <= cls < self.num_classes and len(centres):
+                table[cls, :len(centres)] = centres
+                counts[cls] = len(centres)
+        self.__dict__["_clusters"] = (table, counts, {int(c): len(v) for c, v in clusters.items()})
+
+    def cluster_counts(self) -> Dict[int, int]:
+        """class index -> number of attached clusters ({} without clusters)."""
+        attached = self.__dict__.get("_clusters")
+        return dict(attached[2]) if attached else {}
+
+    def style_specs(self, batch=None, height=None, width=None, optional=False):
+        """With instance features: ``cluster`` int32 [B] (every instance takes
+        centre ``cluster mod k`` of its class); from Python also
+        ``cluster_map`` int32 [B,H,W] (a cluster per pixel, i.e. per instance)
+        and ``style_image`` (the encoded features of a photo)."""
+        if not self.use_features:
+            return []
+        specs = [tf.TensorSpec([batch], tf.int32, name="cluster")]
+        if optional:
+            specs += [tf.TensorSpec([batch, height, width], tf.int32, name="cluster_map"),
+                      tf.TensorSpec([batch, height, width, 3], tf.float32, name="style_image")]
+        return specs
+
+    def cluster_features(self, index, cluster=None, cluster_map=None):
+        """[B,H,W,feat_num]: per pixel, centre ``choice mod k`` of its class, the
+        choice ``cluster_map`` or else ``cluster`` [B]; zeros where a class has
+        no clusters or the index is don't-care (-1). One implementation for
+        Python, the SavedModel and TFLite."""
+        attached = self.__dict__.get("_clusters")
+        if attached is None:
+            raise ValueError("this pix2pixHD model takes instance features: attach its "
+                             "clusters (python -m tfsem.encode_features; tfsem.Pipeline "
+                             "loads the run's features.npz) or pass a style photo")
+        table, counts = tf.constant(attached[0]), tf.constant(attached[1])
+        cls = tf.maximum(index, 0)
+        count = tf.gather(counts, cls)
+        choice = (tf.cast(cluster_map, tf.int32) if cluster_map is not None
+                  else tf.cast(cluster, tf.int32)[:, None, None])
+        k = tf.math.floormod(choice, count)
+        feats = tf.gather_nd(table, tf.stack([cls, k], -1))
+        return feats * tf.cast(index >= 0, feats.dtype)[..., None]
+
+    def render(self, segmap, index, instance_map=None, cluster=None, cluster_map=None,
+               style_image=None):
+        x = segmap
+        if self.use_features:
+            if style_image is not None:
+                instances = instance_map if self.use_instances else index
+                features = self.encode_features(style_image, instances)
+            else:
+                if cluster is None and cluster_map is None:
+                    raise ValueError("this pix2pixHD model takes instance features: pass "
+                                     "'cluster' (or a style image)")
+                features = self.cluster_features(index, cluster, cluster_map)
+            x = tf.concat([segmap, tf.cast(features, segmap.dtype)], -1)
+        return self.generator(x, training=False)
+
+    def style_inputs(self, inputs, seeds, z=None, style=None, cluster=None,
+                     instance_clusters=None) -> dict:
+        """Instance features: the encoding of the photo ``style`` over the
+        instances (the official ``--use_encoded_image``), else the attached
+        clusters: ``cluster`` (an int or digit string for every instance, or
+        ``"random"``: per instance from its example's seed) and
+        ``instance_clusters`` {instance id: cluster} for single instances."""
+        if not self.use_features:
+            return super().style_inputs(inputs, seeds, z=z, style=style, cluster=cluster,
+                                        instance_clusters=instance_clusters)
+        super().style_inputs(inputs, seeds, z=z)
         if style is not None:
-            inputs["image"] = style
-            return
-        if clusters is None:
-            raise ValueError("this pix2pixHD model takes instance features: pass feature "
-                             "clusters (python -m tfsem.encode_features) or a style photo")
-        label = np.asarray(inputs["label"])
-        instance = np.asarray(self.feature_instances(inputs))
-        choice = cluster if cluster == "random" else int(cluster)
-        inputs["features"] = np.stack([
-            feature_map(label[i], instance[i], clusters, self.feat_num, choice, seed,
-                        per_instance) for i in range(len(label))])
+            return {"style_image": tf.convert_to_tensor(style, tf.float32)}
+        cluster = "0" if cluster is None else str(cluster)
+        if cluster != "random" and not cluster.lstrip("-").isdigit():
+            raise ValueError(f"cluster must be an integer or 'random', got {cluster!r}")
+        batch = len(seeds)
+        if cluster != "random" and not instance_clusters:
+            return {"cluster": tf.fill([batch], int(cluster))}
+        instances = np.asarray(inputs["instance_map" if self.use_instances else "label_map"])
+        choice = np.zeros(instances.shape, np.int32)
+        for b in range(batch):
+            rng = np.random.default_rng(seeds[b])
+            for inst in np.unique(instances[b]):
+                value = (int(rng.integers(2 ** 31 - 1)) if cluster == "random"
+                         else int(cluster))
+                choice[b][instances[b] == inst] = (instance_clusters or {}).get(int(inst), value)
+        return {"cluster": tf.zeros([batch], tf.int32), "cluster_map": tf.constant(choice)}
+
+    def random_look(self, seeds, stream: int = 1):
+        """With instance features: cluster = the seed, for every instance."""
+        if not self.use_features:
+            return {}
+        return {"cluster": tf.cast(seeds, tf.int32)}
 
     def render_batch(self, batch):
         """As the base; with instance features, those of the batch's real photos."""
@@ -308,12 +386,4 @@ class Pix2PixHD(ConditionalGAN):
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "image_size": self.image_size, "use_instances": self.use_instances,
-                "ngf": self.ngf, "n_downsample_global": self.n_downsample_global,
-                "n_blocks_global": self.n_blocks_global,
-                "n_local_enhancers": self.n_local_enhancers, "n_blocks_local": self.n_blocks_local,
-                "niter_fix_global": self.niter_fix_global, "norm": self.norm, "ndf": self.ndf,
-                "num_D": self.num_D, "n_layers_D": self.n_layers_D,
-                "use_features": self.use_features, "feat_num": self.feat_num, "nef": self.nef,
-                "n_downsample_E": self.n_downsample_E, "gan_mode": self.gan_mode,
-                "lambda_feat": self.lambda_feat, "lambda_vgg": self.lambda_vgg,
-                "vgg_weights": self.vgg_weights, "init": self.init, "init_gain": self.init_gain}
+                **self.hparams()}

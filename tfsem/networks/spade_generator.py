@@ -12,13 +12,13 @@ halving the channels down to ngf, a leaky ReLU, a 3x3 conv to RGB and tanh.
 import keras
 import tensorflow as tf
 
+from tfsem.config.gaugan import UPSAMPLING_LAYERS
 from tfsem.layers.activations import leaky_relu
 from tfsem.layers.interpolate import nearest_interpolate, spatial_size
 from tfsem.layers.spade_res_block import SPADEResBlock
 
 __all__ = ["SPADEGenerator", "UPSAMPLING_LAYERS"]
 
-UPSAMPLING_LAYERS = {"normal": 5, "more": 6, "most": 7}
 
 
 def upsample2x(x):

@@ -1,8 +1,4 @@
-"""TF Serving clients for tfsem exports, and ``python -m tfsem.serving.client``.
-
-    python -m tfsem.serving.client --url http://localhost:8501 --model quickstart \
-        --labels in.png [--instances inst.png] --out out.png [--signature predict_png]
-    python -m tfsem.serving.client --grpc localhost:8500 --model quickstart --labels in.png --out out.png
+"""TF Serving clients for tfsem exports (the CLI: ``python -m tfsem.serving``).
 
 REST follows TF Serving's documented API (``POST /v1/models/NAME[/versions/V]:predict``):
 ``instances`` (row format) or ``inputs`` (columnar format) JSON; binary
@@ -12,30 +8,30 @@ strings travel as ``{"b64": ...}``, and outputs whose name ends in
 
 One :class:`ServingClient` speaks the tfsem signatures over either
 transport (:class:`RestTransport`, :class:`GrpcTransport`; ``RestClient`` /
-``GrpcClient`` build one). Signatures (``tfsem/export/generator.py``):
+``GrpcClient`` build one). Signatures (``tfsem/export/saved_model.py``):
 ``serving_default`` takes raw id maps ``label_map`` [B, H, W] (+
 ``instance_map``, + ``z``, + ``cluster``) and returns ``image`` uint8 [B, H,
 W, 3]; ``predict_png`` takes PNG bytes ``label_png`` (+ ``instance_png``, +
 ``z``, + ``cluster``) and returns ``image_png_bytes``; SemGAN and dream
-exports take ``seed`` (``tfsem/export/label_maps.py``).
+exports take ``seed``. What a served model takes is in its metadata
+(``ServingClient.signatures``: TF Serving's ``GetModelMetadata``).
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import http.client
 import io
 import json
-import sys
 import urllib.error
 import urllib.request
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 __all__ = ["GrpcClient", "GrpcTransport", "RestClient", "RestTransport", "ServingClient",
-           "ServingError", "build_rest_request", "parse_rest_response", "main"]
+           "ServingError", "build_rest_request", "parse_rest_response",
+           "look_inputs", "parse_signature_defs", "png_ids", "read_png"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -114,6 +110,36 @@ def parse_rest_response(body: dict, output: str) -> object:
     return _decode_json(value)
 
 
+#: A signature's tensors: name -> (dtype name such as "DT_FLOAT", shape with -1 for unknown).
+Tensors = Dict[str, Tuple[str, List[int]]]
+
+
+def parse_signature_defs(body: dict) -> Dict[str, Dict[str, Tensors]]:
+    """``{signature: {"inputs": Tensors, "outputs": Tensors}}`` of a JSON
+    ``GetModelMetadataResponse`` (REST ``GET .../metadata``; protobuf JSON with
+    snake_case or camelCase names)."""
+    def field(obj, name):
+        camel = name.split("_")[0] + "".join(p.title() for p in name.split("_")[1:])
+        return obj.get(name, obj.get(camel)) if isinstance(obj, dict) else None
+
+    if "error" in body:
+        raise ServingError(body["error"])
+    defs = field(field(field(body, "metadata") or {}, "signature_def") or {}, "signature_def")
+    if not isinstance(defs, dict):
+        raise ServingError("the model metadata has no signature_def")
+
+    def tensors(infos) -> Tensors:
+        out = {}
+        for name, info in (infos or {}).items():
+            shape = field(info, "tensor_shape") or {}
+            dims = [int(d.get("size", -1)) for d in shape.get("dim", [])]
+            out[name] = (str(info.get("dtype", "")), dims)
+        return out
+
+    return {name: {"inputs": tensors(field(d, "inputs")), "outputs": tensors(field(d, "outputs"))}
+            for name, d in defs.items()}
+
+
 def _as_png_list(value) -> List[bytes]:
     items = value if isinstance(value, list) else [value]
     for item in items:
@@ -150,10 +176,22 @@ class RestTransport:
         version = f"/versions/{self.version}" if self.version is not None else ""
         return f"{self.url}/v1/models/{self.model}{version}:predict"
 
+    @property
+    def metadata_url(self) -> str:
+        version = f"/versions/{self.version}" if self.version is not None else ""
+        return f"{self.url}/v1/models/{self.model}{version}/metadata"
+
+    def signatures(self) -> Dict[str, Dict[str, Tensors]]:
+        """The served model's signatures (``GET .../metadata``)."""
+        return parse_signature_defs(self._request(urllib.request.Request(self.metadata_url)))
+
     def _post(self, body: dict) -> dict:
         data = json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(self.predict_url, data=data,
-                                         headers={"Content-Type": "application/json"})
+        return self._request(urllib.request.Request(
+            self.predict_url, data=data, headers={"Content-Type": "application/json"}))
+
+    def _request(self, request) -> dict:
+        where = request.full_url
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 text = answer.read()
@@ -163,20 +201,22 @@ class RestTransport:
                 message = json.loads(text).get("error", text)
             except ValueError:
                 message = text
-            raise ServingError(f"{self.predict_url}: HTTP {err.code}: {message}") from None
+            message = " ".join(str(message).split())  # one line (an HTML page: its start)
+            message = message if len(message) <= 300 else message[:300] + " ..."
+            raise ServingError(f"{where}: HTTP {err.code}: {message}") from None
         except urllib.error.URLError as err:
-            raise ServingError(f"{self.predict_url}: no answer ({err.reason})") from None
+            raise ServingError(f"{where}: no answer ({err.reason})") from None
         except (http.client.HTTPException, OSError) as err:  # dropped mid-answer, timeout
-            raise ServingError(f"{self.predict_url}: the connection broke "
+            raise ServingError(f"{where}: the connection broke "
                                f"({type(err).__name__}: {err})") from None
         try:
             body = json.loads(text)
         except ValueError:
             shown = text[:80].decode("utf-8", "replace").replace("\n", " ")
-            raise ServingError(f"{self.predict_url}: the answer is not TF Serving's JSON "
+            raise ServingError(f"{where}: the answer is not TF Serving's JSON "
                                f"(starts {shown!r}); is this the REST port of TF Serving?") from None
         if not isinstance(body, dict):
-            raise ServingError(f"{self.predict_url}: the answer is not a JSON object")
+            raise ServingError(f"{where}: the answer is not a JSON object")
         return body
 
     def call(self, signature: str, inputs: Dict[str, object], outputs: Sequence[str],
@@ -229,6 +269,27 @@ class GrpcTransport:
             request.inputs[name].CopyFrom(proto)
         return request
 
+    def signatures(self) -> Dict[str, Dict[str, Tensors]]:
+        """The served model's signatures (``PredictionService/GetModelMetadata``)."""
+        import grpc
+        from google.protobuf import json_format
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest()
+        request.model_spec.name = self.model
+        if self.version is not None:
+            request.model_spec.version.value = int(self.version)
+        request.metadata_field.append("signature_def")
+        try:
+            answer = self.stub.GetModelMetadata(request, timeout=self.timeout)
+        except grpc.RpcError as err:
+            raise ServingError(f"{self.target}: {err.code().name}: {err.details()}") from None
+        defs = get_model_metadata_pb2.SignatureDefMap()
+        answer.metadata["signature_def"].Unpack(defs)
+        body = {"metadata": {"signature_def": json_format.MessageToDict(
+            defs, preserving_proto_field_name=True)}}
+        return parse_signature_defs(body)
+
     def call(self, signature: str, inputs: Dict[str, object], outputs: Sequence[str],
              layout: str = "inputs") -> Dict[str, object]:
         """{output name: value} (``layout`` is REST's; gRPC sends tensors)."""
@@ -250,6 +311,11 @@ class ServingClient:
 
     def __init__(self, transport):
         self.transport = transport
+
+    def signatures(self) -> Dict[str, Dict[str, Tensors]]:
+        """{signature: {"inputs": {name: (dtype, shape)}, "outputs": {...}}} of the
+        served model, from its metadata."""
+        return self.transport.signatures()
 
     def predict(self, label_map, instance_map=None, z=None, cluster=None,
                 layout="inputs") -> np.ndarray:
@@ -307,7 +373,8 @@ def _sample_outputs(values: Dict[str, object]) -> Dict[str, object]:
     return out
 
 
-def _read(path: str) -> bytes:
+def read_png(path: str) -> bytes:
+    """The bytes of a PNG file that decodes whole; a ServingError naming it if not."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -319,59 +386,24 @@ def _read(path: str) -> bytes:
     return data
 
 
-def _ids(data: bytes) -> np.ndarray:
+def png_ids(data: bytes) -> np.ndarray:
+    """The ids int32 [H, W] of a grey id-map PNG held in memory."""
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(data))).astype(np.int32)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tfsem.serving.client",
-                                     description=__doc__.splitlines()[0])
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--url", help="REST base URL, e.g. http://localhost:8501")
-    where.add_argument("--grpc", help="gRPC target, e.g. localhost:8500")
-    parser.add_argument("--model", required=True, help="model name in the server's config")
-    parser.add_argument("--version", type=int, default=None)
-    parser.add_argument("--labels", required=True, help="label-id PNG (raw ids)")
-    parser.add_argument("--instances", default=None, help="instance-id PNG (models with instances)")
-    parser.add_argument("--out", required=True, help="output photo PNG")
-    parser.add_argument("--signature", default="predict_png",
-                        choices=("predict_png", "serving_default"))
-    parser.add_argument("--seed", type=int, default=None,
-                        help="style seed: sends z ~ N(0, I) (VAE models only)")
-    parser.add_argument("--z-dim", type=int, default=256, help="z size with --seed")
-    parser.add_argument("--timeout", type=float, default=60.0)
-    args = parser.parse_args(argv)
-    try:
-        label = _read(args.labels)
-        instance = _read(args.instances) if args.instances else None
-        z = None
-        if args.seed is not None:
-            z = np.random.default_rng(args.seed).standard_normal((1, args.z_dim))
-        if args.url:
-            client = RestClient(args.url, args.model, args.version, args.timeout)
-        else:
-            client = GrpcClient(args.grpc, args.model, args.version, args.timeout)
-        if args.signature == "predict_png":
-            png = client.predict_png([label], None if instance is None else [instance], z)[0]
-        else:
-            from PIL import Image
+def look_inputs(inputs: Tensors, seed: int, cluster: Optional[int] = None):
+    """(z, cluster) for the inputs a served label-to-photo model declares: a VAE's
+    ``z = latent_for_seeds([seed])`` of its declared size (the latent
+    ``tfsem.Pipeline`` uses), pix2pixHD's ``cluster`` (default: the seed)."""
+    z = None
+    if "z" in inputs:
+        from tfsem.models.base import latent_for_seeds
 
-            image = client.predict(_ids(label)[None],
-                                   None if instance is None else _ids(instance)[None], z)[0]
-            buffer = io.BytesIO()
-            Image.fromarray(image).save(buffer, format="PNG")
-            png = buffer.getvalue()
-    except (ServingError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    from tfsem.fileio import atomic_write_bytes
-
-    atomic_write_bytes(args.out, png)
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        z = latent_for_seeds([seed], int(inputs["z"][1][-1])).numpy()
+    if cluster is not None and "cluster" not in inputs:
+        raise ValueError("--cluster: the served model takes no feature clusters")
+    if "cluster" in inputs:
+        cluster = np.array([seed if cluster is None else cluster], np.int32)
+    return z, cluster

@@ -43,8 +43,10 @@ def main(argv=None) -> int:
                          "'tfsem[studio]'") from None
     from tfsem.studio.backends import DreamSource, open_backend
 
-    backend = open_backend(args.model, args.serving_url, args.serving_model, args.precision)
-    dream = DreamSource(args.semgan, backend.info, args.precision) if args.semgan else None
+    backend = open_backend(args.model, serving_url=args.serving_url,
+                           serving_model=args.serving_model, precision=args.precision)
+    dream = (DreamSource(args.semgan, backend.info, precision=args.precision) if args.semgan
+             else None)
     app = create_app(backend, dream, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
     computes = f", {backend.precision}" if hasattr(backend, "precision") else ""
     print(f"tfsem studio: {backend.info.name} ({backend.info.backend}{computes}, "

@@ -18,15 +18,13 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from tfsem.data.labels import LabelSpace, load_label_space
-from tfsem.data.preprocess import resize_map
-from tfsem.data.visualize import image_to_uint8
-from tfsem.inference.feature_clusters import load_run_clusters
-from tfsem.inference.generate import label_inputs, raw_label_ids, style_photo
-from tfsem.models.base import latent_for_seeds
 from tfsem.config import load_config
+from tfsem.data.labels import LabelSpace
+from tfsem.data.preprocess import resize_map
+from tfsem.inference.feature_clusters import load_run_clusters
+from tfsem.models.base import latent_for_seeds
+from tfsem.pipeline import Pipeline, export_version_dir
 from tfsem.precision import model_precision
-from tfsem.runs import load_run
 
 __all__ = ["DreamSource", "KerasBackend", "SavedModelBackend", "ServingBackend", "StudioModel",
            "encode_png", "open_backend"]
@@ -76,60 +74,52 @@ class StudioModel:
 
 
 class KerasBackend:
-    """A run directory or ``.keras`` file, in this process."""
+    """A run directory or ``.keras`` file, in this process (``tfsem.Pipeline``)."""
 
     kind = "keras"
 
     def __init__(self, path: str, precision: str = "auto"):
-        self.config, self.model = load_run(path, precision=precision)
+        if export_version_dir(os.path.abspath(path)) is not None and not os.path.isfile(
+                os.path.join(path, "config.json")):
+            raise ValueError(f"{path}: an export; the studio opens it as a SavedModel")
+        self.pipe = Pipeline.from_run(path, precision=precision)
+        self.config, self.model = self.pipe.config, self.pipe.task
         self.precision = model_precision(self.model)
-        if not self.model.conditional:
+        if not self.pipe.takes_label_maps:
             raise ValueError(f"--model {path}: a {type(self.model).__name__} model samples "
                              "label maps; give it as --semgan, and a label-to-photo run as --model")
-        self.space = load_label_space(self.config.data.label_space)
-        self.dont_care = self.config.data.dont_care
-        self.features = load_run_clusters(path) if self.model.use_features else None
-        counts = {}
-        if self.features:
-            decode = self.space.decode(np.array(sorted(self.features)))
-            counts = {int(raw): len(self.features[c]) for raw, c in zip(decode, sorted(self.features))}
-        height, width = self.model.image_size
+        self.space = self.pipe.label_space()
+        self.dont_care = self.pipe.dont_care
+        names, optional = self.pipe.input_names, self.pipe.optional_names
+        if self.pipe.needs_clusters():
+            load_run_clusters(path)  # no clusters: its error says what to run
+        height, width = self.pipe.image_size
         self.info = StudioModel(
             name=os.path.basename(os.path.normpath(path)), backend=self.kind, height=height,
             width=width, space=self.space, dont_care=self.dont_care,
-            use_instances=bool(self.model.use_instances),
-            seed=bool(self.model.use_vae or self.model.use_features),
-            style_image=bool(self.model.use_vae or self.model.use_features), clusters=counts)
+            use_instances="instance_map" in names,
+            seed=bool({"z", "cluster"} & set(names)),
+            style_image="style_image" in optional, clusters=self.pipe.cluster_counts())
         self._lock = threading.Lock()  # Keras models are not built for concurrent calls
 
     def render(self, label: np.ndarray, instance: Optional[np.ndarray], seed: int = 0,
                style: Optional[np.ndarray] = None,
                per_instance: Optional[Dict[int, int]] = None) -> bytes:
-        model = self.model
-        index, inst = label_inputs(model, self.space, self.dont_care, label,
-                                   label if instance is None else instance, "label_png")
-        photo = None if style is None else style_photo(style, model.image_size)
-        clusters = self.features if photo is None else None
+        clusters = bool(self.info.clusters) and style is None
         with self._lock:
-            inputs = model.inference_inputs(
-                index, inst, style=photo, seed=seed, clusters=clusters,
-                cluster="random" if clusters else "0",
-                per_instance=(per_instance or None) if clusters else None)
-            image = model(inputs, training=False)[0].numpy()
-        return encode_png(image_to_uint8(image))
+            image = self.pipe(label, instance, seed=seed, style=style,
+                              cluster="random" if clusters else None,
+                              instance_clusters=(per_instance or None) if clusters else None)
+        return encode_png(image)
 
 
 def _version_dir(path: str) -> str:
     """An export's version folder: ``path`` itself, or its highest numbered version."""
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = sorted((int(d) for d in os.listdir(path) if d.isdigit()), reverse=True) \
-        if os.path.isdir(path) else []
-    for version in versions:
-        if os.path.isfile(os.path.join(path, str(version), "saved_model.pb")):
-            return os.path.join(path, str(version))
-    raise FileNotFoundError(f"{path}: not a run directory, a .keras file or a SavedModel "
-                            "export (python -m tfsem.export)")
+    version = export_version_dir(path)
+    if version is None:
+        raise FileNotFoundError(f"{path}: not a run directory, a .keras file or a SavedModel "
+                                "export (python -m tfsem.export)")
+    return version
 
 
 class SavedModelBackend:
@@ -206,11 +196,12 @@ class DreamSource:
     ``tfsem.dream``."""
 
     def __init__(self, path: str, renderer: StudioModel, precision: str = "auto"):
-        self.config, self.model = load_run(path, precision=precision)
-        if self.model.conditional:
+        self.pipe = Pipeline.from_run(path, precision=precision)
+        self.config, self.model = self.pipe.config, self.pipe.task
+        if self.pipe.takes_label_maps:
             raise ValueError(f"--semgan {path}: a {type(self.model).__name__} model renders "
                              "label maps; --semgan takes a SemGAN run")
-        self.space = load_label_space(self.config.data.label_space)
+        self.space = self.pipe.label_space()
         if self.space.name != renderer.space.name:
             raise ValueError(f"--semgan {path} makes {self.space.name!r} label maps, the model "
                              f"renders {renderer.space.name!r} ones")
@@ -219,9 +210,8 @@ class DreamSource:
 
     def sample(self, seed: int) -> np.ndarray:
         with self._lock:
-            labels, _ = self.model.sample_label_maps([int(seed)])
-        raw = raw_label_ids(labels[0], self.space).astype(np.int32)
-        return resize_map(tf.constant(raw[None]), self.size)[0].numpy()
+            raw = self.pipe.sample([int(seed)])["label_map"]
+        return resize_map(tf.constant(raw[:1]), self.size)[0].numpy()
 
 
 def open_backend(model: str, serving_url: Optional[str] = None,

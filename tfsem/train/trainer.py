@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import logging
 import math
 import os
 import shutil
@@ -45,12 +44,12 @@ from tfsem.data.visualize import save_png
 from tfsem.fileio import read_json
 from tfsem.runs import load_run
 from tfsem.train.build import build_model, compile_model
+from tfsem.train.scores import periodic_scorer
 from tfsem.train.rundir import (RunDirLock, config_changes, remove_temp_checkpoints,
                                 restore_latest_good)
 
 __all__ = ["NonFiniteLossError", "Trainer", "make_strategy", "run_dir_for"]
 
-log = logging.getLogger("tfsem.train")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -84,7 +83,8 @@ def missing_data_hint(config: ExperimentConfig) -> str:
     hint = f". To train on it, {where} or set data.root in the config"
     if config.model is not None:
         quick = registry.family_of(config).quickstart(config.model.section)
-        hint += f"; to try tfsem without it: python -m tfsem.train --config {quick}"
+        if quick:
+            hint += f"; to try tfsem without it: python -m tfsem.train --config {quick}"
     return hint
 
 
@@ -111,11 +111,13 @@ class Trainer:
             resumes anyway).
         strategy: a tf.distribute strategy; default from ``config.train.strategy``.
         vgg_loss: an explicit VGG loss layer (tests pass random weights).
+        scorer: the periodic evaluation, batch -> {name: score}; default
+            ``tfsem.train.scores.periodic_scorer`` of the task and the data.
     """
 
     def __init__(self, config: ExperimentConfig, run_dir: str, resume: bool = False,
                  strategy: Optional[tf.distribute.Strategy] = None, vgg_loss=None,
-                 stream=None, allow_config_change: bool = False):
+                 stream=None, allow_config_change: bool = False, scorer=None):
         config.validate()
         self.allow_config_change = allow_config_change
         self.config = config
@@ -141,6 +143,8 @@ class Trainer:
                 self._print(f"removed {path} (a checkpoint write that did not finish)")
         try:
             self._setup(config, resume, strategy, vgg_loss)
+            self.scorer = scorer if scorer is not None else periodic_scorer(self.model,
+                                                                            config.data)
         except BaseException:
             self.lock.release()
             if created and self.chief and not os.listdir(self.run_dir):
@@ -268,8 +272,8 @@ class Trainer:
             training=False, batch_size=size or self.config.train.num_samples, repeat=True)))
 
     def scores(self, batch) -> Dict[str, float]:
-        """The periodic evaluation of the task (``GANTask.periodic_scores``)."""
-        return self.model.periodic_scores(batch)
+        """The periodic evaluation (``tfsem.train.scores.periodic_scorer``)."""
+        return self.scorer(batch) if self.scorer is not None else {}
 
     def sample_grid(self, batch) -> np.ndarray:
         """uint8 grid of the task's samples (``GANTask.preview_grid``)."""
@@ -312,7 +316,7 @@ class Trainer:
         iterator = iter(dataset)
         train_step = self._train_function()
         samples = self.sample_batch()
-        scored = self.model.scores_available(self.config.data)
+        scored = self.scorer is not None
         eval_batch = self.sample_batch(cfg.eval_examples) if scored else None
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "logs")) if self.chief \
             else tf.summary.create_noop_writer()

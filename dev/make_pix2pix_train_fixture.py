@@ -2,7 +2,7 @@
 step does (junyanz/pytorch-CycleGAN-and-pix2pix), for
 ``tests/test_train_equivalence.py``.
 
-    python tools/make_pix2pix_train_fixture.py --official DIR [--out tests/fixtures]
+    python dev/make_pix2pix_train_fixture.py --official DIR [--out tests/fixtures]
 
 ``DIR`` holds the official ``models/networks.py`` (``get_norm_layer``,
 ``init_weights``, ``GANLoss``, ``UnetGenerator``, ``UnetSkipConnectionBlock``,

@@ -1,6 +1,6 @@
 """tfsem's training step against an official training fixture, iteration for iteration.
 
-    python tools/train_fidelity.py CASE_DIR [CASE_DIR ...] [--json OUT]
+    python dev/train_fidelity.py CASE_DIR [CASE_DIR ...] [--json OUT]
 
 A case folder is what ``../shared/reference/tools/make_train_fixtures.py``
 writes (``../shared/reference/train_fixtures/<case>``): the official

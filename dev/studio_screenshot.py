@@ -1,6 +1,6 @@
 """A screenshot of the studio as a user sees it (docs/studio.png):
 
-    python tools/studio_screenshot.py --model runs/quickstart [--semgan RUN] \
+    python dev/studio_screenshot.py --model runs/quickstart [--semgan RUN] \
         [--labels examples/labels/toy_0_gtFine_labelIds.png --instances examples/instances/toy_0_gtFine_instanceIds.png] \
         --out docs/studio.png
 

@@ -2,7 +2,7 @@
 (junyanz/pytorch-CycleGAN-and-pix2pix ``models/networks.py``), for
 ``tests/convert/test_pix2pix_equivalence.py``.
 
-    python tools/make_pix2pix_fixture.py --official DIR [--out tests/fixtures]
+    python dev/make_pix2pix_fixture.py --official DIR [--out tests/fixtures]
 
 ``DIR`` holds the official ``networks.py`` (or a file with its
 ``get_norm_layer``, ``UnetGenerator``, ``UnetSkipConnectionBlock`` and

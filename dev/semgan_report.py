@@ -2,7 +2,7 @@
 CPU training budget: trains each run, prints the metric table and writes a
 sample grid.
 
-    python tools/semgan_report.py --steps 1500 --out runs/semgan_report \\
+    python dev/semgan_report.py --steps 1500 --out runs/semgan_report \\
         --variant semgan=configs/quickstart_semgan.json \\
         --variant baseline=configs/quickstart_semgan_baseline.json \\
         --variant softmax=configs/quickstart_semgan.json:model.semgan.relaxation=softmax \\

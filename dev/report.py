@@ -1,7 +1,7 @@
 """The seeds' comparisons on toy_streets, reproduced in one command, scored
 without weights (the toy oracle segments photos by their class colours).
 
-    python tools/report.py --out runs/report --docs docs
+    python dev/report.py --out runs/report --docs docs
 
 (a) SemGAN (each generator option) vs the colour-GAN baseline: label-map
     statistics of their samples next to the data's.
@@ -87,7 +87,7 @@ def train_or_reuse(name, out, steps, given, stream, runs):
     """(run dir, config, model, wall seconds or None when trained elsewhere);
     ``runs``: the runs before this one (stage 2 starts from stage 1's)."""
     from tfsem.inference.encode_features import encode_features
-    from tfsem.inference.feature_clusters import default_clusters_path
+    from tfsem.inference.feature_clusters import default_clusters_path, save_clusters
     from tfsem.runs import load_run
 
     if name in given:
@@ -96,8 +96,8 @@ def train_or_reuse(name, out, steps, given, stream, runs):
         init = runs["pix2pixhd"][0] if name == "pix2pixhd_local" else None
         run_dir, seconds = _train(name, out, steps, stream, init)
     config, model = load_run(run_dir)
-    if model.use_features and not os.path.exists(default_clusters_path(run_dir)):
-        encode_features(run_dir, stream=stream)  # pix2pixHD's per-class clusters
+    if _takes(model, "cluster") and not os.path.exists(default_clusters_path(run_dir)):
+        save_clusters(default_clusters_path(run_dir), *encode_features(model, config))
     return run_dir, config, model, seconds
 
 
@@ -126,11 +126,21 @@ def _train(name, out, steps, stream, init_from=None):
     return run_dir, seconds
 
 
+def _takes(model, name):
+    """Whether the task's ``infer`` takes the input ``name``."""
+    return name in {spec.name for spec in model.inference_specs()}
+
+
 def clusters_of(run):
     """A feature renderer's clusters (``features.npz``), else None."""
     from tfsem.inference.feature_clusters import load_run_clusters
 
-    return load_run_clusters(run[0]) if run[2].use_features else None
+    return load_run_clusters(run[0]) if _takes(run[2], "cluster") else None
+
+
+def _unit(photos):
+    """uint8 photos -> float [-1, 1] (what the oracle and the grids read)."""
+    return photos.astype("float32") / 127.5 - 1.0
 
 
 def real_val(config, num, photos=False):
@@ -169,19 +179,25 @@ def map_result(name, config_name, labels, real, space, dont_care, seed=0):
 
 
 def dream_photos(semgan, renderer, seeds, clusters=None, batch=8):
-    """SemGAN's maps for ``seeds`` and the renderer's photos of them (the
-    ``tfsem.dream`` inputs, ``batch`` seeds at a time, random clusters)."""
+    """SemGAN's maps for ``seeds`` (class indices at the renderer's size) and the
+    renderer's photos of them (``tfsem.DreamPipeline``, ``batch`` seeds at a
+    time, random clusters)."""
     import numpy as np
+    import tensorflow as tf
 
-    from tfsem.inference.dream import dream_inputs
+    from tfsem.data.preprocess import resize_map
+    from tfsem.pipeline import DreamPipeline, Pipeline
 
+    if clusters:
+        renderer.attach_clusters(clusters)
+    dream = DreamPipeline(Pipeline(semgan), Pipeline(renderer))
     maps, photos = [], []
     for start in range(0, len(seeds), batch):
-        part = list(seeds[start:start + batch])
-        labels, _ = semgan.sample_label_maps(part)
-        inputs = dream_inputs(renderer, labels, part, clusters, cluster="random")
-        photos.append(renderer(inputs, training=False).numpy())
-        maps.append(np.asarray(inputs["label"]))
+        sample = dream.sample(list(seeds[start:start + batch]),
+                              cluster="random" if clusters else None)
+        raw = resize_map(tf.constant(sample["label_map"]), renderer.image_size)
+        maps.append(renderer.class_indices(raw).numpy())
+        photos.append(_unit(sample["image"]))
     return np.concatenate(maps), np.concatenate(photos)
 
 
@@ -253,11 +269,14 @@ def main(argv=None) -> int:
     for name in RENDERERS_C:
         renderer, clusters = runs[name][2], clusters_of(runs[name])
         labels, photos = real_val(runs[name][1], args.num, photos=True)
+        if clusters:
+            renderer.attach_clusters(clusters)
+        raw = renderer.label_codec().raw_ids[labels]
         fakes = []
         for start in range(0, len(labels), 8):
-            inputs = renderer.inference_inputs(labels[start:start + 8], None, seed=start,
-                                               clusters=clusters, cluster="0")
-            fakes.append(renderer(inputs, training=False).numpy())
+            inputs = renderer.inference_inputs(raw[start:start + 8], seed=start,
+                                               cluster="0" if clusters else None)
+            fakes.append(_unit(renderer.infer(**inputs)["image"].numpy()))
         fakes = np.concatenate(fakes)
         segmented = oracle_segment(fakes)
         scores = toy_segmentation_scores(segmented, labels)
@@ -284,7 +303,7 @@ def main(argv=None) -> int:
         return f"{n} steps" + (f", {seconds / 60:.1f} min" if seconds else "")
 
     text = ["# tfsem report: the seeds' comparisons on toy_streets", "",
-            f"`python tools/report.py` ({args.num} samples / maps per score, seeds 0..{args.num - 1};"
+            f"`python dev/report.py` ({args.num} samples / maps per score, seeds 0..{args.num - 1};"
             " scored without weights: the toy oracle segments photos by colour). Budgets "
             "(steps, wall time on this machine's 2 CPU cores when trained by this run): "
             + "; ".join(f"{n}: {fmt_budget(n)}" for n in RUNS) + ".", "",

@@ -1,6 +1,6 @@
 """Plot the toy-oracle scores of a training run over steps.
 
-``python tools/plot_oracle.py --run runs/quickstart --out docs/quickstart_oracle.png``
+``python dev/plot_oracle.py --run runs/quickstart --out docs/quickstart_oracle.png``
 
 Reads ``RUN/eval.jsonl`` (written by ``python -m tfsem.train`` on toy_streets
 data; for a step logged twice, e.g. after a resume, the last entry wins) and

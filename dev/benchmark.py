@@ -1,10 +1,10 @@
-"""Benchmarks. ``python tools/benchmark.py {data,case,compare,profile,convs} [options]``.
+"""Benchmarks. ``python dev/benchmark.py {data,case,compare,profile,convs} [options]``.
 
 compare: tfsem side by side with the official PyTorch code, in one run. Each
   side of each case runs in its own process, alternated over ``--rounds``
   (official first, then tfsem first): the official code through
   ``../shared/reference/tools/ref_bench.py`` (fp32, batch 1, untouched) and
-  ``tools/bench_official.py`` (the same networks under PyTorch's bf16
+  ``dev/bench_official.py`` (the same networks under PyTorch's bf16
   autocast, or at batch 4), tfsem in fp32 and under ``mixed_bfloat16``.
   Cases: SPADE G forward 256x128 and 512x256, SPADE training iteration
   256x128, pix2pixHD G1 1024x512, pix2pixHD local enhancer 2048x1024, and

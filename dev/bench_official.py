@@ -1,7 +1,7 @@
 """Times the official PyTorch code in the variants ``ref_bench.py`` does not cover.
 
-Usage (run by ``tools/benchmark.py compare``, in the torch environment):
-    REF=<reference code> python tools/bench_official.py CASE [--autocast] [--batch N]
+Usage (run by ``dev/benchmark.py compare``, in the torch environment):
+    REF=<reference code> python dev/bench_official.py CASE [--autocast] [--batch N]
         [--repeats N] [--ref-bench PATH]
 
 The networks, inputs and options are the ones ``ref_bench.py`` builds (it is

@@ -1,6 +1,6 @@
 """bfloat16 fidelity against float32: PSNR of the uint8 renders, and toy-oracle mIoU.
 
-    python tools/precision_fidelity.py [--run RUN ...] [--fixture CASE_DIR ...] [--config CONFIG ...]
+    python dev/precision_fidelity.py [--run RUN ...] [--fixture CASE_DIR ...] [--config CONFIG ...]
         [--num 32] [--precision bfloat16] [--out JSON]
 
 --run: a trained label-to-photo run on toy_streets: its first ``--num`` val
@@ -67,7 +67,8 @@ def run_fidelity(run, num, precision) -> dict:
     from tfsem.runs import load_run
 
     config, model32 = load_run(run)
-    if config.data.source != "toy_streets" or not model32.conditional:
+    renders = "label_map" in {spec.name for spec in model32.inference_specs()}
+    if config.data.source != "toy_streets" or not renders:
         raise ValueError(f"--run {run}: needs a label-to-photo run trained on toy_streets "
                          "(the toy oracle reads its renders)")
     low = with_precision(config, model32, precision)
@@ -137,7 +138,7 @@ def config_fidelity(config_path, precision) -> dict:
     config = load_config(config_path)
     model32 = build_model(config)
     model32.build_networks()
-    if not model32.conditional:
+    if "label_map" not in {s.name for s in model32.inference_specs()}:
         raise ValueError(f"--config {config_path}: needs a label-to-photo model")
     rng = np.random.default_rng(0)
     for variable in model32.generator.weights:

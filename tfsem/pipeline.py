@@ -1,0 +1,353 @@
+"""``tfsem.Pipeline``: arrays in, arrays out, for a run, a converted
+checkpoint or an export.
+
+>>> pipe = tfsem.Pipeline.from_run("runs/quickstart")      # or an export dir
+>>> photo = pipe(label_map)                                 # raw ids [H,W] -> uint8 [H,W,3]
+>>> maps = tfsem.Pipeline.from_run("runs/semgan").sample([0, 1, 2])
+>>> dream = tfsem.DreamPipeline.from_runs("runs/semgan", "runs/quickstart")
+>>> dream.sample([0, 1])["image"]
+
+A :class:`Pipeline` runs the task's own ``infer`` (the function the
+SavedModel and TFLite exports serve): label maps are RAW label ids (the
+values of labelIds PNGs) at any size, resized (nearest) to the model's;
+what picks the look (``seed``, ``z``, a ``style`` photo, pix2pixHD's
+``cluster`` and ``instance_clusters``) goes to ``task.inference_inputs``.
+An :class:`ExportedPipeline` calls a SavedModel's signatures the same way.
+Nothing here reads or writes files other than the model's; reports go to
+``logging``. Model: diffusers ``DiffusionPipeline``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["DreamPipeline", "ExportedPipeline", "Pipeline", "export_version_dir"]
+
+log = logging.getLogger("tfsem.pipeline")
+
+
+def export_version_dir(path: str) -> Optional[str]:
+    """An export's version folder (``path`` itself, or its highest numbered
+    version holding a ``saved_model.pb``), or None when ``path`` is no export."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    if not os.path.isdir(path):
+        return None
+    for version in sorted((int(d) for d in os.listdir(path) if d.isdigit()), reverse=True):
+        if os.path.isfile(os.path.join(path, str(version), "saved_model.pb")):
+            return os.path.join(path, str(version))
+    return None
+
+
+def _batched(array, name: str, rank: int):
+    """(array with a batch axis, whether one was added)."""
+    if array is None:
+        return None, False
+    array = np.asarray(array)
+    if array.ndim == rank - 1:
+        return array[None], True
+    if array.ndim != rank:
+        raise ValueError(f"{name} must have rank {rank - 1} or {rank}, got shape {array.shape}")
+    return array, False
+
+
+def _resized(maps: Optional[np.ndarray], size) -> Optional[np.ndarray]:
+    from tfsem.data.preprocess import resize_map
+
+    if maps is None or tuple(maps.shape[1:3]) == tuple(size):
+        return maps
+    return resize_map(tf.constant(maps.astype(np.int32)), size).numpy()
+
+
+def _seeds(seed, batch: int) -> List[int]:
+    from tfsem.models.base import seed_list
+
+    return seed_list(seed, batch)
+
+
+class Pipeline:
+    """A task (a Keras model with its label space) as a function of arrays.
+
+    ``input_names``: the names ``infer`` takes (``inference_specs``): a
+    label-to-photo task takes ``label_map``; a label-map task takes ``z``.
+    """
+
+    def __init__(self, task, config=None, name: Optional[str] = None):
+        self.task, self.config = task, config
+        self.name = name or type(task).__name__
+        self.input_names = [spec.name for spec in task.inference_specs()]
+        self.optional_names = [spec.name for spec in task.inference_specs(optional=True)
+                               if spec.name not in self.input_names]
+        self.image_size = tuple(int(s) for s in task.image_size)
+
+    # -- loading ---------------------------------------------------------------
+    @staticmethod
+    def from_run(path: str, *, precision: str = "auto", features: Optional[str] = None,
+                 config: Optional[str] = None):
+        """A :class:`Pipeline` of a run directory, a ``.keras`` file or a
+        converted official checkpoint (``python -m tfsem.convert`` writes a run
+        directory), computing in ``precision``; an :class:`ExportedPipeline` of a
+        SavedModel export (a version folder or its base). pix2pixHD with
+        instance features loads the run's clusters (``features``, default
+        ``RUN/features.npz``) when they exist."""
+        from tfsem.inference.feature_clusters import default_clusters_path, load_run_clusters
+        from tfsem.runs import load_run
+
+        version = export_version_dir(os.path.abspath(path))
+        if version is not None and not os.path.isfile(os.path.join(path, "config.json")):
+            if precision != "auto" or features or config:
+                raise ValueError(f"{path}: an export; --precision, --features and --config "
+                                 "apply to run directories (choose them at export)")
+            return ExportedPipeline(version)
+        run_config, task = load_run(path, config, precision)
+        if "cluster" in [spec.name for spec in task.inference_specs()]:
+            if features or os.path.isfile(default_clusters_path(path)):
+                task.attach_clusters(load_run_clusters(path, features))
+        elif features:
+            raise ValueError(f"--features {features}: this {type(task).__name__} model takes "
+                             "no instance-feature clusters")
+        return Pipeline(task, run_config, name=os.path.basename(os.path.normpath(path)))
+
+    # -- what it works on ------------------------------------------------------------
+    @property
+    def takes_label_maps(self) -> bool:
+        """Whether the pipeline renders label maps (else it samples them)."""
+        return "label_map" in self.input_names
+
+    def label_space(self):
+        from tfsem.data.labels import load_label_space
+
+        return load_label_space(self.config.data.label_space)
+
+    @property
+    def dont_care(self) -> str:
+        return self.config.data.dont_care
+
+    def needs_clusters(self) -> bool:
+        """Whether the task picks its look from clusters and none are attached
+        (``python -m tfsem.encode_features`` makes them)."""
+        return "cluster" in self.input_names and not self.task.cluster_counts()
+
+    def cluster_counts(self) -> Dict[int, int]:
+        """RAW label id -> number of appearance clusters (pix2pixHD's attached
+        clusters; {} for other models)."""
+        counts = self.task.cluster_counts()
+        raw = self.task.label_codec().raw_ids
+        return {int(raw[c]): n for c, n in sorted(counts.items()) if 0 <= c < len(raw)}
+
+    # -- inference ------------------------------------------------------------------
+    def infer(self, **inputs) -> Dict[str, np.ndarray]:
+        """The task's ``infer`` on named arrays (its ``inference_specs``)."""
+        out = self.task.infer(**{k: tf.convert_to_tensor(v) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in out.items()}
+
+    def inputs(self, label_map, instance_map=None, *, seed=0, z=None, style=None,
+               cluster=None, instance_clusters=None) -> dict:
+        """The named inputs of ``infer`` for raw ids [B,H,W] at any size."""
+        from tfsem.data.preprocess import style_photo
+
+        label_map = _resized(label_map, self.image_size)
+        instance_map = _resized(instance_map, self.image_size)
+        photo = None if style is None else style_photo(style, self.image_size)
+        if photo is not None and photo.shape[0] != label_map.shape[0]:
+            photo = tf.repeat(photo, label_map.shape[0], axis=0)
+        return self.task.inference_inputs(label_map, instance_map, seed=seed, z=z, style=photo,
+                                          cluster=cluster, instance_clusters=instance_clusters)
+
+    def __call__(self, label_map, instance_map=None, *, seed=0, z=None, style=None,
+                 cluster=None, instance_clusters=None) -> np.ndarray:
+        """uint8 photos [B,H,W,3] (or [H,W,3] for one map [H,W]) of raw label ids
+        at any size (resized, nearest, to the model's size). ``instance_map``:
+        instance ids (the label map stands in when the model takes instances);
+        ``seed`` (an int or one per map): a VAE's random style or random
+        clusters; ``z``: a VAE latent; ``style``: a photo uint8 [H,W,3] whose
+        style to take; ``cluster``: pix2pixHD's cluster for every instance (an
+        int or ``"random"``); ``instance_clusters``: {instance id: cluster}."""
+        if not self.takes_label_maps:
+            raise TypeError(f"{self.name}: a {type(self.task).__name__} model samples label "
+                            "maps; call .sample(seeds)")
+        label_map, single = _batched(label_map, "label_map", 3)
+        instance_map, _ = _batched(instance_map, "instance_map", 3)
+        inputs = self.inputs(label_map, instance_map, seed=seed, z=z, style=style,
+                             cluster=cluster, instance_clusters=instance_clusters)
+        image = self.infer(**inputs)["image"]
+        return image[0] if single else image
+
+    def sample(self, seeds: Sequence[int] = (0,), *, z=None,
+               batch_size: int = 16) -> Dict[str, np.ndarray]:
+        """Label-map models: ``{"label_map": raw ids int32 [N,H,W], "color": uint8
+        [N,H,W,3], ...}`` (the colour baseline adds ``raw_color``), one per int
+        seed (a seed gives the same map in Python and the exports), or for
+        latents ``z`` [N, z_dim]."""
+        if self.takes_label_maps:
+            raise TypeError(f"{self.name}: a {type(self.task).__name__} model renders label "
+                            "maps; call it with a label map")
+        if z is not None:
+            return self.infer(**self.task.inference_inputs(z=z))
+        seeds = [int(s) for s in seeds]
+        parts = [self.infer(**self.task.inference_inputs(seed=seeds[i:i + batch_size]))
+                 for i in range(0, len(seeds), batch_size)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def save(self, out: str, *, version: Optional[int] = None,
+             max_pixels: Optional[int] = None) -> str:
+        """A SavedModel of this pipeline in ``out/<version>`` (TF Serving layout);
+        returns the version folder."""
+        from tfsem.export.saved_model import export_saved_model
+
+        if self.config is None:
+            raise ValueError("save: this pipeline has no run config (load it with from_run)")
+        clusters = None  # attached to the task already
+        return export_saved_model(self.task, self.config, out, version, max_pixels, clusters)
+
+
+class ExportedPipeline:
+    """A SavedModel export (``python -m tfsem.export``) as a function of arrays:
+    the same calls as :class:`Pipeline`, through its signatures (a seed picks a
+    VAE latent with ``latent_for_seeds`` or, for pix2pixHD, the cluster)."""
+
+    def __init__(self, path: str):
+        from tfsem.config import load_config
+        from tfsem.data.labels import LabelSpace
+
+        self.path = export_version_dir(os.path.abspath(path))
+        if self.path is None:
+            raise FileNotFoundError(f"{path}: not a SavedModel export (python -m tfsem.export)")
+        assets = os.path.join(self.path, "assets")
+        self.config = load_config(os.path.join(assets, "config.json"), written=True)
+        with open(os.path.join(assets, "label_space.json"), encoding="utf-8") as f:
+            self.space = LabelSpace.from_dict(json.load(f), where=assets)
+        self.dream_export = os.path.isfile(os.path.join(assets, "renderer_config.json"))
+        self._loaded = tf.saved_model.load(self.path)
+        self._serve = self._loaded.signatures["serving_default"]
+        self.specs = dict(self._serve.structured_input_signature[1])
+        self.input_names = list(self.specs)
+        self.optional_names: List[str] = []  # an export takes its signature's inputs only
+        self.name = os.path.basename(os.path.dirname(self.path)) or "model"
+        self.image_size = tuple(self.config.image_size())
+
+    @property
+    def takes_label_maps(self) -> bool:
+        return "label_map" in self.input_names
+
+    def label_space(self):
+        return self.space
+
+    @property
+    def dont_care(self) -> str:
+        return self.config.data.dont_care
+
+    def cluster_counts(self) -> Dict[int, int]:
+        return {}
+
+    def needs_clusters(self) -> bool:
+        return False  # an export holds its clusters
+
+    def signature(self, name: str):
+        return self._loaded.signatures[name]
+
+    def look_inputs(self, batch: int, seed=0, z=None, cluster=None) -> dict:
+        """``z`` (given, or ``latent_for_seeds`` of the seeds) and ``cluster``
+        (given, or the seed) where the export takes them."""
+        from tfsem.models.base import latent_for_seeds
+
+        seeds = _seeds(seed, batch)
+        out = {}
+        if "z" in self.specs:
+            out["z"] = (np.asarray(z, np.float32) if z is not None else
+                        latent_for_seeds(seeds, int(self.specs["z"].shape[-1])).numpy())
+        elif z is not None:
+            raise ValueError(f"{self.path}: this export takes no latent z")
+        if "cluster" in self.specs:
+            if cluster == "random":
+                raise ValueError("cluster 'random' (per instance) needs the run dir; an export "
+                                 "takes one cluster per map")
+            out["cluster"] = (np.full([batch], int(cluster), np.int32) if cluster is not None
+                              else np.asarray(seeds, np.int32))
+        elif cluster not in (None, 0, "0"):
+            raise ValueError(f"{self.path}: this export takes no feature clusters")
+        return out
+
+    def __call__(self, label_map, instance_map=None, *, seed=0, z=None, style=None,
+                 cluster=None, instance_clusters=None) -> np.ndarray:
+        if not self.takes_label_maps:
+            raise TypeError(f"{self.path}: this export samples label maps; call .sample(seeds)")
+        if style is not None or instance_clusters:
+            raise ValueError("style photos and per-instance clusters need the run dir; an "
+                             "export takes a seed, z or one cluster")
+        label_map, single = _batched(label_map, "label_map", 3)
+        instance_map, _ = _batched(instance_map, "instance_map", 3)
+        label_map = _resized(label_map, self.image_size)
+        inputs = {"label_map": label_map.astype(np.int32)}
+        if "instance_map" in self.specs:
+            instance = label_map if instance_map is None else _resized(instance_map,
+                                                                        self.image_size)
+            inputs["instance_map"] = instance.astype(np.int32)
+        inputs.update(self.look_inputs(len(label_map), seed, z, cluster))
+        image = self._serve(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
+        return image[0] if single else image
+
+    def sample(self, seeds: Sequence[int] = (0,), *, z=None) -> Dict[str, np.ndarray]:
+        """As :meth:`Pipeline.sample` (a dream export adds ``image``)."""
+        from PIL import Image
+
+        if self.takes_label_maps:
+            raise TypeError(f"{self.path}: this export renders label maps; call it with one")
+        if z is not None:
+            out = self.signature("from_z")(z=tf.constant(np.asarray(z, np.float32)))
+        else:
+            out = self._serve(seed=tf.constant([int(s) for s in seeds], tf.int64))
+        result = {}
+        for name, value in out.items():
+            value = value.numpy()
+            if name.endswith("_png_bytes"):
+                result[name[:-len("_png_bytes")]] = np.stack(
+                    [np.asarray(Image.open(io.BytesIO(v)).convert("RGB")) for v in value])
+            else:
+                result[name] = value
+        return result
+
+
+class DreamPipeline:
+    """SemGAN's maps rendered by a label-to-photo pipeline: the same chain as
+    the dream export (``tfsem.export.graph.DreamGraph``: raw ids, resized
+    nearest to the renderer's size, the label map standing in for instances,
+    the renderer's look from each seed: stream 1)."""
+
+    def __init__(self, labels: Pipeline, renderer: Pipeline):
+        from tfsem.export.graph import DreamGraph, InferenceGraph, check_dream_pair
+
+        self.labels, self.renderer = labels, renderer
+        graphs = InferenceGraph(labels.task), InferenceGraph(renderer.task)
+        check_dream_pair(*graphs, f"--semgan {labels.name}", f"--renderer {renderer.name}")
+        self.graph = DreamGraph(*graphs)
+
+    @classmethod
+    def from_runs(cls, semgan: str, renderer: str, *, precision: str = "auto",
+                  features: Optional[str] = None) -> "DreamPipeline":
+        return cls(Pipeline.from_run(semgan, precision=precision),
+                   Pipeline.from_run(renderer, precision=precision, features=features))
+
+    def sample(self, seeds: Sequence[int] = (0,), *, cluster=None) -> Dict[str, np.ndarray]:
+        """``{"label_map": raw ids [N,H,W] (SemGAN's size), "color": uint8,
+        "image": uint8 [N,Hr,Wr,3] (the renderer's)}`` for int seeds.
+        ``cluster`` (pix2pixHD renderers): an int or ``"random"`` instead of
+        the seed's cluster."""
+        seeds = [int(s) for s in seeds]
+        maps = self.labels.task.infer(**self.labels.task.inference_inputs(seed=seeds))
+        raw = maps["label_map"]
+        if cluster is None:  # DreamGraph.dream's inputs
+            inputs = self.graph.render_inputs(raw, self.graph.random_look(tf.constant(seeds)))
+        else:
+            resized = _resized(raw.numpy(), self.renderer.image_size)
+            inputs = self.renderer.task.inference_inputs(resized, seed=seeds, cluster=cluster)
+        image = self.renderer.task.infer(**inputs)["image"]
+        return {"label_map": raw.numpy(), "color": maps["color"].numpy(),
+                "image": image.numpy()}

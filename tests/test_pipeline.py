@@ -78,8 +78,6 @@ def test_bad_input_names_the_problem(runs):
 
 
 def test_semgan_samples_and_the_dream_chain_equal_their_exports(runs):
-    from tfsem.export.saved_model import export_dream
-
     semgan = Pipeline.from_run(str(runs["semgan"]))
     maps = semgan.sample([3, 4, 5])
     assert maps["label_map"].shape == (3, 32, 64) and maps["color"].shape == (3, 32, 64, 3)
@@ -97,8 +95,7 @@ def test_semgan_samples_and_the_dream_chain_equal_their_exports(runs):
     # the chain = generate on the written label maps (raw ids; the map stands in for instances)
     expected = renderer(sample["label_map"], sample["label_map"])
     np.testing.assert_array_equal(sample["image"], expected)
-    path = export_dream(semgan.task, semgan.config, renderer.task, renderer.config,
-                        str(runs["root"] / "dream"))
+    path = dream.save(str(runs["root"] / "dream"))
     served = ExportedPipeline(path).sample([1, 2])
     np.testing.assert_array_equal(served["label_map"], sample["label_map"])
     assert np.abs(served["image"].astype(int) - sample["image"].astype(int)).max() <= 1

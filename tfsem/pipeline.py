@@ -351,3 +351,14 @@ class DreamPipeline:
         image = self.renderer.task.infer(**inputs)["image"]
         return {"label_map": raw.numpy(), "color": maps["color"].numpy(),
                 "image": image.numpy()}
+
+    def save(self, out: str, *, version: Optional[int] = None) -> str:
+        """The dream SavedModel (``seed`` -> ``label_map``, ``image``) of this
+        pair in ``out/<version>``; returns the version folder."""
+        from tfsem.export.saved_model import export_dream
+
+        labels, renderer = self.labels, self.renderer
+        if labels.config is None or renderer.config is None:
+            raise ValueError("save: both pipelines need their run configs (from_run)")
+        return export_dream(labels.task, labels.config, renderer.task, renderer.config, out,
+                            version)

@@ -35,12 +35,12 @@ def main(argv=None) -> int:
                         help="dataset folder written into the run's config (for evaluate / "
                              "fine-tuning; default: opt.txt's dataroot or datasets/<dataset>)")
     args = parser.parse_args(argv)
-
+    cli.report_to_stdout()
     from tfsem.convert import convert_checkpoint
 
     convert_checkpoint(args.checkpoint, args.out, family=args.family,
                        label_space=args.label_space, image_size=args.image_size,
-                       data_root=args.data_root, stream=sys.stdout)
+                       data_root=args.data_root)
     return 0
 
 

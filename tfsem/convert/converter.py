@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import glob
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ __all__ = ["FAMILIES", "CheckpointFiles", "convert_checkpoint", "find_checkpoint
 
 #: The official checkpoints this converts (``tfsem.registry``: each family's ``checkpoint``).
 FAMILIES = tuple(registry.official_checkpoints())
+log = logging.getLogger("tfsem.convert")
 #: checkpoint name -> the official code that wrote it
 REFERENCES = {name: f.official_code for name, f in registry.official_checkpoints().items()}
 #: pix2pix's unet_256 models (the paper's Cityscapes and facades settings).
@@ -131,8 +133,7 @@ def _build_config(name, family, model_kwargs, space, dont_care, use_instances, i
 def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
                        label_space: Optional[str] = None,
                        image_size: Optional[Sequence[int]] = None,
-                       data_root: Optional[str] = None, name: Optional[str] = None,
-                       stream=None) -> Dict:
+                       data_root: Optional[str] = None, name: Optional[str] = None) -> Dict:
     """Converts an official checkpoint into the run dir ``out`` (which must not exist
     or be empty). Returns the provenance record."""
     from tfsem import __version__
@@ -260,9 +261,7 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if stream is not None:
-        print(f"converted {family} ({', '.join(sorted(states))}) from {files['G']} -> {out}",
-              file=stream)
-        print(f"  label space {space} ({dont_care}, instances {use_instances}), image "
-              f"{size[0]}x{size[1]} (HxW)", file=stream)
+    log.info(f"converted {family} ({', '.join(sorted(states))}) from {files['G']} -> {out}")
+    log.info(f"  label space {space} ({dont_care}, instances {use_instances}), image "
+             f"{size[0]}x{size[1]} (HxW)")
     return provenance

@@ -1,5 +1,5 @@
 # make demo  - create .venv, install tfsem, run the main job: train the quickstart (6-8 min on 2 CPU cores)
-# make test  - create .venv, install tfsem with test extras, run the test suite (about 7 min, 2 cores)
+# make test  - create .venv, install tfsem with test extras, run the test suite (about 8 min, 2 cores)
 # make test-slow - also the slow tests (real sizes, long training)
 # make bench-data - data pipeline benchmark (JSON)
 

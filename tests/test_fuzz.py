@@ -1,7 +1,8 @@
 """Fuzzing the label-map readers and the ``predict_png`` signature (hypothesis):
 mutated and random bytes give an id map or one of the documented errors
 (``DataError`` from the readers, ``InvalidArgumentError`` from the graph),
-never anything else. Default run: a few hundred inputs; ``--run-slow``: thousands."""
+never anything else; and every reader of label PNGs gives the same ids or
+refuses. Default run: a few hundred inputs; ``--run-slow``: thousands."""
 
 import io
 import os
@@ -125,7 +126,7 @@ def test_predict_png_answers_or_refuses_with_invalid_argument(predict_png, label
 
 @pytest.mark.slow  # 6500 inputs in a fresh process (~30 s): make test-slow
 def test_fuzz_thousands_of_inputs(tmp_path):
-    """The three fuzz tests above with their slow counts, in a fresh process."""
+    """The four fuzz tests above with their slow counts, in a fresh process."""
     import subprocess
     import sys
 
@@ -136,4 +137,98 @@ def test_fuzz_thousands_of_inputs(tmp_path):
                              os.path.join(REPO, "tests", "test_fuzz.py"), "-k", "not thousands"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
+
+
+def _grey_png(ids, bits):
+    """A grey PNG of ``bits`` per pixel written by hand (Pillow writes no 2/4-bit grey)."""
+    import struct
+    import zlib
+
+    height, width = ids.shape
+    rows = []
+    for row in ids.astype(np.uint32):
+        if bits == 16:
+            packed = row.astype(">u2").tobytes()
+        elif bits == 8:
+            packed = row.astype(np.uint8).tobytes()
+        else:
+            per = 8 // bits
+            padded = np.zeros(-(-width // per) * per, np.uint32)
+            padded[:width] = row
+            groups = padded.reshape(-1, per)
+            shifts = np.arange(per - 1, -1, -1) * bits
+            packed = (groups << shifts).sum(1).astype(np.uint8).tobytes()
+        rows.append(b"\0" + packed)
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", width, height, bits, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
+
+
+@st.composite
+def id_map_files(draw):
+    """PNGs of every kind a user may bring: grey of 1/2/4/8/16 bits, palettes of
+    4 and 8 bits, RGB, grey + alpha, RGBA, and JPEG."""
+    kind = draw(st.sampled_from(["grey1", "grey2", "grey4", "grey8", "grey16", "palette8",
+                                 "palette4", "rgb", "la", "rgba", "jpeg"]))
+    height, width = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    seed = draw(st.integers(0, 2 ** 16))
+    rng = np.random.default_rng(seed)
+    if kind.startswith("grey"):
+        bits = int(kind[4:])
+        return _grey_png(rng.integers(0, min(2 ** bits, 40000), (height, width)), bits)
+    if kind == "palette4":
+        return _palette_png(rng.integers(0, 16, (height, width)).astype(np.uint8))
+    if kind == "palette8":
+        return _png(rng.integers(0, 34, (height, width)).astype(np.uint8), mode="P")
+    channels = {"rgb": 3, "la": 2, "rgba": 4, "jpeg": 3}[kind]
+    array = rng.integers(0, 255, (height, width, channels)).astype(np.uint8)
+    return _png(array, fmt="JPEG" if kind == "jpeg" else "PNG")
+
+
+@settings(max_examples=_examples(80, 800), **COMMON)
+@given(data=id_map_files())
+def test_every_reader_of_label_pngs_agrees(predict_png_module, data, tmp_path):
+    """One rule for ids: the file reader, the studio's decoder, the TFLite demo's
+    reader and the SavedModel's in-graph decoder give the same ids or all refuse."""
+    import importlib.util
+
+    from tests.testing import REPO
+
+    spec = importlib.util.spec_from_file_location("tflite_demo",
+                                                  os.path.join(REPO, "tools", "tflite_demo.py"))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    path = tmp_path / "label.png"
+    path.write_bytes(data)
+    answers = []
+    for read in (lambda: decode_map_png(data, "label_png"), lambda: read_label(str(path)),
+                 lambda: demo._read_ids(str(path), "label map"),
+                 lambda: predict_png_module._decode(tf.constant([data]), "label_png")[0].numpy()):
+        try:
+            answers.append(np.asarray(read()))
+        except (DataError, demo.DemoError, tf.errors.InvalidArgumentError):
+            answers.append(None)
+    refused = [a is None for a in answers]
+    assert all(refused) or not any(refused), refused
+    for other in answers[1:]:
+        if other is not None:
+            np.testing.assert_array_equal(other, answers[0])
+
+
+@pytest.fixture(scope="module")
+def predict_png_module(tmp_path_factory):
+    """The served module of a tiny export (its in-graph PNG decoder)."""
+    from tfsem.config import ExperimentConfig, config_from_dict
+    from tfsem.export.saved_model import TaskServing, inference_graph
+    from tfsem.train.build import build_model
+    from tests.testing import tiny_experiment
+
+    config = config_from_dict(ExperimentConfig, tiny_experiment())
+    model = build_model(config)
+    model.build_networks()
+    return TaskServing(inference_graph(model, config))

@@ -30,19 +30,15 @@ class DemoError(Exception):
 
 
 def _read_ids(path: str, what: str) -> np.ndarray:
+    """The ids of an id-map PNG by tfsem's one rule (``tfsem.data.readers``, which
+    needs numpy and Pillow only): 8/16-bit grey or palette indices; JPEGs,
+    colour and 1/2/4-bit grey PNGs are refused with the reason."""
+    from tfsem.data.readers import DataError, read_instance, read_label
+
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-        if head != b"\x89PNG\r\n\x1a\n":  # a JPEG's lossy ids are wrong ids
-            kind = "a JPEG" if head[:3] == b"\xff\xd8\xff" else "not a PNG"
-            raise DemoError(f"{path}: {what} must be a PNG of ids, this is {kind}")
-        with Image.open(path) as img:
-            if img.mode not in ("L", "I", "I;16", "P"):
-                raise DemoError(f"{path}: {what} must be a single-channel PNG of ids, "
-                                f"got mode {img.mode}")
-            return np.asarray(img).astype(np.int32)
-    except OSError as err:
-        raise DemoError(f"{path}: cannot read {what}: {err}") from None
+        return (read_instance if what == "instance map" else read_label)(path)
+    except DataError as err:
+        raise DemoError(str(err)) from None
 
 
 def _valid_ids(label_space_path: str) -> set:

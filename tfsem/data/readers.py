@@ -26,6 +26,7 @@ import dataclasses
 import glob
 import io
 import os
+import struct
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "list_cityscapes",
     "list_folder",
     "map_stem",
+    "png_size",
     "decode_map_png",
     "load_example",
     "read_image",
@@ -253,13 +255,44 @@ def _check_png_head(head: bytes, where: str, what: str) -> None:
                                f"is {kind}: lossy or colour images hold wrong ids")
 
 
+_COLOUR_TYPES = {2: "an RGB", 4: "a grey + alpha", 6: "an RGBA"}
+
+
+def png_size(head: bytes, where: str, what: str = "label map") -> Tuple[int, int]:
+    """(width, height) of an id-map PNG from its first 33 bytes (the IHDR
+    chunk), after checking it IS an id map, before anything is decoded: grey
+    of 8 or 16 bits or a palette (read as the index). Colour, grey + alpha and
+    1/2/4-bit grey PNGs (which decoders rescale: 4-bit 1 reads as 17) are a
+    :class:`DataError` saying why. The one rule of every reader of label and
+    instance PNGs (``read_label``, the studio, ``decode_map_png``; the
+    SavedModel's ``predict_png`` checks the same bytes in its graph)."""
+    _check_png_head(head, where, what)
+    if len(head) < 33 or head[12:16] != b"IHDR":
+        raise DataError(where, f"cannot decode the PNG ({what}: no IHDR chunk)")
+    width, height = struct.unpack(">II", head[16:24])
+    depth, colour = head[24], head[25]
+    if colour in _COLOUR_TYPES:
+        raise DataError(where, f"{what} must be a single-channel id map (8/16-bit grey or "
+                               f"palette PNG), this is {_COLOUR_TYPES[colour]} PNG; colour-coded "
+                               "label images are not id maps")
+    if colour == 0 and depth not in (8, 16):
+        raise DataError(where, f"{what}: 1, 2 or 4-bit grey PNGs are refused (their values are "
+                               f"rescaled on decoding; this one is {depth}-bit); save ids as 8 "
+                               "or 16-bit grey")
+    if colour not in (0, 3):
+        raise DataError(where, f"cannot decode the PNG ({what}: colour type {colour})")
+    return width, height
+
+
 def decode_map_png(data: bytes, where: str, what: str = "label map",
                    max_pixels: Optional[int] = None) -> np.ndarray:
     """Raw ids int32 [H, W] of an id-map PNG held in memory (an upload, a
-    request); ``where`` names it in errors. Not a PNG, a size over
-    ``max_pixels`` (checked on the header, before decoding) or a colour image
-    is a :class:`DataError`."""
-    _check_png_head(data, where, what)
+    request); ``where`` names it in errors. Not an id-map PNG (``png_size``)
+    or a size over ``max_pixels`` (checked on the header, before decoding) is
+    a :class:`DataError`."""
+    width, height = png_size(data[:33], where, what)
+    if max_pixels is not None and width * height > max_pixels:
+        raise DataError(where, f"{what} is {width}x{height}, more than {max_pixels} pixels")
     try:
         image = Image.open(io.BytesIO(data))
         if max_pixels is not None and image.width * image.height > max_pixels:
@@ -274,15 +307,15 @@ def decode_map_png(data: bytes, where: str, what: str = "label map",
 
 
 def _open_map(path: str, what: str) -> Image.Image:
-    """An id map's file, opened once its first bytes say PNG."""
+    """An id map's file, opened once its header says it is one (``png_size``)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(8)
+            head = f.read(33)
     except FileNotFoundError:
         raise DataError(path, "file not found") from None
     except OSError as err:
         raise DataError(path, f"cannot read the file ({err})") from None
-    _check_png_head(head, path, what)
+    png_size(head, path, what)
     return _open(path)
 
 

@@ -13,7 +13,19 @@ and the static page (``static/``). Its API (also at ``/docs``, the OpenAPI page)
 * ``POST /api/dream``: ``seed`` -> a SemGAN label map, in the same form.
 
 Bad input is a 4xx whose ``detail`` says what is wrong (the page shows it);
-request bodies over ``max_upload_bytes`` get 413 before they are read whole.
+no input gives a 500. Limits, each checked before the work it would cost:
+
+* request bodies over ``max_upload_bytes`` get 413 before they are read whole;
+* JSON is parsed strictly: ``NaN`` / ``Infinity`` literals are a 400;
+* a PNG's size is read from its header before it is decoded: ``/api/render``
+  takes the model's size only, ``/api/open`` and style photos up to
+  ``max_pixels`` (default 4096 x 4096);
+* at most ``max_concurrent`` requests decode or render at once; the others
+  wait up to ``queue_seconds``, then get 503 with ``Retry-After``;
+* the ``Host`` header must name this machine (``127.0.0.1``, ``localhost``,
+  ``::1``) or a host given with ``--allow-host``: a web page cannot reach
+  the studio through DNS rebinding. No CORS headers are sent.
+
 Renders are serialised per model (one lock in the back end), so concurrent
 users each get their own answer.
 
@@ -28,29 +40,39 @@ import base64
 import binascii
 import contextlib
 import io
+import json
 import os
+import re
 import socket
 import threading
 import time
 from importlib import resources
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
 
 from tfsem.data.preprocess import resize_map
-from tfsem.data.readers import DataError, decode_map_png
+from tfsem.data.readers import DataError, decode_map_png, png_size
 
-__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "MAX_UPLOAD_PIXELS", "create_app", "serve_in_background"]
+__all__ = ["DEFAULT_MAX_CONCURRENT", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_UPLOAD_BYTES",
+           "LOCAL_HOSTS", "create_app", "serve_in_background"]
 
 DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 #: the largest label map / photo /api/open and the style upload decode (pixels)
-MAX_UPLOAD_PIXELS = 8192 * 8192
+DEFAULT_MAX_PIXELS = 4096 * 4096
+#: requests that decode or render at once (each may hold max_pixels of maps)
+DEFAULT_MAX_CONCURRENT = 2
+#: how long a request waits for a slot before its 503
+DEFAULT_QUEUE_SECONDS = 30.0
+#: the Host names always accepted (this machine)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class RenderRequest(BaseModel):
@@ -128,6 +150,98 @@ class BodyLimit:
         await self.app(scope, limited_receive, tracking_send)
 
 
+class HostCheck:
+    """ASGI middleware: 400 unless the ``Host`` header names an allowed host
+    (DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends
+    ``Host: evil.example``)."""
+
+    def __init__(self, app, hosts):
+        self.app, self.hosts = app, {h.lower().strip("[]") for h in hosts}
+
+    @staticmethod
+    def hostname(value: str) -> str:
+        value = value.strip().lower()
+        if value.startswith("["):  # [::1]:8000
+            return value[1:value.find("]")] if "]" in value else value
+        return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        if self.hostname(host) in self.hosts:
+            return await self.app(scope, receive, send)
+        body = json.dumps({"detail": f"Host {host[:100]!r} is not allowed; start the studio "
+                                     "with --allow-host NAME to serve that name"}).encode()
+        await send({"type": "http.response.start", "status": 400,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class StrictJSON:
+    """ASGI middleware: a JSON body with ``NaN`` / ``Infinity`` literals (not
+    JSON; Python's parser accepts them) or nested deeper than 64 is a 400,
+    before the app parses it. Runs inside :class:`BodyLimit` (bodies are bounded)."""
+
+    MAX_DEPTH = 64
+
+    def __init__(self, app):
+        self.app = app
+
+    def _problem(self, body: bytes):
+        def constant(name):
+            raise ValueError(f"{name} is not a JSON value")
+        try:
+            value = json.loads(body, parse_constant=constant)
+        except RecursionError:
+            return "the JSON body is nested too deep"
+        except ValueError as err:
+            return f"the body is not valid JSON ({err})"
+        stack = [(value, 1)]
+        while stack:
+            item, depth = stack.pop()
+            if depth > self.MAX_DEPTH:
+                return "the JSON body is nested too deep"
+            if isinstance(item, dict):
+                stack.extend((v, depth + 1) for v in item.values())
+            elif isinstance(item, list):
+                stack.extend((v, depth + 1) for v in item)
+        return None
+
+    async def __call__(self, scope, receive, send):
+        headers = dict(scope.get("headers", ())) if scope["type"] == "http" else {}
+        if scope["type"] != "http" or scope.get("method") != "POST" or \
+                b"json" not in headers.get(b"content-type", b""):
+            return await self.app(scope, receive, send)
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went (or BodyLimit refused it)
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        problem = self._problem(body) if body else None
+        if problem:
+            data = json.dumps({"detail": problem}).encode()
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(data)).encode())]})
+            await send({"type": "http.response.body", "body": data})
+            return
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
 def _bytes(value: str, field: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
@@ -135,31 +249,39 @@ def _bytes(value: str, field: str) -> bytes:
         raise HTTPException(400, f"{field} is not base64") from None
 
 
-def _map(value: str, field: str, what: str) -> np.ndarray:
+def _map(value: str, field: str, what: str, max_pixels: int, size=None) -> np.ndarray:
+    """An id map of a base64 PNG; its size (``size`` exactly, else at most
+    ``max_pixels``) is checked on the PNG header, before anything is decoded."""
+    data = _bytes(value, field)
     try:
-        return decode_map_png(_bytes(value, field), field, what, max_pixels=MAX_UPLOAD_PIXELS)
+        width, height = png_size(data, field, what)
+        if size is not None and (height, width) != tuple(size):
+            raise HTTPException(400, f"{field} is {width}x{height}, the model works at "
+                                     f"{size[1]}x{size[0]} (POST /api/open resizes)")
+        return decode_map_png(data, field, what, max_pixels=max_pixels)
     except DataError as err:
         raise HTTPException(400, str(err)) from None
 
 
-def _instance_map(value: Optional[str], label: np.ndarray) -> Optional[np.ndarray]:
+def _instance_map(value: Optional[str], label: np.ndarray,
+                  max_pixels: int) -> Optional[np.ndarray]:
     """The request's instance map (None when not sent), of the label map's size."""
     if value is None:
         return None
-    instance = _map(value, "instance_png", "instance map")
+    instance = _map(value, "instance_png", "instance map", max_pixels, label.shape)
     if instance.shape != label.shape:
         raise HTTPException(400, f"instance_png is {instance.shape[1]}x{instance.shape[0]}, "
                                  f"label_png {label.shape[1]}x{label.shape[0]}")
     return instance
 
 
-def _photo(value: str) -> np.ndarray:
+def _photo(value: str, max_pixels: int) -> np.ndarray:
     data = _bytes(value, "style_image")
     try:
         image = Image.open(io.BytesIO(data))
-        if image.width * image.height > MAX_UPLOAD_PIXELS:
+        if image.width * image.height > max_pixels:
             raise HTTPException(400, f"style_image is {image.width}x{image.height}, more than "
-                                     f"{MAX_UPLOAD_PIXELS} pixels")
+                                     f"{max_pixels} pixels")
         return np.asarray(image.convert("RGB"))
     except HTTPException:
         raise
@@ -197,10 +319,32 @@ def _add_docs_page(app: FastAPI) -> None:
                                    swagger_favicon_url=f"{assets}/favicon-32x32.png")
 
 
-def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
+def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+               max_pixels: int = DEFAULT_MAX_PIXELS, allowed_hosts: Sequence[str] = (),
+               max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+               queue_seconds: float = DEFAULT_QUEUE_SECONDS) -> FastAPI:
     """The studio app over ``backend`` (``tfsem.studio.backends``) and, for the
-    dream button, a ``DreamSource``."""
+    dream button, a ``DreamSource``; the limits are the module doc's
+    (``allowed_hosts`` adds to ``LOCAL_HOSTS``)."""
+    for name, value in (("max_upload_bytes", max_upload_bytes), ("max_pixels", max_pixels),
+                        ("max_concurrent", max_concurrent)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    if not (isinstance(queue_seconds, (int, float)) and 0 <= queue_seconds < 3600):
+        raise ValueError(f"queue_seconds must be in [0, 3600), got {queue_seconds!r}")
     info = backend.info
+    slots = threading.BoundedSemaphore(max_concurrent)
+
+    @contextlib.contextmanager
+    def slot():
+        """One of ``max_concurrent`` decode/render slots, or a 503."""
+        if not slots.acquire(timeout=queue_seconds):
+            raise HTTPException(503, f"the studio is busy ({max_concurrent} requests at "
+                                     "work); try again", headers={"Retry-After": "2"})
+        try:
+            yield
+        finally:
+            slots.release()
     space = info.space
     app = FastAPI(title="tfsem studio", version="1", docs_url=None, redoc_url=None,
                   description="Paint a label map, get the photo. The page is at /.")
@@ -225,57 +369,87 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
     @app.post("/api/render", response_class=Response,
               responses={200: {"content": {"image/png": {}}, "description": "the photo"}})
     def render(request: RenderRequest):
-        label = _map(request.label_png, "label_png", "label map")
-        size = (info.height, info.width)
-        if label.shape != size:
-            raise HTTPException(400, f"label_png is {label.shape[1]}x{label.shape[0]}, the model "
-                                     f"works at {size[1]}x{size[0]} (POST /api/open resizes)")
-        check_ids(label, "label_png")
-        instance = _instance_map(request.instance_png, label)
-        style = None if request.style_image is None else _photo(request.style_image)
-        if style is not None and not info.style_image:
+        # what is refused without decoding anything comes first
+        if request.style_image is not None and not info.style_image:
             raise HTTPException(400, "this model takes no style photo")
-        per_instance = {}
-        for key, value in (request.clusters or {}).items():
-            if not key.lstrip("-").isdigit():
-                raise HTTPException(400, f"clusters: {key!r} is not an instance id")
-            per_instance[int(key)] = int(value)
+        per_instance = _clusters(request.clusters)
         if per_instance and not info.clusters:
             raise HTTPException(400, "this model has no appearance clusters to choose from")
-        start = time.perf_counter()
+        size = (info.height, info.width)
+        with slot():
+            label = _map(request.label_png, "label_png", "label map", max_pixels, size)
+            check_ids(label, "label_png")
+            instance = _instance_map(request.instance_png, label, max_pixels)
+            style = (None if request.style_image is None
+                     else _photo(request.style_image, max_pixels))
+            start = time.perf_counter()
+            png = _render(label, instance, request.seed, style, per_instance)
+        elapsed = (time.perf_counter() - start) * 1000
+        return Response(png, media_type="image/png", headers={"X-Render-Ms": f"{elapsed:.0f}"})
+
+    def _render(label, instance, seed, style, per_instance):
         try:
-            png = backend.render(label, instance, seed=request.seed, style=style,
-                                 per_instance=per_instance)
+            return backend.render(label, instance, seed=seed, style=style,
+                                  per_instance=per_instance)
         except (ValueError, tf.errors.InvalidArgumentError) as err:
             raise HTTPException(400, getattr(err, "message", None) or str(err)) from None
         except (OSError, RuntimeError) as err:  # the serving back end: down, or an error
             raise HTTPException(502, f"the model server failed: {err}") from None
-        elapsed = (time.perf_counter() - start) * 1000
-        return Response(png, media_type="image/png", headers={"X-Render-Ms": f"{elapsed:.0f}"})
 
     @app.post("/api/open", response_model=Maps)
     def open_maps(request: OpenRequest):
-        label = _map(request.label_png, "label_png", "label map")
-        check_ids(label, "label_png")
-        instance = _instance_map(request.instance_png, label)
-        instance = label if instance is None else instance
-        size = (info.height, info.width)
-        both = resize_map(tf.constant(np.stack([label, instance])), size).numpy()
-        return _maps_json(both[0], both[1], label.shape)
+        with slot():
+            label = _map(request.label_png, "label_png", "label map", max_pixels)
+            check_ids(label, "label_png")
+            instance = _instance_map(request.instance_png, label, max_pixels)
+            instance = label if instance is None else instance
+            size = (info.height, info.width)
+            both = resize_map(tf.constant(np.stack([label, instance])), size).numpy()
+            return _maps_json(both[0], both[1], label.shape)
 
     @app.post("/api/dream", response_model=Maps)
     def dream_map(request: DreamRequest):
         if dream is None:
             raise HTTPException(404, "no SemGAN given: start the studio with --semgan RUN")
-        label = dream.sample(request.seed)
+        with slot():
+            label = dream.sample(request.seed)
         return _maps_json(label, label, label.shape)
 
     @app.exception_handler(DataError)
     def data_error(_, err: DataError):
         return JSONResponse({"detail": str(err)}, status_code=400)
 
-    app.add_middleware(BodyLimit, limit=max_upload_bytes)
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_, err: RequestValidationError):
+        # FastAPI's 422 echoes the input: made JSON-safe, never a 500
+        problems = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: "
+                    f"{e.get('msg', 'invalid')}" for e in err.errors()]
+        return JSONResponse({"detail": "; ".join(problems)[:2000]}, status_code=422)
+
+    app.add_middleware(StrictJSON)
+    app.add_middleware(BodyLimit, limit=max_upload_bytes)  # outside StrictJSON: bounds it
+    app.add_middleware(HostCheck, hosts=LOCAL_HOSTS + tuple(allowed_hosts))
     return app
+
+
+#: instance ids and clusters: ASCII digits, int32 range
+_INT = re.compile(r"-?[0-9]{1,10}")
+MAX_CLUSTER_CHOICES = 4096
+
+
+def _clusters(clusters) -> Dict[int, int]:
+    """``clusters`` {instance id: cluster} with both checked (ASCII integers in
+    int32, at most MAX_CLUSTER_CHOICES entries)."""
+    out = {}
+    if clusters and len(clusters) > MAX_CLUSTER_CHOICES:
+        raise HTTPException(400, f"clusters: more than {MAX_CLUSTER_CHOICES} entries")
+    for key, value in (clusters or {}).items():
+        if not _INT.fullmatch(key) or not -2 ** 31 <= int(key) < 2 ** 31:
+            raise HTTPException(400, f"clusters: {key[:20]!r} is not an instance id")
+        if not 0 <= value < 2 ** 31:
+            raise HTTPException(400, f"clusters[{key}]: {value} is not a cluster index (>= 0)")
+        out[int(key)] = int(value)
+    return out
 
 
 @contextlib.contextmanager

@@ -11,7 +11,11 @@ import json
 import os
 import tempfile
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "check_outputs", "read_json"]
+__all__ = ["MAX_SMALL_FILE_BYTES", "atomic_write_bytes", "atomic_write_text", "check_outputs",
+           "read_json", "read_small_file"]
+
+#: The largest config, label-space, opt.txt or other small text file read (bytes).
+MAX_SMALL_FILE_BYTES = 16 * 1024 * 1024
 
 
 def _umask() -> int:
@@ -41,15 +45,45 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def read_json(path: str, what: str = "file", error: type = ValueError):
-    """Parsed JSON of ``path``; a missing or malformed file raises ``error`` naming it."""
+def read_small_file(path: str, what: str = "file", error: type = ValueError,
+                    max_bytes: int = MAX_SMALL_FILE_BYTES) -> str:
+    """The UTF-8 text of a small regular file. Devices, FIFOs and folders
+    (``/dev/zero``), files over ``max_bytes`` and undecodable bytes raise
+    ``error`` naming the file; at most ``max_bytes + 1`` bytes are ever read."""
+    import stat
+
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        info = os.stat(path)
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
+    except OSError as err:
+        raise error(f"{path}: cannot read the {what} ({err.strerror or err})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{path}: the {what} must be a regular file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as err:
+        raise error(f"{path}: cannot read the {what} ({err.strerror or err})") from None
+    if len(data) > max_bytes:
+        raise error(f"{path}: the {what} is larger than {max_bytes} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: the {what} is not UTF-8 text ({err.reason} at byte "
+                    f"{err.start})") from None
+
+
+def read_json(path: str, what: str = "file", error: type = ValueError):
+    """Parsed JSON of ``path`` (a small regular file, ``read_small_file``); a
+    missing, oversized or malformed file raises ``error`` naming it."""
+    text = read_small_file(path, what, error)
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise error(f"{path}: not valid JSON: {err}") from None
+    except RecursionError:
+        raise error(f"{path}: the JSON is nested too deep") from None
 
 
 def check_outputs(outputs, inputs) -> None:

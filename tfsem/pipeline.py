@@ -109,7 +109,13 @@ class Pipeline:
         run_config, task = load_run(path, config, precision)
         if "cluster" in [spec.name for spec in task.inference_specs()]:
             if features or os.path.isfile(default_clusters_path(path)):
-                task.attach_clusters(load_run_clusters(path, features))
+                source = features or default_clusters_path(path)
+                try:
+                    task.attach_clusters(load_run_clusters(path, features))
+                except ValueError as err:
+                    message = str(err)
+                    raise ValueError(message if message.startswith(source)
+                                     else f"{source}: {message}") from None
         elif features:
             raise ValueError(f"--features {features}: this {type(task).__name__} model takes "
                              "no instance-feature clusters")

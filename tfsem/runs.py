@@ -40,7 +40,7 @@ def load_run(path: str, config_path: Optional[str] = None,
     else:
         raise FileNotFoundError(f"{path}: not a run directory or a .keras file")
     config_file = config_path or os.path.join(run_dir, "config.json")
-    if not os.path.isfile(config_file):
+    if not os.path.exists(config_file):  # a device or folder: load_config says why
         raise FileNotFoundError(f"{config_file}: no config found for {path}; pass --config")
     config = load_config(config_file, written=config_path is None)
     checkpoints = os.path.join(run_dir, "checkpoints")
@@ -50,21 +50,44 @@ def load_run(path: str, config_path: Optional[str] = None,
         try:
             model = keras.saving.load_model(keras_file, compile=False)
         except Exception as err:  # a truncated zip says "File not found" in Keras
-            reason = f"{keras_file}: cannot load it ({type(err).__name__}: " \
-                     f"{str(err).splitlines()[0][:160] if str(err) else ''}); the file is " \
-                     "truncated or corrupt"
+            text = " ".join(str(err).split())
+            if "safe_mode" in text or "unsafe" in text.lower():
+                # never replaced by a checkpoint: the file was made to run code
+                raise ValueError(f"{keras_file}: refused: it asks to run code on loading "
+                                 "(a Lambda layer or a function), which tfsem never does "
+                                 "(Keras safe mode); rebuild the run with python -m tfsem.train "
+                                 "or convert") from None
+            shown = text if len(text) <= 300 else text[:300] + " ..."
+            reason = (f"{keras_file}: cannot load it ({type(err).__name__}: {shown}); the "
+                      "file is truncated or corrupt")
             if latest is None or keras_file != os.path.join(run_dir, "model.keras"):
                 raise ValueError(reason) from None
             print(f"warning: {reason}; using the run's latest checkpoint {latest}",
                   file=sys.stderr)
         if model is not None:  # a precision failure is not reported as a corrupt file
+            _check_finite(model, keras_file)
             return config, _with_label_space(config, in_precision(config, model, precision))
     if latest is None:
         raise FileNotFoundError(f"{path}: has neither model.keras nor a checkpoint")
     model = registry.family_of(config).build(config)
     model.build_networks()
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    _check_finite(model, latest)
     return config, _with_label_space(config, in_precision(config, model, precision))
+
+
+def _check_finite(model, source: str) -> None:
+    """A ValueError naming ``source`` and the weights when any weight is NaN or
+    Inf (a diverged run renders black photos, never silently)."""
+    import numpy as np
+
+    bad = [w.path for w in model.weights if "float" in str(w.dtype)
+           and not np.isfinite(np.asarray(w.numpy(), np.float32)).all()]
+    if bad:
+        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise ValueError(f"{source}: weights with NaN or Inf values: {', '.join(bad[:3])}{more};"
+                         " this model cannot render (retrain, or resume from an earlier "
+                         "checkpoint)")
 
 
 def _with_label_space(config, model):

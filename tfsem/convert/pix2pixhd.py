@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional
 
-from tfsem.convert.state_dict import StateDict
+from tfsem.convert.state_dict import StateDict, opt_number
 
 __all__ = ["infer_pix2pixhd", "load_pix2pixhd_weights"]
 
@@ -83,7 +83,7 @@ def infer_pix2pixhd(G: StateDict, D: Optional[StateDict], E: Optional[StateDict]
         layers = _indices(D, r"scale0_layer(\d+)\.")
         model.update(num_D=len(scales), n_layers_D=len(layers) - 2,
                      ndf=int(D.tensors["scale0_layer0.0.weight"].shape[0]))
-    label_nc = int(options["label_nc"]) if "label_nc" in options else None
+    label_nc = opt_number(options, "label_nc", int)
     no_instance = options.get("no_instance")
     return {"model": model, "in_channels": in_channels, "feat_num": feat_num,
             "label_nc": label_nc,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional
 
-from tfsem.convert.state_dict import StateDict, nchw_to_nhwc_order
+from tfsem.convert.state_dict import StateDict, nchw_to_nhwc_order, opt_number
 
 __all__ = ["DATASET_DEFAULTS", "infer_spade", "load_spade_weights"]
 
@@ -73,8 +73,8 @@ def infer_spade(G: StateDict, D: Optional[StateDict], E: Optional[StateDict],
                          f"checkpoint ({'has' if most else 'has no'} up_4 block)")
     image_size = None
     if "crop_size" in options:
-        width = int(options["crop_size"])
-        aspect = float(options.get("aspect_ratio", "1.0"))
+        width = opt_number(options, "crop_size", int)
+        aspect = opt_number(options, "aspect_ratio", float, 1.0)
         image_size = (int(round(width / aspect)), width)
     model = dict(ngf=int(ngf), num_upsampling_layers=upsampling, norm_G=norm_g,
                  spectral_norm_G=spectral_g, hidden_channels=hidden, use_vae=use_vae,
@@ -106,7 +106,7 @@ def infer_spade(G: StateDict, D: Optional[StateDict], E: Optional[StateDict],
     return {"model": model, "dataset": dataset, "image_size": image_size,
             "semantic_nc": semantic_nc, "defaults": defaults,
             "latent_pixels": int(fc.shape[0]) // (16 * ngf) if use_vae else None,
-            "label_nc": int(options["label_nc"]) if "label_nc" in options else None,
+            "label_nc": opt_number(options, "label_nc", int),
             "contain_dontcare_label": _bool(options.get("contain_dontcare_label")),
             "no_instance": _bool(options.get("no_instance")),
             "dataroot": options.get("dataroot")}

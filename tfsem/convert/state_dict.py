@@ -16,7 +16,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-__all__ = ["StateDict", "load_state_dict", "read_opt_file", "sha256_of"]
+__all__ = ["Options", "StateDict", "load_state_dict", "opt_number", "read_opt_file",
+           "sha256_of"]
 
 # InstanceNorm2d of PyTorch < 0.4 saved running statistics it never used;
 # checkpoints of that era (pix2pixHD's releases) still carry them.
@@ -43,9 +44,10 @@ def load_state_dict(path: str) -> Dict[str, np.ndarray]:
         raise FileNotFoundError(f"{path}: checkpoint file not found")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for bad files
+    except Exception as err:  # torch raises several types for bad files (an empty one: EOF)
+        first = (str(err).splitlines() or ["the file is empty or cut short"])[0][:200]
         raise ValueError(f"{path}: not a readable PyTorch checkpoint of tensors "
-                         f"({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+                         f"({type(err).__name__}: {first})") from None
     if isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict):
@@ -56,17 +58,51 @@ def load_state_dict(path: str) -> Dict[str, np.ndarray]:
             raise ValueError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
         name = key[len("module."):] if key.startswith("module.") else key
         out[name] = value.detach().cpu().numpy()
+    if not out:
+        raise ValueError(f"{path}: the state dict holds no tensors")
+    bad = [name for name, value in out.items()
+           if value.dtype.kind == "f" and not np.isfinite(value).all()]
+    if bad:
+        more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise ValueError(f"{path}: tensors with NaN or Inf values: {', '.join(bad[:5])}{more}; "
+                         "the checkpoint is broken (a diverged run?), nothing was converted")
     return out
+
+
+class Options(dict):
+    """``opt.txt``'s name -> value text, remembering its file (``source``)."""
+
+    source = "opt.txt"
+
+
+def opt_number(options, name: str, kind=int, default=None):
+    """Option ``name`` as a positive finite ``kind`` (``default`` when absent); a
+    value that is not one is a ValueError naming the file and the option."""
+    import math
+
+    if name not in options:
+        return default
+    text = options[name]
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{getattr(options, 'source', 'opt.txt')}: {name}: expected a positive "
+                         f"{kind.__name__}, got {text!r}")
+    return value
 
 
 def read_opt_file(path: str) -> Dict[str, str]:
     """The options SPADE writes next to its checkpoints (``opt.txt``): name -> value text."""
-    options = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            match = re.match(r"^\s*([A-Za-z_][\w]*):\s*(.*?)\s*(\t\[default: .*\])?\s*$", line)
-            if match:
-                options[match.group(1)] = match.group(2)
+    from tfsem.fileio import read_small_file
+
+    options = Options()
+    options.source = path
+    for line in read_small_file(path, "options file (opt.txt)").splitlines():
+        match = re.match(r"^\s*([A-Za-z_][\w]*):\s*(.*?)\s*(\t\[default: .*\])?\s*$", line)
+        if match:
+            options[match.group(1)] = match.group(2)
     if not options:
         raise ValueError(f"{path}: no 'name: value' option lines found")
     return options

@@ -284,7 +284,7 @@ def load_label_space(name_or_path: str) -> LabelSpace:
             )
         return _CACHE[name_or_path]
     if name_or_path.endswith(".json") or os.path.sep in name_or_path:
-        return LabelSpace.from_json(os.path.expanduser(os.path.expandvars(name_or_path)))
+        return LabelSpace.from_json(os.path.expanduser(name_or_path))  # no $VAR expansion
     raise ValueError(
         f"unknown label space {name_or_path!r}: use one of {', '.join(BUILTIN_LABEL_SPACES)} "
         "or a path to a label-space .json file"

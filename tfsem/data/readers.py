@@ -268,7 +268,7 @@ def png_size(head: bytes, where: str, what: str = "label map") -> Tuple[int, int
     SavedModel's ``predict_png`` checks the same bytes in its graph)."""
     _check_png_head(head, where, what)
     if len(head) < 33 or head[12:16] != b"IHDR":
-        raise DataError(where, f"cannot decode the PNG ({what}: no IHDR chunk)")
+        raise DataError(where, f"cannot decode image file ({what}: no IHDR chunk, not a whole PNG)")
     width, height = struct.unpack(">II", head[16:24])
     depth, colour = head[24], head[25]
     if colour in _COLOUR_TYPES:

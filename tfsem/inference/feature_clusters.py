@@ -96,16 +96,40 @@ def save_clusters(path: str, clusters: Dict[int, np.ndarray], meta: dict) -> Non
 
 
 def load_clusters(path: str):
-    """(clusters {class index: [k, F]}, meta dict)."""
+    """(clusters {class index: [k, F]}, meta dict). Anything else in ``path``
+    (not an .npz, cut short, a pickle, centres that are not finite float
+    [k, F] rows of one width) is one ValueError naming the file."""
     try:
-        data = np.load(path)
-    except (OSError, ValueError) as err:
+        with np.load(path, allow_pickle=False) as data:
+            files = list(data.files)
+            if "meta" not in files:
+                raise ValueError("no 'meta' entry")
+            meta = json.loads(str(data["meta"]))
+            clusters = {}
+            for key in files:
+                if not key.startswith("class_"):
+                    continue
+                cls = key.split("_", 1)[1]
+                if not cls.isdigit():
+                    raise ValueError(f"entry {key!r} does not name a class index")
+                clusters[int(cls)] = np.asarray(data[key])
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # zipfile, pickle refusals, JSON, ... all one line
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:200]
         raise ValueError(f"{path}: not a clusters file from python -m tfsem.encode_features "
-                         f"({err})") from None
-    if "meta" not in data:
-        raise ValueError(f"{path}: not a clusters file (no 'meta')")
-    clusters = {int(k.split("_", 1)[1]): data[k] for k in data.files if k.startswith("class_")}
-    return clusters, json.loads(str(data["meta"]))
+                         f"({type(err).__name__}: {reason})") from None
+    widths = set()
+    for cls, centres in clusters.items():
+        if centres.ndim != 2 or centres.dtype.kind != "f" or not len(centres):
+            raise ValueError(f"{path}: class_{cls} must hold float centres [k, features], got "
+                             f"{centres.dtype} {centres.shape}")
+        if not np.isfinite(centres).all():
+            raise ValueError(f"{path}: class_{cls} has NaN or Inf centres")
+        widths.add(centres.shape[1])
+    if len(widths) > 1:
+        raise ValueError(f"{path}: the classes' centres have different widths {sorted(widths)}")
+    return clusters, meta
 
 
 def default_clusters_path(model_path: str) -> str:

@@ -57,6 +57,9 @@ def main(argv=None) -> int:
 
     if args.num is not None and args.num < 1:
         raise ValueError(f"--num must be >= 1, got {args.num}")
+    from tfsem.fileio import check_outputs
+
+    check_outputs([(args.out, "the photo")], [args.labels, args.instances])
     try:
         if args.url:
             client = RestClient(args.url, args.model, args.version, args.timeout)

@@ -20,9 +20,11 @@ exports take ``seed``. What a served model takes is in its metadata
 from __future__ import annotations
 
 import base64
+import binascii
 import http.client
 import io
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -89,7 +91,13 @@ def build_rest_request(inputs: Dict[str, object], signature: str = "serving_defa
 
 def _decode_json(value):
     if isinstance(value, dict) and set(value) == {"b64"}:
-        return base64.b64decode(value["b64"])
+        if not isinstance(value["b64"], str):
+            raise ServingError(f"the answer's binary value is not base64 text "
+                               f"({type(value['b64']).__name__})")
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except (ValueError, binascii.Error):
+            raise ServingError("the answer's binary value is not valid base64") from None
     if isinstance(value, list):
         return [_decode_json(v) for v in value]
     return value
@@ -140,8 +148,11 @@ def parse_signature_defs(body: dict) -> Dict[str, Dict[str, Tensors]]:
             for name, d in defs.items()}
 
 
-def _as_png_list(value) -> List[bytes]:
+def _as_png_list(value, count: Optional[int] = None) -> List[bytes]:
+    """PNG answers, checked whole; ``count``: how many the request asked for."""
     items = value if isinstance(value, list) else [value]
+    if count is not None and len(items) != count:
+        raise ServingError(f"the server answered {len(items)} PNG(s) for {count} input(s)")
     for item in items:
         if not isinstance(item, bytes) or not item.startswith(_PNG_SIGNATURE):
             raise ServingError("the server did not return PNG bytes; does the output name end "
@@ -164,12 +175,20 @@ def _check_png(data: bytes, what: str) -> None:
 class RestTransport:
     """TF Serving's REST API: ``POST {url}/v1/models/{model}[/versions/V]:predict``."""
 
+    #: The largest answer read (bytes): a bigger one is refused while streaming.
+    MAX_ANSWER_BYTES = 512 * 1024 * 1024
+
     def __init__(self, url: str, model: str, version: Optional[int] = None,
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, max_answer_bytes: int = MAX_ANSWER_BYTES):
+        import math
+
+        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.url = url.rstrip("/")
         self.model = model
         self.version = version
         self.timeout = timeout
+        self.max_answer_bytes = int(max_answer_bytes)
 
     @property
     def predict_url(self) -> str:
@@ -191,15 +210,37 @@ class RestTransport:
             self.predict_url, data=data, headers={"Content-Type": "application/json"}))
 
     def _request(self, request) -> dict:
+        """One request's JSON answer, within ``timeout`` seconds IN ALL (a server
+        trickling bytes is cut off) and ``max_answer_bytes`` (refused while
+        streaming, before it is all in memory)."""
         where = request.full_url
+        deadline = time.monotonic() + self.timeout
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                text = answer.read()
+                length = answer.headers.get("Content-Length")
+                if length and length.isdigit() and int(length) > self.max_answer_bytes:
+                    raise ServingError(f"{where}: the answer is {int(length)} bytes, over the "
+                                       f"client's limit of {self.max_answer_bytes}")
+                chunks, size = [], 0
+                while True:
+                    if time.monotonic() > deadline:
+                        raise ServingError(f"{where}: no whole answer within {self.timeout:g} s")
+                    chunk = answer.read1(1 << 16)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > self.max_answer_bytes:
+                        raise ServingError(f"{where}: the answer is over the client's limit of "
+                                           f"{self.max_answer_bytes} bytes")
+                    chunks.append(chunk)
+                text = b"".join(chunks)
+        except ServingError:
+            raise
         except urllib.error.HTTPError as err:
-            text = err.read().decode("utf-8", "replace")
+            text = err.read(64 * 1024).decode("utf-8", "replace")
             try:
                 message = json.loads(text).get("error", text)
-            except ValueError:
+            except (ValueError, AttributeError, RecursionError):
                 message = text
             message = " ".join(str(message).split())  # one line (an HTML page: its start)
             message = message if len(message) <= 300 else message[:300] + " ..."
@@ -211,6 +252,8 @@ class RestTransport:
                                f"({type(err).__name__}: {err})") from None
         try:
             body = json.loads(text)
+        except RecursionError:
+            raise ServingError(f"{where}: the answer's JSON is nested too deep") from None
         except ValueError:
             shown = text[:80].decode("utf-8", "replace").replace("\n", " ")
             raise ServingError(f"{where}: the answer is not TF Serving's JSON "
@@ -324,7 +367,7 @@ class ServingClient:
                          None if instance_map is None else np.asarray(instance_map, np.int32),
                          z, cluster, png=False)
         out = self.transport.call("serving_default", inputs, ["image"], layout)
-        return np.asarray(out["image"], dtype=np.uint8)
+        return answer_array(out["image"], "image", np.uint8, 4, len(inputs["label_map"]), 3)
 
     def predict_png(self, label_pngs: List[bytes], instance_pngs: Optional[List[bytes]] = None,
                     z=None, cluster=None, layout="inputs") -> List[bytes]:
@@ -332,14 +375,14 @@ class ServingClient:
         inputs = _inputs(list(label_pngs), None if instance_pngs is None else list(instance_pngs),
                          z, cluster, png=True)
         out = self.transport.call("predict_png", inputs, ["image_png_bytes"], layout)
-        return _as_png_list(out["image_png_bytes"])
+        return _as_png_list(out["image_png_bytes"], len(label_pngs))
 
     def sample(self, seeds, outputs=("label_map", "color_png_bytes")) -> Dict[str, object]:
         """SemGAN / dream exports: int seeds [B] -> ``{"label_map": int32 [B,H,W],
         "color_png_bytes": [PNG bytes]}`` (dream: ``outputs=("label_map", "image")``)."""
-        out = self.transport.call("serving_default", {"seed": np.asarray(seeds, np.int64)},
-                                  list(outputs))
-        return _sample_outputs(out)
+        seeds = np.asarray(seeds, np.int64).reshape(-1)
+        out = self.transport.call("serving_default", {"seed": seeds}, list(outputs))
+        return _sample_outputs(out, len(seeds))
 
 
 class RestClient(ServingClient):
@@ -363,13 +406,42 @@ class GrpcClient(ServingClient):
         super().__init__(GrpcTransport(target, model, version, timeout, channel))
 
 
-def _sample_outputs(values: Dict[str, object]) -> Dict[str, object]:
+def answer_array(value, name: str, dtype, rank: int, batch: Optional[int] = None,
+                 channels: Optional[int] = None) -> np.ndarray:
+    """An answer's tensor as ``dtype`` [rank dims], checked: numbers only (no
+    strings, NaN or ragged rows), within ``dtype``'s range, the expected batch
+    and channels. Anything else is a ServingError naming ``name``."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise ServingError(f"the answer's {name} is not a tensor of numbers (ragged rows or "
+                           "strings)") from None
+    if array.ndim != rank:
+        raise ServingError(f"the answer's {name} has shape {list(array.shape)}, expected "
+                           f"rank {rank}")
+    if batch is not None and array.shape[0] != batch:
+        raise ServingError(f"the answer's {name} holds {array.shape[0]} items for {batch} inputs")
+    if channels is not None and array.shape[-1] != channels:
+        raise ServingError(f"the answer's {name} has {array.shape[-1]} channels, expected "
+                           f"{channels}")
+    if array.size and not np.isfinite(array).all():
+        raise ServingError(f"the answer's {name} has NaN or Inf values")
+    info = np.iinfo(dtype)
+    if array.size and (array.min() < info.min or array.max() > info.max
+                       or not np.array_equal(array, np.round(array))):
+        raise ServingError(f"the answer's {name} has values outside {np.dtype(dtype).name}")
+    return array.astype(dtype)
+
+
+def _sample_outputs(values: Dict[str, object], count: Optional[int] = None) -> Dict[str, object]:
     out = {}
     for name, value in values.items():
         if name.endswith("_bytes"):
-            out[name] = _as_png_list(list(value))
+            out[name] = _as_png_list(list(value) if isinstance(value, list) else value, count)
+        elif name == "image":
+            out[name] = answer_array(value, name, np.uint8, 4, count, 3)
         else:
-            out[name] = np.asarray(value, np.uint8 if name == "image" else np.int32)
+            out[name] = answer_array(value, name, np.int32, 3, count)
     return out
 
 

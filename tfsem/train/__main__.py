@@ -29,6 +29,9 @@ def main(argv=None) -> int:
     parser.add_argument("--allow-config-change", action="store_true",
                         help="resume with other data / optimizer / checkpoint settings than the "
                              "run's config.json (printed and recorded in config_changes.jsonl)")
+    parser.add_argument("--force", action="store_true",
+                        help="train into an existing folder that is not a run dir (its files "
+                             "may be overwritten); refused without it")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config field, e.g. --set model.gaugan.ngf=32 "
                              "(repeatable; JSON values)")
@@ -41,7 +44,7 @@ def main(argv=None) -> int:
 
     config = load_config(args.config, overrides=args.set)
     trainer = Trainer(config, run_dir_for(config, args.out), resume=args.resume, stream=sys.stdout,
-                      allow_config_change=args.allow_config_change)
+                      allow_config_change=args.allow_config_change, force=args.force)
     try:
         losses = trainer.train(args.steps)
     except NonFiniteLossError as err:

@@ -112,6 +112,40 @@ class RunDirLock:
                 pass
 
 
+#: What a run dir holds before its config.json is written (a start that was killed).
+_EARLY_ENTRIES = {".lock", "checkpoints", "logs", "samples"}
+
+
+def foreign_entries(run_dir: str) -> List[str]:
+    """What in an existing ``run_dir`` says it is not a tfsem run dir: its
+    entries when it has no ``config.json``, less what a killed start leaves
+    (``.lock`` and empty run folders); [] for a run dir, a new or an empty one."""
+    if not os.path.isdir(run_dir) or os.path.exists(os.path.join(run_dir, "config.json")):
+        return []
+    out = []
+    for name in sorted(os.listdir(run_dir)):
+        path = os.path.join(run_dir, name)
+        if name in _EARLY_ENTRIES and (not os.path.isdir(path) or not os.listdir(path)):
+            continue
+        out.append(name)
+    return out
+
+
+def remove_temp_models(run_dir: str) -> List[str]:
+    """Removes the ``.tmp-model-<pid>.keras`` files a killed final save leaves."""
+    removed = []
+    if os.path.isdir(run_dir):
+        for name in sorted(os.listdir(run_dir)):
+            if name.startswith(".tmp-model-") and name.endswith(".keras"):
+                path = os.path.join(run_dir, name)
+                try:
+                    os.remove(path)
+                    removed.append(path)
+                except OSError:
+                    pass
+    return removed
+
+
 def remove_temp_checkpoints(ckpt_dir: str) -> List[str]:
     """Removes the ``ckpt-N_temp`` folders a killed checkpoint write leaves; returns them."""
     removed = []

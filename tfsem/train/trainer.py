@@ -45,7 +45,8 @@ from tfsem.fileio import read_json
 from tfsem.runs import load_run
 from tfsem.train.build import build_model, compile_model
 from tfsem.train.scores import periodic_scorer
-from tfsem.train.rundir import (RunDirLock, config_changes, remove_temp_checkpoints,
+from tfsem.train.rundir import (RunDirLock, config_changes, foreign_entries,
+                                remove_temp_checkpoints, remove_temp_models,
                                 restore_latest_good)
 
 __all__ = ["NonFiniteLossError", "Trainer", "make_strategy", "run_dir_for"]
@@ -113,11 +114,14 @@ class Trainer:
         vgg_loss: an explicit VGG loss layer (tests pass random weights).
         scorer: the periodic evaluation, batch -> {name: score}; default
             ``tfsem.train.scores.periodic_scorer`` of the task and the data.
+        force: train into an existing directory that is not a run dir (one
+            without ``config.json`` holding other files); refused otherwise.
     """
 
     def __init__(self, config: ExperimentConfig, run_dir: str, resume: bool = False,
                  strategy: Optional[tf.distribute.Strategy] = None, vgg_loss=None,
-                 stream=None, allow_config_change: bool = False, scorer=None):
+                 stream=None, allow_config_change: bool = False, scorer=None,
+                 force: bool = False):
         config.validate()
         self.allow_config_change = allow_config_change
         self.config = config
@@ -130,6 +134,13 @@ class Trainer:
         self.ckpt_dir = os.path.join(self.run_dir, "checkpoints")
         if not self.chief:  # non-chief workers write to a scratch dir (removed at the end)
             self.ckpt_dir = tempfile.mkdtemp(prefix="tfsem-worker-")
+        foreign = foreign_entries(self.run_dir) if self.chief and not force else []
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" (+{len(foreign) - 5} more)"
+                                              if len(foreign) > 5 else "")
+            raise ValueError(f"{self.run_dir}: exists and is not a tfsem run directory (no "
+                             f"config.json; it holds {shown}); training would write over it: "
+                             "choose another --out, or --force to train into it")
         self.lock = RunDirLock(self.run_dir)
         created = not os.path.exists(self.run_dir)
         if self.chief:
@@ -139,8 +150,8 @@ class Trainer:
             if self.lock.took_over:
                 self._print(f"note: took over the lock of a trainer that is gone "
                             f"(pid {self.lock.took_over.get('pid')})")
-            for path in remove_temp_checkpoints(self.ckpt_dir):
-                self._print(f"removed {path} (a checkpoint write that did not finish)")
+            for path in remove_temp_checkpoints(self.ckpt_dir) + remove_temp_models(self.run_dir):
+                self._print(f"removed {path} (a checkpoint or model write that did not finish)")
         try:
             self._setup(config, resume, strategy, vgg_loss)
             self.scorer = scorer if scorer is not None else periodic_scorer(self.model,

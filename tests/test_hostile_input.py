@@ -311,3 +311,23 @@ def test_studio_options_out_of_range_are_clear_errors(run):
             result = run_module("tfsem.studio", "--model", str(run), *args)
             assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
             assert "unexpected error" not in result.stderr
+
+
+def test_wrong_ranks_through_a_loaded_signature_get_the_rank_message(run, tmp_path):
+    """TF2's loaded signatures (the studio's export back end) feed any rank too;
+    the check runs before anything that would fail on it."""
+    import tensorflow as tf
+
+    from tfsem.export.saved_model import export_saved_model
+    from tfsem.runs import load_run
+
+    config, model = load_run(str(run))
+    loaded = tf.saved_model.load(export_saved_model(model, config, str(tmp_path / "m")))
+    serve = loaded.signatures["serving_default"]
+    for value in (np.zeros((32, 64), np.int32), np.zeros((1, 32, 64, 1), np.int32)):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"label_map must have rank 3 \(\[batch, height, width\]\)"):
+            serve(label_map=tf.constant(value), instance_map=tf.constant(value))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"label_png must have rank 1"):
+        loaded.signatures["predict_png"](label_png=tf.constant([[b"x"]]),
+                                         instance_png=tf.constant([[b"x"]]))

@@ -30,20 +30,28 @@ DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
 def _rank_checked(spec: tf.TensorSpec, value):
-    """``value`` after a run-time check of its rank. TF Serving feeds tensors of
-    any rank into a signature (only Python checks the spec), where a wrong rank
-    would fail deep inside with an internal message. ``raw_ops.Rank`` is not
-    folded to the spec's rank, so the check stays in the graph."""
+    """``value`` after a run-time check of its rank. TF Serving (and a loaded
+    SavedModel's signature function) feeds tensors of any rank into a
+    signature, where a wrong rank would fail deep inside with an internal
+    message ("slice index 2 of dimension 0 out of bounds"). The check is a
+    ``cond`` whose output every later op consumes, so nothing runs before it
+    (a control dependency alone can be rewired by Grappler)."""
     rank = spec.shape.rank
     if rank is None:
         return value
     names = ["batch", "height", "width"] if rank == 3 else ["batch"] + ["?"] * (rank - 1)
     dims = ", ".join(str(d) if d and i else names[i] for i, d in enumerate(spec.shape))
-    ok = tf.debugging.assert_equal(
-        tf.raw_ops.Rank(input=value), tf.constant(rank, tf.int32),
-        message=f"{spec.name} must have rank {rank} ([{dims}])")
-    with tf.control_dependencies([ok]):
-        return tf.identity(value)
+    message = f"{spec.name} must have rank {rank} ([{dims}])"
+
+    def refuse():
+        with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
+            return tf.zeros([1] * rank, value.dtype)
+
+    # The signature's placeholder has the spec's static rank, which constant folding
+    # takes for the truth (Rank, Size of Shape fold to it): the rank is counted from
+    # the run-time shape's entries instead, which nothing can fold.
+    runtime_rank = tf.reduce_sum(tf.cast(tf.shape(value) >= 0, tf.int32))
+    return tf.cond(tf.equal(runtime_rank, rank), lambda: tf.identity(value), refuse)
 
 
 def bind(specs: Sequence[tf.TensorSpec], fn: Callable[..., Dict[str, tf.Tensor]],

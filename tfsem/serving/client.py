@@ -234,6 +234,9 @@ class RestTransport:
                                            f"{self.max_answer_bytes} bytes")
                     chunks.append(chunk)
                 text = b"".join(chunks)
+                if length and length.isdigit() and size < int(length):
+                    raise ServingError(f"{where}: the connection broke (the answer stopped at "
+                                       f"{size} of {int(length)} bytes)")
         except ServingError:
             raise
         except urllib.error.HTTPError as err:

@@ -116,7 +116,7 @@ def test_another_familys_section_is_an_error_naming_it():
                                           r"of type 'gaugan'; only model\.gaugan is read"):
         _load(data)
     with pytest.raises(ConfigError, match=r"model\.type: expected one of 'gaugan', 'pix2pixhd', "
-                                          r"'pix2pix', 'semgan', got 'gaugn'; did you mean "
+                                          r"'pix2pix', 'semgan', 'sean', got 'gaugn'; did you mean "
                                           r"'gaugan'\?"):
         _load({"name": "x", "model": {"type": "gaugn"}})
     with pytest.raises(ConfigError, match=r"model\.gaugann: unknown key; did you mean 'gaugan'\?"):
@@ -225,9 +225,10 @@ def test_config_cli_describes_and_checks(tmp_path):
     result = run_module("tfsem.config", "--check", "configs/quickstart.json", "--set",
                         "model.gaugan.ngf=12")
     assert result.returncode == 0 and json.loads(result.stdout)["model"]["gaugan"]["ngf"] == 12
-    result = run_module("tfsem.config", "--describe", "sean")
+    result = run_module("tfsem.config", "--describe", "spade")
     assert result.returncode == 2
-    assert "error: --describe: expected one of 'gaugan', 'pix2pixhd', 'pix2pix', 'semgan'" in result.stderr
+    assert ("error: --describe: expected one of 'gaugan', 'pix2pixhd', 'pix2pix', 'semgan', "
+            "'sean'") in result.stderr
 
 
 def test_tfsem_console_script_dispatches_subcommands(capsys):

@@ -194,7 +194,7 @@ def assert_same_update(initial, single, mirrored, names=None) -> int:
 
 def tiny_family_experiment(case: str) -> dict:
     """A tiny experiment dict of each family variant (toy_streets 32x64, no VGG):
-    ``gaugan``, ``gaugan_vae``, ``pix2pix``, ``pix2pixhd``, ``pix2pixhd_features``,
+    ``gaugan``, ``gaugan_vae``, ``pix2pix``, ``pix2pixhd``, ``pix2pixhd_features``, ``sean``,
     ``semgan``, ``semgan_colors``, ``semgan_style``, ``photogan``."""
     base = tiny_experiment()
     if case.startswith("gaugan"):
@@ -207,6 +207,11 @@ def tiny_family_experiment(case: str) -> dict:
         if case == "pix2pixhd_features":
             section.update(use_features=True, feat_num=3, nef=4, n_downsample_E=2)
         return {**base, "name": f"tiny_{case}", "model": {"type": "pix2pixhd", "pix2pixhd": section}}
+    if case == "sean":
+        section = {"ngf": 4, "ndf": 4, "num_D": 1, "n_layers_D": 2, "hidden_channels": 8,
+                   "style_length": 8, "zencoder_ngf": 4, "lambda_vgg": 0.0}
+        return {**base, "name": "tiny_sean", "data": {**base["data"], "use_instances": False},
+                "model": {"type": "sean", "sean": section}}
     if case == "pix2pix":  # 32x64: num_downs 5 reaches 1x2
         section = {"num_downs": 5, "ngf": 4, "ndf": 4, "n_layers_D": 2}
         return {**base, "name": "tiny_pix2pix", "model": {"type": "pix2pix", "pix2pix": section}}
@@ -242,5 +247,5 @@ def save_untrained_run(case: str, run, **section):
     return run
 
 
-FAMILY_CASES = ("gaugan", "gaugan_vae", "pix2pix", "pix2pixhd", "pix2pixhd_features", "semgan",
-                "semgan_colors", "semgan_style", "photogan")
+FAMILY_CASES = ("gaugan", "gaugan_vae", "pix2pix", "pix2pixhd", "pix2pixhd_features", "sean",
+                "semgan", "semgan_colors", "semgan_style", "photogan")

@@ -155,7 +155,7 @@ class Pipeline:
         return {k: v.numpy() for k, v in out.items()}
 
     def inputs(self, label_map, instance_map=None, *, seed=0, z=None, style=None,
-               cluster=None, instance_clusters=None) -> dict:
+               cluster=None, instance_clusters=None, style_codes=None) -> dict:
         """The named inputs of ``infer`` for raw ids [B,H,W] at any size."""
         from tfsem.data.preprocess import style_photo
 
@@ -165,24 +165,27 @@ class Pipeline:
         if photo is not None and photo.shape[0] != label_map.shape[0]:
             photo = tf.repeat(photo, label_map.shape[0], axis=0)
         return self.task.inference_inputs(label_map, instance_map, seed=seed, z=z, style=photo,
-                                          cluster=cluster, instance_clusters=instance_clusters)
+                                          cluster=cluster, instance_clusters=instance_clusters,
+                                          style_codes=style_codes)
 
     def __call__(self, label_map, instance_map=None, *, seed=0, z=None, style=None,
-                 cluster=None, instance_clusters=None) -> np.ndarray:
+                 cluster=None, instance_clusters=None, style_codes=None) -> np.ndarray:
         """uint8 photos [B,H,W,3] (or [H,W,3] for one map [H,W]) of raw label ids
         at any size (resized, nearest, to the model's size). ``instance_map``:
         instance ids (the label map stands in when the model takes instances);
         ``seed`` (an int or one per map): a VAE's random style or random
         clusters; ``z``: a VAE latent; ``style``: a photo uint8 [H,W,3] whose
         style to take; ``cluster``: pix2pixHD's cluster for every instance (an
-        int or ``"random"``); ``instance_clusters``: {instance id: cluster}."""
+        int or ``"random"``); ``instance_clusters``: {instance id: cluster};
+        ``style_codes``: SEAN's codes [B, classes, length] (or one [classes, length])."""
         if not self.takes_label_maps:
             raise TypeError(f"{self.name}: a {type(self.task).__name__} model samples label "
                             "maps; call .sample(seeds)")
         label_map, single = _batched(label_map, "label_map", 3)
         instance_map, _ = _batched(instance_map, "instance_map", 3)
         inputs = self.inputs(label_map, instance_map, seed=seed, z=z, style=style,
-                             cluster=cluster, instance_clusters=instance_clusters)
+                             cluster=cluster, instance_clusters=instance_clusters,
+                             style_codes=style_codes)
         image = self.infer(**inputs)["image"]
         return image[0] if single else image
 
@@ -282,7 +285,7 @@ class ExportedPipeline:
         return out
 
     def __call__(self, label_map, instance_map=None, *, seed=0, z=None, style=None,
-                 cluster=None, instance_clusters=None) -> np.ndarray:
+                 cluster=None, instance_clusters=None, style_codes=None) -> np.ndarray:
         if not self.takes_label_maps:
             raise TypeError(f"{self.path}: this export samples label maps; call .sample(seeds)")
         if style is not None or instance_clusters:
@@ -297,6 +300,10 @@ class ExportedPipeline:
                                                                         self.image_size)
             inputs["instance_map"] = instance.astype(np.int32)
         inputs.update(self.look_inputs(len(label_map), seed, z, cluster))
+        if "style_codes" in self.specs:
+            if style_codes is None:
+                raise ValueError(f"{self.path}: this export takes style_codes")
+            inputs["style_codes"] = np.asarray(style_codes, np.float32)
         image = self._serve(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
         return image[0] if single else image
 

@@ -103,7 +103,7 @@ FAMILIES: Dict[str, Family] = {}
 
 #: The modules whose import registers the built-in families (their config sections).
 BUILTIN_FAMILIES = ("tfsem.config.gaugan", "tfsem.config.pix2pixhd", "tfsem.config.pix2pix",
-                    "tfsem.config.semgan")
+                    "tfsem.config.semgan", "tfsem.config.sean")
 
 
 def register_family(entry: Family) -> Family:

@@ -131,8 +131,9 @@ def test_infer_is_the_keras_model_over_the_declared_specs(case):
         keras_inputs = {"label": batch["label"]}
         if "instance_map" in names:
             keras_inputs["instance"] = batch["instance"]
-        if "z" in inputs:
-            keras_inputs["z"] = inputs["z"]
+        for name in ("z", "style_codes"):
+            if name in inputs:
+                keras_inputs[name] = inputs[name]
         if "cluster" in names:
             keras_inputs["features"] = model.cluster_features(batch["label"], inputs["cluster"])
         expected = model(keras_inputs, training=False).numpy() * 127.5 + 127.5

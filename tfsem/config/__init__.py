@@ -27,6 +27,7 @@ from tfsem.config.pix2pix import Pix2PixConfig
 from tfsem.config.pix2pixhd import Pix2PixHDConfig
 from tfsem.config.schema import (ConfigError, apply_overrides, config_from_dict, config_to_dict,
                                  describe)
+from tfsem.config.sean import SEANConfig
 from tfsem.config.semgan import SemGANConfig
 
 
@@ -34,7 +35,7 @@ __all__ = [
     "ConfigError", "DEFAULT_STEPS", "DataConfig", "ExperimentConfig",
     "FolderLayoutConfig", "GauGANConfig", "ModelConfig", "OptimizerConfig", "Pix2PixConfig",
     "Pix2PixHDConfig",
-    "PreprocessConfig", "SemGANConfig", "TFDSConfig", "ToyStreetsConfig", "TrainConfig",
+    "PreprocessConfig", "SEANConfig", "SemGANConfig", "TFDSConfig", "ToyStreetsConfig", "TrainConfig",
     "apply_overrides", "config_from_dict", "config_to_dict", "describe", "load_config",
     "save_config", "written_config_dict",
 ]

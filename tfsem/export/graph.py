@@ -30,17 +30,16 @@ class InferenceGraph(tf.Module):
     """``task.infer`` over the task's required inputs (``inference_specs``).
 
     The task itself is not tracked (its discriminator, optimisers and VGG
-    loss stay out of the export): the generator and the variables ``infer``
-    reads are. ``codec`` is the task's label space tables (raw ids <->
+    loss stay out of the export): the variables ``infer`` reads are. ``codec`` is the task's label space tables (raw ids <->
     class indices), read by the serving checks.
     """
 
     def __init__(self, task):
         super().__init__(name="tfsem_inference")
-        self.generator = task.generator
         # Track the underlying tf.Variables themselves (as keras.export.ExportArchive
-        # does): without this the TF1 session loader, the path of TF Serving's
-        # SavedModelBundle, cannot restore Keras 3 variables.
+        # does), not the Keras networks: the TF1 session loader, the path of TF
+        # Serving's SavedModelBundle, cannot restore Keras 3 variables otherwise, and
+        # a tracked Keras model would be traced on its own by tf.saved_model.save.
         self.tf_variables = [v.value for v in task.inference_variables()]
         self._infer, self._specs = task.infer, task.inference_specs
         self._size, self._random_look = task.inference_size, task.random_look

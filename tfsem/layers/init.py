@@ -51,6 +51,14 @@ def init_weights(network, scheme: str = "xavier", gain: float = 0.02, seed=None)
             if layer.center:
                 layer.beta.assign(keras.ops.zeros(layer.beta.shape, layer.beta.dtype))
             continue
+        # layers holding several linear maps in one weight (SEAN's ACE: a Linear per
+        # class) list them: (variable, fan_in, fan_out), initialised as one Linear each
+        for variable, fan_in, fan_out in (layer.stacked_kernels() if layer.built and hasattr(
+                layer, "stacked_kernels") else ()):
+            std = gain * math.sqrt(2.0 / (fan_in + fan_out)) if scheme == "xavier" else gain
+            variable.assign(keras.random.normal(variable.shape, stddev=std, seed=generator,
+                                                dtype=variable.dtype))
+            count += 1
         if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose,
                                   keras.layers.Dense)) or not layer.built:
             continue

@@ -204,7 +204,8 @@ class GANTask(keras.Model):
         raise NotImplementedError
 
     def inference_inputs(self, label_map=None, instance_map=None, *, seed=0, z=None,
-                         style=None, cluster=None, instance_clusters=None) -> dict:
+                         style=None, cluster=None, instance_clusters=None,
+                         style_codes=None) -> dict:
         """Arrays and options -> the named tensors of :meth:`infer` (eager). Options
         a task cannot use are errors naming them."""
         raise NotImplementedError
@@ -413,7 +414,8 @@ class ConditionalGAN(GANTask):
         return int(height), int(width)
 
     def inference_inputs(self, label_map=None, instance_map=None, *, seed=0, z=None,
-                         style=None, cluster=None, instance_clusters=None) -> dict:
+                         style=None, cluster=None, instance_clusters=None,
+                         style_codes=None) -> dict:
         """The named inputs of :meth:`infer` for raw label ids ``label_map``
         [B,H,W] at the model's size and ``instance_map`` (the label map stands in
         when the model takes instances and none is given). Ids outside the label
@@ -423,7 +425,7 @@ class ConditionalGAN(GANTask):
         (an int, or one per example) a random VAE style or random clusters,
         ``style`` a photo [B,H,W,3] in [-1, 1], pix2pixHD's ``cluster`` (an
         int, a digit string or ``"random"``) and ``instance_clusters``
-        {instance id: cluster}."""
+        {instance id: cluster}; SEAN's ``style_codes`` [B, classes, length]."""
         if label_map is None:
             raise TypeError(f"a {type(self).__name__} model renders photos from label maps: "
                             "pass a label map")
@@ -440,14 +442,17 @@ class ConditionalGAN(GANTask):
                                  f"{label_map.shape}")
             inputs["instance_map"] = tf.constant(instance, tf.int32)
         seeds = seed_list(seed, label_map.shape[0])
+        extra = {} if style_codes is None else {"style_codes": style_codes}
         inputs.update(self.style_inputs(inputs, seeds, z=z, style=style, cluster=cluster,
-                                        instance_clusters=instance_clusters))
+                                        instance_clusters=instance_clusters, **extra))
         return inputs
 
     def style_inputs(self, inputs, seeds, z=None, style=None, cluster=None,
-                     instance_clusters=None) -> dict:
+                     instance_clusters=None, style_codes=None) -> dict:
         """The look-picking inputs of ``infer``; here: a model without any."""
         name = type(self).__name__
+        if style_codes is not None:
+            raise ValueError(f"style codes need a SEAN model; this {name} model takes none")
         if style is not None:
             raise ValueError(f"a style photo needs a GauGAN with a style encoder (use_vae) or a "
                              f"pix2pixHD with instance features (use_features); this {name} "

@@ -118,13 +118,15 @@ class GauGAN(ConditionalGAN):
         return self.generator(segmap, z=tf.convert_to_tensor(z, tf.float32), training=False)
 
     def style_inputs(self, inputs, seeds, z=None, style=None, cluster=None,
-                     instance_clusters=None) -> dict:
+                     instance_clusters=None, style_codes=None) -> dict:
         """The VAE latent: the encoder's mean of ``style``, else ``z``, else
         ``latent_for_seeds(seeds)`` (the same style for a seed everywhere)."""
         if not self.use_vae:
             return super().style_inputs(inputs, seeds, z=z, style=style, cluster=cluster,
-                                        instance_clusters=instance_clusters)
-        super().style_inputs(inputs, seeds, cluster=cluster, instance_clusters=instance_clusters)
+                                        instance_clusters=instance_clusters,
+                                        style_codes=style_codes)
+        super().style_inputs(inputs, seeds, cluster=cluster, instance_clusters=instance_clusters,
+                             style_codes=style_codes)
         if style is not None:
             return {"style_image": tf.convert_to_tensor(style, tf.float32)}
         if z is None:

@@ -181,12 +181,14 @@ class LabelMapGAN(GANTask):
         return out
 
     def inference_inputs(self, label_map=None, instance_map=None, *, seed=0, z=None,
-                         style=None, cluster=None, instance_clusters=None) -> dict:
+                         style=None, cluster=None, instance_clusters=None,
+                         style_codes=None) -> dict:
         """``z`` (given, or ``latent_for_seeds`` of ``seed``: an int or a list)."""
         if label_map is not None or instance_map is not None:
             raise TypeError(f"a {type(self).__name__} model samples label maps from noise; it "
                             "takes no label map (sample with seeds instead)")
-        if style is not None or cluster is not None or instance_clusters:
+        if style is not None or cluster is not None or instance_clusters or \
+                style_codes is not None:
             raise ValueError(f"a {type(self).__name__} model takes a seed or z only")
         if z is None:
             seeds = [int(s) for s in np.asarray(seed).reshape(-1)]

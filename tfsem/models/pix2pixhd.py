@@ -174,7 +174,7 @@ class Pix2PixHD(ConditionalGAN):
         return self.generator(x, training=False)
 
     def style_inputs(self, inputs, seeds, z=None, style=None, cluster=None,
-                     instance_clusters=None) -> dict:
+                     instance_clusters=None, style_codes=None) -> dict:
         """Instance features: the encoding of the photo ``style`` over the
         instances (the official ``--use_encoded_image``), else the attached
         clusters: ``cluster`` (an int or digit string for every instance, or
@@ -182,8 +182,9 @@ class Pix2PixHD(ConditionalGAN):
         ``instance_clusters`` {instance id: cluster} for single instances."""
         if not self.use_features:
             return super().style_inputs(inputs, seeds, z=z, style=style, cluster=cluster,
-                                        instance_clusters=instance_clusters)
-        super().style_inputs(inputs, seeds, z=z)
+                                        instance_clusters=instance_clusters,
+                                        style_codes=style_codes)
+        super().style_inputs(inputs, seeds, z=z, style_codes=style_codes)
         if style is not None:
             return {"style_image": tf.convert_to_tensor(style, tf.float32)}
         cluster = "0" if cluster is None else str(cluster)

@@ -46,10 +46,13 @@ class NLayerDiscriminator(keras.Model):
     """One PatchGAN; call returns the list of every block's output (last: logits)."""
 
     def __init__(self, ndf=64, n_layers=4, norm="instance", spectral_norm=True,
-                 max_filters=512, padding=2, affine_norm=False, **kwargs):
+                 max_filters=512, padding=2, affine_norm=False, last_stride=1, **kwargs):
         super().__init__(**kwargs)
         if n_layers < 1:
             raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+        if last_stride not in (1, 2):
+            raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
+        self.last_stride = last_stride
         self.ndf = ndf
         self.n_layers = n_layers
         self.norm = norm
@@ -63,7 +66,8 @@ class NLayerDiscriminator(keras.Model):
         nf = ndf
         for n in range(1, n_layers):
             nf = min(nf * 2, max_filters)
-            stride = 1 if n == n_layers - 1 else 2
+            # SPADE / pix2pixHD: the last middle conv has stride 1; SEAN: 2 (last_stride)
+            stride = self.last_stride if n == n_layers - 1 else 2
             # A norm after the conv makes its bias redundant (reference: no bias with norm).
             self.blocks.append([conv_cls(nf, 4, strides=stride, use_bias=norm == "none",
                                          name=f"conv_{n}"),
@@ -86,7 +90,7 @@ class NLayerDiscriminator(keras.Model):
         return {**super().get_config(), "ndf": self.ndf, "n_layers": self.n_layers,
                 "norm": self.norm, "spectral_norm": self.spectral_norm,
                 "max_filters": self.max_filters, "padding": self.padding,
-                "affine_norm": self.affine_norm}
+                "affine_norm": self.affine_norm, "last_stride": self.last_stride}
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
@@ -104,10 +108,12 @@ class MultiScaleDiscriminator(keras.Model):
         ndf: base width (reference: 64).
         norm: ``instance`` (reference), ``batch``, ``sync_batch`` or ``none``.
         spectral_norm: spectral norm on the middle convs (SPADE: on; pix2pixHD: off).
+        last_stride: the last middle conv's stride (SPADE, pix2pixHD: 1; ZPdesu/SEAN's
+            ``NLayerDiscriminator``: 2, every middle conv at stride 2).
     """
 
     def __init__(self, num_D=2, n_layers=4, ndf=64, norm="instance", spectral_norm=True,
-                 **kwargs):
+                 last_stride=1, **kwargs):
         super().__init__(**kwargs)
         if num_D < 1:
             raise ValueError(f"num_D must be >= 1, got {num_D}")
@@ -116,9 +122,11 @@ class MultiScaleDiscriminator(keras.Model):
         self.ndf = ndf
         self.norm = norm
         self.spectral_norm = spectral_norm
+        self.last_stride = last_stride
         self.discriminators = [
             NLayerDiscriminator(ndf=ndf, n_layers=n_layers, norm=norm,
-                                spectral_norm=spectral_norm, name=f"discriminator_{i}")
+                                spectral_norm=spectral_norm, last_stride=last_stride,
+                                name=f"discriminator_{i}")
             for i in range(num_D)]
 
     def call(self, x, training=None):
@@ -131,4 +139,5 @@ class MultiScaleDiscriminator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "num_D": self.num_D, "n_layers": self.n_layers,
-                "ndf": self.ndf, "norm": self.norm, "spectral_norm": self.spectral_norm}
+                "ndf": self.ndf, "norm": self.norm, "spectral_norm": self.spectral_norm,
+                "last_stride": self.last_stride}

@@ -106,7 +106,7 @@ class ACE(keras.layers.Layer):
         super().__init__(**kwargs)
         self.use_styles, self.style_length = use_styles, style_length
         self.hidden_channels, self.seed = hidden_channels, seed
-        self.noise_seed = keras.random.SeedGenerator(seed)
+        self.noise_seed = keras.random.SeedGenerator(seed, name="noise_seed")
 
     def build(self, input_shape):
         x_shape, seg_shape = input_shape[0], input_shape[1]
@@ -138,6 +138,13 @@ class ACE(keras.layers.Layer):
             self.conv_beta = keras.layers.Conv2D(channels, 3, padding="same", name="conv_beta")
             self.conv_gamma.build(styled)
             self.conv_beta.build(styled)
+
+    def stacked_kernels(self):
+        """The per-class ``fc_mu`` kernels, each a Linear(style, style) for
+        ``tfsem.layers.init`` (the official init treats every ``fc_mu<j>`` alike)."""
+        if not self.use_styles:
+            return []
+        return [(self.fc_mu_kernel, self.style_length, self.style_length)]
 
     def style_map(self, segmap, style_codes):
         """[B,h,w,style_length]: per pixel, ReLU(fc_mu_j(style_j)) of its class j."""

@@ -536,6 +536,26 @@ class ConditionalGAN(GANTask):
                                              tf.concat([segmap, real], -1)], 0), training=training)
         return split_predictions(pred)
 
+    def discriminator_terms(self, batch, fake, training):
+        """D_fake, D_real of a (constant) ``fake``: NVlabs/SPADE
+        ``compute_discriminator_loss``, D on concat(fake, real) in one forward."""
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        real = tf.cast(batch["image"], fake.dtype)
+        pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
+        return {"D_fake": L.gan_loss(pred_fake, False, True, self.gan_mode),
+                "D_real": L.gan_loss(pred_real, True, True, self.gan_mode)}
+
+    def discriminator_step(self, batch, fake) -> Dict[str, tf.Tensor]:
+        """SPADE's ``run_discriminator_one_step`` after its forward: the D update on
+        a constant ``fake``; returns the terms."""
+        fake = tf.stop_gradient(fake)
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            d_terms = self.discriminator_terms(batch, fake, True)
+            d_loss = self._mean(d_terms.values())
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        return d_terms
+
     def vgg_term(self, fake, real):
         if self.lambda_vgg <= 0:
             return tf.zeros([tf.shape(fake)[0]], tf.float32)

@@ -232,14 +232,6 @@ class GauGAN(ConditionalGAN):
         terms["KLD"] = self.kld_term(mu, logvar) if self.use_vae and mu is not None else zeros
         return terms
 
-    def discriminator_terms(self, batch, fake, training):
-        """D_fake, D_real of a (constant) ``fake`` (``compute_discriminator_loss``)."""
-        segmap = self.semantic_input(batch["label"], batch.get("instance"))
-        real = tf.cast(batch["image"], fake.dtype)
-        pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
-        return {"D_fake": L.gan_loss(pred_fake, False, True, self.gan_mode),
-                "D_real": L.gan_loss(pred_real, True, True, self.gan_mode)}
-
     def kld_term(self, mu, logvar):
         """Per-example ``lambda_kld`` KLD; with ``kld_reduction`` ``sum`` times the
         global batch size, so that the mean over the batch (the trainer's
@@ -268,13 +260,7 @@ class GauGAN(ConditionalGAN):
             g_loss = self._mean(g_terms.values())
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
         fake, _, _ = self.generate_with_posterior(batch, training=True, encode_image=True)
-        fake = tf.stop_gradient(fake)
-        d_vars = self.discriminator.trainable_variables
-        with tf.GradientTape() as tape:
-            d_terms = self.discriminator_terms(batch, fake, True)
-            d_loss = self._mean(d_terms.values())
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
-        return self._track_step(g_terms, d_terms)
+        return self._track_step(g_terms, self.discriminator_step(batch, fake))
 
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
         """Sets the two optimisers (TTUR defaults) and loads the VGG loss.

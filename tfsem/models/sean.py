@@ -161,13 +161,6 @@ class SEAN(ConditionalGAN):
                            if self.lambda_feat > 0 else zeros),
                 "G_VGG": self.vgg_term(fake, real)}
 
-    def discriminator_terms(self, batch, fake, training):
-        segmap = self.semantic_input(batch["label"], batch.get("instance"))
-        real = tf.cast(batch["image"], fake.dtype)
-        pred_fake, pred_real = self.discriminate(segmap, fake, real, training)
-        return {"D_fake": L.gan_loss(pred_fake, False, True, self.gan_mode),
-                "D_real": L.gan_loss(pred_real, True, True, self.gan_mode)}
-
     def compute_losses(self, batch, training=False,
                        parts: Sequence[str] = ("generator", "discriminator")) -> Dict[str, tf.Tensor]:
         """Named per-example terms [B] of ONE forward (the photo reconstructed
@@ -190,13 +183,8 @@ class SEAN(ConditionalGAN):
             g_terms = self.generator_terms(batch, fake, True)
             g_loss = self._mean(g_terms.values())
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
-        fake = tf.stop_gradient(self.generate(batch, training=True))
-        d_vars = self.discriminator.trainable_variables
-        with tf.GradientTape() as tape:
-            d_terms = self.discriminator_terms(batch, fake, True)
-            d_loss = self._mean(d_terms.values())
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
-        return self._track_step(g_terms, d_terms)
+        return self._track_step(g_terms, self.discriminator_step(
+            batch, self.generate(batch, training=True)))
 
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
         super().compile(**kwargs)

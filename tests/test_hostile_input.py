@@ -313,6 +313,7 @@ def test_studio_options_out_of_range_are_clear_errors(run):
             assert "unexpected error" not in result.stderr
 
 
+@pytest.mark.slow  # ~20 s (an export): make test-slow
 def test_wrong_ranks_through_a_loaded_signature_get_the_rank_message(run, tmp_path):
     """TF2's loaded signatures (the studio's export back end) feed any rank too;
     the check runs before anything that would fail on it."""

@@ -58,6 +58,7 @@ def test_region_codes_pick_each_regions_style(run):
         pipe(label, style_codes=np.zeros((1, 3, 8), np.float32))
 
 
+@pytest.mark.slow  # ~20 s: make test-slow (the contract's export path is in make test)
 def test_export_takes_style_codes_and_tflite_converts(run, tmp_path):
     from tfsem import Pipeline
 

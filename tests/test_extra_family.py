@@ -100,10 +100,6 @@ class OneLayerGAN(ConditionalGAN):
             terms["G_L1"] = self.lambda_L1 * tf.reduce_mean(tf.abs(fake - real), [1, 2, 3])
         return terms
 
-    def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
-        super().compile(**kwargs)
-        self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
-
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "image_size": self.image_size, "use_instances": self.use_instances,

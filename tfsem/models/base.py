@@ -578,10 +578,20 @@ class ConditionalGAN(GANTask):
             if network is not None:
                 init_weights(network, scheme, gain, seed)
 
-    def _compile_gan(self, g_optimizer, d_optimizer, vgg_loss):
-        """Optimisers (default: Adam with the family's settings from
-        ``tfsem.registry``, the numbers a config without an ``optimizer``
-        section gets) and the VGG loss."""
+    def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
+        """Sets the two optimisers and loads the VGG loss. Call inside
+        ``strategy.scope()`` when distributing: the optimisers are built here,
+        on the model's variables.
+
+        Args:
+            g_optimizer: for the generator (+ encoder); default: Adam with the
+                family's settings from ``tfsem.registry`` (the numbers a config
+                without an ``optimizer`` section gets).
+            d_optimizer: for the discriminator; default as ``g_optimizer``.
+            vgg_loss: a ``VGGPerceptualLoss`` to use (e.g. random weights in
+                tests); default: built from ``vgg_weights`` when lambda_vgg > 0.
+        """
+        super().compile(**kwargs)
         d, kind = self.family_defaults(), registry.family(self.FAMILY).adam
         self._compile_optimizers(
             g_optimizer or make_adam(kind, d["g_lr"], d["beta_1"], d["beta_2"]),

@@ -262,21 +262,6 @@ class GauGAN(ConditionalGAN):
         fake, _, _ = self.generate_with_posterior(batch, training=True, encode_image=True)
         return self._track_step(g_terms, self.discriminator_step(batch, fake))
 
-    def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
-        """Sets the two optimisers (TTUR defaults) and loads the VGG loss.
-
-        Call inside ``strategy.scope()`` when distributing: the optimisers are
-        built here, on the model's variables.
-
-        Args:
-            g_optimizer: for generator (+ encoder); default Adam(1e-4, 0, 0.9).
-            d_optimizer: for the discriminator; default Adam(4e-4, 0, 0.9).
-            vgg_loss: a ``VGGPerceptualLoss`` to use (e.g. random weights in
-                tests); default: built from ``vgg_weights`` when lambda_vgg > 0.
-        """
-        super().compile(**kwargs)
-        self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
-
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "image_size": self.image_size, "use_instances": self.use_instances,

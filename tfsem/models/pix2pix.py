@@ -197,11 +197,6 @@ class Pix2Pix(ConditionalGAN):
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
         return self._track_step(g_terms, d_terms)
 
-    def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
-        """Optimisers (default: Adam 2e-4, betas (0.5, 0.999), pix2pix's) and the VGG loss."""
-        super().compile(**kwargs)
-        self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
-
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "image_size": self.image_size, "palette": self.palette,

@@ -337,8 +337,7 @@ class Pix2PixHD(ConditionalGAN):
         when G1 unfreezes (``tfsem.optimizers.TorchAdam``, the default: its
         ``restart_step`` is set to ``niter_fix_global``); a Keras Adam, which
         cannot, is an error; a stateless optimiser (SGD) needs no restart."""
-        super().compile(**kwargs)
-        self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
+        super().compile(g_optimizer, d_optimizer, vgg_loss, **kwargs)
         if not (self.n_local_enhancers and self.niter_fix_global):
             return
         if hasattr(self.g_optimizer, "restart_step"):

@@ -186,10 +186,6 @@ class SEAN(ConditionalGAN):
         return self._track_step(g_terms, self.discriminator_step(
             batch, self.generate(batch, training=True)))
 
-    def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
-        super().compile(**kwargs)
-        self._compile_gan(g_optimizer, d_optimizer, vgg_loss)
-
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "image_size": self.image_size, "use_instances": self.use_instances,

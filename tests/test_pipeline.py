@@ -29,6 +29,8 @@ def runs(tmp_path_factory):
             "semgan": save_untrained_run("semgan", root / "semgan"), "root": root}
 
 
+@pytest.mark.slow  # ~25 s (an export + the generate CLI): make test-slow; the run and the
+# export through the Pipeline stay in make test (test_extra_family, test_convert_cli)
 def test_a_run_a_keras_file_and_an_export_give_the_same_photos(runs):
     run = str(runs["gaugan"])
     pipe = Pipeline.from_run(run, precision="float32")

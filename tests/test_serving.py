@@ -258,6 +258,8 @@ def test_real_tensorflow_model_server(served, tmp_path):
         server.wait(10)
 
 
+@pytest.mark.slow  # ~25 s (a VAE export): make test-slow; metadata sampling of a SemGAN
+# export stays in make test (test_export_semgan)
 def test_client_cli_reads_what_the_model_takes_from_its_metadata(tmp_path):
     """A VAE export: the CLI sends z = latent_for_seeds(--seed) of the size the
     served signature declares (no --z-dim), the latent tfsem.Pipeline uses."""

@@ -9,9 +9,7 @@ those two numbers smaller (and its ``.cuda()`` calls away, as the
 reference's ``make_train_fixtures.py`` does), so the official networks run
 their own code path at a test's size."""
 
-import importlib
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -19,61 +17,17 @@ import tensorflow as tf
 
 torch = pytest.importorskip("torch")
 
-from tests.testing import REPO  # noqa: E402
+from tests.sean_official import SEAN_CODE, official_sean, options, pattern, randomise  # noqa: E402
 
-SEAN_CODE = os.path.join(os.path.dirname(REPO), "shared", "reference", "code", "SEAN")
-STUBS = os.path.join(os.path.dirname(REPO), "shared", "reference", "code", "stubs")
 STYLE = 16
 pytestmark = pytest.mark.skipif(not os.path.isdir(SEAN_CODE),
                                 reason=f"the official SEAN code is not at {SEAN_CODE}")
 
 
-def _patched(module, replacements):
-    """Re-executes ``module``'s source with ``replacements`` (old -> new) in place."""
-    source = open(module.__file__, encoding="utf-8").read()
-    for old, new in replacements:
-        assert old in source, old
-        source = source.replace(old, new)
-    exec(compile(source, module.__file__, "exec"), module.__dict__)
-
-
 @pytest.fixture(scope="module")
 def official():
-    """The official ``SPADEGenerator`` module of ZPdesu/SEAN, patched for the CPU."""
-    saved = {k: v for k, v in sys.modules.items() if k == "models" or k.startswith(
-        ("models.", "util", "torchvision", "data", "options", "trainers"))}
-    for key in saved:
-        del sys.modules[key]
-    sys.path[:0] = [SEAN_CODE, STUBS]
-    try:
-        norm = importlib.import_module("models.networks.normalization")
-        _patched(norm, [("self.style_length = 512", f"self.style_length = {STYLE}"),
-                        (".cuda()", "")])
-        arch = importlib.import_module("models.networks.architecture")
-        importlib.reload(arch)
-        gen = importlib.import_module("models.networks.generator")
-        importlib.reload(gen)
-        _patched(gen, [("Zencoder(3, 512)", f"Zencoder(3, {STYLE})")])
-        arch_source = open(arch.__file__).read()
-        assert "nn.Conv2d(256, output_nc" in arch_source  # ngf 32: 256 is 2 * 4 * ngf
-        yield norm, gen
-    finally:
-        del sys.path[:2]
-        for key in [k for k in sys.modules if k == "models" or k.startswith(
-                ("models.", "util", "torchvision", "data", "options", "trainers"))]:
-            del sys.modules[key]
-        sys.modules.update(saved)
-
-
-class _Opt:
-    ngf, semantic_nc, crop_size, aspect_ratio = 4, 19, 64, 1.0
-    num_upsampling_layers, norm_G, status = "normal", "spectralspadesyncbatch3x3", "train"
-
-
-def _pattern(b, c, h, w, salt):
-    """A deterministic 'noise' both sides can make: [b, c, h, w]."""
-    grid = np.meshgrid(np.arange(b), np.arange(c), np.arange(h), np.arange(w), indexing="ij")
-    return np.sin(1.3 * grid[0] + 0.7 * grid[2] + 0.31 * grid[3] + salt).astype(np.float32)
+    with official_sean(STYLE) as modules:
+        yield modules.norm, modules.gen
 
 
 def test_generator_and_zencoder_equal_the_official_code(official):
@@ -83,18 +37,8 @@ def test_generator_and_zencoder_equal_the_official_code(official):
 
     norm, gen_module = official
     torch.manual_seed(0)
-    generator = gen_module.SPADEGenerator(_Opt())
-    # make every tensor matter: random noise strengths, blends and BN statistics
-    with torch.no_grad():
-        for name, value in generator.state_dict().items():
-            if name.endswith(("blending_gamma", "blending_beta")):
-                value.copy_(torch.randn_like(value))
-            elif name.endswith("noise_var"):
-                value.copy_(0.3 * torch.randn_like(value))
-            elif name.endswith("running_mean"):
-                value.copy_(0.1 * torch.randn_like(value))
-            elif name.endswith("running_var"):
-                value.copy_(1.0 + torch.rand_like(value))
+    generator = gen_module.SPADEGenerator(options())
+    randomise(generator, torch)
     generator.train()  # batch statistics: activations stay normalised
     # the tensors as they are BEFORE the forward (a training forward moves the
     # spectral norms' u, v and the running statistics)
@@ -104,7 +48,7 @@ def test_generator_and_zencoder_equal_the_official_code(official):
 
     def randn(*shape, **kwargs):
         b, w, h, _ = shape
-        value = torch.from_numpy(_pattern(b, 1, h, w, len(drawn))[:, 0].transpose(0, 2, 1)
+        value = torch.from_numpy(pattern(b, 1, h, w, len(drawn))[:, 0].transpose(0, 2, 1)
                                  [..., None].copy())
         drawn.append(value)
         return value

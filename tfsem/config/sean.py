@@ -75,4 +75,4 @@ register_family(Family(
     optimizer={"g_lr": 1e-4, "d_lr": 4e-4, "beta_1": 0.0, "beta_2": 0.9},
     quickstarts={"default": "configs/quickstart_sean.json"},
     summary="SEAN: label map + a style code per region (from photos) -> photo",
-    drop_last=True, official_code="ZPdesu/SEAN"))
+    drop_last=True, official_code="ZPdesu/SEAN", checkpoint="sean"))

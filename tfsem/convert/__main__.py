@@ -1,6 +1,6 @@
-"""``python -m tfsem.convert --checkpoint DIR_or_FILE --out RUN_DIR [--family spade|pix2pixhd|pix2pix] [--label-space NAME|PATH] [--image-size H W] [--data-root DIR]``.
+"""``python -m tfsem.convert --checkpoint DIR_or_FILE --out RUN_DIR [--family spade|sean|pix2pixhd|pix2pix] [--label-space NAME|PATH] [--image-size H W] [--data-root DIR]``.
 
-Converts an official NVlabs/SPADE, NVIDIA/pix2pixHD or pix2pix
+Converts an official NVlabs/SPADE, ZPdesu/SEAN, NVIDIA/pix2pixHD or pix2pix
 (junyanz/pytorch-CycleGAN-and-pix2pix, U-Net generators) checkpoint
 (``latest_net_G.pth``, with ``_D`` / ``_E`` and ``opt.txt`` beside it when
 present) into a tfsem run directory for ``tfsem.generate``, ``tfsem.export``,
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--family", choices=FAMILIES, default=None,
                         help="check the checkpoint is of this family (default: detected)")
     parser.add_argument("--label-space", default=None,
-                        help="cityscapes, coco_stuff, ade20k or a label-space JSON "
+                        help="cityscapes, coco_stuff, ade20k, celebamask_hq or a label-space JSON "
                              "(default: from opt.txt or the channel count)")
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                         help="size the model renders at (default: opt.txt or the dataset's)")

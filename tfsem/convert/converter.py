@@ -1,4 +1,4 @@
-"""Official SPADE / pix2pixHD / pix2pix checkpoints -> an ordinary tfsem run directory.
+"""Official SPADE / SEAN / pix2pixHD / pix2pix checkpoints -> an ordinary tfsem run directory.
 
 ``convert_checkpoint`` reads ``latest_net_G.pth`` (+ ``_D``, ``_E`` beside it)
 and ``opt.txt`` when present, infers the architecture, builds the tfsem task,
@@ -74,14 +74,19 @@ def find_checkpoint_files(path: str) -> CheckpointFiles:
 
 
 def _detect_family(G: StateDict) -> str:
+    from tfsem.convert.sean import is_sean
+
+    if is_sean(G):
+        return "sean"
     if G.has("fc.weight") and any(k.startswith("head_0.") for k in G.tensors):
         return "spade"
     if G.has("model.1.weight"):
         return "pix2pixhd"
     if G.has("model.model.0.weight"):
         return "pix2pix"
-    raise ValueError(f"{G.source}: neither a SPADE generator (fc, head_0, ...), a pix2pixHD "
-                     "generator (model.<i>) nor a pix2pix U-Net (model.model.<i>)")
+    raise ValueError(f"{G.source}: neither a SPADE generator (fc, head_0, ...), a SEAN "
+                     "generator (fc, head_0, Zencoder), a pix2pixHD generator (model.<i>) nor a "
+                     "pix2pix U-Net (model.model.<i>)")
 
 
 def _semantic_settings(space_name: str, channels: int, opt_dontcare: Optional[bool],
@@ -112,7 +117,7 @@ def _build_config(name, family, model_kwargs, space, dont_care, use_instances, i
                   source, root, ade20k_layout):
     from tfsem.config import (DataConfig, ExperimentConfig, FolderLayoutConfig, GauGANConfig,
                               ModelConfig, Pix2PixConfig, Pix2PixHDConfig, PreprocessConfig,
-                              TrainConfig)
+                              SEANConfig, TrainConfig)
 
     folders = (FolderLayoutConfig(label_dir="annotations/{split}", image_dir="images/{split}")
                if ade20k_layout else FolderLayoutConfig())
@@ -121,7 +126,8 @@ def _build_config(name, family, model_kwargs, space, dont_care, use_instances, i
                       batch_size=1, folders=folders,
                       preprocess=PreprocessConfig(resize_to=tuple(image_size), flip=True))
     type_, section = {"spade": ("gaugan", GauGANConfig), "pix2pixhd": ("pix2pixhd", Pix2PixHDConfig),
-                      "pix2pix": ("pix2pix", Pix2PixConfig)}[family]
+                      "pix2pix": ("pix2pix", Pix2PixConfig),
+                      "sean": ("sean", SEANConfig)}[family]
     model = ModelConfig(type=type_, section=section(**model_kwargs))
     config = ExperimentConfig(
         name=name, description=f"converted from an official {REFERENCES[family]} checkpoint "
@@ -140,7 +146,7 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
     from tfsem.config import save_config
     from tfsem.convert import pix2pix as p2p_unet
     from tfsem.convert import pix2pixhd as p2p
-    from tfsem.convert import spade
+    from tfsem.convert import sean, spade
     from tfsem.fileio import atomic_write_text
     from tfsem.train.build import build_model
     from tfsem.networks.spade_generator import UPSAMPLING_LAYERS
@@ -187,6 +193,18 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
         dataset = info["dataset"]
         source = defaults.get("source", "folder")
         kwargs = info["model"]
+    elif family == "sean":
+        info = sean.infer_sean(G, D, options)
+        space = label_space or (sean.DEFAULTS["label_space"] if info["semantic_nc"] == 19
+                                else None)
+        if space is None:
+            raise ValueError(f"{files['G']}: a SEAN generator with {info['semantic_nc']} "
+                             "semantic channels (not CelebAMask-HQ's 19); pass --label-space")
+        dont_care, use_instances = _semantic_settings(
+            space, info["semantic_nc"], info["contain_dontcare_label"], info["no_instance"],
+            files["G"])
+        size = tuple(image_size or info["image_size"] or sean.DEFAULTS["image_size"])
+        dataset, source, kwargs = space, "folder", info["model"]
     elif family == "pix2pix":
         if E is not None:
             raise ValueError(f"{files['E']}: pix2pix has no encoder; remove it or convert the "
@@ -229,6 +247,7 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
     model = build_model(config)
     model.build_networks()
     loaders = {"spade": spade.load_spade_weights, "pix2pixhd": p2p.load_pix2pixhd_weights,
+               "sean": sean.load_sean_weights,
                "pix2pix": lambda model, G, D, E: p2p_unet.load_pix2pix_weights(model, G, D)}
     loaders[family](model, G, D, E)  # pix2pix has no E (refused above)
     provenance = {

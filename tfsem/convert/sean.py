@@ -14,11 +14,20 @@ official code and never run: its statistics are skipped, by name.
 
 from __future__ import annotations
 
+from typing import Dict, Optional
+
 import numpy as np
 
-from tfsem.convert.state_dict import StateDict
+from tfsem.convert.spade import (_bool, _conv_weight, infer_multiscale_discriminator,
+                                 load_multiscale_discriminator)
+from tfsem.convert.state_dict import StateDict, opt_number
 
-__all__ = ["load_sean_generator_weights"]
+__all__ = ["DEFAULTS", "infer_sean", "load_sean_generator_weights", "load_sean_weights"]
+
+#: What ZPdesu/SEAN's README trains and releases (CelebA-HQ: ``--dataset_mode
+#: custom --label_nc 19 --no_instance``, crop 256): used where opt.txt is absent.
+DEFAULTS = {"label_space": "celebamask_hq", "image_size": (256, 256), "use_instances": False,
+            "num_upsampling_layers": "normal"}
 
 #: Zencoder's convs by their index in the official ``nn.Sequential``.
 _ZENCODER = {"conv_in": 1, "down_0": 4, "down_1": 7, "up": 10, "conv_out": 14}
@@ -73,3 +82,60 @@ def load_sean_generator_weights(generator, encoder, G: StateDict) -> None:
             else encoder.downs[int(name.split("_")[1])]
         (sd.conv_transpose if name == "up" else sd.conv)(layer, f"Zencoder.model.{index}")
     sd.finish()
+
+
+def is_sean(G: StateDict) -> bool:
+    """A SEAN generator: SPADE's blocks with ACE norms and the Zencoder inside."""
+    return G.has("fc.weight") and any(k.startswith("Zencoder.model.") for k in G.tensors)
+
+
+def infer_sean(G: StateDict, D: Optional[StateDict], options: Dict[str, str]) -> dict:
+    """{"model": SEAN kwargs, "semantic_nc", "image_size", "label_nc",
+    "contain_dontcare_label", "no_instance", "dataroot"} from the tensors and opt.txt."""
+    ngf = _conv_weight(G, "head_0.conv_0").shape[0] // 16
+    shared = G.tensors.get("head_0.ace_0.Spade.mlp_shared.0.weight")
+    if shared is None:
+        raise ValueError(f"{G.source}: no 'head_0.ace_0.Spade.mlp_shared.0.weight': not a SEAN "
+                         "generator checkpoint")
+    if shared.shape[2] != 3:
+        raise ValueError(f"{G.source}: SPADE kernel {shared.shape[2]}x{shared.shape[3]} "
+                         "inside ACE; tfsem's SEAN blocks are 3x3")
+    zencoder_in = G.tensors["Zencoder.model.1.weight"]
+    style_length = int(G.tensors["Zencoder.model.14.weight"].shape[0])
+    if G.has("up_4.conv_0.weight_orig") or G.has("up_4.conv_0.weight"):
+        raise ValueError(f"{G.source}: an up_4 block (num_upsampling_layers 'most'): the "
+                         "official SEAN builds it but never runs it, so such a model renders at "
+                         "half its size; tfsem converts 'normal' and 'more'")
+    upsampling = options.get("num_upsampling_layers", DEFAULTS["num_upsampling_layers"])
+    if upsampling not in ("normal", "more"):
+        raise ValueError(f"{G.source}: opt.txt num_upsampling_layers {upsampling!r}; SEAN "
+                         "converts 'normal' and 'more'")
+    image_size = None
+    if "crop_size" in options:
+        width = opt_number(options, "crop_size", int)
+        aspect = opt_number(options, "aspect_ratio", float, 1.0)
+        image_size = (int(round(width / aspect)), width)
+    model = dict(ngf=int(ngf), num_upsampling_layers=upsampling,
+                 spectral_norm_G=G.has("head_0.conv_0.weight_orig"),
+                 hidden_channels=int(shared.shape[0]), style_length=style_length,
+                 zencoder_ngf=int(zencoder_in.shape[0]))
+    if D is not None:
+        model.update(infer_multiscale_discriminator(D))
+    return {"model": model, "semantic_nc": int(shared.shape[1]), "image_size": image_size,
+            "label_nc": opt_number(options, "label_nc", int),
+            "contain_dontcare_label": _bool(options.get("contain_dontcare_label")),
+            "no_instance": _bool(options.get("no_instance")),
+            # the custom dataset reads --label_dir / --image_dir; its dataroot is unused
+            "dataroot": None}
+
+
+def load_sean_weights(model, G: StateDict, D: Optional[StateDict] = None,
+                      E: Optional[StateDict] = None) -> None:
+    """Assigns the official tensors to a built ``tfsem.models.SEAN``; every key must
+    be used. SEAN has no separate encoder file (the Zencoder is inside G)."""
+    if E is not None:
+        raise ValueError(f"{E.source}: SEAN's style encoder is inside its generator "
+                         "checkpoint; a separate _net_E.pth does not belong to it")
+    load_sean_generator_weights(model.generator, model.encoder, G)
+    if D is not None:
+        load_multiscale_discriminator(model.discriminator, D)

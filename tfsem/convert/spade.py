@@ -15,7 +15,8 @@ from typing import Dict, Optional
 
 from tfsem.convert.state_dict import StateDict, nchw_to_nhwc_order, opt_number
 
-__all__ = ["DATASET_DEFAULTS", "infer_spade", "load_spade_weights"]
+__all__ = ["DATASET_DEFAULTS", "infer_multiscale_discriminator", "infer_spade",
+           "load_multiscale_discriminator", "load_spade_weights"]
 
 #: NVlabs/SPADE dataset options (data/*_dataset.py ``modify_commandline_options``):
 #: label space, num_upsampling_layers, (height, width) = (crop / aspect, crop).
@@ -80,16 +81,7 @@ def infer_spade(G: StateDict, D: Optional[StateDict], E: Optional[StateDict],
                  spectral_norm_G=spectral_g, hidden_channels=hidden, use_vae=use_vae,
                  z_dim=int(fc.shape[1]) if use_vae else 256)
     if D is not None:
-        scales = sorted({int(m.group(1)) for k in D.tensors
-                         for m in [re.match(r"discriminator_(\d+)\.", k)] if m})
-        if not scales:
-            raise ValueError(f"{D.source}: no 'discriminator_<i>.' keys: not a SPADE "
-                             "MultiscaleDiscriminator checkpoint")
-        layers = sorted({int(m.group(1)) for k in D.tensors
-                         for m in [re.match(r"discriminator_0\.model(\d+)\.", k)] if m})
-        model.update(num_D=len(scales), n_layers_D=len(layers) - 1,
-                     ndf=int(D.tensors["discriminator_0.model0.0.weight"].shape[0]),
-                     spectral_norm_D=D.has("discriminator_0.model1.0.0.weight_orig"))
+        model.update(infer_multiscale_discriminator(D))
     if E is not None:
         if not use_vae:
             raise ValueError(f"{E.source}: an encoder checkpoint next to a generator without "
@@ -130,6 +122,34 @@ def _res_block(sd: StateDict, block, prefix: str):
         _spade_norm(sd, block.norm_s, prefix + ".norm_s")
 
 
+def load_multiscale_discriminator(discriminator, D: StateDict) -> None:
+    """SPADE's ``MultiscaleDiscriminator`` tensors (SEAN's too) -> a built
+    ``MultiScaleDiscriminator``; every key must be used."""
+    for i, disc in enumerate(discriminator.discriminators):
+        last = len(disc.blocks) - 1
+        for n, block in enumerate(disc.blocks):
+            prefix = f"discriminator_{i}.model{n}"
+            if n == 0 or n == last:
+                D.conv(block[0], prefix + ".0")
+            else:  # Sequential(Sequential(conv, norm), LeakyReLU)
+                D.any_conv(block[0], prefix + ".0.0")
+    D.finish()
+
+
+def infer_multiscale_discriminator(D: StateDict) -> dict:
+    """num_D, n_layers_D, ndf and spectral_norm_D of a ``MultiscaleDiscriminator``."""
+    scales = sorted({int(m.group(1)) for k in D.tensors
+                     for m in [re.match(r"discriminator_(\d+)\.", k)] if m})
+    if not scales:
+        raise ValueError(f"{D.source}: no 'discriminator_<i>.' keys: not a SPADE-style "
+                         "MultiscaleDiscriminator checkpoint")
+    layers = sorted({int(m.group(1)) for k in D.tensors
+                     for m in [re.match(r"discriminator_0\.model(\d+)\.", k)] if m})
+    return dict(num_D=len(scales), n_layers_D=len(layers) - 1,
+                ndf=int(D.tensors["discriminator_0.model0.0.weight"].shape[0]),
+                spectral_norm_D=D.has("discriminator_0.model1.0.0.weight_orig"))
+
+
 def load_spade_weights(model, G: StateDict, D: Optional[StateDict] = None,
                        E: Optional[StateDict] = None) -> None:
     """Assigns the official tensors to a built ``GauGAN``; every key must be used."""
@@ -146,15 +166,7 @@ def load_spade_weights(model, G: StateDict, D: Optional[StateDict] = None,
     G.conv(gen.conv_img, "conv_img")
     G.finish()
     if D is not None:
-        for i, disc in enumerate(model.discriminator.discriminators):
-            last = len(disc.blocks) - 1
-            for n, block in enumerate(disc.blocks):
-                prefix = f"discriminator_{i}.model{n}"
-                if n == 0 or n == last:
-                    D.conv(block[0], prefix + ".0")
-                else:  # Sequential(Sequential(conv, norm), LeakyReLU)
-                    D.any_conv(block[0], prefix + ".0.0")
-        D.finish()
+        load_multiscale_discriminator(model.discriminator, D)
     if E is not None:
         enc = model.encoder
         for i, (conv, _norm) in enumerate(enc.blocks, start=1):

@@ -44,7 +44,7 @@ __all__ = [
     "raw_label_ids",
 ]
 
-BUILTIN_LABEL_SPACES = ("cityscapes", "coco_stuff", "ade20k")
+BUILTIN_LABEL_SPACES = ("cityscapes", "coco_stuff", "ade20k", "celebamask_hq")
 _BUILTIN_DIR = os.path.join(os.path.dirname(__file__), "label_spaces")
 
 #: Class index of don't-care pixels under ``dont_care="zero"`` (one-hot -> zeros).

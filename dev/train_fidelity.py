@@ -39,6 +39,8 @@ import numpy as np
 LOSS_NAMES = {
     "spade": {"G_GAN": ("GAN", 1.0), "G_feat": ("GAN_Feat", 1.0), "KLD": ("KLD", 1.0),
               "D_fake": ("D_Fake", 1.0), "D_real": ("D_real", 1.0)},
+    "sean": {"G_GAN": ("GAN", 1.0), "G_feat": ("GAN_Feat", 1.0),
+             "D_fake": ("D_Fake", 1.0), "D_real": ("D_real", 1.0)},
     "pix2pixhd": {"G_GAN": ("G_GAN", 1.0), "G_feat": ("G_GAN_Feat", 1.0),
                   "D_fake": ("D_fake", 2.0), "D_real": ("D_real", 2.0)},
 }
@@ -80,6 +82,25 @@ def _inject_vae_noise(model, draws: np.ndarray):
     model.vae_noise = vae_noise
 
 
+def _inject_ace_noise(model, noise: Dict[str, np.ndarray]):
+    """SEAN's ACE noise becomes the case's draws: the k-th ACE call of a training
+    iteration (G step, then D step) takes ``call_<k>`` at the iteration's index
+    (the D optimiser's step count, which both forwards of an iteration share)."""
+    import tensorflow as tf
+
+    banks = [tf.constant(noise[f"call_{k}"]) for k in range(len(noise))]
+    calls = [0]
+
+    def ace_noise(name, x):
+        k = calls[0] % len(banks)
+        calls[0] += 1
+        value = tf.gather(banks[k], tf.cast(model.d_optimizer.iterations, tf.int32))
+        value.shape.assert_is_compatible_with(x.shape[:3].concatenate([1]))
+        return tf.cast(value, x.dtype)
+
+    model.ace_noise = ace_noise
+
+
 def variables_by_path(network) -> Dict[str, np.ndarray]:
     """A network's variables by their path below the model."""
     return {v.path.split("/", 1)[-1]: v.numpy() for v in network.variables}
@@ -119,6 +140,10 @@ def run_case(case_dir: str, work_dir: str) -> dict:
     eps = os.path.join(case_dir, "vae_eps.npy")
     if os.path.exists(eps):
         _inject_vae_noise(model, np.load(eps))
+    ace = os.path.join(case_dir, "ace_noise.npz")
+    if os.path.exists(ace):
+        with np.load(ace) as f:
+            _inject_ace_noise(model, {k: f[k] for k in f.files})
     step = trainer._train_function()  # the trainer's own (distributed) step
     batches = iter(trainer.strategy.experimental_distribute_dataset(
         trainer.pipeline.dataset(training=True)))

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 torch = pytest.importorskip("torch")
 
-from tests.sean_official import SEAN_CODE, official_sean, options, randomise  # noqa: E402
+from dev.sean_official import SEAN_CODE, official_sean, options, randomise  # noqa: E402
 
 STYLE = 16
 pytestmark = pytest.mark.skipif(not os.path.isdir(SEAN_CODE),

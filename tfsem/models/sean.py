@@ -69,6 +69,10 @@ class SEAN(ConditionalGAN):
         self.discriminator = MultiScaleDiscriminator(
             num_D=self.num_D, n_layers=self.n_layers_D, ndf=self.ndf, norm=self.norm_D,
             spectral_norm=self.spectral_norm_D, last_stride=2, name="discriminator")
+        #: The ACE noise source in training: None draws ``keras.random.normal``
+        #: from the layer's seed; a callable ``(layer_name, x) -> [B,H,W,1]`` gives it
+        #: (tests inject the official code's draws). Inference never adds noise.
+        self.ace_noise = None
         self._init_tracking()
 
     @property
@@ -138,7 +142,8 @@ class SEAN(ConditionalGAN):
             if batch.get("image") is None:
                 raise ValueError("SEAN needs a style photo ('image') or 'style_codes'")
             codes = self.encoder(batch["image"], segmap, training=training)
-        return self.generator(segmap, tf.cast(codes, segmap.dtype), training=training)
+        return self.generator(segmap, tf.cast(codes, segmap.dtype), training=training,
+                              noise=self.ace_noise if training else None)
 
     def render_batch(self, batch):
         """The batch's photos rendered with their own region codes (reconstruction)."""

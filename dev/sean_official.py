@@ -17,7 +17,7 @@ import types
 
 import numpy as np
 
-from tests.testing import REPO
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SEAN_CODE = os.path.join(os.path.dirname(REPO), "shared", "reference", "code", "SEAN")
 STUBS = os.path.join(os.path.dirname(REPO), "shared", "reference", "code", "stubs")

@@ -127,6 +127,36 @@ class Pipeline:
         """Whether the pipeline renders label maps (else it samples them)."""
         return "label_map" in self.input_names
 
+    @property
+    def style_code_shape(self):
+        """(slots, length) of the region style codes the task takes (SEAN), or None."""
+        for spec in self.task.inference_specs():
+            if spec.name == "style_codes":
+                return int(spec.shape[1]), int(spec.shape[2])
+        return None
+
+    def encode_styles(self, label_map, photo, instance_map=None) -> np.ndarray:
+        """Region style codes [B, S, L] (or [S, L] for one map) of photos uint8
+        [H,W,3] (or [B,H,W,3]) over their own raw label maps (any size: both
+        resized to the model's), for a task that takes ``style_codes``."""
+        from tfsem.data.preprocess import style_photo
+
+        if self.style_code_shape is None:
+            raise ValueError(f"{self.name}: a {type(self.task).__name__} model takes no "
+                             "region style codes (SEAN does)")
+        label_map, single = _batched(label_map, "label_map", 3)
+        instance_map, _ = _batched(instance_map, "instance_map", 3)
+        label_map = _resized(label_map, self.image_size)
+        self.task.label_codec().check(label_map)
+        instance_map = _resized(instance_map, self.image_size)
+        if instance_map is None and "instance_map" in self.input_names:
+            instance_map = label_map
+        photo = style_photo(photo, self.image_size)
+        if photo.shape[0] != label_map.shape[0]:
+            raise ValueError(f"{photo.shape[0]} photos for {label_map.shape[0]} label maps")
+        codes = self.task.encode_styles(label_map, photo, instance_map).numpy()
+        return codes[0] if single else codes
+
     def label_space(self):
         from tfsem.data.labels import load_label_space
 

@@ -79,3 +79,79 @@ def test_export_takes_style_codes_and_tflite_converts(run, tmp_path):
     assert report[0]["max_abs_err"] <= 1 and not any(op.startswith("Flex")
                                                      for op in report[0]["ops"])
     assert os.path.exists(out / "tflite" / "v1" / "fp32.tflite")
+
+
+def test_style_codes_as_files_from_the_command_line(run, tmp_path):
+    """encode_styles writes per-photo and per-class mean codes; generate renders
+    with them, replaces one class's style from another photo (alpha blend) and
+    interpolates; the files equal the Pipeline's arrays."""
+    from PIL import Image
+
+    from tfsem import Pipeline
+    from tfsem.encode_styles import main as encode_main
+    from tfsem.generate import main as generate_main
+    from tfsem.styles import load_styles
+
+    labels, images = tmp_path / "labels", tmp_path / "images"
+    labels.mkdir()
+    images.mkdir()
+    for i in range(3):
+        label, photo = _scene(i)
+        Image.fromarray(label.astype(np.uint8)).save(labels / f"s{i}.png")
+        Image.fromarray(photo).save(images / f"s{i}.png")
+    codes_file, mean_file = tmp_path / "codes.npz", tmp_path / "mean.npz"
+    assert encode_main(["--model", str(run / "run"), "--labels", str(labels), "--images",
+                        str(images), "--out", str(codes_file), "--mean-out", str(mean_file)]) == 0
+    pipe = Pipeline.from_run(str(run / "run"))
+    styles, mean = load_styles(str(codes_file), 35, 8), load_styles(str(mean_file), 35, 8)
+    assert styles.names == ["s0", "s1", "s2"]
+    label0, photo0 = _scene(0)
+    np.testing.assert_allclose(styles.codes[0], pipe.encode_styles(label0, photo0), atol=1e-6)
+    held = styles.present.sum(0)
+    assert np.array_equal(mean.count, held) and held.max() == 3
+    total = (styles.codes * styles.present[..., None]).sum(0)
+    np.testing.assert_allclose(mean.codes[0][held > 0], (total / held[:, None])[held > 0],
+                               atol=1e-6)  # over the photos holding the class only
+    assert not mean.codes[0][held == 0].any()
+
+    def render(*extra, model=run / "run"):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        assert generate_main(["--model", str(model), "--labels", str(labels / "s0.png"),
+                              "--out", str(out), *extra]) == 0
+        return out
+
+    def photo_of(out, name="s0.png"):
+        return np.asarray(Image.open(out / name))
+
+    base = photo_of(render("--style-codes", str(codes_file), "--style-name", "s0"))
+    np.testing.assert_array_equal(base, pipe(label0, style_codes=styles.codes[:1]))
+    np.testing.assert_array_equal(base, photo_of(render("--style", str(images / "s0.png"))))
+    road = ["--style-codes", str(codes_file), "--style-name", "s0", "--style-from",
+            f"road={images / 's1.png'}"]
+    whole, half = photo_of(render(*road)), photo_of(render(*road, "--alpha", "0.5"))
+    codes_b = pipe.encode_styles(label0, _scene(1)[1])  # s1's photo over s0's map
+    mixed = styles.codes[0].copy()
+    road_slot = pipe.label_space().names.index("road")
+    mixed[road_slot] = codes_b[road_slot]
+    np.testing.assert_array_equal(whole, pipe(label0, style_codes=mixed[None]))
+    mixed[road_slot] = 0.5 * styles.codes[0, road_slot] + 0.5 * codes_b[road_slot]
+    np.testing.assert_array_equal(half, pipe(label0, style_codes=mixed[None]))
+    frames = render("--style-codes", str(codes_file), "--interpolate", str(images / "s2.png"),
+                    "--steps", "3")
+    assert sorted(p.name for p in frames.glob("s0*.png")) == ["s0.png", "s0_v1.png", "s0_v2.png"]
+    np.testing.assert_array_equal(photo_of(frames), base)
+    # RUN/mean_codes.npz (encode_styles' default) is generate's default look
+    import shutil
+
+    copy = tmp_path / "run_copy"
+    shutil.copytree(run / "run", copy)
+    assert encode_main(["--model", str(copy), "--labels", str(labels), "--images",
+                        str(images)]) == 0
+    assert (copy / "style_codes.npz").exists() and (copy / "mean_codes.npz").exists()
+    default = photo_of(render(model=copy))
+    np.testing.assert_array_equal(default, pipe(label0, style_codes=mean.codes))
+    np.testing.assert_array_equal(default, photo_of(render("--mean-codes", str(mean_file))))
+    with pytest.raises(ValueError, match="unknown class 'nope'"):
+        render("--style-from", f"nope={images / 's1.png'}")
+    with pytest.raises(ValueError, match="--alpha must be in"):
+        render("--style", str(images / "s0.png"), "--alpha", "2")

@@ -113,10 +113,12 @@ def write_samples(pipe, *, out: str, seeds) -> list:
 
 def render_label_files(pipe, *, labels: str, out: str, model_path: str, instances=None,
                        style=None, seed: int = 0, features=None, cluster="0",
-                       variants: int = 1) -> list:
+                       variants: int = 1, styles=None) -> list:
     """``python -m tfsem.generate --labels``: renders every label PNG of ``labels`` (instance maps of ``instances`` by
     stem): ``out/<stem>.png`` (``<stem>_v<k>.png`` for variants k > 0) and a
-    grid; returns the photo paths. Nothing is written over an input."""
+    grid; returns the photo paths. Nothing is written over an input.
+    ``styles``: a :class:`tfsem.styles.StyleRecipe` for tasks taking region
+    style codes (its frames are the variants)."""
     from tfsem.data.preprocess import resize_map
     from tfsem.data.readers import read_image
     from tfsem.data.visualize import label_to_rgb
@@ -124,6 +126,8 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
     from tfsem.inference.feature_clusters import load_run_clusters
 
     names = pipe.input_names
+    if styles is not None:
+        style = None  # the recipe holds the style photo
     if style and "style_image" not in pipe.optional_names:
         raise ValueError("--style needs a VAE model (use_vae) or a pix2pixHD model with "
                          "instance features (use_features)")
@@ -134,6 +138,8 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
         load_run_clusters(model_path, features)  # no clusters: its error says what to run
     if "cluster" in names and variants > 1:
         cluster = "random"
+    if styles is not None:
+        variants = styles.steps
     pairs = label_map_files(labels, instances)
     if "instance_map" in names and not instances:
         log.info("note: no --instances given; the label maps stand in for instance maps "
@@ -153,9 +159,11 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
         except ValueError as err:
             raise DataError(path, str(err)) from None
         row = [label_to_rgb(index, space, dont_care)]
+        frames = None if styles is None else styles.frames(pipe, raw, inst)
         for v in range(max(1, variants)):
+            look = {} if frames is None else {"style_codes": frames[v:v + 1]}
             image = pipe(raw, inst, seed=seed + v, style=photo,
-                         cluster=cluster if "cluster" in names else None)
+                         cluster=cluster if "cluster" in names else None, **look)
             target = os.path.join(out, stem + (f"_v{v}" if v else "") + ".png")
             written.append(save_image(image, target))
             row.append(image)

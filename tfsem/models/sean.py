@@ -88,6 +88,21 @@ class SEAN(ConditionalGAN):
             specs.append(tf.TensorSpec([batch, height, width, 3], tf.float32, name="style_image"))
         return specs
 
+    def encode_styles(self, label_map, style_image, instance_map=None):
+        """Region codes [B, S, style_length] of photos ``style_image`` [B,H,W,3] in
+        [-1, 1] over their own raw label maps ``label_map`` [B,H,W] (the official
+        ``Zencoder``: zeros for classes the map does not hold)."""
+        index = self.class_indices(tf.convert_to_tensor(label_map, tf.int32))
+        segmap = self.semantic_input(index, None if instance_map is None
+                                     else tf.convert_to_tensor(instance_map, tf.int32))
+        return self.encoder(tf.convert_to_tensor(style_image, tf.float32), segmap,
+                            training=False)
+
+    def batch_style_codes(self, batch):
+        """Region codes [B, S, style_length] of a data batch's photos over its maps."""
+        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        return self.encoder(batch["image"], segmap, training=False)
+
     def inference_variables(self) -> list:
         return list(self.generator.variables)
 

@@ -1,0 +1,142 @@
+"""The file side of region style codes (SEAN): reading the sources the
+generate CLI names into a :class:`tfsem.styles.StyleRecipe`, and encoding a
+dataset's photos into codes files (``python -m tfsem.encode_styles``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional, Sequence
+
+import numpy as np
+
+from tfsem.styles import StyleRecipe, Styles, load_styles, mean_styles, parse_class
+
+__all__ = ["default_mean_codes_path", "encode_dataset_styles", "encode_file_styles",
+           "style_recipe", "write_styles"]
+
+log = logging.getLogger("tfsem.inference")
+
+_CODE_FILES = (".npz", ".npy")
+
+
+def default_mean_codes_path(model_path: str) -> str:
+    """``RUN/mean_codes.npz`` (``RUN``: the run dir, or the folder of a .keras file)."""
+    folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
+    return os.path.join(folder, "mean_codes.npz")
+
+
+def _source(pipe, text: str, what: str):
+    """A codes file -> Styles (its first photo); a photo -> uint8 [H,W,3]."""
+    from tfsem.data.readers import read_image
+
+    slots, length = pipe.style_code_shape
+    if text.lower().endswith(_CODE_FILES):
+        return load_styles(text, slots, length).one(0)
+    if not os.path.isfile(text):
+        raise FileNotFoundError(f"{text}: no such {what} (a codes file .npz/.npy or a photo)")
+    return read_image(text)
+
+
+def style_recipe(pipe, *, model_path: str, style: Optional[str] = None,
+                 style_codes: Optional[str] = None, style_name: Optional[str] = None,
+                 mean_codes: Optional[str] = None, style_from: Sequence[str] = (),
+                 alpha: float = 1.0, interpolate: Optional[str] = None,
+                 steps: int = 5) -> StyleRecipe:
+    """The generate CLI's style options as a recipe (see ``tfsem.generate``)."""
+    from tfsem.data.readers import read_image
+
+    slots, length = pipe.style_code_shape
+    if style and style_codes:
+        raise ValueError("pass --style (a photo) or --style-codes (a codes file), not both")
+    if style_name and not style_codes:
+        raise ValueError("--style-name picks a photo of a --style-codes file")
+    base = None
+    if style_codes:
+        base = load_styles(style_codes, slots, length).one(style_name or 0)
+    mean_path = mean_codes or default_mean_codes_path(model_path)
+    mean = None
+    if mean_codes or os.path.isfile(mean_path):
+        mean = load_styles(mean_path, slots, length).one(0)
+        log.info(f"classes without a style take the mean codes of {mean_path}")
+    elif not (style or style_codes):
+        log.info("note: no --style, --style-codes or mean codes (python -m tfsem.encode_styles "
+                 "writes RUN/mean_codes.npz): every region has a zero style code")
+    space = pipe.label_space()
+    names, ids = list(space.names), [c.id for c in space.classes]
+    replace = []
+    for item in style_from:
+        if "=" not in item:
+            raise ValueError(f"--style-from {item!r}: expected CLASS=SOURCE")
+        cls, source = item.split("=", 1)
+        replace.append((parse_class(cls, names, ids), _source(pipe, source, "--style-from source")))
+    if interpolate is not None and steps < 2:
+        raise ValueError(f"--steps must be >= 2, got {steps}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"--alpha must be in [0, 1], got {alpha}")
+    return StyleRecipe(photo=read_image(style) if style else None, base=base, mean=mean,
+                       replace=replace, alpha=alpha,
+                       towards=None if interpolate is None else _source(
+                           pipe, interpolate, "--interpolate source"),
+                       steps=steps if interpolate is not None else 1)
+
+
+def _meta(pipe, space_name: str) -> dict:
+    slots, length = pipe.style_code_shape
+    space = pipe.label_space()
+    return {"label_space": space_name, "classes": list(space.names), "slots": slots,
+            "length": length, "model": pipe.name}
+
+
+def encode_file_styles(pipe, pairs, space_name: str) -> Styles:
+    """Codes of (stem, label PNG, photo) triples, each photo over its own map."""
+    from tfsem.data.readers import DataError, read_image, read_label
+
+    codes, stems = [], []
+    for stem, label_path, image_path in pairs:
+        raw, photo = read_label(label_path), read_image(image_path)
+        if raw.shape != photo.shape[:2]:
+            raise DataError(image_path, f"photo is {photo.shape[1]}x{photo.shape[0]}, its label "
+                                        f"map {label_path} is {raw.shape[1]}x{raw.shape[0]}")
+        try:
+            codes.append(pipe.encode_styles(raw, photo))
+        except ValueError as err:
+            raise DataError(label_path, str(err)) from None
+        stems.append(stem)
+    codes = np.stack(codes)
+    return Styles(codes, np.any(codes != 0, axis=-1), stems, _meta(pipe, space_name))
+
+
+def encode_dataset_styles(pipe, config, split: Optional[str] = None,
+                          max_examples: Optional[int] = None) -> Styles:
+    """Codes of the photos of ``split`` of the run's dataset (in the reader's order)."""
+    from tfsem.data.pipeline import DataPipeline
+
+    split = split or config.data.split
+    pipeline = DataPipeline(config.data, split)
+    dataset = pipeline.dataset(training=False, batch_size=config.data.batch_size, repeat=False)
+    codes = []
+    for batch in dataset:
+        codes.append(pipe.task.batch_style_codes(batch).numpy())
+        if max_examples and sum(len(c) for c in codes) >= max_examples:
+            break
+    if not codes:
+        raise ValueError(f"the {split!r} split holds no examples")
+    codes = np.concatenate(codes)[:max_examples]
+    return Styles(codes, np.any(codes != 0, axis=-1),
+                  [f"{split}_{i:06d}" for i in range(len(codes))],
+                  _meta(pipe, config.data.label_space))
+
+
+def write_styles(out: str, styles: Styles, mean_out: str) -> None:
+    """The per-photo codes file and the per-class mean codes file."""
+    from tfsem.styles import save_styles
+
+    save_styles(out, styles)
+    log.info(f"wrote {out} ({len(styles.names)} photos)")
+    mean = mean_styles(styles)
+    save_styles(mean_out, mean)
+    names = styles.meta.get("classes", [])
+    seen = ", ".join(f"{names[i] if i < len(names) else i}: {int(c)}"
+                     for i, c in enumerate(mean.count) if c)
+    log.info(f"wrote {mean_out} (photos per class: {seen})")

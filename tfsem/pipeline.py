@@ -318,7 +318,8 @@ class ExportedPipeline:
                  cluster=None, instance_clusters=None, style_codes=None) -> np.ndarray:
         if not self.takes_label_maps:
             raise TypeError(f"{self.path}: this export samples label maps; call .sample(seeds)")
-        if style is not None or instance_clusters:
+        served_style = style is not None and "predict_style" in self._loaded.signatures
+        if (style is not None and not served_style) or instance_clusters:
             raise ValueError("style photos and per-instance clusters need the run dir; an "
                              "export takes a seed, z or one cluster")
         label_map, single = _batched(label_map, "label_map", 3)
@@ -329,6 +330,17 @@ class ExportedPipeline:
             instance = label_map if instance_map is None else _resized(instance_map,
                                                                         self.image_size)
             inputs["instance_map"] = instance.astype(np.int32)
+        if served_style:  # the export's Zencoder takes the photo's region codes
+            from tfsem.data.preprocess import style_photo
+
+            photo = style_photo(style, self.image_size)
+            photo = np.asarray(np.round((photo.numpy() + 1.0) * 127.5), np.uint8)
+            if photo.shape[0] != label_map.shape[0]:
+                photo = np.repeat(photo, label_map.shape[0], axis=0)
+            served = self._loaded.signatures["predict_style"]
+            inputs["style_image"] = photo
+            image = served(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
+            return image[0] if single else image
         inputs.update(self.look_inputs(len(label_map), seed, z, cluster))
         if "style_codes" in self.specs:
             if style_codes is None:

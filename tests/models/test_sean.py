@@ -74,6 +74,14 @@ def test_export_takes_style_codes_and_tflite_converts(run, tmp_path):
     exported = Pipeline.from_run(str(out))
     np.testing.assert_allclose(exported(label, style_codes=codes).astype(int),
                                expected.astype(int), atol=1)
+    # predict_style: a uint8 style photo, the Zencoder in the graph
+    np.testing.assert_allclose(exported(label, style=photo).astype(int),
+                               pipe(label, style=photo).astype(int), atol=1)
+    signature = exported.signature("predict_style")
+    assert set(signature.structured_input_signature[1]) == {"label_map", "style_image"}
+    with pytest.raises(Exception, match="style_image must be"):
+        signature(label_map=tf.constant(label[None]),
+                  style_image=tf.zeros([1, 16, 16, 3], tf.uint8))
     report = json.loads((out / "tflite" / "v1" / "report.json").read_text())
     assert report[0]["input_names"] == ["label_map", "style_codes"]
     assert report[0]["max_abs_err"] <= 1 and not any(op.startswith("Flex")
@@ -155,3 +163,27 @@ def test_style_codes_as_files_from_the_command_line(run, tmp_path):
         render("--style-from", f"nope={images / 's1.png'}")
     with pytest.raises(ValueError, match="--alpha must be in"):
         render("--style", str(images / "s0.png"), "--alpha", "2")
+
+
+def test_dream_renders_semgan_maps_with_the_mean_codes(run, tmp_path):
+    """A SemGAN map rendered by SEAN: the run's mean codes (RUN/mean_codes.npz) are
+    the dream chain's look, in Python and in the dream export's graph."""
+    import shutil
+
+    from tfsem import DreamPipeline, Pipeline
+    from tfsem.styles import Styles, save_styles
+    from tests.testing import save_untrained_run
+
+    semgan = save_untrained_run("semgan", tmp_path / "semgan")
+    copy = tmp_path / "sean"
+    shutil.copytree(run / "run", copy)
+    mean = np.random.default_rng(1).normal(size=(35, 8)).astype(np.float32)
+    save_styles(str(copy / "mean_codes.npz"), Styles(mean[None], np.ones((1, 35), bool)))
+    dream = DreamPipeline.from_runs(str(semgan), str(copy))
+    sample = dream.sample([1, 2])
+    renderer = Pipeline.from_run(str(copy))
+    np.testing.assert_array_equal(renderer(sample["label_map"]),
+                                  renderer(sample["label_map"], style_codes=mean))
+    np.testing.assert_array_equal(sample["image"], renderer(sample["label_map"]))
+    zero = Pipeline.from_run(str(run / "run"))(sample["label_map"])
+    assert np.abs(zero.astype(int) - sample["image"].astype(int)).max() > 0  # the codes count

@@ -43,6 +43,7 @@ class InferenceGraph(tf.Module):
         self.tf_variables = [v.value for v in task.inference_variables()]
         self._infer, self._specs = task.infer, task.inference_specs
         self._size, self._random_look = task.inference_size, task.random_look
+        self._alternates = task.alternate_looks
         self.codec = task.label_codec()
         self.factor = int(task.size_multiple())
         self.image_size = tuple(int(s) for s in task.image_size)
@@ -56,6 +57,10 @@ class InferenceGraph(tf.Module):
 
     def outputs(self, **inputs) -> Dict[str, tf.Tensor]:
         return self._infer(**inputs)
+
+    def alternate_looks(self, batch=None, height=None, width=None) -> Dict[str, List]:
+        """Extra signatures: name -> the full input specs (the task's ``alternate_looks``)."""
+        return self._alternates(batch, height, width)
 
     def random_look(self, seeds, stream: int = 1) -> Dict[str, tf.Tensor]:
         return self._random_look(seeds, stream)
@@ -124,7 +129,7 @@ def check_dream_pair(labels: InferenceGraph, renderer: InferenceGraph,
                         "(or baseline) run")
     if "label_map" not in renderer.input_names():
         raise TypeError(f"{renderer_name}: a {renderer.task_name} model; the renderer "
-                        "must be a SPADE/GauGAN, pix2pixHD or pix2pix run")
+                        "must be a label-to-photo run (SPADE/GauGAN, SEAN, pix2pixHD, pix2pix)")
     a, b = labels.codec, renderer.codec
     if a.name != b.name or not np.array_equal(a.raw_ids, b.raw_ids):
         raise ValueError(f"{labels_name} uses the label space {a.name!r} ({len(a.raw_ids)} "

@@ -18,6 +18,10 @@ Signatures, from the task's ``inference_specs``:
   ids; uint8 images PNG-encoded as ``<name>_png_bytes``: ``color_png_bytes``).
   Seed s gives the map ``tfsem.generate --seed s`` writes. ``from_z``: ``z``
   -> the same outputs.
+  A task with other ways to give the look (``alternate_looks``) gets a
+  signature for each: SEAN's ``predict_style`` takes ``label_map`` and a
+  ``style_image`` uint8 [B, H, W, 3] (its Zencoder in the graph) instead of
+  ``style_codes`` [B, S, L].
 * The dream chain (``export_dream``): ``seed`` -> ``label_map`` (SemGAN's
   size) and ``image`` (the renderer's); the renderer's look comes from the
   seed (``random_look``, stream 1), as ``python -m tfsem.dream --seed``.
@@ -148,11 +152,15 @@ class TaskServing(ServingModule):
         checks = self._check_size(tf.shape(label_map))
         with tf.control_dependencies(checks):
             checks.append(self._check_ids(label_map))
-        for name in self.names:
+        for name, value in inputs.items():
             if name.endswith("_map") and name != "label_map":
                 checks.append(tf.debugging.assert_equal(
-                    tf.shape(inputs[name]), tf.shape(label_map),
+                    tf.shape(value), tf.shape(label_map),
                     message=f"{name} must have the shape of label_map"))
+            elif name.endswith("_image"):
+                checks.append(tf.debugging.assert_equal(
+                    tf.shape(value)[:3], tf.shape(label_map),
+                    message=f"{name} must be [B, H, W, 3] of label_map's B, H and W"))
         with tf.control_dependencies(checks):
             inputs = {**inputs, "label_map": tf.identity(label_map)}
             return self.graph.outputs(**inputs)
@@ -253,7 +261,9 @@ class TaskServing(ServingModule):
 
     def extra_signatures(self):
         if self.takes_maps:
-            return {"predict_png": (self.png_specs(), self.render_png)}
+            return {"predict_png": (self.png_specs(), self.render_png),
+                    **{name: (specs, self.render)
+                       for name, specs in self.graph.alternate_looks().items()}}
         return {"from_z": (self.graph.input_specs(), self.from_z)}
 
 

@@ -210,6 +210,16 @@ class GANTask(keras.Model):
         a task cannot use are errors naming them."""
         raise NotImplementedError
 
+    def attach_run_files(self, folder: str) -> None:
+        """Loads what the task keeps beside its weights in a run folder (SEAN:
+        ``mean_codes.npz``, its default look); nothing by default."""
+
+    def alternate_looks(self, batch=None, height=None, width=None) -> Dict[str, list]:
+        """Other ways to give the look, as extra export signatures: signature name
+        -> the full input specs of ``infer`` for it (SEAN: ``predict_style``, a
+        style photo instead of codes); {} by default."""
+        return {}
+
     def random_look(self, seeds, stream: int = 1) -> Dict[str, tf.Tensor]:
         """Graph-safe: the inputs that pick a random look per int seed (a VAE
         latent from ``stream``, pix2pixHD's cluster), for the dream chain; {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Dict, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfsem import losses as L
@@ -103,11 +104,52 @@ class SEAN(ConditionalGAN):
         segmap = self.semantic_input(batch["label"], batch.get("instance"))
         return self.encoder(batch["image"], segmap, training=False)
 
+    def alternate_looks(self, batch=None, height=None, width=None):
+        """``predict_style``: a style photo uint8 [B,H,W,3] (the Zencoder in the
+        graph takes its region codes over the label map) instead of codes."""
+        maps = [s for s in self.inference_specs(batch, height, width) if s.name != "style_codes"]
+        return {"predict_style": maps + [tf.TensorSpec([batch, height, width, 3], tf.uint8,
+                                                       name="style_image")]}
+
+    def attach_run_files(self, folder: str) -> None:
+        """``RUN/mean_codes.npz`` (``python -m tfsem.encode_styles``), when there,
+        becomes the default look: the codes a render takes when given none, and
+        the dream chain's."""
+        import os
+
+        from tfsem.styles import load_styles
+
+        path = os.path.join(folder, "mean_codes.npz")
+        if os.path.isfile(path):
+            self.attach_default_codes(load_styles(path, self.style_slots,
+                                                  self.style_length).codes[0])
+
+    def attach_default_codes(self, codes) -> None:
+        """Codes [S, style_length] for renders given none (zero for absent classes)."""
+        codes = np.asarray(codes, np.float32)
+        if codes.shape != (self.style_slots, self.style_length):
+            raise ValueError(f"default style codes must be [{self.style_slots}, "
+                             f"{self.style_length}], got {list(codes.shape)}")
+        self._default_codes = codes
+
+    def default_codes(self, batch) -> tf.Tensor:
+        """[batch, S, style_length]: the attached default codes, or zeros."""
+        codes = getattr(self, "_default_codes", None)
+        if codes is None:
+            return tf.zeros([batch, self.style_slots, self.style_length])
+        return tf.tile(tf.constant(codes)[None], [batch, 1, 1])
+
+    def random_look(self, seeds, stream: int = 1):
+        """The dream chain's look: the default codes (the mean codes), for any seed."""
+        return {"style_codes": self.default_codes(tf.shape(seeds)[0])}
+
     def inference_variables(self) -> list:
-        return list(self.generator.variables)
+        return list(self.generator.variables) + list(self.encoder.variables)
 
     def render(self, segmap, index, instance_map=None, style_codes=None, style_image=None):
         if style_image is not None:
+            if style_image.dtype == tf.uint8:  # a served photo: [0, 255] -> [-1, 1]
+                style_image = tf.cast(style_image, tf.float32) / 127.5 - 1.0
             style_codes = self.encoder(style_image, segmap)
         if style_codes is None:
             raise ValueError("SEAN renders with style codes: pass 'style_codes' [B, classes, "
@@ -117,7 +159,8 @@ class SEAN(ConditionalGAN):
     def style_inputs(self, inputs, seeds, z=None, style=None, cluster=None,
                      instance_clusters=None, style_codes=None) -> dict:
         """A style photo (its region codes), else ``style_codes``; without either,
-        zero codes (SPADE's branch alone styles every region)."""
+        the default codes (``mean_codes.npz`` of the run), else zeros (SPADE's
+        branch alone styles every region)."""
         super().style_inputs(inputs, seeds, z=z, cluster=cluster,
                              instance_clusters=instance_clusters)
         if style is not None:
@@ -132,7 +175,7 @@ class SEAN(ConditionalGAN):
                 raise ValueError(f"style_codes must be [batch, {self.style_slots}, "
                                  f"{self.style_length}], got {list(codes.shape)}")
             return {"style_codes": codes}
-        return {"style_codes": tf.zeros([batch, self.style_slots, self.style_length])}
+        return {"style_codes": self.default_codes(batch)}
 
     # -- networks --------------------------------------------------------------------
     def build_networks(self):

@@ -110,7 +110,7 @@ def test_dream_saved_model_chains_semgan_and_the_renderer(semgan, tmp_path):
     got = out["image"].numpy().astype(np.float32) / 127.5 - 1.0
     np.testing.assert_allclose(got, expected.numpy(), atol=1.5 / 127.5)
     assert os.path.exists(os.path.join(path, "assets", "renderer_config.json"))
-    with pytest.raises(TypeError, match="SPADE/GauGAN, pix2pixHD or pix2pix run"):
+    with pytest.raises(TypeError, match="must be a label-to-photo run"):
         dream_graph(model, config, model, config)
 
 

@@ -142,7 +142,7 @@ def test_cli_errors(runs, tmp_path):
         (("tfsem.dream", "--semgan", str(runs["renderer"]), "--renderer", str(runs["semgan"]),
           "--out", str(tmp_path / "x")), "not a SemGAN"),
         (("tfsem.dream", "--semgan", str(runs["semgan"]), "--renderer", str(runs["baseline"]),
-          "--out", str(tmp_path / "x")), "must be a SPADE/GauGAN, pix2pixHD or pix2pix run"),
+          "--out", str(tmp_path / "x")), "must be a label-to-photo run"),
         (("tfsem.evaluate", "--model", str(runs["semgan"]), str(runs["renderer"])),
          "only SemGAN and baseline runs can be compared"),
     ]

@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     parser.add_argument("--instances", default=None, help="instance-id PNG or folder (by stem)")
     parser.add_argument("--style", default=None,
                         help="style photo (VAE models; pix2pixHD with instance features: "
-                             "its encoded features)")
+                             "its encoded features; SEAN: its region codes over each map)")
     parser.add_argument("--seed", type=int, default=0,
                         help="first sample's seed (SemGAN) / random style seed (VAE models)")
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
@@ -70,22 +70,9 @@ def main(argv=None) -> int:
                         help="pix2pixHD: cluster index for every instance, or 'random'")
     parser.add_argument("--variants", type=int, default=1,
                         help="pix2pixHD: photos per label map (random clusters)")
-    sean = parser.add_argument_group("region styles (SEAN)")
-    sean.add_argument("--style-codes", default=None,
-                      help="codes file of python -m tfsem.encode_styles (.npz) or a .npy [S, L]")
-    sean.add_argument("--style-name", default=None,
-                      help="the photo (stem) of a --style-codes file with several")
-    sean.add_argument("--mean-codes", default=None,
-                      help="per-class mean codes for classes the base lacks (default: "
-                           "RUN/mean_codes.npz when it exists)")
-    sean.add_argument("--style-from", action="append", default=[], metavar="CLASS=SOURCE",
-                      help="take CLASS's style (a name or label id) from SOURCE (a codes file "
-                           "or a photo); repeatable")
-    sean.add_argument("--alpha", type=float, default=1.0,
-                      help="blend of --style-from: (1 - A) current + A source (default 1)")
-    sean.add_argument("--interpolate", default=None, metavar="SOURCE",
-                      help="render --steps photos from the styles asked for to SOURCE's")
-    sean.add_argument("--steps", type=int, default=5, help="frames of --interpolate")
+    from tfsem.inference.style_codes import add_style_arguments, style_recipe_from_args
+
+    add_style_arguments(parser)
     precision.add_argument(parser)
     args = parser.parse_args(argv)
     cli.report_to_stdout()
@@ -110,18 +97,7 @@ def main(argv=None) -> int:
     if not pipe.takes_label_maps:
         raise ValueError(f"{args.model} is a {pipe.name} model: it samples label maps from "
                          "noise; pass --num N (and --seed S) instead of --labels")
-    styles = None
-    if pipe.style_code_shape is not None:
-        from tfsem.inference.style_codes import style_recipe
-
-        styles = style_recipe(pipe, model_path=args.model, style=args.style,
-                              style_codes=args.style_codes, style_name=args.style_name,
-                              mean_codes=args.mean_codes, style_from=args.style_from,
-                              alpha=args.alpha, interpolate=args.interpolate, steps=args.steps)
-    elif (args.style_codes or args.mean_codes or args.style_from or args.interpolate
-          or args.style_name):
-        raise ValueError("--style-codes/--mean-codes/--style-from/--interpolate need a model "
-                         "with region style codes (SEAN)")
+    styles = style_recipe_from_args(pipe, args)
     files.render_label_files(pipe, labels=args.labels, out=args.out, model_path=args.model,
                              instances=args.instances, style=args.style, seed=args.seed,
                              features=args.features, cluster=args.cluster,

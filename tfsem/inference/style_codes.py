@@ -12,8 +12,8 @@ import numpy as np
 
 from tfsem.styles import StyleRecipe, Styles, load_styles, mean_styles, parse_class
 
-__all__ = ["default_mean_codes_path", "encode_dataset_styles", "encode_file_styles",
-           "style_recipe", "write_styles"]
+__all__ = ["add_style_arguments", "default_mean_codes_path", "encode_dataset_styles",
+           "encode_file_styles", "style_recipe", "style_recipe_from_args", "write_styles"]
 
 log = logging.getLogger("tfsem.inference")
 
@@ -79,6 +79,41 @@ def style_recipe(pipe, *, model_path: str, style: Optional[str] = None,
                        towards=None if interpolate is None else _source(
                            pipe, interpolate, "--interpolate source"),
                        steps=steps if interpolate is not None else 1)
+
+
+def add_style_arguments(parser) -> None:
+    """The generate CLI's region-style options (see ``tfsem.generate``)."""
+    sean = parser.add_argument_group("region styles (SEAN)")
+    sean.add_argument("--style-codes", default=None,
+                      help="codes file of python -m tfsem.encode_styles (.npz) or a .npy [S, L]")
+    sean.add_argument("--style-name", default=None,
+                      help="the photo (stem) of a --style-codes file with several")
+    sean.add_argument("--mean-codes", default=None,
+                      help="per-class mean codes for classes the base lacks (default: "
+                           "RUN/mean_codes.npz when it exists)")
+    sean.add_argument("--style-from", action="append", default=[], metavar="CLASS=SOURCE",
+                      help="take CLASS's style (a name or label id) from SOURCE (a codes file "
+                           "or a photo); repeatable")
+    sean.add_argument("--alpha", type=float, default=1.0,
+                      help="blend of --style-from: (1 - A) current + A source (default 1)")
+    sean.add_argument("--interpolate", default=None, metavar="SOURCE",
+                      help="render --steps photos from the styles asked for to SOURCE's")
+    sean.add_argument("--steps", type=int, default=5, help="frames of --interpolate")
+
+
+def style_recipe_from_args(pipe, args) -> Optional[StyleRecipe]:
+    """The recipe of parsed generate arguments; None for a model without region
+    codes (where any of these options is an error)."""
+    if pipe.style_code_shape is None:
+        if (args.style_codes or args.mean_codes or args.style_from or args.interpolate
+                or args.style_name):
+            raise ValueError("--style-codes/--mean-codes/--style-from/--interpolate need a "
+                             "model with region style codes (SEAN)")
+        return None
+    return style_recipe(pipe, model_path=args.model, style=args.style,
+                        style_codes=args.style_codes, style_name=args.style_name,
+                        mean_codes=args.mean_codes, style_from=args.style_from,
+                        alpha=args.alpha, interpolate=args.interpolate, steps=args.steps)
 
 
 def _meta(pipe, space_name: str) -> dict:

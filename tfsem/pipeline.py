@@ -135,6 +135,13 @@ class Pipeline:
                 return int(spec.shape[1]), int(spec.shape[2])
         return None
 
+    def default_style_codes(self) -> Optional[np.ndarray]:
+        """The codes [S, L] a render takes when given none (SEAN: the run's mean
+        codes, else zeros), or None for a task without region codes."""
+        if self.style_code_shape is None:
+            return None
+        return self.task.random_look(tf.constant([0]))["style_codes"].numpy()[0]
+
     def encode_styles(self, label_map, photo, instance_map=None) -> np.ndarray:
         """Region style codes [B, S, L] (or [S, L] for one map) of photos uint8
         [H,W,3] (or [B,H,W,3]) over their own raw label maps (any size: both

@@ -7,6 +7,12 @@ and the static page (``static/``). Its API (also at ``/docs``, the OpenAPI page)
   the model's size), ``instance_png``, ``seed``, ``style_image`` (base64
   PNG/JPEG photo), ``clusters`` {instance id: cluster} -> ``image/png``;
   ``X-Render-Ms`` says how long rendering took.
+* ``POST /api/encode_style`` (models with region style codes, SEAN, from a
+  run dir): ``style_image`` (base64 PNG/JPEG photo) and ``label_png`` (its
+  label map, any size; the page sends the photo's own map or the painted one)
+  -> ``codes`` (base64 float32 little-endian [slots * length]) and
+  ``present`` (which classes the photo's map holds). ``/api/render`` then
+  takes ``style_codes`` in the same form (the page blends them per class).
 * ``POST /api/open``: a label PNG (and instance PNG) of any size -> the raw
   maps at the model's size (nearest neighbour), as base64 little-endian
   arrays (label uint16, instance int32), checked against the label space.
@@ -85,6 +91,19 @@ class RenderRequest(BaseModel):
                                                          "to copy (VAE / instance features)")
     clusters: Optional[Dict[str, int]] = Field(
         None, description="instance id -> appearance cluster (pix2pixHD instance features)")
+    style_codes: Optional[str] = Field(
+        None, description="base64 float32 little-endian [slots * length]: one style code per "
+                          "class (SEAN); default: the model's default codes")
+
+
+class EncodeStyleRequest(BaseModel):
+    style_image: str = Field(description="base64 PNG/JPEG photo whose region styles to encode")
+    label_png: str = Field(description="base64 grey PNG of the photo's raw label ids, any size")
+
+
+class StyleCodes(BaseModel):
+    codes: str = Field(description="base64 float32 little-endian [slots * length]")
+    present: list = Field(description="per class: whether the photo's map holds it")
 
 
 class OpenRequest(BaseModel):
@@ -375,6 +394,8 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
         per_instance = _clusters(request.clusters)
         if per_instance and not info.clusters:
             raise HTTPException(400, "this model has no appearance clusters to choose from")
+        codes = (None if request.style_codes is None
+                 else _codes(request.style_codes, info.style_codes))
         size = (info.height, info.width)
         with slot():
             label = _map(request.label_png, "label_png", "label map", max_pixels, size)
@@ -383,18 +404,35 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
             style = (None if request.style_image is None
                      else _photo(request.style_image, max_pixels))
             start = time.perf_counter()
-            png = _render(label, instance, request.seed, style, per_instance)
+            png = _render(label, instance, request.seed, style, per_instance, codes)
         elapsed = (time.perf_counter() - start) * 1000
         return Response(png, media_type="image/png", headers={"X-Render-Ms": f"{elapsed:.0f}"})
 
-    def _render(label, instance, seed, style, per_instance):
+    def _render(label, instance, seed, style, per_instance, codes=None):
+        extra = {} if codes is None else {"style_codes": codes}
         try:
             return backend.render(label, instance, seed=seed, style=style,
-                                  per_instance=per_instance)
+                                  per_instance=per_instance, **extra)
         except (ValueError, tf.errors.InvalidArgumentError) as err:
             raise HTTPException(400, getattr(err, "message", None) or str(err)) from None
         except (OSError, RuntimeError) as err:  # the serving back end: down, or an error
             raise HTTPException(502, f"the model server failed: {err}") from None
+
+    @app.post("/api/encode_style", response_model=StyleCodes)
+    def encode_style(request: EncodeStyleRequest):
+        if not (info.style_codes and info.style_codes["encode"]):
+            raise HTTPException(400, "this model takes no region style codes from photos (a "
+                                     "SEAN run dir does)")
+        with slot():
+            label = _map(request.label_png, "label_png", "label map", max_pixels)
+            check_ids(label, "label_png")
+            photo = _photo(request.style_image, max_pixels)
+            try:
+                codes = backend.encode_style(label, photo)
+            except ValueError as err:
+                raise HTTPException(400, str(err)) from None
+        return {"codes": base64.b64encode(np.asarray(codes, "<f4").tobytes()).decode("ascii"),
+                "present": [bool(v) for v in np.any(codes != 0, axis=-1)]}
 
     @app.post("/api/open", response_model=Maps)
     def open_maps(request: OpenRequest):
@@ -435,6 +473,22 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
 #: instance ids and clusters: ASCII digits, int32 range
 _INT = re.compile(r"-?[0-9]{1,10}")
 MAX_CLUSTER_CHOICES = 4096
+
+
+def _codes(value: str, shape: Optional[dict]) -> np.ndarray:
+    """``style_codes``: base64 float32 LE of exactly slots * length finite values."""
+    if not shape:
+        raise HTTPException(400, "this model takes no style codes")
+    data = _bytes(value, "style_codes")
+    count = shape["slots"] * shape["length"]
+    if len(data) != 4 * count:
+        raise HTTPException(400, f"style_codes must hold {shape['slots']} x {shape['length']} "
+                                 f"float32 values ({4 * count} bytes), got {len(data)} bytes")
+    codes = np.frombuffer(data, "<f4").astype(np.float32).reshape(shape["slots"],
+                                                                  shape["length"])
+    if not np.isfinite(codes).all():
+        raise HTTPException(400, "style_codes must be finite (no NaN or Infinity)")
+    return codes
 
 
 def _clusters(clusters) -> Dict[int, int]:

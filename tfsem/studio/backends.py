@@ -7,6 +7,7 @@ contract or from the export's signature, never guessed."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import json
@@ -49,7 +50,10 @@ class StudioModel:
     clusters); ``style_image``: a style photo can be uploaded (VAE encoder,
     pix2pixHD feature encoder; in-process only); ``clusters``: class id ->
     number of appearance clusters, for choosing per object (pix2pixHD with
-    instance features, in-process only).
+    instance features, in-process only); ``style_codes``: region style codes
+    (SEAN): ``slots``, ``length``, ``encode`` (photos can be encoded: in-process
+    only) and ``default`` (base64 float32 [slots * length], the codes a render
+    takes without any: the run's mean codes, else zeros).
     """
 
     name: str
@@ -62,6 +66,7 @@ class StudioModel:
     seed: bool = False
     style_image: bool = False
     clusters: Dict[int, int] = dataclasses.field(default_factory=dict)
+    style_codes: Optional[dict] = None
 
     def to_json(self) -> dict:
         classes = [{"id": c.id, "name": c.name, "color": list(c.color),
@@ -70,7 +75,16 @@ class StudioModel:
                 "width": self.width, "use_instances": self.use_instances,
                 "label_space": {"name": self.space.name, "classes": classes},
                 "seed": self.seed, "style_image": self.style_image,
-                "clusters": {str(k): v for k, v in sorted(self.clusters.items())}}
+                "clusters": {str(k): v for k, v in sorted(self.clusters.items())},
+                "style_codes": self.style_codes}
+
+
+def codes_info(shape, default: Optional[np.ndarray], encode: bool) -> dict:
+    """``StudioModel.style_codes`` for codes of ``shape`` (slots, length)."""
+    slots, length = shape
+    default = np.zeros(shape, np.float32) if default is None else default
+    return {"slots": slots, "length": length, "encode": encode,
+            "default": base64.b64encode(np.asarray(default, "<f4").tobytes()).decode("ascii")}
 
 
 class KerasBackend:
@@ -99,18 +113,28 @@ class KerasBackend:
             width=width, space=self.space, dont_care=self.dont_care,
             use_instances="instance_map" in names,
             seed=bool({"z", "cluster"} & set(names)),
-            style_image="style_image" in optional, clusters=self.pipe.cluster_counts())
+            style_image="style_image" in optional, clusters=self.pipe.cluster_counts(),
+            style_codes=None if self.pipe.style_code_shape is None else codes_info(
+                self.pipe.style_code_shape, self.pipe.default_style_codes(), encode=True))
         self._lock = threading.Lock()  # Keras models are not built for concurrent calls
 
     def render(self, label: np.ndarray, instance: Optional[np.ndarray], seed: int = 0,
                style: Optional[np.ndarray] = None,
-               per_instance: Optional[Dict[int, int]] = None) -> bytes:
+               per_instance: Optional[Dict[int, int]] = None,
+               style_codes: Optional[np.ndarray] = None) -> bytes:
         clusters = bool(self.info.clusters) and style is None
+        codes = {} if style_codes is None else {"style_codes": style_codes[None]}
         with self._lock:
             image = self.pipe(label, instance, seed=seed, style=style,
                               cluster="random" if clusters else None,
-                              instance_clusters=(per_instance or None) if clusters else None)
+                              instance_clusters=(per_instance or None) if clusters else None,
+                              **codes)
         return encode_png(image)
+
+    def encode_style(self, label: np.ndarray, photo: np.ndarray) -> np.ndarray:
+        """Region codes [slots, length] of ``photo`` over the raw label map ``label``."""
+        with self._lock:
+            return self.pipe.encode_styles(label, photo)
 
 
 def _version_dir(path: str) -> str:
@@ -144,11 +168,15 @@ class SavedModelBackend:
         specs = self._fn.structured_input_signature[1]
         self.z_dim = int(specs["z"].shape[-1]) if "z" in specs else 0
         self.cluster = "cluster" in specs
+        self.codes_shape = (tuple(int(d) for d in specs["style_codes"].shape[1:])
+                            if "style_codes" in specs else None)
         height, width = config.image_size()
         self.info = StudioModel(
             name=os.path.basename(os.path.dirname(self.path)) or "model", backend=self.kind,
             height=height, width=width, space=self.space, dont_care=config.data.dont_care,
-            use_instances="instance_png" in specs, seed=bool(self.z_dim or self.cluster))
+            use_instances="instance_png" in specs, seed=bool(self.z_dim or self.cluster),
+            style_codes=None if self.codes_shape is None else codes_info(
+                self.codes_shape, None, encode=False))
 
     def _inputs(self, label, instance, seed):
         inputs = {"label_png": [encode_png(label)]}
@@ -158,11 +186,21 @@ class SavedModelBackend:
         cluster = np.array([seed], np.int32) if self.cluster else None
         return inputs, z, cluster
 
-    def render(self, label, instance, seed=0, style=None, per_instance=None) -> bytes:
+    def render(self, label, instance, seed=0, style=None, per_instance=None,
+               style_codes=None) -> bytes:
         if style is not None or per_instance:
             raise ValueError("style photos and per-object clusters need the run dir (--model "
                              "RUN); an export takes a seed only")
-        return self._predict(*self._inputs(label, instance, seed))
+        inputs, z, cluster = self._inputs(label, instance, seed)
+        if self.codes_shape is not None:
+            codes = (np.zeros(self.codes_shape, np.float32) if style_codes is None
+                     else style_codes)
+            inputs["style_codes"] = codes[None].astype(np.float32)
+        return self._predict(inputs, z, cluster)
+
+    def encode_style(self, label, photo):
+        raise ValueError("encoding style photos needs the run dir (--model RUN); an export "
+                         "takes style codes")
 
     def _predict(self, inputs, z, cluster) -> bytes:
         args = {k: tf.constant(v) for k, v in inputs.items()}
@@ -183,6 +221,9 @@ class ServingBackend(SavedModelBackend):
         from tfsem.serving.client import RestClient
 
         super().__init__(path)
+        if self.codes_shape is not None:
+            raise ValueError(f"{path}: a model with region style codes (SEAN); the studio sends "
+                             "them to a local export (--model EXPORT), not yet through TF Serving")
         self.client = RestClient(url, model_name)
 
     def _predict(self, inputs, z, cluster) -> bytes:

@@ -10,6 +10,7 @@ const S = {
   nextInstance: new Map(), nextFree: 1000, cityscapesIds: true,
   seq: 0, inflight: false, shown: 0, dropped: 0, photoBlob: null,
   style: null, clusters: {}, picked: null,
+  codes: null, codesDefault: null, gallery: [], selected: -1,
 };
 window.studio = S; // for debugging from the console
 
@@ -229,6 +230,7 @@ async function sendRender() {
     if (S.info.use_instances) body.instance_png = bytesToBase64(await encodeGreyPng(S.instance, S.W, S.H, 16));
     if (S.style) body.style_image = S.style;
     if (Object.keys(S.clusters).length) body.clusters = S.clusters;
+    if (S.codes) body.style_codes = bytesToBase64(new Uint8Array(S.codes.buffer));
     const response = await api("/api/render", body);
     const blob = await response.blob();
     if (seq === S.seq) {
@@ -250,6 +252,80 @@ async function sendRender() {
     S.inflight = false;
     if (seq !== S.seq) sendRender();
   }
+}
+
+// -- region styles (SEAN): a gallery of encoded photos, blended per class in the page ------
+// S.codes: Float32Array [slots * length], what every render sends. Applying a photo to a
+// region: codes[k] = (1 - alpha) codes[k] + alpha photo[k] (the official UI's transfer);
+// "all regions" at an alpha between 0 and 1 interpolates toward the photo.
+function codesOf(base64) { return new Float32Array(base64ToBytes(base64).buffer); }
+
+async function addStylePhoto() {
+  const file = $("codes-photo").files[0];
+  if (!file) { status("choose a style photo first", true); return; }
+  const labelFile = $("codes-photo-label").files[0];
+  const label = labelFile ? await fileToBase64(labelFile)
+    : bytesToBase64(await mapPng(S.label, maxOf(S.label)));
+  try {
+    const answer = await (await api("/api/encode_style",
+      { style_image: await fileToBase64(file), label_png: label })).json();
+    S.gallery.push({ name: file.name, codes: codesOf(answer.codes), present: answer.present,
+                     url: URL.createObjectURL(file) });
+    selectStylePhoto(S.gallery.length - 1);
+    status(`encoded ${file.name}`);
+  } catch (err) { status(err.message, true); }
+}
+
+function selectStylePhoto(index) {
+  S.selected = index;
+  const gallery = $("codes-gallery");
+  gallery.innerHTML = "";
+  S.gallery.forEach((item, i) => {
+    const img = document.createElement("img");
+    img.src = item.url; img.alt = item.name; img.title = item.name;
+    img.className = "style-thumb" + (i === index ? " selected" : "");
+    img.setAttribute("role", "option");
+    img.setAttribute("aria-selected", String(i === index));
+    img.addEventListener("click", () => selectStylePhoto(i));
+    gallery.appendChild(img);
+  });
+}
+
+function applyStyle() {
+  const item = S.gallery[S.selected];
+  if (!item) { status("add a style photo first", true); return; }
+  const L = S.info.style_codes.length;
+  const alpha = Number($("codes-alpha").value) / 100;
+  const which = $("codes-class").value;
+  const slots = which === "all" ? item.present.map((p, k) => (p ? k : -1)).filter((k) => k >= 0)
+    : [Number(which)];
+  if (which !== "all" && !item.present[slots[0]]) {
+    status(`${item.name} has no ${$("codes-class").selectedOptions[0].text}: no style to take`, true);
+    return;
+  }
+  for (const k of slots) {
+    for (let j = k * L; j < (k + 1) * L; j++) S.codes[j] = (1 - alpha) * S.codes[j] + alpha * item.codes[j];
+  }
+  requestRender();
+}
+
+function setupStyleCodes(info) {
+  S.codesDefault = codesOf(info.style_codes.default);
+  S.codes = new Float32Array(S.codesDefault);
+  $("codes-controls").hidden = false;
+  $("codes-add-controls").hidden = !info.style_codes.encode;
+  const select = $("codes-class");
+  info.label_space.classes.forEach((c, k) => {
+    const option = document.createElement("option");
+    option.value = String(k); option.textContent = c.name;
+    select.appendChild(option);
+  });
+  $("codes-alpha").addEventListener("input", () => {
+    $("codes-alpha-value").textContent = (Number($("codes-alpha").value) / 100).toFixed(2);
+  });
+  $("codes-add").addEventListener("click", addStylePhoto);
+  $("codes-apply").addEventListener("click", applyStyle);
+  $("codes-mean").addEventListener("click", () => { S.codes = new Float32Array(S.codesDefault); requestRender(); });
 }
 
 // -- maps from the server (open, dream) -------------------------------------------------
@@ -358,6 +434,7 @@ async function start() {
   $("style-image-controls").hidden = !info.style_image;
   $("tool-object-label").hidden = !Object.keys(info.clusters).length;
   $("dream-controls").hidden = !info.dream;
+  if (info.style_codes) setupStyleCodes(info);
 
   canvas.addEventListener("pointerdown", onPointerDown);
   canvas.addEventListener("pointermove", onPointerMove);

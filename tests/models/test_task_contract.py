@@ -362,4 +362,4 @@ def test_the_cases_cover_every_built_in_family():
     built_in = {t for t, f in registry.FAMILIES.items()
                 if f.section.__module__ in registry.BUILTIN_FAMILIES}
     assert {tiny_family_experiment(c)["model"]["type"] for c in FAMILY_CASES} == built_in
-    assert set(registry.official_checkpoints()) == {"spade", "pix2pixhd", "pix2pix"}
+    assert set(registry.official_checkpoints()) == {"spade", "pix2pixhd", "pix2pix", "sean"}

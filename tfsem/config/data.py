@@ -72,12 +72,15 @@ class ToyStreetsConfig:
         height, width: generated resolution (any size works).
         seed: base seed; example ``i`` of split ``s`` is a pure function of
             ``(seed, s, i)``.
+        appearance: ``plain`` (one tone per class) or ``varied`` (a per-scene
+            look per region, the same label maps: styles for SEAN to learn).
     """
 
     num_examples: int = 256
     height: int = 128
     width: int = 256
     seed: int = 0
+    appearance: str = "plain"
 
     def validate(self, path: str = "toy") -> None:
         if self.num_examples < 1:
@@ -86,6 +89,9 @@ class ToyStreetsConfig:
             raise ConfigError(
                 f"{path}: height and width must be >= 16, got {self.height}x{self.width}"
             )
+        if self.appearance not in ("plain", "varied"):
+            raise ConfigError(f"{path}.appearance: must be 'plain' or 'varied', got "
+                              f"{self.appearance!r}")
 
 
 @dataclasses.dataclass(frozen=True)

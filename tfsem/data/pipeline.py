@@ -201,7 +201,8 @@ class DataPipeline:
         table = self.label_space.raw_to_index_table(cfg.dont_care)
 
         def make(index):
-            ex = toy_streets.generate(int(index), toy.height, toy.width, toy.seed, self.split)
+            ex = toy_streets.generate(int(index), toy.height, toy.width, toy.seed, self.split,
+                                         toy.appearance)
             out = [table[ex["label"]]]
             if self.has_instances:
                 out.append(ex["instance"])

@@ -13,7 +13,16 @@ accuracy. That makes toy_streets a weight-free quality oracle: segment a
 model's output with the oracle and compare with the input label map.
 
 Example ``i`` of a split is a pure function of ``(seed, split, i, height,
-width)``; any resolution works (geometry is relative to the frame).
+width, appearance)``; any resolution works (geometry is relative to the frame).
+
+``appearance="varied"`` gives every region a per-scene look (the same label
+maps as ``"plain"``: the look is drawn from its own random stream): each
+class's tone moves within its colour family, the sky's gradient changes in
+strength and tint, building blocks and cars take colours from a wider range,
+the road gets lane-wear streaks and the sidewalk paving stripes. A region's
+look is then something a style code can carry (SEAN's per-region styles),
+while the nearest-colour oracle still recovers >= 95% of pixels
+(``tests/data/test_toy_streets.py`` measures it).
 """
 
 from __future__ import annotations
@@ -23,7 +32,14 @@ from typing import Dict
 
 import numpy as np
 
-__all__ = ["CLASS_IDS", "PHOTO_COLORS", "generate", "oracle_segment", "split_seed"]
+__all__ = ["APPEARANCES", "CLASS_IDS", "PHOTO_COLORS", "generate", "oracle_segment",
+           "split_seed"]
+
+#: ``plain``: one tone per class (small per-object changes); ``varied``: a per-scene look per region.
+APPEARANCES = ("plain", "varied")
+#: ``varied``: half-width of the per-scene tone shift of each class (RGB).
+_SCENE_SPREAD = {23: 18.0, 11: 22.0, 7: 14.0, 8: 14.0, 21: 14.0, 22: 14.0, 26: 0.0, 24: 10.0,
+                 17: 10.0, 20: 10.0}
 
 SKY, BUILDING, ROAD, SIDEWALK, VEGETATION, TERRAIN = 23, 11, 7, 8, 21, 22
 CAR, PERSON, POLE, TRAFFIC_SIGN = 26, 24, 17, 20
@@ -60,15 +76,23 @@ def _rect(yy, xx, y0, y1, x0, x1):
     return (yy >= y0) & (yy < y1) & (xx >= x0) & (xx < x1)
 
 
-def generate(index: int, height: int, width: int, seed: int = 0, split: str = "train"):
+def generate(index: int, height: int, width: int, seed: int = 0, split: str = "train",
+             appearance: str = "plain"):
     """One scene: ``label`` uint8 raw ids [H,W], ``instance`` int32 [H,W], ``image`` uint8 [H,W,3]."""
+    if appearance not in APPEARANCES:
+        raise ValueError(f"appearance must be one of {APPEARANCES}, got {appearance!r}")
     rng = np.random.default_rng([int(seed), split_seed(split), int(index)])
+    varied = appearance == "varied"
+    look = np.random.default_rng([int(seed), split_seed(split), int(index), 1])
     H, W = int(height), int(width)
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     label = np.full((H, W), SKY, np.uint8)
     instance = np.full((H, W), SKY, np.int32)
     image = np.zeros((H, W, 3), np.float32)
     color_of = {c: np.array(v, np.float32) for c, v in PHOTO_COLORS.items()}
+    if varied:  # this scene's tone of each class
+        color_of = {c: v + look.uniform(-1, 1, 3).astype(np.float32) * _SCENE_SPREAD[c]
+                    for c, v in color_of.items()}
 
     def paint(mask, class_id, color=None, inst=None):
         label[mask] = class_id
@@ -77,7 +101,8 @@ def generate(index: int, height: int, width: int, seed: int = 0, split: str = "t
 
     # Sky with a vertical gradient (darker at the top).
     image[:] = color_of[SKY]
-    image += ((yy / H - 0.5) * 40.0)[..., None] * np.array([1.0, 0.8, 0.3], np.float32)
+    strength, tint = (look.uniform(10.0, 60.0), look.uniform(0.2, 1.0)) if varied else (40.0, 0.3)
+    image += ((yy / H - 0.5) * strength)[..., None] * np.array([1.0, 0.8, tint], np.float32)
 
     horizon = H * rng.uniform(0.38, 0.5)
 
@@ -89,8 +114,12 @@ def generate(index: int, height: int, width: int, seed: int = 0, split: str = "t
             top = max(0.0, horizon - rng.uniform(0.12, 0.38) * H)
             mask = _rect(yy, xx, top, horizon + 1, x, x + block_w)
             tone = color_of[BUILDING] + rng.uniform(-12, 12, 3)
+            if varied:
+                tone = tone + look.uniform(-14, 14, 3)
             paint(mask, BUILDING, tone)
             period_y, period_x = max(4.0, 0.04 * H), max(4.0, 0.03 * W)
+            if varied:
+                period_y, period_x = period_y * look.uniform(0.7, 1.6), period_x * look.uniform(0.7, 1.6)
             windows = mask & ((yy % period_y) < period_y * 0.5) & ((xx % period_x) < period_x * 0.5)
             image[windows] += np.array([-14.0, -8.0, 6.0], np.float32)
         x += block_w
@@ -106,6 +135,13 @@ def generate(index: int, height: int, width: int, seed: int = 0, split: str = "t
     paint(ground, TERRAIN)
     paint(ground & (xx >= road_l - walk) & (xx <= road_r + walk), SIDEWALK)
     paint(ground & (xx >= road_l) & (xx <= road_r), ROAD)
+    if varied:  # lane-wear streaks on the road, paving stripes on the sidewalk
+        road, walkway = label == ROAD, label == SIDEWALK
+        phase, period = look.uniform(0, 1), look.uniform(0.02, 0.08) * W
+        streaks = (np.sin(2 * np.pi * ((xx - vx) / (1 + 3 * t) / period + phase)) > 0.3)
+        image[road & streaks] += look.uniform(4, 12)
+        rows = ((yy - horizon) % max(2.0, look.uniform(0.02, 0.05) * H)) < 1.0
+        image[walkway & rows] -= look.uniform(6, 14)
 
     # Trees over the buildings, near the horizon.
     for _ in range(rng.integers(1, 4)):
@@ -135,6 +171,8 @@ def generate(index: int, height: int, width: int, seed: int = 0, split: str = "t
             body = _rect(yy, xx, bottom - 0.6 * ch, bottom, cx - cw / 2, cx + cw / 2)
             cabin = _rect(yy, xx, bottom - ch, bottom - 0.55 * ch, cx - 0.3 * cw, cx + 0.3 * cw)
             tone = color_of[CAR] + rng.uniform(-20, 20, 3)
+            if varied:  # this scene's car paint: its own shade of the car colour family
+                tone = color_of[CAR] + look.uniform([-30, -35, -40], [50, 45, 50])
             paint(body | cabin, CAR, tone, CAR * 1000 + counts["car"])
             counts["car"] += 1
         elif kind == "person":

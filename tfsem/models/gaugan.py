@@ -115,7 +115,8 @@ class GauGAN(ConditionalGAN):
             z, _ = self.encode(style_image)
         if z is None:
             raise ValueError("this GauGAN has a style encoder: pass 'z' (or a style image)")
-        return self.generator(segmap, z=tf.convert_to_tensor(z, tf.float32), training=False)
+        # the encoder's mean is in the compute dtype (bfloat16 under --precision bf16)
+        return self.generator(segmap, z=tf.cast(z, tf.float32), training=False)
 
     def style_inputs(self, inputs, seeds, z=None, style=None, cluster=None,
                      instance_clusters=None, style_codes=None) -> dict:

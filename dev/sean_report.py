@@ -100,11 +100,11 @@ def measure(runs, examples):
 
     from tfsem import Pipeline
     from tfsem.metrics.segmentation import toy_oracle_scores
-    from tfsem.styles import mean_styles, Styles
+    from tfsem.styles import mean_styles
     from tfsem.inference.style_codes import encode_dataset_styles
 
     sean, spade = Pipeline.from_run(runs["sean"]), Pipeline.from_run(runs["spade_vae"])
-    space, dont_care = sean.label_space(), sean.dont_care
+    space = sean.label_space()
     labels, photos = _val(sean.config, examples)
     raw = space.decode(labels)
     out = {"examples": int(len(labels))}

@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     mean_out = args.mean_out or S.default_mean_codes_path(args.model)
     if args.labels:
         images = {}
-        for path in _photos(args.images):
+        for path in png_files(args.images, "photos", (".png", ".jpg", ".jpeg")):
             images.setdefault(map_stem(path), path)
         pairs = []
         for path in png_files(args.labels, "label maps"):
@@ -72,18 +72,6 @@ def main(argv=None) -> int:
         styles = S.encode_dataset_styles(pipe, pipe.config, args.split, args.max_examples)
     S.write_styles(out, styles, mean_out)
     return 0
-
-
-def _photos(path: str):
-    if os.path.isdir(path):
-        found = sorted(os.path.join(path, f) for f in os.listdir(path)
-                       if f.lower().endswith((".png", ".jpg", ".jpeg")))
-        if not found:
-            raise FileNotFoundError(f"{path}: no .png/.jpg photos in this folder")
-        return found
-    if os.path.isfile(path):
-        return [path]
-    raise FileNotFoundError(f"{path}: no such photo or folder")
 
 
 if __name__ == "__main__":

@@ -22,12 +22,14 @@ __all__ = ["edit_files", "label_map_files", "png_files", "read_map_pair", "rende
 log = logging.getLogger("tfsem.inference")
 
 
-def png_files(path: str, what: str) -> List[str]:
-    """The PNG files of a file or folder path (sorted); a clear error if none."""
+def png_files(path: str, what: str, extensions: Tuple[str, ...] = (".png",)) -> List[str]:
+    """The PNG files (or files with ``extensions``) of a file or folder path
+    (sorted); a clear error if none."""
     if os.path.isdir(path):
-        files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(".png"))
+        files = sorted(os.path.join(path, f) for f in os.listdir(path)
+                       if f.lower().endswith(extensions))
         if not files:
-            raise FileNotFoundError(f"{path}: no .png {what} in this folder")
+            raise FileNotFoundError(f"{path}: no {'/'.join(extensions)} {what} in this folder")
         return files
     if os.path.isfile(path):
         return [path]

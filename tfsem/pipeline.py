@@ -135,6 +135,11 @@ class Pipeline:
                 return int(spec.shape[1]), int(spec.shape[2])
         return None
 
+    @property
+    def encodes_styles(self) -> bool:
+        """Whether :meth:`encode_styles` works (a task with region codes)."""
+        return self.style_code_shape is not None
+
     def default_style_codes(self) -> Optional[np.ndarray]:
         """The codes [S, L] a render takes when given none (SEAN: the run's mean
         codes, else zeros), or None for a task without region codes."""
@@ -275,13 +280,30 @@ class ExportedPipeline:
         self._serve = self._loaded.signatures["serving_default"]
         self.specs = dict(self._serve.structured_input_signature[1])
         self.input_names = list(self.specs)
-        self.optional_names: List[str] = []  # an export takes its signature's inputs only
+        # an export takes its signatures' inputs only (a whole style photo: predict_style)
+        self.optional_names: List[str] = (["style_image"] if "predict_style" in
+                                          self._loaded.signatures else [])
         self.name = os.path.basename(os.path.dirname(self.path)) or "model"
         self.image_size = tuple(self.config.image_size())
 
     @property
     def takes_label_maps(self) -> bool:
         return "label_map" in self.input_names
+
+    @property
+    def style_code_shape(self):
+        """(slots, length) of the region style codes the export takes, or None."""
+        spec = self.specs.get("style_codes")
+        return None if spec is None else (int(spec.shape[1]), int(spec.shape[2]))
+
+    #: An export renders a style photo whole (``predict_style``) but does not
+    #: hand out its region codes.
+    encodes_styles = False
+
+    def encode_styles(self, label_map, photo, instance_map=None):
+        raise ValueError(f"{self.path}: an export takes region style codes, or a whole style "
+                         "photo; encoding a photo's codes (--style-from/--interpolate with "
+                         "photos, encode_styles) needs the run directory")
 
     def label_space(self):
         return self.space

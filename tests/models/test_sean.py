@@ -82,6 +82,36 @@ def test_export_takes_style_codes_and_tflite_converts(run, tmp_path):
     with pytest.raises(Exception, match="style_image must be"):
         signature(label_map=tf.constant(label[None]),
                   style_image=tf.zeros([1, 16, 16, 3], tf.uint8))
+    # generate on the export: a whole style photo, and codes from a file
+    from PIL import Image
+
+    from tfsem.generate import main as generate_main
+    from tfsem.styles import Styles, save_styles
+    from tfsem.studio.backends import SavedModelBackend
+
+    Image.fromarray(label.astype(np.uint8)).save(tmp_path / "scene.png")
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    save_styles(str(tmp_path / "codes.npz"), Styles(codes, np.ones((1, 35), bool)))
+    for extra, expected_photo in ((["--style", str(tmp_path / "photo.png")],
+                                   exported(label, style=photo)),
+                                  (["--style-codes", str(tmp_path / "codes.npz")],
+                                   exported(label, style_codes=codes))):
+        target = tmp_path / f"gen{len(extra[0])}"
+        assert generate_main(["--model", str(out), "--labels", str(tmp_path / "scene.png"),
+                              "--out", str(target), *extra]) == 0
+        np.testing.assert_array_equal(np.asarray(Image.open(target / "scene.png")),
+                                      expected_photo)
+    with pytest.raises(ValueError, match="needs the run directory"):
+        generate_main(["--model", str(out), "--labels", str(tmp_path / "scene.png"), "--out",
+                       str(tmp_path / "x"), "--style-from", f"road={tmp_path / 'photo.png'}"])
+    # the studio on the export: codes in, no photo encoding
+    backend = SavedModelBackend(str(out))
+    assert backend.info.style_codes["encode"] is False
+    import io
+
+    served = np.asarray(Image.open(io.BytesIO(backend.render(label, None,
+                                                             style_codes=codes[0]))))
+    np.testing.assert_array_equal(served, exported(label, style_codes=codes))
     report = json.loads((out / "tflite" / "v1" / "report.json").read_text())
     assert report[0]["input_names"] == ["label_map", "style_codes"]
     assert report[0]["max_abs_err"] <= 1 and not any(op.startswith("Flex")

@@ -110,6 +110,9 @@ def style_recipe_from_args(pipe, args) -> Optional[StyleRecipe]:
             raise ValueError("--style-codes/--mean-codes/--style-from/--interpolate need a "
                              "model with region style codes (SEAN)")
         return None
+    if (args.style and not pipe.encodes_styles and not (args.style_from or args.interpolate
+                                                        or args.style_codes)):
+        return None  # an export renders the style photo whole (its predict_style)
     return style_recipe(pipe, model_path=args.model, style=args.style,
                         style_codes=args.style_codes, style_name=args.style_name,
                         mean_codes=args.mean_codes, style_from=args.style_from,

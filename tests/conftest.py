@@ -7,6 +7,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # --precision auto picks bfloat16 on CPUs with avx512_bf16 / AMX: the tests compare
 # float32 outputs on every machine (tests of bf16 ask for it; tests of auto patch it).
 os.environ.setdefault("TFSEM_PRECISION", "float32")
+# Kernel choices are measured per machine (tfsem.layers.autotune); the tests pin
+# oneDNN's conv so their results and times do not depend on the machine (the
+# autotuner's own tests set "auto" with a temporary cache).
+os.environ.setdefault("TFSEM_CONV3X3", "conv")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -1,11 +1,14 @@
 """tfsem.layers.conv3x3: every method is the same 3x3 conv as tf.nn.conv2d (values and
 gradients); the choice follows dtype, size and graph target; exports carry no XLA."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsem.layers.conv3x3 import conv3x3, conv3x3_method, winograd_conv3x3
+from tfsem.layers.conv3x3 import (METHODS, conv3x3, conv3x3_candidates, conv3x3_method,
+                                  winograd_conv3x3)
 from tfsem.layers.graph_target import current_graph_target, graph_target
 
 METHODS = ["winograd4", "winograd2", "matmul", "conv"]
@@ -52,28 +55,102 @@ def test_winograd_refuses_sizes_it_cannot_tile():
         winograd_conv3x3(x, k, 3)
 
 
-def test_method_follows_dtype_size_and_target():
+def test_candidates_follow_dtype_size_target_and_training():
     big = (1, 34, 66, 1024)  # pix2pixHD's ResNet blocks at 1024x512 (padded)
-    assert conv3x3_method(big, "float32") == "winograd4"
-    assert conv3x3_method((1, 18, 34, 1024), "float32") == "winograd2"   # 16x32
-    assert conv3x3_method((4, 18, 34, 1024), "float32") == "winograd4"   # 4 x 16x32
-    assert conv3x3_method(big, "float32", training=True) == "winograd2"  # see below
-    assert conv3x3_method((1, 10, 18, 1024), "float32") == "matmul"      # 8x16: too small
-    assert conv3x3_method((1, 34, 66, 128), "float32") == "conv"         # too few channels
-    assert conv3x3_method((1, 35, 66, 1024), "float32") == "matmul"      # odd height
-    assert conv3x3_method((None, None, None, 1024), "float32") == "matmul"
-    assert conv3x3_method(big, "bfloat16") == "conv"
-    assert conv3x3_method((1, 10, 18, 1024), "bfloat16") == "matmul"     # 8x16
-    assert conv3x3_method((1, 10, 18, 256), "bfloat16") == "conv"
-    assert conv3x3_method(big, "float32", target="saved_model") == "matmul"
-    assert conv3x3_method(big, "float32", target="tflite") == "conv"
+    every = ["conv", "matmul", "winograd2", "winograd4"]
+    assert conv3x3_candidates(big, "float32") == every
+    assert conv3x3_candidates(big, "float32", training=True) == every[:3]  # no F(4x4)
+    assert conv3x3_candidates((1, 35, 66, 1024), "float32") == every[:2]  # odd height
+    assert conv3x3_candidates((1, 20, 66, 1024), "float32") == every[:3]  # 18 rows: not 4k
+    assert conv3x3_candidates(big, "bfloat16") == every[:2]
+    assert conv3x3_candidates(big, "float32", target="saved_model") == every[:2]
+    assert conv3x3_candidates(big, "float32", target="tflite") == ["conv"]
+    assert conv3x3_candidates((None, None, None, 1024), "float32") == ["conv"]
+    assert conv3x3_candidates((1, 10, 18, 64), "float32") == ["conv"]  # too small to measure
+    assert conv3x3_candidates((1, 10, 18, 1024), "float32", filters=1) == ["conv"]
     with graph_target("tflite"):
         assert current_graph_target() == "tflite"
-        assert conv3x3_method(big, "float32") == "conv"
+        assert conv3x3_candidates(big, "float32") == ["conv"]
     assert current_graph_target() == "keras"
     with pytest.raises(ValueError, match="graph target must be one of"):
         with graph_target("onnx"):
             pass
+
+
+def test_a_pinned_method_applies_where_it_may(monkeypatch):
+    big = (1, 34, 66, 1024)
+    for method in METHODS:
+        monkeypatch.setenv("TFSEM_CONV3X3", method)
+        assert conv3x3_method(big, "float32") == method
+        assert conv3x3_method(big, "float32", target="tflite") == "conv"
+    monkeypatch.setenv("TFSEM_CONV3X3", "winograd4")
+    assert conv3x3_method(big, "float32", training=True) == "conv"
+    monkeypatch.setenv("TFSEM_CONV3X3", "fastest")
+    with pytest.raises(ValueError, match="TFSEM_CONV3X3='fastest': use auto or one of"):
+        conv3x3_method(big, "float32")
+
+
+def test_auto_measures_once_per_machine_and_keeps_the_fastest(monkeypatch, tmp_path):
+    from tfsem.layers import autotune
+
+    monkeypatch.setenv("TFSEM_CONV3X3", "auto")
+    monkeypatch.setenv("TFSEM_AUTOTUNE_CACHE", str(tmp_path))
+    monkeypatch.setattr(autotune, "_CACHE", {})
+    timings = {"conv": 9.0, "matmul": 4.0, "winograd2": 2.0, "winograd4": 3.0}
+    measured = []
+
+    def fake_measure(run, repeats=3):
+        measured.append(run.method)
+        return timings[run.method]
+
+    def fake_call(method, shape, filters, dtype, training):
+        call = lambda: None  # noqa: E731
+        call.method = method
+        return call
+
+    from tfsem.layers import conv3x3 as module
+
+    monkeypatch.setattr(autotune, "measure", fake_measure)
+    monkeypatch.setattr(module, "_timed_call", fake_call)
+    big = (1, 34, 66, 1024)
+    assert conv3x3_method(big, "float32") == "winograd2"
+    assert sorted(measured) == sorted(timings)
+    assert conv3x3_method(big, "float32") == "winograd2" and len(measured) == 4  # remembered
+    assert conv3x3_method(big, "float32", training=True) == "winograd2"  # its own key
+    assert len(measured) == 7  # conv, matmul, winograd2 with gradients
+    # a new process on the same machine reads the file; nothing is measured again
+    monkeypatch.setattr(autotune, "_CACHE", {})
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1
+    saved = json.loads(files[0].read_text())
+    assert saved["machine"]["tensorflow"] == tf.__version__ and saved["machine"]["cpu"]
+    assert any(k.endswith("1x34x66x1024->1024") for k in saved["choices"])
+    assert conv3x3_method(big, "float32") == "winograd2" and len(measured) == 7
+    # another CPU (or TensorFlow) is another file
+    real = autotune.machine
+    monkeypatch.setattr(autotune, "machine", lambda: {**real(), "cpu": "another CPU"})
+    assert autotune.cache_path() != str(files[0])
+
+
+def test_a_real_measurement_picks_a_method_that_computes_the_conv(monkeypatch, tmp_path):
+    """On this machine, at a size worth measuring: whichever way wins, the conv
+    is tf.nn.conv2d's within rounding (what every pinned method also gives)."""
+    from tfsem.layers import autotune
+
+    monkeypatch.setenv("TFSEM_CONV3X3", "auto")
+    monkeypatch.setenv("TFSEM_AUTOTUNE_CACHE", str(tmp_path))
+    monkeypatch.setattr(autotune, "_CACHE", {})
+    x, k = _case(batch=1, h=16, w=32, c=256, f=64, seed=3)
+    method = conv3x3_method(x.shape, "float32", filters=64)
+    assert method in ("conv", "matmul", "winograd2", "winograd4")
+    choice = json.loads(next(tmp_path.glob("*.json")).read_text())["choices"]
+    (entry,) = choice.values()
+    assert entry["method"] == method and set(entry["ms"]) == {"conv", "matmul", "winograd2",
+                                                               "winograd4"}
+    got = tf.function(lambda v: conv3x3(v, k))(x)  # traced: the choice is read back
+    want = tf.nn.conv2d(x, k, 1, "VALID")
+    scale = float(tf.reduce_max(tf.abs(want)))
+    np.testing.assert_allclose(got / scale, want / scale, atol=3e-5)
 
 
 def xla_functions(concrete_function):
@@ -83,9 +160,11 @@ def xla_functions(concrete_function):
             if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b]
 
 
-def test_a_saved_model_graph_has_no_xla():
-    """TF Serving runs XLA clusters only with --xla_cpu_compilation_enabled."""
-    x, k = _case(batch=1, h=16, w=32, c=256, f=8)
+def test_a_saved_model_graph_has_no_xla(monkeypatch):
+    """TF Serving runs XLA clusters only with --xla_cpu_compilation_enabled:
+    a pinned Winograd applies to this process's Keras graphs only."""
+    monkeypatch.setenv("TFSEM_CONV3X3", "winograd2")
+    x, k = _case(batch=1, h=16, w=32, c=256, f=64)
     for target, xla in (("keras", True), ("saved_model", False), ("tflite", False)):
         with graph_target(target):
             fn = tf.function(lambda v: conv3x3(v, k)).get_concrete_function(x)
@@ -105,9 +184,9 @@ def test_layers_tell_conv3x3_whether_they_train(monkeypatch):
     seen = []
     real = module.conv3x3_method
 
-    def spy(shape, dtype, target=None, training=False):
+    def spy(shape, dtype, target=None, training=False, filters=None):
         seen.append(training)
-        return real(shape, dtype, target, training)
+        return real(shape, dtype, target, training, filters)
 
     monkeypatch.setattr(module, "conv3x3_method", spy)
     x = tf.zeros([1, 4, 4, 8])

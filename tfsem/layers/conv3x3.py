@@ -1,57 +1,53 @@
-"""Stride-1 3x3 convolutions, computed the way measured fastest for their size,
-dtype and graph target (:mod:`tfsem.layers.graph_target`). Every way gives the
-same function (tested against ``tf.nn.conv2d``); float32 results differ by
+"""Stride-1 3x3 convolutions, computed the way measured fastest on the machine
+that runs them (:mod:`tfsem.layers.autotune`), for their shape, dtype and
+graph target (:mod:`tfsem.layers.graph_target`). Every way gives the same
+function (tested against ``tf.nn.conv2d``); float32 results differ by
 rounding only.
 
-What was measured (2 cores of an Intel Xeon with AVX-512 and AMX, TF 2.21's
-oneDNN; ``dev/benchmark.py convs`` prints the table, BENCHMARKS.md):
+The ways:
 
-* bfloat16 / float16: oneDNN's convolution (AMX, ~1.5 TFLOP/s), but for
-  maps of 8x16 and smaller at 512 channels and more (SPADE's head and middle
-  blocks): the im2col GEMM (5.9 vs 9.7 ms at 8x16, 1024 channels).
-* float32, 256 input channels and more, a map of at least 16x32 (in this
-  process only, not in exports): Winograd's minimal filtering (Lavin & Gray
-  2016, arXiv 1509.09308). F(4x4, 3x3) does a 3x3 conv over 4x4 output tiles
-  as 36 independent GEMMs on transformed 6x6 input tiles: 4x fewer
-  multiplications; F(2x2, 3x3) on 4x4 tiles, 2.25x fewer. The tile
-  transforms are XLA-compiled (one fused loop each; as separate TF ops they
-  cost more than the GEMMs save). 1024 channels at 32x64 (pix2pixHD's
-  ResNet blocks): 224 ms as a conv, 125 ms im2col, 73 ms F(2x2), 59 ms
-  F(4x4). Rounding of the outputs: ~2e-5 of their range for F(4x4), 3e-6 for
-  F(2x2), against ~1e-6 for a conv (pix2pixHD's G1 at 1024x512 renders within
-  1 level of the plain convs, 82 / 87 dB); cuDNN makes the same trade on
-  GPUs. F(4x4) is for inference only: its weight gradient sums large
-  transformed terms that cancel, and in one measured case (a pix2pixHD
-  ResNet block, 4x16x32x256, random input) conv_0's kernel gradient came out
-  4.7% (of its largest entry) off the plain convs' (F(2x2): 1e-6), so
-  training uses F(2x2).
-* float32, 512 input channels and more otherwise: im2col (nine shifted
-  slices, one concat) and one GEMM; oneDNN's conv runs 1024 channels at 8x16
-  at ~80 GFLOP/s, the GEMM at ~220.
-* everything else, and every TFLite graph: ``tf.nn.conv2d``.
+* ``conv``: ``tf.nn.conv2d`` (oneDNN on the CPU). The only one in TFLite
+  graphs, and the one for convs too small to be worth a measurement (under
+  2**24 multiply-adds: a few milliseconds at most on any CPU).
+* ``matmul``: im2col (nine shifted slices, one concat) and one GEMM. Plain
+  TF ops, so SavedModels may carry it.
+* ``winograd2`` / ``winograd4`` (float32, this process's Keras graphs only):
+  Winograd's minimal filtering (Lavin & Gray 2016, arXiv 1509.09308). F(4x4,
+  3x3) does a 3x3 conv over 4x4 output tiles as 36 independent GEMMs on
+  transformed 6x6 input tiles: 4x fewer multiplications; F(2x2, 3x3) on 4x4
+  tiles, 2.25x fewer. The tile transforms are XLA-compiled. Rounding: ~2e-5
+  of the output's range for F(4x4), 3e-6 for F(2x2), against ~1e-6 for a
+  conv. F(4x4) is for inference only: its weight gradient sums large
+  transformed terms that cancel (in one measured case, a pix2pixHD ResNet
+  block at 4x16x32x256, conv_0's kernel gradient came out 4.7% of its
+  largest entry off the plain convs'; F(2x2): 1e-6), so training steps choose
+  among the others.
+
+What wins differs between CPUs: on 2 cores of an Intel Xeon with AVX-512 and
+AMX, 1024 channels at 32x64 took 224 ms as a conv, 125 ms im2col, 73 ms
+F(2x2), 59 ms F(4x4); in bfloat16 oneDNN's conv (AMX) won but for maps of
+8x16 and smaller at 1024 channels (the GEMM: 5.9 vs 9.7 ms). Those numbers
+decide nothing here: each machine measures its own (``dev/benchmark.py
+convs`` prints the table and the choices).
 """
 
 from __future__ import annotations
 
 import functools
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
 
+from tfsem.layers import autotune
 from tfsem.layers.graph_target import current_graph_target
 
-__all__ = ["conv3x3", "conv3x3_as_matmul", "conv3x3_method", "winograd_conv3x3"]
+__all__ = ["METHODS", "conv3x3", "conv3x3_as_matmul", "conv3x3_candidates", "conv3x3_method",
+           "winograd_conv3x3"]
 
-#: float32 input channels from which the im2col GEMM beats oneDNN's conv.
-MATMUL_MIN_CHANNELS = 512
-#: bfloat16 / float16: maps up to this many pixels (8x16) go through the GEMM
-#: at MATMUL_MIN_CHANNELS and more (1024 channels at 8x16: 9.7 ms as a conv,
-#: 5.9 ms as the GEMM).
-LOW_PRECISION_MATMUL_MAX_PIXELS = 128
-#: float32 input channels and output pixels from which Winograd pays.
-WINOGRAD_MIN_CHANNELS = 256
-WINOGRAD_MIN_PIXELS = 512        # F(2x2, 3x3): 16x32 and up (over the batch)
-WINOGRAD_F4_MIN_PIXELS = 2048    # F(4x4, 3x3): 32x64 and up (over the batch)
+#: Convs under this many multiply-adds are not worth a measurement: ``conv``.
+MEASURE_MIN_MACS = 2 ** 24
+METHODS = ("conv", "matmul", "winograd2", "winograd4")
 
 # Lavin & Gray's matrices: B^T (input tiles), G (kernel), A^T (output tiles).
 _WINOGRAD = {
@@ -156,28 +152,76 @@ def _has_gpu() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
-def conv3x3_method(padded_shape, dtype, target: str = None, training: bool = False) -> str:
-    """``"winograd4"``, ``"winograd2"``, ``"matmul"`` or ``"conv"``: how
-    :func:`conv3x3` computes a conv of this padded input (see the module).
-    ``training``: no F(4x4), whose kernel gradients are not accurate enough."""
+def conv3x3_candidates(padded_shape, dtype, target: str = None, training: bool = False,
+                       filters: Optional[int] = None) -> List[str]:
+    """The methods that may compute this conv (``conv`` first): what the graph
+    target can carry, what the size allows (Winograd tiles), and only ``conv``
+    for small convs, unknown shapes and GPUs (cuDNN chooses there)."""
     target = target or current_graph_target()
     dtype = tf.as_dtype(dtype)
-    channels = padded_shape[-1]
-    if target == "tflite" or channels is None or _has_gpu():
-        return "conv"
-    h, w = padded_shape[1], padded_shape[2]
-    if dtype != tf.float32:
-        small = h is not None and w is not None and (h - 2) * (w - 2) <= LOW_PRECISION_MATMUL_MAX_PIXELS
-        return "matmul" if small and channels >= MATMUL_MIN_CHANNELS else "conv"
-    if target == "keras" and channels >= WINOGRAD_MIN_CHANNELS and h is not None \
-            and w is not None:
-        h, w = h - 2, w - 2
-        pixels = h * w * (padded_shape[0] or 1)  # over the batch: the GEMMs' rows
-        if pixels >= WINOGRAD_F4_MIN_PIXELS and h % 4 == 0 and w % 4 == 0 and not training:
-            return "winograd4"
-        if pixels >= WINOGRAD_MIN_PIXELS and h % 2 == 0 and w % 2 == 0:
-            return "winograd2"
-    return "matmul" if channels >= MATMUL_MIN_CHANNELS else "conv"
+    batch, h, w, channels = (list(padded_shape) + [None] * 4)[:4]
+    if target == "tflite" or None in (h, w, channels) or _has_gpu():
+        return ["conv"]
+    h, w = h - 2, w - 2
+    macs = (batch or 1) * h * w * channels * (filters or channels) * 9
+    if macs < MEASURE_MIN_MACS:
+        return ["conv"]
+    out = ["conv", "matmul"]
+    if target == "keras" and dtype == tf.float32:
+        if h % 2 == 0 and w % 2 == 0:
+            out.append("winograd2")
+        if h % 4 == 0 and w % 4 == 0 and not training:
+            out.append("winograd4")
+    return out
+
+
+def conv3x3_method(padded_shape, dtype, target: str = None, training: bool = False,
+                   filters: Optional[int] = None) -> str:
+    """How :func:`conv3x3` computes a conv of this padded input and ``filters``
+    outputs (default: as many as inputs): ``TFSEM_CONV3X3`` when it pins a
+    method this conv may use, else the fastest candidate measured on this
+    machine (:mod:`tfsem.layers.autotune`). ``training``: a training step's
+    conv (no F(4x4), and timed with its gradients)."""
+    target = target or current_graph_target()
+    dtype = tf.as_dtype(dtype)
+    candidates = conv3x3_candidates(padded_shape, dtype, target, training, filters)
+    pin = autotune.pinned("TFSEM_CONV3X3", METHODS)
+    if pin is not None:
+        return pin if pin in candidates else "conv"
+    if len(candidates) == 1:
+        return candidates[0]
+    batch, h, w, channels = padded_shape
+    filters = filters or channels
+    key = (f"{target}|{dtype.name}|{'train' if training else 'infer'}|"
+           f"{batch or 1}x{h}x{w}x{channels}->{filters}")
+    return autotune.choose("conv3x3", key, candidates,
+                           lambda method: _timed_call(method, (batch or 1, h, w, channels),
+                                                      filters, dtype, training))
+
+
+def _timed_call(method, shape, filters, dtype, training):
+    """A zero-argument call running the conv ``method`` on random inputs of
+    ``shape`` (eagerly, outside any graph being traced), with its gradients
+    when ``training``."""
+    with tf.init_scope():
+        x = tf.random.normal(shape, dtype=tf.float32)
+        k = tf.random.normal([3, 3, shape[-1], filters], stddev=0.05, dtype=tf.float32)
+        x, k = tf.cast(x, dtype), tf.cast(k, dtype)
+
+        def forward(x, k):
+            return tf.reduce_sum(tf.cast(conv3x3(x, k, method), tf.float32))
+
+        def backward(x, k):
+            # tf.gradients, not a tape: tf.init_scope pauses every tape
+            gx, gk = tf.gradients(forward(x, k), [x, k])
+            return tf.reduce_sum(tf.cast(gx, tf.float32)) + tf.reduce_sum(tf.cast(gk, tf.float32))
+
+        step = tf.function(backward if training else forward, autograph=False)
+
+    def run():
+        with tf.init_scope():
+            return step(x, k).numpy()
+    return run
 
 
 def conv3x3(padded, kernel, method: str = None, training: bool = False):
@@ -185,7 +229,8 @@ def conv3x3(padded, kernel, method: str = None, training: bool = False):
     [3, 3, C, F] kernel (cast to the input's dtype), by ``method`` (default:
     :func:`conv3x3_method` for ``training`` or inference)."""
     padded = tf.convert_to_tensor(padded)
-    method = method or conv3x3_method(padded.shape, padded.dtype, training=bool(training))
+    method = method or conv3x3_method(padded.shape, padded.dtype, training=bool(training),
+                                      filters=kernel.shape[-1])
     if method == "winograd4":
         return winograd_conv3x3(padded, kernel, 4)
     if method == "winograd2":

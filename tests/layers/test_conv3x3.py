@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsem.layers.conv3x3 import (METHODS, conv3x3, conv3x3_candidates, conv3x3_method,
-                                  winograd_conv3x3)
+from tfsem.layers.conv3x3 import conv3x3, conv3x3_candidates, conv3x3_method, winograd_conv3x3
 from tfsem.layers.graph_target import current_graph_target, graph_target
 
 METHODS = ["winograd4", "winograd2", "matmul", "conv"]

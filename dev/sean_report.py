@@ -82,11 +82,14 @@ def _psnr(a, b):
 
 
 def _render(pipe, raw, **look):
+    """Photos of ``raw`` in batches of 8; per-map looks (arrays or lists of
+    len(raw)) are sliced along."""
     import numpy as np
 
-    return np.concatenate([pipe(raw[i:i + 8], **{k: (v[i:i + 8] if hasattr(v, "shape") and
-                                                      v.ndim == 4 else v)
-                                                  for k, v in look.items()})
+    def part(value, i):
+        return value[i:i + 8] if len(np.shape(value)) and len(value) == len(raw) else value
+
+    return np.concatenate([pipe(raw[i:i + 8], **{k: part(v, i) for k, v in look.items()})
                            for i in range(0, len(raw), 8)])
 
 

@@ -119,7 +119,7 @@ def test_export_takes_style_codes_and_tflite_converts(run, tmp_path):
     assert os.path.exists(out / "tflite" / "v1" / "fp32.tflite")
 
 
-def test_style_codes_as_files_from_the_command_line(run, tmp_path):
+def test_style_codes_as_files_from_the_command_line(run, tmp_path, monkeypatch):
     """encode_styles writes per-photo and per-class mean codes; generate renders
     with them, replaces one class's style from another photo (alpha blend) and
     interpolates; the files equal the Pipeline's arrays."""
@@ -151,6 +151,17 @@ def test_style_codes_as_files_from_the_command_line(run, tmp_path):
     np.testing.assert_allclose(mean.codes[0][held > 0], (total / held[:, None])[held > 0],
                                atol=1e-6)  # over the photos holding the class only
     assert not mean.codes[0][held == 0].any()
+
+    # every CLI call below parses, checks and writes as a user's; the run is loaded
+    # once per folder (a load costs ~2 s here)
+    loaded, from_run = {}, Pipeline.from_run
+
+    def cached(path, **kwargs):
+        if path not in loaded:
+            loaded[path] = from_run(path, **kwargs)
+        return loaded[path]
+
+    monkeypatch.setattr(Pipeline, "from_run", staticmethod(cached))
 
     def render(*extra, model=run / "run"):
         out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"

@@ -220,11 +220,11 @@ def test_dream_renders_semgan_maps_with_the_mean_codes(run, tmp_path):
     shutil.copytree(run / "run", copy)
     mean = np.random.default_rng(1).normal(size=(35, 8)).astype(np.float32)
     save_styles(str(copy / "mean_codes.npz"), Styles(mean[None], np.ones((1, 35), bool)))
-    dream = DreamPipeline.from_runs(str(semgan), str(copy))
-    sample = dream.sample([1, 2])
     renderer = Pipeline.from_run(str(copy))
+    dream = DreamPipeline(Pipeline.from_run(str(semgan)), renderer)
+    sample = dream.sample([1, 2])
     np.testing.assert_array_equal(renderer(sample["label_map"]),
                                   renderer(sample["label_map"], style_codes=mean))
     np.testing.assert_array_equal(sample["image"], renderer(sample["label_map"]))
-    zero = Pipeline.from_run(str(run / "run"))(sample["label_map"])
+    zero = renderer(sample["label_map"], style_codes=np.zeros((35, 8), np.float32))
     assert np.abs(zero.astype(int) - sample["image"].astype(int)).max() > 0  # the codes count

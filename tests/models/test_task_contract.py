@@ -150,9 +150,12 @@ def test_infer_is_the_keras_model_over_the_declared_specs(case):
 # GauGAN fits with its VAE, the KL term and a (random-weight) VGG loss: every term of
 # its objective in one trace (~30 s: make test-slow; the VAE's official training step is
 # test_train_equivalence's spade_coco_vae_train, in make test). The plain variant trains
-# through the train CLI in the shared run (tests/conftest.py tiny_gaugan_run).
+# through the train CLI in the shared run (tests/conftest.py tiny_gaugan_run). SEAN's
+# fit (~45 s here: its ACE layers make a long trace) is slow for the same reason: its
+# official step is tests/models/test_sean_training.py, and tests/models/test_sean.py
+# trains it through the train CLI, both in make test.
 @pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.slow) if c == "gaugan_vae" else c
+    pytest.param(c, marks=pytest.mark.slow) if c in ("gaugan_vae", "sean") else c
     for c in FAMILY_CASES if c != "gaugan"])
 def test_fit_and_the_front_end_methods(case):
     experiment, vgg_loss = tiny_family_experiment(case), None

@@ -6,7 +6,8 @@ oneDNN's convolution, an im2col GEMM, Winograd F(2x2) and F(4x4)), which one
 is fastest depends on the CPU (AVX2 or AVX-512, bf16, AMX), the shape and the
 dtype. The first time an op of a shape is needed on a machine, each eligible
 way runs on random inputs of that shape (a warm-up, then the best of a few
-runs) and the fastest is kept, in a JSON file in the user's cache directory
+runs) and the fastest is kept (an alternative to the plain way must win by
+more than ``MARGIN``), in a JSON file in the user's cache directory
 named after the machine: the CPU model, its instruction-set flags and the
 TensorFlow version. Later processes read the choice back; nothing is
 measured twice. No threshold in the code decides for a machine.
@@ -158,11 +159,18 @@ def measure(run: Callable[[], object], repeats: int = 3) -> float:
     return best * 1000.0
 
 
+#: An alternative replaces the first candidate (the plain, most accurate way) only
+#: when it is faster by more than this share: timings on shared cores vary by a
+#: few percent, and a choice inside that noise would trade accuracy for nothing.
+MARGIN = 0.05
+
+
 def choose(op: str, key: str, candidates: Sequence[str],
            make: Callable[[str], Callable[[], object]]) -> str:
     """The fastest of ``candidates`` for ``op`` at ``key`` on this machine:
     from the cache, else measured now (``make(method)`` gives a zero-argument
-    call that runs the op that way) and kept."""
+    call that runs the op that way) and kept. The first candidate is the
+    default: another wins only by more than ``MARGIN``."""
     candidates = list(candidates)
     if len(candidates) == 1:
         return candidates[0]
@@ -174,6 +182,8 @@ def choose(op: str, key: str, candidates: Sequence[str],
             return known
         timings = {method: measure(make(method)) for method in candidates}
         best = min(timings, key=timings.get)
+        if timings[best] > (1.0 - MARGIN) * timings[candidates[0]]:
+            best = candidates[0]
         cache.put(full, best, timings)
     log.info(f"autotune: {op} {key}: {best} ("
              + ", ".join(f"{m} {t:.2f} ms" for m, t in sorted(timings.items(),

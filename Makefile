@@ -28,8 +28,9 @@ demo: $(STAMP)
 
 # Three pytest workers (pytest-xdist), one test file each at a time (module fixtures are
 # built once): TF traces models in Python, so 2 cores run 3 workers (measured: 10% less
-# time than 2; 1 worker takes 2.3x as long).
-TEST_ARGS ?= -n 3 --dist loadfile
+# time than 2; 1 worker takes 2.3x as long). --durations: every run lists its slowest 25
+# tests and fixtures (the suite should stay under 8 minutes here).
+TEST_ARGS ?= -n 3 --dist loadfile --durations=25
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(TEST_ARGS) tests

@@ -16,7 +16,6 @@ config's).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from tfsem import cli
@@ -51,9 +50,8 @@ def main(argv=None) -> int:
     if pipe.style_code_shape is None:
         raise ValueError(f"{args.model}: a {pipe.name} model takes no region style codes; "
                          "encode_styles is for SEAN models")
-    folder = args.model if os.path.isdir(args.model) else os.path.dirname(args.model)
-    out = args.out or os.path.join(folder, "style_codes.npz")
-    mean_out = args.mean_out or S.default_mean_codes_path(args.model)
+    default_out, default_mean = S.default_codes_paths(args.model)
+    out, mean_out = args.out or default_out, args.mean_out or default_mean
     if args.labels:
         images = {}
         for path in png_files(args.images, "photos", (".png", ".jpg", ".jpeg")):

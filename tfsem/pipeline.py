@@ -300,6 +300,10 @@ class ExportedPipeline:
     #: hand out its region codes.
     encodes_styles = False
 
+    def default_style_codes(self):
+        """None: an export's default codes are not read back."""
+        return None
+
     def encode_styles(self, label_map, photo, instance_map=None):
         raise ValueError(f"{self.path}: an export takes region style codes, or a whole style "
                          "photo; encoding a photo's codes (--style-from/--interpolate with "

@@ -27,16 +27,22 @@ import numpy as np
 
 from tfsem.fileio import atomic_write_bytes
 
-__all__ = ["StyleRecipe", "Styles", "compose", "interpolate", "load_styles", "mean_styles",
-           "parse_class", "save_styles"]
+__all__ = ["CODES_FILE", "MEAN_CODES_FILE", "StyleRecipe", "Styles", "compose", "interpolate",
+           "load_styles", "mean_styles", "parse_class", "save_styles"]
+
+#: The files ``python -m tfsem.encode_styles`` writes into a run by default; a
+#: run's ``MEAN_CODES_FILE`` is its default look (``SEAN.attach_run_files``).
+CODES_FILE, MEAN_CODES_FILE = "style_codes.npz", "mean_codes.npz"
 
 
 @dataclass
 class Styles:
-    """Codes [N, S, L], presence [N, S], photo names [N], metadata."""
+    """Codes [N, S, L], presence [N, S] (default: the non-zero codes; the
+    encoder gives zeros exactly where a photo's map lacks the class), photo
+    names [N], metadata."""
 
     codes: np.ndarray
-    present: np.ndarray
+    present: Optional[np.ndarray] = None
     names: Sequence[str] = ()
     meta: Dict = field(default_factory=dict)
     count: Optional[np.ndarray] = None
@@ -48,6 +54,8 @@ class Styles:
         if self.codes.ndim != 3:
             raise ValueError(f"style codes must be [photos, slots, length], got shape "
                              f"{self.codes.shape}")
+        if self.present is None:
+            self.present = np.any(self.codes != 0, axis=-1)
         self.present = np.asarray(self.present, bool).reshape(self.codes.shape[:2])
         if not np.isfinite(self.codes).all():
             raise ValueError("style codes hold NaN or infinite values")
@@ -88,13 +96,12 @@ def load_styles(path: str, slots: Optional[int] = None, length: Optional[int] = 
     try:
         if isinstance(loaded, np.ndarray):
             codes = loaded if loaded.ndim == 3 else loaded[None]
-            styles = Styles(codes, np.any(codes != 0, axis=-1))
+            styles = Styles(codes)
         else:
             if "codes" not in loaded.files:
                 raise ValueError("no 'codes' array")
             codes = loaded["codes"]
-            present = loaded["present"] if "present" in loaded.files else \
-                np.any(np.asarray(codes) != 0, axis=-1)
+            present = loaded["present"] if "present" in loaded.files else None
             names = [str(n) for n in loaded["names"]] if "names" in loaded.files else ()
             meta = json.loads(str(loaded["meta"])) if "meta" in loaded.files else {}
             count = loaded["count"] if "count" in loaded.files else None
@@ -186,7 +193,7 @@ class StyleRecipe:
         if isinstance(source, Styles):
             return source
         codes = pipe.encode_styles(raw, source, inst)
-        return Styles(codes, np.any(codes != 0, axis=-1), ["style photo"])
+        return Styles(codes, names=["style photo"])
 
     def frames(self, pipe, raw, inst=None) -> np.ndarray:
         """Codes [F, S, L] for the raw label map ``raw`` [H,W]: one frame, or

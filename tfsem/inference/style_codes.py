@@ -10,9 +10,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from tfsem.styles import StyleRecipe, Styles, load_styles, mean_styles, parse_class
+from tfsem.styles import (CODES_FILE, MEAN_CODES_FILE, StyleRecipe, Styles, load_styles,
+                          mean_styles, parse_class)
 
-__all__ = ["add_style_arguments", "default_mean_codes_path", "encode_dataset_styles",
+__all__ = ["add_style_arguments", "default_codes_paths", "encode_dataset_styles",
            "encode_file_styles", "style_recipe", "style_recipe_from_args", "write_styles"]
 
 log = logging.getLogger("tfsem.inference")
@@ -20,10 +21,11 @@ log = logging.getLogger("tfsem.inference")
 _CODE_FILES = (".npz", ".npy")
 
 
-def default_mean_codes_path(model_path: str) -> str:
-    """``RUN/mean_codes.npz`` (``RUN``: the run dir, or the folder of a .keras file)."""
+def default_codes_paths(model_path: str):
+    """(``RUN/style_codes.npz``, ``RUN/mean_codes.npz``); ``RUN``: the run dir,
+    or the folder of a .keras file."""
     folder = model_path if os.path.isdir(model_path) else os.path.dirname(model_path)
-    return os.path.join(folder, "mean_codes.npz")
+    return os.path.join(folder, CODES_FILE), os.path.join(folder, MEAN_CODES_FILE)
 
 
 def _source(pipe, text: str, what: str):
@@ -38,7 +40,7 @@ def _source(pipe, text: str, what: str):
     return read_image(text)
 
 
-def style_recipe(pipe, *, model_path: str, style: Optional[str] = None,
+def style_recipe(pipe, *, style: Optional[str] = None,
                  style_codes: Optional[str] = None, style_name: Optional[str] = None,
                  mean_codes: Optional[str] = None, style_from: Sequence[str] = (),
                  alpha: float = 1.0, interpolate: Optional[str] = None,
@@ -54,12 +56,16 @@ def style_recipe(pipe, *, model_path: str, style: Optional[str] = None,
     base = None
     if style_codes:
         base = load_styles(style_codes, slots, length).one(style_name or 0)
-    mean_path = mean_codes or default_mean_codes_path(model_path)
-    mean = None
-    if mean_codes or os.path.isfile(mean_path):
-        mean = load_styles(mean_path, slots, length).one(0)
-        log.info(f"classes without a style take the mean codes of {mean_path}")
-    elif not (style or style_codes):
+    if mean_codes:
+        mean = load_styles(mean_codes, slots, length).one(0)
+        log.info(f"classes without a style take the mean codes of {mean_codes}")
+    else:  # the run's own: RUN/mean_codes.npz, attached to the task when the run loaded
+        default = pipe.default_style_codes()
+        mean = (None if default is None or not default.any()
+                else Styles(default, names=["the run's mean codes"]))
+        if mean is not None:
+            log.info(f"classes without a style take the run's mean codes ({MEAN_CODES_FILE})")
+    if mean is None and not (style or style_codes):
         log.info("note: no --style, --style-codes or mean codes (python -m tfsem.encode_styles "
                  "writes RUN/mean_codes.npz): every region has a zero style code")
     space = pipe.label_space()
@@ -70,10 +76,7 @@ def style_recipe(pipe, *, model_path: str, style: Optional[str] = None,
             raise ValueError(f"--style-from {item!r}: expected CLASS=SOURCE")
         cls, source = item.split("=", 1)
         replace.append((parse_class(cls, names, ids), _source(pipe, source, "--style-from source")))
-    if interpolate is not None and steps < 2:
-        raise ValueError(f"--steps must be >= 2, got {steps}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"--alpha must be in [0, 1], got {alpha}")
+    # alpha and steps are checked where they are used (compose, interpolate)
     return StyleRecipe(photo=read_image(style) if style else None, base=base, mean=mean,
                        replace=replace, alpha=alpha,
                        towards=None if interpolate is None else _source(
@@ -113,7 +116,7 @@ def style_recipe_from_args(pipe, args) -> Optional[StyleRecipe]:
     if (args.style and not pipe.encodes_styles and not (args.style_from or args.interpolate
                                                         or args.style_codes)):
         return None  # an export renders the style photo whole (its predict_style)
-    return style_recipe(pipe, model_path=args.model, style=args.style,
+    return style_recipe(pipe, style=args.style,
                         style_codes=args.style_codes, style_name=args.style_name,
                         mean_codes=args.mean_codes, style_from=args.style_from,
                         alpha=args.alpha, interpolate=args.interpolate, steps=args.steps)
@@ -142,7 +145,7 @@ def encode_file_styles(pipe, pairs, space_name: str) -> Styles:
             raise DataError(label_path, str(err)) from None
         stems.append(stem)
     codes = np.stack(codes)
-    return Styles(codes, np.any(codes != 0, axis=-1), stems, _meta(pipe, space_name))
+    return Styles(codes, names=stems, meta=_meta(pipe, space_name))
 
 
 def encode_dataset_styles(pipe, config, split: Optional[str] = None,
@@ -161,9 +164,8 @@ def encode_dataset_styles(pipe, config, split: Optional[str] = None,
     if not codes:
         raise ValueError(f"the {split!r} split holds no examples")
     codes = np.concatenate(codes)[:max_examples]
-    return Styles(codes, np.any(codes != 0, axis=-1),
-                  [f"{split}_{i:06d}" for i in range(len(codes))],
-                  _meta(pipe, config.data.label_space))
+    return Styles(codes, names=[f"{split}_{i:06d}" for i in range(len(codes))],
+                  meta=_meta(pipe, config.data.label_space))
 
 
 def write_styles(out: str, styles: Styles, mean_out: str) -> None:

@@ -93,11 +93,11 @@ class SEAN(ConditionalGAN):
         """Region codes [B, S, style_length] of photos ``style_image`` [B,H,W,3] in
         [-1, 1] over their own raw label maps ``label_map`` [B,H,W] (the official
         ``Zencoder``: zeros for classes the map does not hold)."""
-        index = self.class_indices(tf.convert_to_tensor(label_map, tf.int32))
-        segmap = self.semantic_input(index, None if instance_map is None
-                                     else tf.convert_to_tensor(instance_map, tf.int32))
-        return self.encoder(tf.convert_to_tensor(style_image, tf.float32), segmap,
-                            training=False)
+        batch = {"label": self.class_indices(tf.convert_to_tensor(label_map, tf.int32)),
+                 "image": tf.convert_to_tensor(style_image, tf.float32)}
+        if instance_map is not None:
+            batch["instance"] = tf.convert_to_tensor(instance_map, tf.int32)
+        return self.batch_style_codes(batch)
 
     def batch_style_codes(self, batch):
         """Region codes [B, S, style_length] of a data batch's photos over its maps."""
@@ -117,9 +117,9 @@ class SEAN(ConditionalGAN):
         the dream chain's."""
         import os
 
-        from tfsem.styles import load_styles
+        from tfsem.styles import MEAN_CODES_FILE, load_styles
 
-        path = os.path.join(folder, "mean_codes.npz")
+        path = os.path.join(folder, MEAN_CODES_FILE)
         if os.path.isfile(path):
             self.attach_default_codes(load_styles(path, self.style_slots,
                                                   self.style_length).codes[0])

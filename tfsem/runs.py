@@ -66,16 +66,14 @@ def load_run(path: str, config_path: Optional[str] = None,
                   file=sys.stderr)
         if model is not None:  # a precision failure is not reported as a corrupt file
             _check_finite(model, keras_file)
-            return config, _with_label_space(config, in_precision(config, model, precision),
-                                              run_dir)
+            return config, _attached(config, in_precision(config, model, precision), run_dir)
     if latest is None:
         raise FileNotFoundError(f"{path}: has neither model.keras nor a checkpoint")
     model = registry.family_of(config).build(config)
     model.build_networks()
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
     _check_finite(model, latest)
-    return config, _with_label_space(config, in_precision(config, model, precision),
-                                              run_dir)
+    return config, _attached(config, in_precision(config, model, precision), run_dir)
 
 
 def _check_finite(model, source: str) -> None:
@@ -92,7 +90,7 @@ def _check_finite(model, source: str) -> None:
                          "checkpoint)")
 
 
-def _with_label_space(config, model, run_dir: str):
+def _attached(config, model, run_dir: str):
     """``model`` with the run's label space attached for ``infer``, and what
     the task keeps beside its weights in the run folder (``attach_run_files``)."""
     from tfsem.data.labels import load_label_space

@@ -89,8 +89,10 @@ class ToyStreetsConfig:
             raise ConfigError(
                 f"{path}: height and width must be >= 16, got {self.height}x{self.width}"
             )
-        if self.appearance not in ("plain", "varied"):
-            raise ConfigError(f"{path}.appearance: must be 'plain' or 'varied', got "
+        from tfsem.data.toy_streets import APPEARANCES
+
+        if self.appearance not in APPEARANCES:
+            raise ConfigError(f"{path}.appearance: must be one of {', '.join(APPEARANCES)}, got "
                               f"{self.appearance!r}")
 
 

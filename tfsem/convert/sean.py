@@ -26,7 +26,7 @@ __all__ = ["DEFAULTS", "infer_sean", "load_sean_generator_weights", "load_sean_w
 
 #: What ZPdesu/SEAN's README trains and releases (CelebA-HQ: ``--dataset_mode
 #: custom --label_nc 19 --no_instance``, crop 256): used where opt.txt is absent.
-DEFAULTS = {"label_space": "celebamask_hq", "image_size": (256, 256), "use_instances": False,
+DEFAULTS = {"label_space": "celebamask_hq", "image_size": (256, 256),
             "num_upsampling_layers": "normal"}
 
 #: Zencoder's convs by their index in the official ``nn.Sequential``.

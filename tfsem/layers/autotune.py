@@ -29,6 +29,7 @@ Exports never see a measured choice they cannot carry: TFLite graphs take
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -66,9 +67,11 @@ def _cpuinfo() -> Dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def machine() -> dict:
     """What a measured choice is valid for: CPU model, its relevant flags,
-    logical CPUs, TensorFlow version."""
+    logical CPUs, TensorFlow version (read once per process: every traced conv
+    that has a choice asks for the cache file)."""
     import tensorflow as tf
 
     info = _cpuinfo()

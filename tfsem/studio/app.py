@@ -66,6 +66,7 @@ from pydantic import BaseModel, Field
 
 from tfsem.data.preprocess import resize_map
 from tfsem.data.readers import DataError, decode_map_png, png_size
+from tfsem.studio.backends import codes_base64
 
 __all__ = ["DEFAULT_MAX_CONCURRENT", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_UPLOAD_BYTES",
            "LOCAL_HOSTS", "create_app", "serve_in_background"]
@@ -431,7 +432,7 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
                 codes = backend.encode_style(label, photo)
             except ValueError as err:
                 raise HTTPException(400, str(err)) from None
-        return {"codes": base64.b64encode(np.asarray(codes, "<f4").tobytes()).decode("ascii"),
+        return {"codes": codes_base64(codes),
                 "present": [bool(v) for v in np.any(codes != 0, axis=-1)]}
 
     @app.post("/api/open", response_model=Maps)

@@ -79,12 +79,17 @@ class StudioModel:
                 "style_codes": self.style_codes}
 
 
+def codes_base64(codes: np.ndarray) -> str:
+    """Style codes as the page and the API carry them: base64 float32 little-endian."""
+    return base64.b64encode(np.asarray(codes, "<f4").tobytes()).decode("ascii")
+
+
 def codes_info(shape, default: Optional[np.ndarray], encode: bool) -> dict:
     """``StudioModel.style_codes`` for codes of ``shape`` (slots, length)."""
     slots, length = shape
     default = np.zeros(shape, np.float32) if default is None else default
     return {"slots": slots, "length": length, "encode": encode,
-            "default": base64.b64encode(np.asarray(default, "<f4").tobytes()).decode("ascii")}
+            "default": codes_base64(default)}
 
 
 class KerasBackend:

@@ -58,22 +58,6 @@ def _train(name, out, steps, stream):
         return run_dir, json.load(f)
 
 
-def _val(config, num):
-    import numpy as np
-
-    from tfsem.data.pipeline import DataPipeline
-
-    labels, images = [], []
-    for batch in DataPipeline(config.data, "val").dataset(training=False, batch_size=16,
-                                                          repeat=False):
-        labels.append(batch["label"].numpy())
-        images.append(batch["image"].numpy())
-        if sum(len(x) for x in labels) >= num:
-            break
-    labels, images = np.concatenate(labels)[:num], np.concatenate(images)[:num]
-    return labels, np.round((images + 1.0) * 127.5).astype(np.uint8)
-
-
 def _psnr(a, b):
     import numpy as np
 
@@ -108,7 +92,10 @@ def measure(runs, examples):
 
     sean, spade = Pipeline.from_run(runs["sean"]), Pipeline.from_run(runs["spade_vae"])
     space = sean.label_space()
-    labels, photos = _val(sean.config, examples)
+    from dev.report import real_val
+
+    labels, photos = real_val(sean.config, examples, photos=True)
+    photos = np.round((photos + 1.0) * 127.5).astype(np.uint8)
     raw = space.decode(labels)
     out = {"examples": int(len(labels))}
     # SEAN: own codes (reconstruction) and the training photos' per-class mean codes

@@ -14,7 +14,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 
-from tests.studio.test_studio_api import TestClient  # noqa: E402
+from tests.studio.test_studio_api import TestClient, b64, png  # noqa: E402
 
 from tfsem.data import toy_streets  # noqa: E402
 from tfsem.studio.app import create_app, serve_in_background  # noqa: E402
@@ -37,16 +37,6 @@ def sean(tmp_path_factory):
     return {"root": root, "backend": KerasBackend(str(run)), "mean": mean}
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _png(array) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def test_the_api_encodes_photos_and_checks_codes(sean):
     backend = sean["backend"]
     client = TestClient(create_app(backend))
@@ -56,22 +46,22 @@ def test_the_api_encodes_photos_and_checks_codes(sean):
     np.testing.assert_array_equal(default, sean["mean"])  # the run's mean codes
     ex = toy_streets.generate(3, H, W, split="val")
     label = ex["label"].astype(np.uint8)
-    answer = client.post("/api/encode_style", json={"style_image": _b64(_png(ex["image"])),
-                                                    "label_png": _b64(_png(label))})
+    answer = client.post("/api/encode_style", json={"style_image": b64(png(ex["image"])),
+                                                    "label_png": b64(png(label))})
     assert answer.status_code == 200, answer.text
     codes = np.frombuffer(base64.b64decode(answer.json()["codes"]), "<f4").reshape(SLOTS, LENGTH)
     np.testing.assert_allclose(codes, backend.pipe.encode_styles(label, ex["image"]), atol=1e-6)
     held = set(np.unique(backend.pipe.task.class_indices(label[None]).numpy()))
     assert {k for k, p in enumerate(answer.json()["present"]) if p} == held
-    render = client.post("/api/render", json={"label_png": _b64(_png(label)),
+    render = client.post("/api/render", json={"label_png": b64(png(label)),
                                               "style_codes": answer.json()["codes"]})
     assert render.status_code == 200
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(render.content))),
                                   backend.pipe(label, style_codes=codes[None]))
-    for bad, message in ((_b64(b"\0" * 12), "must hold 35 x 8 float32 values"),
-                         (_b64(np.full(SLOTS * LENGTH, np.nan, "<f4").tobytes()), "finite"),
+    for bad, message in ((b64(b"\0" * 12), "must hold 35 x 8 float32 values"),
+                         (b64(np.full(SLOTS * LENGTH, np.nan, "<f4").tobytes()), "finite"),
                          ("***", "not base64")):
-        reply = client.post("/api/render", json={"label_png": _b64(_png(label)),
+        reply = client.post("/api/render", json={"label_png": b64(png(label)),
                                                  "style_codes": bad})
         assert reply.status_code == 400 and message in reply.json()["detail"], reply.text
 

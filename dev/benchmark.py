@@ -112,11 +112,50 @@ def _median_seconds(fn, repeats, warmup=2, digits=3):
 
 
 CASE_HELP = ("spade_fwd_WxH, spade_train_WxH, p2phd_global_WxH, p2phd_local_WxH "
-             "(the official ref_bench.py's cases at any size)")
+             "(the official ref_bench.py's cases at any size), quickstart_train (one training "
+             "step of configs/quickstart.json at its batch size)")
+
+#: The quickstart's training step: the config the README's `make demo` trains.
+QUICKSTART_CONFIG = os.path.join(REPO, "configs", "quickstart.json")
+
+
+def quickstart_batch(config, batch_size=None):
+    """A batch of the quickstart's own data (toy_streets, numpy; the official side
+    builds the same arrays): ``{"label", "instance", "image"}`` as numpy."""
+    import numpy as np
+
+    from tfsem.data import toy_streets
+
+    toy, size = config.data.toy, batch_size or config.data.batch_size
+    examples = [toy_streets.generate(i, toy.height, toy.width, seed=toy.seed) for i in range(size)]
+    return {"label": np.stack([e["label"] for e in examples]).astype("int32"),
+            "instance": np.stack([e["instance"] for e in examples]).astype("int32"),
+            "image": np.stack([e["image"] for e in examples]).astype("float32") / 127.5 - 1.0}
+
+
+def build_quickstart(precision: str, xla: bool = False):
+    """The quickstart's training step as ``python -m tfsem.train`` builds it (its
+    config, model and optimisers), on one fixed batch of its data."""
+    import keras
+    import tensorflow as tf
+
+    from tfsem.config import load_config
+    from tfsem.train.build import build_model, compile_model
+
+    keras.mixed_precision.set_global_policy(precision)
+    config = load_config(QUICKSTART_CONFIG)
+    model = build_model(config)
+    compile_model(model, config, num_examples=config.data.toy.num_examples)
+    data = {k: tf.constant(v) for k, v in quickstart_batch(config).items()}
+    body, args = model.train_step, (data,)
+    step = tf.function(body, jit_compile=xla)
+    return (lambda: float(step(data)["G_loss"])), body, args
 
 
 def parse_case(case: str):
     """``spade_fwd_256x128`` -> ("spade", "fwd", height 128, width 256)."""
+    if case == "quickstart_train":
+        return "quickstart", "train", None, None
     parts = case.split("_")
     kinds = {"spade": ("fwd", "train"), "p2phd": ("global", "local")}
     try:
@@ -142,6 +181,10 @@ def build_case(case: str, precision: str, batch: int = 1, xla: bool = False):
     import tensorflow as tf
 
     family, kind, height, width = parse_case(case)
+    if family == "quickstart":
+        if batch != 1:
+            raise ValueError("quickstart_train runs at its config's batch size; no --batch")
+        return build_quickstart(precision, xla)
     if batch != 1 and kind == "train":
         raise ValueError(f"case {case!r}: --batch applies to forward cases only")
     keras.mixed_precision.set_global_policy(precision)
@@ -336,16 +379,17 @@ def profile_table(result) -> str:
 # compare: one table row per (case, batch); four sides, each a fresh process.
 COMPARE_CASES = [("spade_fwd_256x128", 1), ("spade_fwd_512x256", 1), ("spade_train_256x128", 1),
                  ("p2phd_global_1024x512", 1), ("p2phd_local_2048x1024", 1),
-                 ("spade_fwd_256x128", 4), ("p2phd_global_512x256", 4)]
+                 ("spade_fwd_256x128", 4), ("p2phd_global_512x256", 4), ("quickstart_train", 1)]
 SIDES = ("official", "official_bf16", "tfsem", "tfsem_bf16")
 
 
 def _side_command(side, case, batch, repeats, args):
     if side.startswith("official"):
-        if side == "official" and batch == 1:  # the reference's own script, untouched
+        if side == "official" and batch == 1 and not case.startswith("quickstart"):
+            # the reference's own script, untouched
             command = [args.torch_python, args.ref_bench, case, "--repeats", str(repeats)]
         else:
-            command = [args.torch_python, os.path.join(REPO, "tools", "bench_official.py"), case,
+            command = [args.torch_python, os.path.join(REPO, "dev", "bench_official.py"), case,
                        "--repeats", str(repeats), "--batch", str(batch),
                        "--ref-bench", args.ref_bench]
             if side == "official_bf16":

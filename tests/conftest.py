@@ -8,9 +8,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # float32 outputs on every machine (tests of bf16 ask for it; tests of auto patch it).
 os.environ.setdefault("TFSEM_PRECISION", "float32")
 # Kernel choices are measured per machine (tfsem.layers.autotune); the tests pin
-# oneDNN's conv so their results and times do not depend on the machine (the
-# autotuner's own tests set "auto" with a temporary cache).
+# oneDNN's conv and the fused instance norm so their results and times do not
+# depend on the machine (the autotuner's own tests set "auto" with a temporary cache).
 os.environ.setdefault("TFSEM_CONV3X3", "conv")
+os.environ.setdefault("TFSEM_INSTANCE_NORM", "fused")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -105,3 +105,58 @@ def test_benchmark_profile_groups_ops_into_blocks_with_flops():
                     "gflop": 0.05, "gflop_per_s": 12}],
         "op_types": {"Conv2D": 5.0}})
     assert "| global_generator/block_0 | 4.0 | 44.0% | 0.05 | 12 |" in table
+
+
+def test_benchmark_compare_runs_scripts_that_exist():
+    """Every side of every default case starts a script of this repository or
+    the reference's ref_bench.py (a moved script would fail only in compare)."""
+    import argparse
+    import os
+
+    bench = _benchmark_module()
+    args = argparse.Namespace(torch_python=sys.executable, ref_bench="REF/ref_bench.py",
+                              ref="REF")
+    for case, batch in bench.COMPARE_CASES:
+        bench.parse_case(case)
+        for side in bench.SIDES:
+            command, _ = bench._side_command(side, case, batch, 1, args)
+            script = command[1]
+            assert script == "REF/ref_bench.py" or os.path.isfile(script), (side, case, script)
+    command, _ = bench._side_command("official", "quickstart_train", 1, 1, args)
+    assert command[1].endswith("dev/bench_official.py")  # ref_bench.py has no such case
+
+
+@pytest.mark.slow
+def test_benchmark_quickstart_case_builds_the_same_networks_on_both_sides():
+    """The official side of ``quickstart_train`` (its options from
+    configs/quickstart.json, SPADE's hidden width set by rebuilding its convs)
+    has exactly the parameters of tfsem's quickstart G and D."""
+    import os
+
+    from tests.testing import reference_dir
+
+    pytest.importorskip("torch")
+    reference = reference_dir()
+    script = f"""
+import sys
+sys.path.insert(0, {REPO + '/dev'!r})
+import bench_official as b
+ref = b.load_ref_bench({reference + '/tools/ref_bench.py'!r})
+iteration = b.quickstart(ref, ref.torch, {REPO + '/configs/quickstart.json'!r})
+trainer = next(c.cell_contents for c in iteration.__closure__
+               if type(c.cell_contents).__name__ == "Pix2PixTrainer")
+model = trainer.pix2pix_model
+print(sum(p.numel() for p in model.netG.parameters()),
+      sum(p.numel() for p in model.netD.parameters()))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=dict(os.environ, REF=os.path.join(reference, "code")), timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    theirs = tuple(int(v) for v in out.stdout.split()[-2:])
+    bench = _benchmark_module()
+    step, body, _ = bench.build_quickstart("float32")
+    step()  # one training step: every variable exists
+    model = body.__self__
+    ours = tuple(sum(int(v.shape.num_elements()) for v in net.trainable_variables)
+                 for net in (model.generator, model.discriminator))
+    assert ours == theirs

@@ -1,12 +1,16 @@
-"""tfsem.layers.normalization.instance_norm: the fused kernel gives PyTorch's
-InstanceNorm2d(affine=False) at any batch, in every dtype and graph target."""
+"""tfsem.layers.normalization.instance_norm: both ways (the fused kernel, the
+reductions) give PyTorch's InstanceNorm2d(affine=False) at any batch, in every
+dtype and graph target; the way is measured per machine unless pinned."""
+
+import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfsem.layers.graph_target import graph_target
-from tfsem.layers.normalization import InstanceNormalization, instance_norm
+from tfsem.layers.normalization import (InstanceNormalization, instance_norm,
+                                        instance_norm_method)
 from tests.testing import run_layer_test
 
 
@@ -17,15 +21,16 @@ def _numpy_instance_norm(x, eps=1e-5):
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-@pytest.mark.parametrize("target", ["keras", "tflite"])
-def test_values_and_gradients(batch, target):
+@pytest.mark.parametrize("target,method", [("keras", "fused"), ("keras", "moments"),
+                                           ("tflite", None)])
+def test_values_and_gradients(batch, target, method):
     rng = np.random.default_rng(batch)
     x = (rng.normal(size=(batch, 6, 10, 4)) * 3 + 2).astype("float32")
     w = rng.normal(size=x.shape).astype("float32")
     xt = tf.constant(x)
     with graph_target(target), tf.GradientTape() as tape:
         tape.watch(xt)
-        y = instance_norm(xt)
+        y = instance_norm(xt, method=method)
         loss = tf.reduce_sum(y * w)
     np.testing.assert_allclose(y, _numpy_instance_norm(x.astype("float64")), atol=2e-5)
     # d/dx of sum(w * (x - mean) / std) over each (image, channel)
@@ -55,6 +60,73 @@ def test_low_precision_keeps_float32_statistics(dtype):
     # statistics keep the output within the input's own rounding
     reference = _numpy_instance_norm(tf.cast(tf.cast(x, dtype), tf.float32).numpy())
     np.testing.assert_allclose(tf.cast(y, tf.float32), reference, atol=0.05)
+
+
+def test_the_way_is_measured_once_pinned_or_fixed_where_there_is_no_choice(monkeypatch,
+                                                                          tmp_path):
+    from tfsem.layers import autotune
+    from tfsem.layers import normalization as module
+
+    monkeypatch.setenv("TFSEM_INSTANCE_NORM", "auto")
+    monkeypatch.setenv("TFSEM_AUTOTUNE_CACHE", str(tmp_path))
+    monkeypatch.setattr(autotune, "_CACHE", {})
+    timings = {"fused": 5.0, "moments": 2.0}
+    measured = []
+
+    def fake_measure(run, repeats=3):
+        measured.append(run.method)
+        return timings[run.method]
+
+    def fake_norm(method, shape, dtype, training):
+        call = lambda: None  # noqa: E731
+        call.method, call.training = method, training
+        return call
+
+    monkeypatch.setattr(autotune, "measure", fake_measure)
+    monkeypatch.setattr(module, "_timed_norm", fake_norm)
+    big = (1, 128, 256, 64)
+    assert instance_norm_method(big, "float32") == "moments"
+    assert instance_norm_method(big, "float32") == "moments" and len(measured) == 2
+    assert instance_norm_method(big, "float32", training=True) == "moments"  # its own key
+    assert len(measured) == 4
+    (path,) = tmp_path.glob("*.json")
+    keys = json.loads(path.read_text())["choices"]
+    assert sorted(keys) == ["instance_norm|keras|float32|infer|1x128x256x64",
+                            "instance_norm|keras|float32|train|1x128x256x64"]
+    # no choice: TFLite graphs, small norms, unknown shapes
+    assert instance_norm_method(big, "float32", target="tflite") == "moments"
+    assert instance_norm_method((1, 8, 8, 4), "float32") == "fused"
+    assert instance_norm_method((None, 128, 256, 64), "float32") == "fused"
+    assert len(measured) == 4
+    # within the timing noise the plain (first) way stays
+    timings.update(moments=4.9)
+    assert instance_norm_method((2, 128, 256, 64), "float32") == "fused"
+    for method in ("fused", "moments"):
+        monkeypatch.setenv("TFSEM_INSTANCE_NORM", method)
+        assert instance_norm_method(big, "float32") == method
+    assert instance_norm_method(big, "float32", target="tflite") == "moments"
+    monkeypatch.setenv("TFSEM_INSTANCE_NORM", "fastest")
+    with pytest.raises(ValueError, match="TFSEM_INSTANCE_NORM='fastest': use auto or one of"):
+        instance_norm_method((1, 8, 8, 4), "float32")
+
+
+def test_a_real_measurement_picks_a_way_that_computes_the_norm(monkeypatch, tmp_path):
+    """On this machine: whichever way wins, with and without a gradient, the
+    layer's output equals the pinned default's."""
+    from tfsem.layers import autotune
+
+    x = np.random.default_rng(4).normal(size=(2, 64, 64, 32)).astype("float32") * 2 + 1
+    layer = InstanceNormalization()
+    pinned = layer(x, training=True).numpy()
+    monkeypatch.setenv("TFSEM_INSTANCE_NORM", "auto")
+    monkeypatch.setenv("TFSEM_AUTOTUNE_CACHE", str(tmp_path))
+    monkeypatch.setattr(autotune, "_CACHE", {})
+    got = tf.function(lambda v: layer(v, training=True))(tf.constant(x)).numpy()
+    (path,) = tmp_path.glob("*.json")
+    (entry,) = json.loads(path.read_text())["choices"].values()
+    assert entry["method"] in ("fused", "moments") and set(entry["ms"]) == {"fused", "moments"}
+    np.testing.assert_allclose(got, pinned, atol=2e-5)
+    np.testing.assert_allclose(got, _numpy_instance_norm(x.astype("float64")), atol=2e-5)
 
 
 def test_layer():

@@ -15,9 +15,13 @@ measured twice. No threshold in the code decides for a machine.
 Settings (environment):
 
 * ``TFSEM_CONV3X3``: ``auto`` (the default: measured), or one method for every
-  conv where it applies (``conv``, ``matmul``, ``winograd2``, ``winograd4``;
+  3x3 conv (:mod:`tfsem.layers.conv3x3`) where it applies (``conv``, ``matmul``, ``winograd2``, ``winograd4``;
   elsewhere ``conv``). The tests pin ``conv``, so their results do not depend
   on the machine.
+* ``TFSEM_INSTANCE_NORM``: ``auto`` or ``fused`` / ``moments`` for
+  :func:`tfsem.layers.normalization.instance_norm` (one fused batch-norm kernel,
+  or the mean / variance reductions and an elementwise pass). The tests pin
+  ``fused``.
 * ``TFSEM_AUTOTUNE_CACHE``: the cache folder (default
   ``$XDG_CACHE_HOME/tfsem/autotune``, else ``~/.cache/tfsem/autotune``). A
   folder that cannot be written keeps the choices for this process only.
@@ -39,7 +43,7 @@ import threading
 import time
 from typing import Callable, Dict, Optional, Sequence
 
-__all__ = ["AutotuneCache", "cache_path", "choose", "machine", "measure", "pinned"]
+__all__ = ["AutotuneCache", "cache_path", "choose", "machine", "measure", "pick", "pinned"]
 
 log = logging.getLogger("tfsem.autotune")
 
@@ -192,3 +196,13 @@ def choose(op: str, key: str, candidates: Sequence[str],
              + ", ".join(f"{m} {t:.2f} ms" for m, t in sorted(timings.items(),
                                                                key=lambda kv: kv[1])) + ")")
     return best
+
+
+def pick(op: str, env: str, methods: Sequence[str], candidates: Sequence[str], key: str,
+         make: Callable[[str], Callable[[], object]]) -> str:
+    """The method for one op: the one ``env`` pins when this op may use it (else
+    the first candidate, the plain way), or :func:`choose`'s measured one."""
+    pin = pinned(env, methods)
+    if pin is not None:
+        return pin if pin in candidates else candidates[0]
+    return choose(op, key, candidates, make)

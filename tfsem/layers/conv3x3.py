@@ -185,18 +185,16 @@ def conv3x3_method(padded_shape, dtype, target: str = None, training: bool = Fal
     target = target or current_graph_target()
     dtype = tf.as_dtype(dtype)
     candidates = conv3x3_candidates(padded_shape, dtype, target, training, filters)
-    pin = autotune.pinned("TFSEM_CONV3X3", METHODS)
-    if pin is not None:
-        return pin if pin in candidates else "conv"
     if len(candidates) == 1:
+        autotune.pinned("TFSEM_CONV3X3", METHODS)  # a bad value is an error everywhere
         return candidates[0]
     batch, h, w, channels = padded_shape
     filters = filters or channels
     key = (f"{target}|{dtype.name}|{'train' if training else 'infer'}|"
            f"{batch or 1}x{h}x{w}x{channels}->{filters}")
-    return autotune.choose("conv3x3", key, candidates,
-                           lambda method: _timed_call(method, (batch or 1, h, w, channels),
-                                                      filters, dtype, training))
+    return autotune.pick("conv3x3", "TFSEM_CONV3X3", METHODS, candidates, key,
+                         lambda method: _timed_call(method, (batch or 1, h, w, channels),
+                                                    filters, dtype, training))
 
 
 def _timed_call(method, shape, filters, dtype, training):

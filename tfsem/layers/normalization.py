@@ -1,12 +1,14 @@
 """Parameter-free normalisation layers chosen by name (instance / batch / sync_batch / none)."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfsem.layers.graph_target import current_graph_target
 
 __all__ = ["NORMS", "AffineBatchNormalization", "InstanceNormalization",
-           "ParamFreeBatchNormalization", "affine_norm_layer", "instance_norm", "param_free_norm",
+           "ParamFreeBatchNormalization", "affine_norm_layer", "instance_norm",
+           "instance_norm_method", "param_free_norm",
            "torch_batch_norm_training"]
 
 NORMS = ("instance", "batch", "sync_batch", "none")
@@ -45,27 +47,85 @@ def affine_norm_layer(norm: str, name=None, inference_statistics: str = "image")
     raise ValueError(f"norm must be 'batch', 'instance' or 'none', got {norm!r}")
 
 
-def instance_norm(x, epsilon: float = 1e-5):
+#: Instance norms of fewer elements than this are not worth a measurement
+#: (well under a millisecond either way): they run ``fused``.
+NORM_MEASURE_MIN_ELEMENTS = 2 ** 18
+NORM_METHODS = ("fused", "moments")
+
+
+def instance_norm_method(shape, dtype, training: bool = False, target: str = None) -> str:
+    """How :func:`instance_norm` computes a norm of this NHWC ``shape``:
+    ``fused`` (one fused batch-norm kernel) or ``moments`` (reductions and an
+    elementwise pass; the only way in TFLite graphs). ``TFSEM_INSTANCE_NORM``
+    pins one; else the faster on this machine (:mod:`tfsem.layers.autotune`),
+    measured with its gradient for a ``training`` step. Unknown shapes, small
+    norms and GPUs (cuDNN) take ``fused``."""
+    from tfsem.layers import autotune
+
+    target = target or current_graph_target()
+    if target == "tflite":
+        return "moments"
+    dims = list(shape)
+    candidates = ["fused", "moments"]
+    if (len(dims) != 4 or None in dims or int(np.prod(dims)) < NORM_MEASURE_MIN_ELEMENTS
+            or tf.config.list_logical_devices("GPU")):
+        autotune.pinned("TFSEM_INSTANCE_NORM", NORM_METHODS)  # a bad value errs everywhere
+        return "fused"
+    dtype = tf.as_dtype(dtype)
+    key = f"{target}|{dtype.name}|{'train' if training else 'infer'}|{'x'.join(map(str, dims))}"
+    return autotune.pick("instance_norm", "TFSEM_INSTANCE_NORM", NORM_METHODS, candidates, key,
+                         lambda method: _timed_norm(method, dims, dtype, training))
+
+
+def _timed_norm(method, shape, dtype, training):
+    """A zero-argument call running :func:`instance_norm` by ``method`` on random
+    inputs (eagerly, outside any graph being traced), with its gradient when
+    ``training``."""
+    with tf.init_scope():
+        x = tf.cast(tf.random.normal(shape), dtype)
+
+        def forward(x):
+            return tf.reduce_sum(tf.cast(instance_norm(x, method=method) ** 2, tf.float32))
+
+        def backward(x):
+            return tf.reduce_sum(tf.cast(tf.gradients(forward(x), [x])[0], tf.float32))
+
+        step = tf.function(backward if training else forward, autograph=False)
+
+    def run():
+        with tf.init_scope():
+            return step(x).numpy()
+    return run
+
+
+def instance_norm(x, epsilon: float = 1e-5, training: bool = False, method: str = None):
     """Parameter-free instance norm of NHWC ``x`` (statistics in float32, output
     in ``x``'s dtype): ``(x - mean) / sqrt(var + epsilon)`` per image and
     channel over H and W, the biased variance, as PyTorch's
     ``InstanceNorm2d(affine=False)``.
 
-    Computed by the training-mode fused batch norm, whose statistics are per
-    channel over N, H and W: at batch 1 that IS instance norm; a larger batch
-    is moved into the channels first (``[B,H,W,C] -> [1,H,W,B*C]``). One fused
-    kernel (oneDNN on CPUs, cuDNN on GPUs) reads the tensor twice where
-    ``tf.nn.moments`` and the separate subtract / multiply make about eight
-    passes: 103 -> 31 ms for norm + ReLU at 512x1024x64 (BENCHMARKS.md). Its
-    gradient (``FusedBatchNormGradV3``) is the full one, through the
-    statistics. In a TFLite graph (``graph_target("tflite")``): the reductions
-    (MEAN, SQUARED_DIFFERENCE, RSQRT), builtin ops that ``int8_float_norm``
-    keeps in float."""
+    Two ways (``method``, default :func:`instance_norm_method`, measured per
+    machine and shape; ``training`` says whether a gradient will be taken):
+
+    * ``fused``: the training-mode fused batch norm, whose statistics are per
+      channel over N, H and W: at batch 1 that IS instance norm; a larger batch
+      is moved into the channels first (``[B,H,W,C] -> [1,H,W,B*C]``). One
+      fused kernel (oneDNN on CPUs, cuDNN on GPUs) reads the tensor twice
+      where the reductions make about eight passes: 103 -> 31 ms for norm +
+      ReLU at 512x1024x64 on an Intel Xeon with oneDNN (BENCHMARKS.md). Its
+      gradient (``FusedBatchNormGradV3``) is the full one, through the
+      statistics.
+    * ``moments``: ``tf.nn.moments`` in float32, then one subtract and multiply
+      (MEAN, SQUARED_DIFFERENCE, RSQRT in a TFLite graph, builtin ops that
+      ``int8_float_norm`` keeps in float; the only way there)."""
     x = tf.convert_to_tensor(x)
-    if current_graph_target() == "tflite":
+    method = method or instance_norm_method(x.shape, x.dtype, training=bool(training))
+    if method == "moments":
         mean, var = tf.nn.moments(tf.cast(x, tf.float32), [1, 2], keepdims=True)
         inv = tf.math.rsqrt(var + epsilon)
         return tf.cast((tf.cast(x, tf.float32) - mean) * inv, x.dtype)
+    if method != "fused":
+        raise ValueError(f"instance_norm: unknown method {method!r}; use one of {NORM_METHODS}")
     dtype = x.dtype if x.dtype in (tf.float32, tf.bfloat16, tf.float16) else tf.float32
     batch = x.shape[0]
     if batch == 1:
@@ -119,7 +179,7 @@ class InstanceNormalization(keras.layers.Layer):
         self.epsilon = epsilon
 
     def call(self, x, training=None):
-        return instance_norm(x, self.epsilon)
+        return instance_norm(x, self.epsilon, training=training is True)
 
     def compute_output_shape(self, input_shape):
         return input_shape

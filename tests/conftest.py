@@ -7,11 +7,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # --precision auto picks bfloat16 on CPUs with avx512_bf16 / AMX: the tests compare
 # float32 outputs on every machine (tests of bf16 ask for it; tests of auto patch it).
 os.environ.setdefault("TFSEM_PRECISION", "float32")
-# Kernel choices are measured per machine (tfsem.layers.autotune); the tests pin
+# Kernel choices are measured per machine (tfsem.autotune); the tests pin
 # oneDNN's conv and the fused instance norm so their results and times do not
 # depend on the machine (the autotuner's own tests set "auto" with a temporary cache).
 os.environ.setdefault("TFSEM_CONV3X3", "conv")
 os.environ.setdefault("TFSEM_INSTANCE_NORM", "fused")
+# ... and keep TensorFlow's own oneDNN rule (python -m tfsem.train would otherwise
+# time the config's steps with oneDNN on and off the first time it trains it).
+os.environ.setdefault("TFSEM_ONEDNN", "default")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -73,19 +73,21 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv=None) -> int:
     """Runs ``main(argv)`` with the libraries' reports on stdout; user-facing
     errors become ``error: ...`` and exit code 2, any other exception one
     ``error:`` line and exit code 1 (``TFSEM_DEBUG=1`` re-raises it, with its
-    traceback)."""
-    import tensorflow as tf
-
+    traceback). TensorFlow is not imported here: ``tfsem.train`` chooses its
+    oneDNN setting before TensorFlow starts."""
     report_to_stdout()
     try:
         return int(main(argv) or 0)
-    except (ValueError, TypeError, OSError, tf.errors.OpError) as err:
-        print(f"error: {error_line(err)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # anything else: still one line, the traceback on request
+    except Exception as err:
+        tf = sys.modules.get("tensorflow")  # an OpError comes only from a running TF
+        if isinstance(err, (ValueError, TypeError, OSError)) or (
+                tf is not None and isinstance(err, tf.errors.OpError)):
+            print(f"error: {error_line(err)}", file=sys.stderr)
+            return 2
+        # anything else: still one line, the traceback on request
         if os.environ.get("TFSEM_DEBUG") == "1":
             raise
         print(f"error: {type(err).__name__}: {error_line(err)} (an unexpected error: set "

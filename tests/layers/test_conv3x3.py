@@ -90,7 +90,7 @@ def test_a_pinned_method_applies_where_it_may(monkeypatch):
 
 
 def test_auto_measures_once_per_machine_and_keeps_the_fastest(monkeypatch, tmp_path):
-    from tfsem.layers import autotune
+    from tfsem import autotune
 
     monkeypatch.setenv("TFSEM_CONV3X3", "auto")
     monkeypatch.setenv("TFSEM_AUTOTUNE_CACHE", str(tmp_path))
@@ -130,14 +130,15 @@ def test_auto_measures_once_per_machine_and_keeps_the_fastest(monkeypatch, tmp_p
     assert conv3x3_method((1, 34, 66, 512), "float32") == "conv"
     # another CPU (or TensorFlow) is another file
     real = autotune.machine
-    monkeypatch.setattr(autotune, "machine", lambda: {**real(), "cpu": "another CPU"})
+    monkeypatch.setattr(autotune, "machine",
+                        lambda onednn=True: {**real(onednn), "cpu": "another CPU"})
     assert autotune.cache_path() != str(files[0])
 
 
 def test_a_real_measurement_picks_a_method_that_computes_the_conv(monkeypatch, tmp_path):
     """On this machine, at a size worth measuring: whichever way wins, the conv
     is tf.nn.conv2d's within rounding (what every pinned method also gives)."""
-    from tfsem.layers import autotune
+    from tfsem import autotune
 
     monkeypatch.setenv("TFSEM_CONV3X3", "auto")
     monkeypatch.setenv("TFSEM_AUTOTUNE_CACHE", str(tmp_path))

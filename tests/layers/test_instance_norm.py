@@ -64,7 +64,7 @@ def test_low_precision_keeps_float32_statistics(dtype):
 
 def test_the_way_is_measured_once_pinned_or_fixed_where_there_is_no_choice(monkeypatch,
                                                                           tmp_path):
-    from tfsem.layers import autotune
+    from tfsem import autotune
     from tfsem.layers import normalization as module
 
     monkeypatch.setenv("TFSEM_INSTANCE_NORM", "auto")
@@ -113,7 +113,7 @@ def test_the_way_is_measured_once_pinned_or_fixed_where_there_is_no_choice(monke
 def test_a_real_measurement_picks_a_way_that_computes_the_norm(monkeypatch, tmp_path):
     """On this machine: whichever way wins, with and without a gradient, the
     layer's output equals the pinned default's."""
-    from tfsem.layers import autotune
+    from tfsem import autotune
 
     x = np.random.default_rng(4).normal(size=(2, 64, 64, 32)).astype("float32") * 2 + 1
     layer = InstanceNormalization()

@@ -1,5 +1,5 @@
 """Stride-1 3x3 convolutions, computed the way measured fastest on the machine
-that runs them (:mod:`tfsem.layers.autotune`), for their shape, dtype and
+that runs them (:mod:`tfsem.autotune`), for their shape, dtype and
 graph target (:mod:`tfsem.layers.graph_target`). Every way gives the same
 function (tested against ``tf.nn.conv2d``); float32 results differ by
 rounding only.
@@ -39,7 +39,7 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
-from tfsem.layers import autotune
+from tfsem import autotune
 from tfsem.layers.graph_target import current_graph_target
 
 __all__ = ["METHODS", "conv3x3", "conv3x3_as_matmul", "conv3x3_candidates", "conv3x3_method",
@@ -180,7 +180,7 @@ def conv3x3_method(padded_shape, dtype, target: str = None, training: bool = Fal
     """How :func:`conv3x3` computes a conv of this padded input and ``filters``
     outputs (default: as many as inputs): ``TFSEM_CONV3X3`` when it pins a
     method this conv may use, else the fastest candidate measured on this
-    machine (:mod:`tfsem.layers.autotune`). ``training``: a training step's
+    machine (:mod:`tfsem.autotune`). ``training``: a training step's
     conv (no F(4x4), and timed with its gradients)."""
     target = target or current_graph_target()
     dtype = tf.as_dtype(dtype)

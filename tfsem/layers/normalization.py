@@ -57,10 +57,10 @@ def instance_norm_method(shape, dtype, training: bool = False, target: str = Non
     """How :func:`instance_norm` computes a norm of this NHWC ``shape``:
     ``fused`` (one fused batch-norm kernel) or ``moments`` (reductions and an
     elementwise pass; the only way in TFLite graphs). ``TFSEM_INSTANCE_NORM``
-    pins one; else the faster on this machine (:mod:`tfsem.layers.autotune`),
+    pins one; else the faster on this machine (:mod:`tfsem.autotune`),
     measured with its gradient for a ``training`` step. Unknown shapes, small
     norms and GPUs (cuDNN) take ``fused``."""
-    from tfsem.layers import autotune
+    from tfsem import autotune
 
     target = target or current_graph_target()
     if target == "tflite":

@@ -39,10 +39,14 @@ def main(argv=None) -> int:
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
 
+    from tfsem import autotune
     from tfsem.config import load_config
-    from tfsem.train.trainer import NonFiniteLossError, Trainer, run_dir_for
 
     config = load_config(args.config, overrides=args.set)
+    # before TensorFlow starts: oneDNN on or off, whichever trains this config faster here
+    autotune.choose_onednn_for_training(config, args.config, args.set)
+    from tfsem.train.trainer import NonFiniteLossError, Trainer, run_dir_for
+
     trainer = Trainer(config, run_dir_for(config, args.out), resume=args.resume, stream=sys.stdout,
                       allow_config_change=args.allow_config_change, force=args.force)
     try:

@@ -10,6 +10,11 @@ how they are run:
   --autocast   inside ``torch.autocast("cpu", dtype=torch.bfloat16)``, the
                bf16 path a PyTorch user has;
   --batch N    the forward on N copies of the input (serving throughput).
+  --device cuda  on the GPU (``dev/benchmark.py compare --device gpu``): the
+               SPADE cases' ``--gpu_ids -1`` becomes ``0`` as the options are
+               parsed, pix2pixHD's generator and input move to CUDA, and every
+               timed call ends with ``torch.cuda.synchronize()``;
+  --autocast-dtype float16  the GPU's autocast (default bfloat16, the CPU's).
 Case ``quickstart_train``: one official training iteration (``Pix2PixTrainer``'s
 generator then discriminator step, as ``ref_bench.py``'s training case) at the
 settings of tfsem's ``configs/quickstart.json`` (widths, D scales and layers,
@@ -142,6 +147,35 @@ def quickstart(ref, torch, config_path):
     return iteration
 
 
+def on_cuda(ref, torch, case, kind, width):
+    """The case's call on CUDA (see the module doc); the options parser is
+    patched so that ``ref_bench.py`` itself stays untouched."""
+    import argparse
+
+    original = argparse.ArgumentParser.parse_known_args
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        if "--gpu_ids" in args:
+            args[args.index("--gpu_ids") + 1] = "0"
+        return original(self, args, namespace)
+
+    if case.startswith("spade_"):
+        argparse.ArgumentParser.parse_known_args = parse_known_args
+        try:
+            fn = ref.spade(width, kind == "train")
+        finally:
+            argparse.ArgumentParser.parse_known_args = original
+    else:
+        cells = closure(ref.p2phd(kind == "local", width))
+        G, x = cells["G"].cuda(), cells["x"].cuda()
+
+        def fn():
+            with torch.inference_mode():
+                G(x)
+    return fn
+
+
 def main(argv=None) -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     default_ref = os.path.join(here, "..", "..", "shared", "reference", "tools", "ref_bench.py")
@@ -151,6 +185,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ref-bench", default=default_ref)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--autocast-dtype", default="bfloat16", choices=["bfloat16", "float16"])
     parser.add_argument("--config", default=os.path.join(here, "..", "configs", "quickstart.json"),
                         help="quickstart_train: the tfsem config whose settings to use")
     args = parser.parse_args(argv)
@@ -166,7 +202,9 @@ def main(argv=None) -> int:
     else:
         kind, size = args.case.split("_")[1:]
         width = int(size.split("x")[0])
-        if args.case.startswith("spade_"):
+        if args.device == "cuda":
+            fn = on_cuda(ref, torch, args.case, kind, width)
+        elif args.case.startswith("spade_"):
             fn = ref.spade(width, kind == "train")
         elif args.case.startswith("p2phd_"):
             fn = ref.p2phd(kind == "local", width)
@@ -177,11 +215,22 @@ def main(argv=None) -> int:
                 raise SystemExit("--batch applies to forward cases only")
             fn = batched(fn, args.batch, torch)
 
+    device = "cuda" if args.device == "cuda" else "cpu"
+
     def autocast():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device, dtype=getattr(torch, args.autocast_dtype)):
             fn()
-    result = ref.timeit(autocast if args.autocast else fn, args.repeats, warmup=1 if args.case.startswith("p2phd") else 2)
-    result.update(case=args.case, batch=args.batch, autocast=args.autocast)
+
+    timed = autocast if args.autocast else fn
+    if device == "cuda":
+        untimed = timed
+
+        def timed():
+            untimed()
+            torch.cuda.synchronize()
+    result = ref.timeit(timed, args.repeats, warmup=1 if args.case.startswith("p2phd") else 2)
+    result.update(case=args.case, batch=args.batch, autocast=args.autocast, device=device,
+                  autocast_dtype=args.autocast_dtype if args.autocast else None)
     print(json.dumps(result))
     return 0
 

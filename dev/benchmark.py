@@ -168,14 +168,17 @@ def parse_case(case: str):
     return family, kind, height, width
 
 
-def build_case(case: str, precision: str, batch: int = 1, xla: bool = False):
+def build_case(case: str, precision: str, batch: int = 1, xla: bool = False,
+               strategy: str = "none"):
     """One case through tfsem's public API, at the official benchmark
     settings: SPADE with Cityscapes' 35 labels + instance edges, ngf 64, D 2
     scales x 4 layers, spectral norm, VGG off, ``num_upsampling_layers
     normal``; pix2pixHD's generator on 36 channels (G1 ngf 64; the local
     enhancer ngf 32 around it). Returns ``(run, body, args)``: ``run()`` one
     timed call inside tf.function; ``body(*args)`` the same computation as a
-    plain Python function (for tracing it again, e.g. to count FLOPs)."""
+    plain Python function (for tracing it again, e.g. to count FLOPs).
+    ``strategy`` ``mirrored``: a training case built and run under
+    MirroredStrategy (as ``tfsem.train`` runs it; one replica per GPU)."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -187,15 +190,16 @@ def build_case(case: str, precision: str, batch: int = 1, xla: bool = False):
         return build_quickstart(precision, xla)
     if batch != 1 and kind == "train":
         raise ValueError(f"case {case!r}: --batch applies to forward cases only")
+    if strategy not in ("none", "mirrored") or (strategy == "mirrored" and kind != "train"):
+        raise ValueError(f"--strategy {strategy!r}: none, or mirrored for a training case")
     keras.mixed_precision.set_global_policy(precision)
+    mirrored = tf.distribute.MirroredStrategy() if strategy == "mirrored" else None
+    if family == "spade" and kind == "train" and mirrored is not None:
+        return _mirrored_spade_step(mirrored, height, width, xla)
     if family == "spade":
         from tfsem.data import toy_streets
-        from tfsem.models import GauGAN
 
-        model = GauGAN(num_classes=35, image_size=(height, width), use_instances=True, ngf=64,
-                       ndf=64, num_D=2, n_layers_D=4, num_upsampling_layers="normal",
-                       lambda_vgg=0.0, seed=0)
-        model.compile()
+        model = _spade_benchmark_model(height, width)
         ex = toy_streets.generate(0, height, width)
         data = {"label": tf.constant(np.repeat(ex["label"][None].astype("int32"), batch, 0)),
                 "instance": tf.constant(np.repeat(ex["instance"][None], batch, 0)),
@@ -220,11 +224,44 @@ def build_case(case: str, precision: str, batch: int = 1, xla: bool = False):
     return (lambda: forward(*args)[0, 0, 0, 0].numpy()), body, args
 
 
-def tfsem_case(case: str, precision: str, batch: int, repeats: int, xla: bool = False) -> dict:
+def _spade_benchmark_model(height, width):
+    from tfsem.models import GauGAN
+
+    model = GauGAN(num_classes=35, image_size=(height, width), use_instances=True, ngf=64,
+                   ndf=64, num_D=2, n_layers_D=4, num_upsampling_layers="normal",
+                   lambda_vgg=0.0, seed=0)
+    model.compile()
+    return model
+
+
+def _mirrored_spade_step(strategy, height, width, xla):
+    """The SPADE training case as tfsem.train runs it: model and optimisers built
+    in the strategy's scope, the step through ``strategy.run``, losses reduced."""
+    import tensorflow as tf
+
+    from tfsem.data import toy_streets
+
+    with strategy.scope():
+        model = _spade_benchmark_model(height, width)
+    ex = toy_streets.generate(0, height, width)
+    data = {"label": tf.constant(ex["label"][None].astype("int32")),
+            "instance": tf.constant(ex["instance"][None]),
+            "image": tf.constant(ex["image"][None].astype("float32") / 127.5 - 1.0)}
+
+    def body(batch):
+        out = strategy.run(model.train_step, args=(batch,))
+        return {k: strategy.reduce("MEAN", v, axis=None) for k, v in out.items()}
+
+    step = tf.function(body, jit_compile=xla)
+    return (lambda: float(step(data)["G_loss"])), body, (data,)
+
+
+def tfsem_case(case: str, precision: str, batch: int, repeats: int, xla: bool = False,
+               strategy: str = "none") -> dict:
     """Times one case (:func:`build_case`): median seconds of ``repeats`` calls."""
-    fn, _, _ = build_case(case, precision, batch, xla)
+    fn, _, _ = build_case(case, precision, batch, xla, strategy)
     result = _median_seconds(fn, repeats, warmup=1 if case.startswith("p2phd") else 2)
-    result.update(case=case, batch=batch, precision=precision, xla=xla)
+    result.update(case=case, batch=batch, precision=precision, xla=xla, strategy=strategy)
     return result
 
 
@@ -383,7 +420,23 @@ COMPARE_CASES = [("spade_fwd_256x128", 1), ("spade_fwd_512x256", 1), ("spade_tra
 SIDES = ("official", "official_bf16", "tfsem", "tfsem_bf16")
 
 
+#: The GPU run (``gpu``): the papers' sizes. SPADE trains on Cityscapes at
+#: 512x256 and pix2pixHD's G1 at 1024x512, its local enhancer at 2048x1024;
+#: serving throughput at batch 4.
+GPU_CASES = [("spade_train_512x256", 1), ("spade_fwd_512x256", 1), ("spade_fwd_512x256", 4),
+             ("p2phd_global_1024x512", 1), ("p2phd_global_1024x512", 4),
+             ("p2phd_local_2048x1024", 1)]
+#: side -> (precision, options) on the GPU; official sides run the official code
+#: on CUDA (fp32, and under torch.autocast float16).
+GPU_SIDES = {"official": None, "official_fp16": None,
+             "tfsem": ("float32", []), "tfsem_fp16": ("mixed_float16", []),
+             "tfsem_xla": ("float32", ["--xla"]), "tfsem_fp16_xla": ("mixed_float16", ["--xla"]),
+             "tfsem_mirrored": ("float32", ["--strategy", "mirrored"])}
+
+
 def _side_command(side, case, batch, repeats, args):
+    if getattr(args, "device", "cpu") == "gpu":
+        return _gpu_side_command(side, case, batch, repeats, args)
     if side.startswith("official"):
         if side == "official" and batch == 1 and not case.startswith("quickstart"):
             # the reference's own script, untouched
@@ -398,6 +451,42 @@ def _side_command(side, case, batch, repeats, args):
     precision = "mixed_bfloat16" if side == "tfsem_bf16" else "float32"
     return ([sys.executable, os.path.abspath(__file__), "case", case, "--precision", precision,
              "--batch", str(batch), "--repeats", str(repeats)], REPO)
+
+
+def _gpu_side_command(side, case, batch, repeats, args):
+    if side.startswith("official"):
+        command = [args.torch_python, os.path.join(REPO, "dev", "bench_official.py"), case,
+                   "--repeats", str(repeats), "--batch", str(batch), "--ref-bench",
+                   args.ref_bench, "--device", "cuda"]
+        if side == "official_fp16":
+            command += ["--autocast", "--autocast-dtype", "float16"]
+        return command, os.path.join(args.ref, "SPADE")
+    precision, options = GPU_SIDES[side]
+    return ([sys.executable, os.path.abspath(__file__), "case", case, "--precision", precision,
+             "--batch", str(batch), "--repeats", str(repeats), *options], REPO)
+
+
+def _applies(side, case, batch):
+    """MirroredStrategy is timed on training steps only."""
+    return not (side == "tfsem_mirrored" and ("_train_" not in case or batch != 1))
+
+
+def gpu_table(rows, sides) -> str:
+    """One row per case; each side's time (or images/s) and its speed-up over
+    the official fp32."""
+    lines = ["| case | batch | " + " | ".join(sides) + " |",
+             "|---|---:|" + "---|" * len(sides)]
+    for row in rows:
+        cells = []
+        base = row["sides"].get("official", {"error": "not run"})
+        for side in sides:
+            summary = row["sides"].get(side, {"error": "not run"})
+            cell = _cell(summary, row["batch"]) if "median_s" in summary else "-"
+            if side != "official" and "median_s" in summary:
+                cell += f" ({_ratio(base, summary)})"
+            cells.append(cell)
+        lines.append(f"| {row['case']} | {row['batch']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _run_side(side, case, batch, args):
@@ -419,16 +508,18 @@ def _run_side(side, case, batch, args):
 
 
 def cpu_info() -> dict:
-    """The CPU's model name and its bf16 instruction sets (Linux /proc/cpuinfo)."""
-    from tfsem.precision import cpu_flags
+    """The CPU's model name and the instruction-set flags that decide kernel
+    speed (those of ``tfsem.autotune``'s machine key), and the ISA limits in
+    effect (an emulation names itself)."""
+    from tfsem import autotune
 
-    model, flags = "", cpu_flags()
-    if os.path.isfile("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f
-                          if line.startswith("model name")), "")
-    return {"cpu": model, "cpus": os.cpu_count(), "avx512_bf16": "avx512_bf16" in flags,
-            "amx_bf16": "amx_bf16" in flags}
+    machine = autotune.machine()
+    limits = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "XLA_FLAGS",
+                                         "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY",
+                                         "TF_ENABLE_ONEDNN_OPTS") if k in os.environ}
+    return {"cpu": machine["cpu"], "cpus": os.cpu_count(), "flags": machine["flags"],
+            "avx512_bf16": "avx512_bf16" in machine["flags"],
+            "amx_bf16": "amx_bf16" in machine["flags"], "limits": limits}
 
 
 def _machine():
@@ -479,6 +570,22 @@ def markdown_table(rows) -> str:
     return "\n".join(lines)
 
 
+def _require_gpu(torch_python):
+    """The GPU run needs a GPU on both sides: TensorFlow's and torch's."""
+    import subprocess
+
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        raise ValueError("compare --device gpu: TensorFlow sees no GPU (install tensorflow[and-cuda]"
+                         " where a CUDA GPU is; this machine cannot run the GPU benchmark)")
+    probe = subprocess.run([torch_python, "-c", "import torch; print(torch.cuda.is_available())"],
+                           capture_output=True, text=True)
+    if probe.stdout.strip() != "True":
+        raise ValueError(f"compare --device gpu: torch in {torch_python} sees no CUDA GPU (a CUDA "
+                         "build of torch is needed for the official side)")
+
+
 def compare(args) -> dict:
     """Runs every side of every case in its own process, ``--rounds`` times,
     alternating the order (official first in even rounds, tfsem first in odd
@@ -487,17 +594,19 @@ def compare(args) -> dict:
                        (args.ref_bench, "--ref-bench (ref_bench.py)")):
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: not found; pass {what}")
-    cases = COMPARE_CASES
+    gpu = getattr(args, "device", "cpu") == "gpu"
+    cases = GPU_CASES if gpu else COMPARE_CASES
     if args.cases:
         wanted = args.cases.split(",")
         for name in wanted:
             parse_case(name.split("@")[0])
         cases = [(name.split("@")[0], int(name.split("@")[1]) if "@" in name else 1)
                  for name in wanted]
-    sides = args.sides.split(",")
+    known = tuple(GPU_SIDES) if gpu else SIDES
+    sides = args.sides.split(",") if args.sides else list(known)
     for side in sides:
-        if side not in SIDES:
-            raise ValueError(f"--sides: unknown side {side!r}; sides are {', '.join(SIDES)}")
+        if side not in known:
+            raise ValueError(f"--sides: unknown side {side!r}; sides are {', '.join(known)}")
     machine = _machine()
     runs = {(case, batch): {side: [] for side in sides} for case, batch in cases}
     started = time.time()
@@ -505,6 +614,8 @@ def compare(args) -> dict:
         order = sides if round_ % 2 == 0 else list(reversed(sides))
         for case, batch in cases:
             for side in order:
+                if not _applies(side, case, batch):
+                    continue
                 result = _run_side(side, case, batch, args)
                 runs[(case, batch)][side].append(result)
                 print(json.dumps({"round": round_, "side": side, "case": case, "batch": batch,
@@ -516,7 +627,8 @@ def compare(args) -> dict:
     machine["loadavg_at_end"] = [round(v, 2) for v in load] if load else None
     return {"machine": machine, "threads": args.threads, "repeats": args.repeats,
             "rounds": args.rounds, "minutes": round((time.time() - started) / 60, 1),
-            "rows": rows, "table": markdown_table(rows)}
+            "device": "gpu" if gpu else "cpu", "rows": rows,
+            "table": gpu_table(rows, sides) if gpu else markdown_table(rows)}
 
 
 def _print_and_keep(text, result, out=None):
@@ -537,17 +649,24 @@ def main(argv=None) -> int:
     parser.add_argument("--data-threads", type=int, nargs="+",
                         help="data: tf.data thread counts to measure (default 1 .. CPUs)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per process")
-    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"],
-                        help="case: Keras dtype policy")
+    parser.add_argument("--precision", default="float32",
+                        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                        help="case: Keras dtype policy (mixed_float16: GPUs)")
     parser.add_argument("--batch", type=int, default=1, help="case: batch size (forward cases)")
     parser.add_argument("--xla", action="store_true", help="case: jit_compile the tf.function")
+    parser.add_argument("--strategy", default="none", choices=["none", "mirrored"],
+                        help="case: run a training case under MirroredStrategy")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"],
+                        help="compare: gpu runs the GPU cases and sides (both codes on CUDA; "
+                             "refused without a GPU)")
     parser.add_argument("--depth", type=int, default=2,
                         help="profile: layer-path depth of the blocks (2: generator/up_3)")
     parser.add_argument("--rounds", type=int, default=2, help="compare: rounds of all processes")
     parser.add_argument("--cases", help="compare: comma-separated CASE or CASE@BATCH "
                         "(default: the seven of BENCHMARKS.md)")
-    parser.add_argument("--sides", default=",".join(SIDES),
-                        help=f"compare: which of {', '.join(SIDES)}")
+    parser.add_argument("--sides", default=None,
+                        help=f"compare: which of {', '.join(SIDES)} (cpu) or "
+                             f"{', '.join(GPU_SIDES)} (gpu); default all")
     parser.add_argument("--ref", default=os.path.join(default_ref, "code"),
                         help="compare: the official code folder (REF of ref_bench.py)")
     parser.add_argument("--ref-bench", default=os.path.join(default_ref, "tools", "ref_bench.py"))
@@ -580,7 +699,7 @@ def main(argv=None) -> int:
 
             tf.config.threading.set_intra_op_parallelism_threads(threads)
         print(json.dumps(tfsem_case(args.case, args.precision, args.batch, args.repeats,
-                                    args.xla)))
+                                    args.xla, args.strategy)))
         return 0
     else:
         if args.torch_python == sys.executable:
@@ -589,6 +708,8 @@ def main(argv=None) -> int:
             if importlib.util.find_spec("torch") is None:
                 raise ValueError("compare: this Python has no torch; pass --torch-python "
                                  "(a venv with pip install torch==2.13.0)")
+        if args.device == "gpu":
+            _require_gpu(args.torch_python)
         result = compare(args)
         _print_and_keep(result["table"], result, args.out)
         return 0

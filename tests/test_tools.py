@@ -29,7 +29,8 @@ def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
     per score: the three tables, the targets, the budgets and both pictures
     are written."""
     from tests.testing import save_untrained_run
-    from tools import report
+
+    report = _dev_module("report")
 
     cases = {"semgan": "semgan", "semgan_style": "semgan_style", "baseline": "semgan_colors",
              "photogan": "photogan", "spade": "gaugan", "pix2pixhd": "pix2pixhd_features",
@@ -67,13 +68,18 @@ def test_benchmark_compare_parses_cases_and_prints_ratios():
     assert "2.10 s (2.00-2.20)" in table and "2.10x" in table and "failed" in table
 
 
-def _benchmark_module():
+def _dev_module(name):
+    """A script of dev/ as a module (dev/ is not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("benchmark", f"{REPO}/dev/benchmark.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    spec = importlib.util.spec_from_file_location(name, f"{REPO}/dev/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _benchmark_module():
+    return _dev_module("benchmark")
 
 
 def test_benchmark_profile_groups_ops_into_blocks_with_flops():
@@ -124,6 +130,33 @@ def test_benchmark_compare_runs_scripts_that_exist():
             assert script == "REF/ref_bench.py" or os.path.isfile(script), (side, case, script)
     command, _ = bench._side_command("official", "quickstart_train", 1, 1, args)
     assert command[1].endswith("dev/bench_official.py")  # ref_bench.py has no such case
+    # the GPU run: both codes on CUDA, tfsem in each precision / XLA / MirroredStrategy
+    args.device = "gpu"
+    for case, batch in bench.GPU_CASES:
+        bench.parse_case(case)
+        for side in bench.GPU_SIDES:
+            command, _ = bench._side_command(side, case, batch, 1, args)
+            assert os.path.isfile(command[1]), (side, case)
+            if side.startswith("official"):
+                assert command[-2:] == ["--device", "cuda"] or "float16" in command
+    assert not bench._applies("tfsem_mirrored", "spade_fwd_512x256", 4)
+    assert bench._applies("tfsem_mirrored", "spade_train_512x256", 1)
+    rows = [{"case": "spade_train_512x256", "batch": 1, "sides": {
+        "official": bench._summary([{"median_s": 0.3}]),
+        "tfsem_fp16": bench._summary([{"median_s": 0.1}])}}]
+    assert "| spade_train_512x256 | 1 | 0.30 s | 0.10 s (3.00x) | - |" in \
+        bench.gpu_table(rows, ["official", "tfsem_fp16", "tfsem_xla"])
+
+
+def test_benchmark_training_case_runs_under_mirrored_strategy():
+    """The GPU run's MirroredStrategy side, on this machine's CPU at a tiny size."""
+    import math
+
+    bench = _benchmark_module()
+    step, _, _ = bench.build_case("spade_train_64x32", "float32", strategy="mirrored")
+    assert math.isfinite(step())
+    with pytest.raises(ValueError, match="mirrored for a training case"):
+        bench.build_case("spade_fwd_64x32", "float32", strategy="mirrored")
 
 
 @pytest.mark.slow

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.testing import REPO
 
 # Runs in a fresh interpreter: the choice can only be made before TensorFlow is
@@ -68,11 +70,12 @@ def test_onednn_off_when_faster_and_the_users_setting_or_a_pin_wins(tmp_path):
     assert bad.returncode != 0 and "TFSEM_ONEDNN='fast': use auto or one of" in bad.stderr
 
 
+@pytest.mark.slow  # a fresh TensorFlow process building and stepping a model (~30 s)
 def test_the_train_step_timing_process_times_the_configs_step(tmp_path):
     """What the choice runs twice: the config's training step in a fresh process."""
     out = subprocess.run(
-        [sys.executable, "-m", "tfsem.autotune", "train-step", "--config",
-         "configs/quickstart.json", "--set", "data.batch_size=1", "--set", "data.toy.height=32",
+        [sys.executable, "-c", "import sys; from tfsem.autotune import train_step_process; "
+         "sys.exit(train_step_process(sys.argv[1:]))", "--config", "configs/quickstart.json", "--set", "data.batch_size=1", "--set", "data.toy.height=32",
          "--set", "data.toy.width=64", "--set", "data.toy.num_examples=4",
          "--set", "model.gaugan.ngf=4", "--set", "model.gaugan.ndf=4"],
         cwd=REPO, env=dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0"), capture_output=True,

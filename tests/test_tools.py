@@ -148,6 +148,7 @@ def test_benchmark_compare_runs_scripts_that_exist():
         bench.gpu_table(rows, ["official", "tfsem_fp16", "tfsem_xla"])
 
 
+@pytest.mark.slow  # the benchmark's full-width SPADE (~1 min here)
 def test_benchmark_training_case_runs_under_mirrored_strategy():
     """The GPU run's MirroredStrategy side, on this machine's CPU at a tiny size."""
     import math

@@ -304,14 +304,15 @@ def choose_onednn_for_training(config, config_path: str, overrides: Sequence[str
 
 def _time_train_steps(config_path, overrides, setting, timeout=900) -> Optional[float]:
     """Seconds per training step of the config in a fresh process with oneDNN
-    ``setting`` (``python -m tfsem.autotune train-step``), or None if it failed."""
+    ``setting`` (:func:`train_step_process`), or None if it failed."""
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update({ONEDNN_ENV: "1" if setting == "on" else "0", "TFSEM_ONEDNN": "default",
                 "TF_CPP_MIN_LOG_LEVEL": "2"})
-    command = [sys.executable, "-m", "tfsem.autotune", "train-step", "--config", config_path]
+    command = [sys.executable, "-c", "import sys; from tfsem.autotune import train_step_process; "
+               "sys.exit(train_step_process(sys.argv[1:]))", "--config", config_path]
     for item in overrides:
         command += ["--set", item]
     try:
@@ -366,14 +367,13 @@ def time_train_steps(config, warmup: int = 2, steps: int = 3, budget_s: float = 
     return statistics.median(times)
 
 
-def main(argv=None) -> int:
-    """``python -m tfsem.autotune train-step --config FILE [--set K=V ...]``: one
-    JSON line, the config's seconds per training step in this process."""
+def train_step_process(argv) -> int:
+    """What :func:`_time_train_steps` runs in a fresh process (``--config FILE
+    [--set K=V ...]``): prints one JSON line, the config's seconds per training
+    step with this process's oneDNN setting."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m tfsem.autotune",
-                                     description=main.__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["train-step"])
+    parser = argparse.ArgumentParser(prog="tfsem.autotune.train_step_process")
     parser.add_argument("--config", required=True)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
@@ -384,9 +384,3 @@ def main(argv=None) -> int:
     print(json.dumps({"seconds_per_step": round(seconds, 4),
                       "onednn": os.environ.get(ONEDNN_ENV, "default")}))
     return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())

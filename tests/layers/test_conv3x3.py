@@ -10,7 +10,7 @@ import tensorflow as tf
 from tfsem.layers.conv3x3 import conv3x3, conv3x3_candidates, conv3x3_method, winograd_conv3x3
 from tfsem.layers.graph_target import current_graph_target, graph_target
 
-METHODS = ["winograd4", "winograd2", "matmul", "conv"]
+METHODS = ["winograd4", "winograd2", "matmul", "conv", "tconv"]
 
 
 def _case(batch=2, h=8, w=12, c=5, f=3, seed=0):
@@ -56,13 +56,13 @@ def test_winograd_refuses_sizes_it_cannot_tile():
 
 def test_candidates_follow_dtype_size_target_and_training():
     big = (1, 34, 66, 1024)  # pix2pixHD's ResNet blocks at 1024x512 (padded)
-    every = ["conv", "matmul", "winograd2", "winograd4"]
+    every = ["conv", "matmul", "tconv", "winograd2", "winograd4"]
     assert conv3x3_candidates(big, "float32") == every
-    assert conv3x3_candidates(big, "float32", training=True) == every[:3]  # no F(4x4)
-    assert conv3x3_candidates((1, 35, 66, 1024), "float32") == every[:2]  # odd height
-    assert conv3x3_candidates((1, 20, 66, 1024), "float32") == every[:3]  # 18 rows: not 4k
+    assert conv3x3_candidates(big, "float32", training=True) == every[:4]  # no F(4x4)
+    assert conv3x3_candidates((1, 35, 66, 1024), "float32") == every[:3]  # odd height
+    assert conv3x3_candidates((1, 20, 66, 1024), "float32") == every[:4]  # 18 rows: not 4k
     assert conv3x3_candidates(big, "bfloat16") == every[:2]
-    assert conv3x3_candidates(big, "float32", target="saved_model") == every[:2]
+    assert conv3x3_candidates(big, "float32", target="saved_model") == every[:3]
     assert conv3x3_candidates(big, "float32", target="tflite") == ["conv"]
     assert conv3x3_candidates((None, None, None, 1024), "float32") == ["conv"]
     assert conv3x3_candidates((1, 10, 18, 64), "float32") == ["conv"]  # too small to measure
@@ -95,7 +95,7 @@ def test_auto_measures_once_per_machine_and_keeps_the_fastest(monkeypatch, tmp_p
     monkeypatch.setenv("TFSEM_CONV3X3", "auto")
     monkeypatch.setenv("TFSEM_AUTOTUNE_CACHE", str(tmp_path))
     monkeypatch.setattr(autotune, "_CACHE", {})
-    timings = {"conv": 9.0, "matmul": 4.0, "winograd2": 2.0, "winograd4": 3.0}
+    timings = {"conv": 9.0, "matmul": 4.0, "winograd2": 2.0, "winograd4": 3.0, "tconv": 5.0}
     measured = []
 
     def fake_measure(run, repeats=3):
@@ -114,9 +114,9 @@ def test_auto_measures_once_per_machine_and_keeps_the_fastest(monkeypatch, tmp_p
     big = (1, 34, 66, 1024)
     assert conv3x3_method(big, "float32") == "winograd2"
     assert sorted(measured) == sorted(timings)
-    assert conv3x3_method(big, "float32") == "winograd2" and len(measured) == 4  # remembered
+    assert conv3x3_method(big, "float32") == "winograd2" and len(measured) == 5  # remembered
     assert conv3x3_method(big, "float32", training=True) == "winograd2"  # its own key
-    assert len(measured) == 7  # conv, matmul, winograd2 with gradients
+    assert len(measured) == 9  # conv, matmul, tconv, winograd2 with gradients
     # a new process on the same machine reads the file; nothing is measured again
     monkeypatch.setattr(autotune, "_CACHE", {})
     files = list(tmp_path.glob("*.json"))
@@ -124,9 +124,9 @@ def test_auto_measures_once_per_machine_and_keeps_the_fastest(monkeypatch, tmp_p
     saved = json.loads(files[0].read_text())
     assert saved["machine"]["tensorflow"] == tf.__version__ and saved["machine"]["cpu"]
     assert any(k.endswith("1x34x66x1024->1024") for k in saved["choices"])
-    assert conv3x3_method(big, "float32") == "winograd2" and len(measured) == 7
+    assert conv3x3_method(big, "float32") == "winograd2" and len(measured) == 9
     # within the timing noise (5%), the plain conv stays: another shape
-    timings.update(winograd2=8.7, winograd4=8.9, matmul=9.5)
+    timings.update(winograd2=8.7, winograd4=8.9, matmul=9.5, tconv=8.8)
     assert conv3x3_method((1, 34, 66, 512), "float32") == "conv"
     # another CPU (or TensorFlow) is another file
     real = autotune.machine
@@ -145,11 +145,11 @@ def test_a_real_measurement_picks_a_method_that_computes_the_conv(monkeypatch, t
     monkeypatch.setattr(autotune, "_CACHE", {})
     x, k = _case(batch=1, h=16, w=32, c=256, f=64, seed=3)
     method = conv3x3_method(x.shape, "float32", filters=64)
-    assert method in ("conv", "matmul", "winograd2", "winograd4")
+    assert method in ("conv", "matmul", "tconv", "winograd2", "winograd4")
     choice = json.loads(next(tmp_path.glob("*.json")).read_text())["choices"]
     (entry,) = choice.values()
-    assert entry["method"] == method and set(entry["ms"]) == {"conv", "matmul", "winograd2",
-                                                               "winograd4"}
+    assert entry["method"] == method and set(entry["ms"]) == {"conv", "matmul", "tconv",
+                                                               "winograd2", "winograd4"}
     got = tf.function(lambda v: conv3x3(v, k))(x)  # traced: the choice is read back
     want = tf.nn.conv2d(x, k, 1, "VALID")
     scale = float(tf.reduce_max(tf.abs(want)))
@@ -198,3 +198,15 @@ def test_layers_tell_conv3x3_whether_they_train(monkeypatch):
             seen.clear()
             layer(x, training=training)
             assert seen and set(seen) == {training}, (layer.name, training)
+
+
+def test_tconv_with_unknown_batch_and_size_in_a_graph():
+    """The transposed-conv way in a serving signature (shape known at run time)."""
+    from tfsem.layers.conv3x3 import conv3x3_transposed
+
+    x, k = _case(batch=2, h=6, w=10, c=4, f=3, seed=2)
+    fn = tf.function(lambda v: conv3x3_transposed(v, k),
+                     input_signature=[tf.TensorSpec([None, None, None, 4])])
+    for batch in (x, x[:1, :5, :7]):
+        want = tf.nn.conv2d(batch, k, 1, "VALID")
+        np.testing.assert_allclose(fn(batch), want, atol=1e-5)

@@ -11,6 +11,13 @@ The ways:
   2**24 multiply-adds: a few milliseconds at most on any CPU).
 * ``matmul``: im2col (nine shifted slices, one concat) and one GEMM. Plain
   TF ops, so SavedModels may carry it.
+* ``tconv`` (float32): the same correlation computed by the transposed
+  convolution op (``Conv2DBackpropInput``, the data gradient of a conv) with
+  the kernel flipped and its channels swapped, over an output two pixels
+  larger on each side, then cropped. oneDNN runs that op by other kernels than
+  its forward conv: on the Xeon limited to AVX2 (BENCHMARKS.md), 256 -> 128
+  channels at 64x128 took 118 ms as a conv and 32 ms this way. Plain TF ops, so
+  SavedModels may carry it.
 * ``winograd2`` / ``winograd4`` (float32, this process's Keras graphs only):
   Winograd's minimal filtering (Lavin & Gray 2016, arXiv 1509.09308). F(4x4,
   3x3) does a 3x3 conv over 4x4 output tiles as 36 independent GEMMs on
@@ -43,11 +50,12 @@ from tfsem import autotune
 from tfsem.layers.graph_target import current_graph_target
 
 __all__ = ["METHODS", "conv3x3", "conv3x3_as_matmul", "conv3x3_candidates", "conv3x3_method",
+           "conv3x3_transposed",
            "winograd_conv3x3"]
 
 #: Convs under this many multiply-adds are not worth a measurement: ``conv``.
 MEASURE_MIN_MACS = 2 ** 24
-METHODS = ("conv", "matmul", "winograd2", "winograd4")
+METHODS = ("conv", "matmul", "winograd2", "winograd4", "tconv")
 
 # Lavin & Gray's matrices: B^T (input tiles), G (kernel), A^T (output tiles).
 _WINOGRAD = {
@@ -73,6 +81,24 @@ def conv3x3_as_matmul(padded, kernel):
     patches = tf.reshape(tf.concat(cols, -1), [-1, 9 * channels])
     out = tf.matmul(patches, tf.cast(tf.reshape(kernel, [9 * channels, filters]), patches.dtype))
     return tf.reshape(out, [shape[0], h, w, filters])
+
+
+def conv3x3_transposed(padded, kernel):
+    """:func:`conv3x3` by the transposed convolution op: for a VALID 3x3
+    correlation y[q] = sum_i x[q + i] k[i], the op's "full" output
+    d[p] = sum_i x[p - i] f[i] with f[i] = k[2 - i] (and in / out channels
+    swapped) gives y[q] = d[q + 2]."""
+    kernel = tf.cast(kernel, padded.dtype)
+    filters = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+    shape = tf.shape(padded)
+    full = tf.stack([shape[0], shape[1] + 2, shape[2] + 2, tf.shape(kernel)[-1]])
+    out = tf.nn.conv2d_transpose(padded, filters, full, 1, "VALID")
+    y = out[:, 2:-2, 2:-2, :]
+    if padded.shape.rank == 4:
+        h, w = padded.shape[1], padded.shape[2]
+        y.set_shape([padded.shape[0], None if h is None else h - 2,
+                     None if w is None else w - 2, kernel.shape[-1]])
+    return y
 
 
 def _combine(views, matrix):
@@ -167,6 +193,8 @@ def conv3x3_candidates(padded_shape, dtype, target: str = None, training: bool =
     if macs < MEASURE_MIN_MACS:
         return ["conv"]
     out = ["conv", "matmul"]
+    if dtype == tf.float32:
+        out.append("tconv")
     if target == "keras" and dtype == tf.float32:
         if h % 2 == 0 and w % 2 == 0:
             out.append("winograd2")
@@ -235,6 +263,8 @@ def conv3x3(padded, kernel, method: str = None, training: bool = False):
         return winograd_conv3x3(padded, kernel, 2)
     if method == "matmul":
         return conv3x3_as_matmul(padded, kernel)
+    if method == "tconv":
+        return conv3x3_transposed(padded, kernel)
     if method == "conv":
         return tf.nn.conv2d(padded, tf.cast(kernel, padded.dtype), 1, "VALID")
     raise ValueError(f"conv3x3: unknown method {method!r}")

@@ -3,22 +3,23 @@ the CPU). This module imports no TensorFlow: a choice that must be made before
 TensorFlow starts (oneDNN) reads its cache too.
 
 Where tfsem has several ways to compute the same op (``tfsem.layers.conv3x3``:
-oneDNN's convolution, an im2col GEMM, Winograd F(2x2) and F(4x4)), which one
-is fastest depends on the CPU (AVX2 or AVX-512, bf16, AMX), the shape and the
-dtype. The first time an op of a shape is needed on a machine, each eligible
-way runs on random inputs of that shape (a warm-up, then the best of a few
-runs) and the fastest is kept (an alternative to the plain way must win by
-more than ``MARGIN``), in a JSON file in the user's cache directory
-named after the machine: the CPU model, its instruction-set flags, the
-TensorFlow version and whether TensorFlow runs oneDNN. Later processes read the choice back; nothing is
-measured twice. No threshold in the code decides for a machine.
+oneDNN's convolution, an im2col GEMM, the transposed-conv op, Winograd F(2x2)
+and F(4x4)), which one is fastest depends on the CPU (AVX2 or AVX-512, bf16,
+AMX), the shape and the dtype. The first time an op of a shape is needed on a
+machine, each eligible way runs on random inputs of that shape (a warm-up,
+then the best of a few runs) and the fastest is kept (an alternative to the
+plain way must win by more than ``MARGIN``), in a JSON file in the user's
+cache directory named after the machine: the CPU model, its instruction-set
+flags, the TensorFlow version and whether TensorFlow runs oneDNN. Later
+processes read the choice back; nothing is measured twice. No threshold in
+the code decides for a machine.
 
 Settings (environment):
 
 * ``TFSEM_CONV3X3``: ``auto`` (the default: measured), or one method for every
-  3x3 conv (:mod:`tfsem.layers.conv3x3`) where it applies (``conv``, ``matmul``, ``winograd2``, ``winograd4``;
-  elsewhere ``conv``). The tests pin ``conv``, so their results do not depend
-  on the machine.
+  3x3 conv (:mod:`tfsem.layers.conv3x3`) where it applies (``conv``, ``matmul``,
+  ``tconv``, ``winograd2``, ``winograd4``; elsewhere ``conv``). The tests pin
+  ``conv``, so their results do not depend on the machine.
 * ``TFSEM_INSTANCE_NORM``: ``auto`` or ``fused`` / ``moments`` for
   :func:`tfsem.layers.normalization.instance_norm` (one fused batch-norm kernel,
   or the mean / variance reductions and an elementwise pass). The tests pin
@@ -36,7 +37,7 @@ Settings (environment):
   folder that cannot be written keeps the choices for this process only.
 
 Exports never see a measured choice they cannot carry: TFLite graphs take
-``conv`` only, SavedModels ``conv`` or ``matmul`` (plain TF ops); Winograd
+``conv`` only, SavedModels ``conv``, ``matmul`` or ``tconv`` (plain TF ops); Winograd
 (XLA-compiled) is for this process's Keras graphs (``tfsem.layers.graph_target``).
 """
 

@@ -7,10 +7,14 @@ compare: tfsem side by side with the official PyTorch code, in one run. Each
   ``dev/bench_official.py`` (the same networks under PyTorch's bf16
   autocast, or at batch 4), tfsem in fp32 and under ``mixed_bfloat16``.
   Cases: SPADE G forward 256x128 and 512x256, SPADE training iteration
-  256x128, pix2pixHD G1 1024x512, pix2pixHD local enhancer 2048x1024, and
-  batch-4 serving throughput (SPADE 256x128, pix2pixHD G1 512x256). Prints a
+  256x128, pix2pixHD G1 1024x512, pix2pixHD local enhancer 2048x1024,
+  batch-4 serving throughput (SPADE 256x128, pix2pixHD G1 512x256) and the
+  quickstart config's training iteration (``quickstart_train``). Prints a
   markdown table (medians of the per-process medians, their range, ratios);
-  ``--out`` keeps every run as JSON. Needs torch (``--torch-python``).
+  ``--out`` keeps every run as JSON, with the CPU's flags and any ISA limits
+  set in the environment. Needs torch (``--torch-python``). ``--device gpu``:
+  the GPU run (``dev/gpu_benchmark.sh``): both codes on CUDA at the papers'
+  sizes, tfsem in fp32, mixed_float16, XLA and under MirroredStrategy.
 
 case: one tfsem case in this process, one JSON line (what compare runs).
 

@@ -83,3 +83,16 @@ def test_the_train_step_timing_process_times_the_configs_step(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.splitlines()[-1])
     assert 0 < result["seconds_per_step"] < 60 and result["onednn"] == "0"
+
+
+def test_the_choice_is_kept_per_model_and_map_size_not_per_schedule():
+    from tfsem.autotune import train_step_key
+    from tfsem.config import load_config
+
+    path = os.path.join(REPO, "configs", "quickstart.json")
+    key = train_step_key(load_config(path))
+    for change in ("data.preprocess.crop_to=[32,64]", "data.batch_size=2",
+                   "model.gaugan.ngf=16", "train.mixed_precision=mixed_bfloat16"):
+        assert train_step_key(load_config(path, overrides=[change])) != key, change
+    for same in ("train.steps=5", "optimizer.g_lr=0.001"):
+        assert train_step_key(load_config(path, overrides=[same])) == key, same

@@ -254,13 +254,14 @@ def _has_gpu_driver() -> bool:
 
 
 def train_step_key(config) -> str:
-    """What a training step's speed depends on: the model section, the batch and
-    map size, the precision (not the steps, paths or schedules)."""
+    """What a training step's speed depends on: the model section, the batch,
+    the classes and the map size (the preprocessing's resize / crop, or the toy
+    data's size), the precision (not the steps, paths or schedules)."""
     import dataclasses
 
     data = dataclasses.asdict(config.data)
-    shape = {k: data.get(k) for k in ("batch_size", "label_space", "use_instances",
-                                      "load_size", "crop_size", "toy", "input")}
+    shape = {k: data[k] for k in ("batch_size", "label_space", "dont_care", "use_instances",
+                                  "load_images", "preprocess", "toy")}
     body = json.dumps({"model": dataclasses.asdict(config.model), "data": shape,
                        "precision": config.train.mixed_precision}, sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()[:16]

@@ -53,7 +53,8 @@ import threading
 import time
 from typing import Callable, Dict, Optional, Sequence
 
-__all__ = ["AutotuneCache", "cache_path", "choose", "machine", "measure", "pick", "pinned"]
+__all__ = ["AutotuneCache", "cache_path", "choose", "cpuinfo", "has_gpu", "machine", "measure",
+           "pick", "pinned"]
 
 log = logging.getLogger("tfsem.autotune")
 
@@ -68,7 +69,10 @@ ONEDNN_SETTINGS = ("on", "off", "default")
 _CACHE: Dict[str, "AutotuneCache"] = {}
 
 
-def _cpuinfo() -> Dict[str, str]:
+@functools.lru_cache(maxsize=None)
+def cpuinfo() -> Dict[str, str]:
+    """The first ``model name``, ``flags`` (x86) / ``Features`` (ARM) and ``CPU
+    part`` lines of Linux's /proc/cpuinfo (empty elsewhere), read once."""
     out = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -102,7 +106,7 @@ def _tensorflow_version() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _machine_base() -> dict:
-    info = _cpuinfo()
+    info = cpuinfo()
     flags = set((info.get("flags") or info.get("Features") or "").split())
     return {"cpu": info.get("model name") or platform.processor() or platform.machine(),
             "flags": sorted(f for f in _FLAGS if f in flags),
@@ -239,11 +243,21 @@ def choose(op: str, key: str, candidates: Sequence[str],
 def pick(op: str, env: str, methods: Sequence[str], candidates: Sequence[str], key: str,
          make: Callable[[str], Callable[[], object]]) -> str:
     """The method for one op: the one ``env`` pins when this op may use it (else
-    the first candidate, the plain way), or :func:`choose`'s measured one."""
+    the first candidate, the plain way), or :func:`choose`'s measured one (the
+    only candidate, where there is no choice). A bad ``env`` value is an error
+    either way."""
     pin = pinned(env, methods)
     if pin is not None:
         return pin if pin in candidates else candidates[0]
     return choose(op, key, candidates, make)
+
+
+@functools.lru_cache(maxsize=None)
+def has_gpu() -> bool:
+    """TensorFlow sees a GPU: cuDNN chooses its own kernels there, nothing is measured."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
 
 
 # -- oneDNN on or off, per training config ---------------------------------------------

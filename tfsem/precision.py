@@ -55,14 +55,9 @@ def add_argument(parser, default: str = "auto") -> None:
 @functools.lru_cache(maxsize=None)
 def cpu_flags() -> frozenset:
     """The CPU's instruction-set flags (Linux /proc/cpuinfo; empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    from tfsem.autotune import cpuinfo
+
+    return frozenset((cpuinfo().get("flags") or "").split())
 
 
 def _gpu_capabilities():

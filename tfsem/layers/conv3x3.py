@@ -173,11 +173,6 @@ def winograd_conv3x3(padded, kernel, m: int = 4):
     return outputs(products, (h - 2) // m, (w - 2) // m)
 
 
-@functools.lru_cache(maxsize=None)
-def _has_gpu() -> bool:
-    return bool(tf.config.list_logical_devices("GPU"))
-
-
 def conv3x3_candidates(padded_shape, dtype, target: str = None, training: bool = False,
                        filters: Optional[int] = None) -> List[str]:
     """The methods that may compute this conv (``conv`` first): what the graph
@@ -186,7 +181,7 @@ def conv3x3_candidates(padded_shape, dtype, target: str = None, training: bool =
     target = target or current_graph_target()
     dtype = tf.as_dtype(dtype)
     batch, h, w, channels = (list(padded_shape) + [None] * 4)[:4]
-    if target == "tflite" or None in (h, w, channels) or _has_gpu():
+    if target == "tflite" or None in (h, w, channels) or autotune.has_gpu():
         return ["conv"]
     h, w = h - 2, w - 2
     macs = (batch or 1) * h * w * channels * (filters or channels) * 9
@@ -213,9 +208,6 @@ def conv3x3_method(padded_shape, dtype, target: str = None, training: bool = Fal
     target = target or current_graph_target()
     dtype = tf.as_dtype(dtype)
     candidates = conv3x3_candidates(padded_shape, dtype, target, training, filters)
-    if len(candidates) == 1:
-        autotune.pinned("TFSEM_CONV3X3", METHODS)  # a bad value is an error everywhere
-        return candidates[0]
     batch, h, w, channels = padded_shape
     filters = filters or channels
     key = (f"{target}|{dtype.name}|{'train' if training else 'infer'}|"

@@ -63,14 +63,14 @@ def instance_norm_method(shape, dtype, training: bool = False, target: str = Non
     from tfsem import autotune
 
     target = target or current_graph_target()
-    if target == "tflite":
-        return "moments"
     dims = list(shape)
-    candidates = ["fused", "moments"]
-    if (len(dims) != 4 or None in dims or int(np.prod(dims)) < NORM_MEASURE_MIN_ELEMENTS
-            or tf.config.list_logical_devices("GPU")):
-        autotune.pinned("TFSEM_INSTANCE_NORM", NORM_METHODS)  # a bad value errs everywhere
-        return "fused"
+    if target == "tflite":
+        candidates = ["moments"]
+    elif (len(dims) != 4 or None in dims or int(np.prod(dims)) < NORM_MEASURE_MIN_ELEMENTS
+          or autotune.has_gpu()):
+        candidates = ["fused"]
+    else:
+        candidates = ["fused", "moments"]
     dtype = tf.as_dtype(dtype)
     key = f"{target}|{dtype.name}|{'train' if training else 'infer'}|{'x'.join(map(str, dims))}"
     return autotune.pick("instance_norm", "TFSEM_INSTANCE_NORM", NORM_METHODS, candidates, key,

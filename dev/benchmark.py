@@ -184,7 +184,6 @@ def build_case(case: str, precision: str, batch: int = 1, xla: bool = False,
     ``strategy`` ``mirrored``: a training case built and run under
     MirroredStrategy (as ``tfsem.train`` runs it; one replica per GPU)."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     family, kind, height, width = parse_case(case)
@@ -197,18 +196,11 @@ def build_case(case: str, precision: str, batch: int = 1, xla: bool = False,
     if strategy not in ("none", "mirrored") or (strategy == "mirrored" and kind != "train"):
         raise ValueError(f"--strategy {strategy!r}: none, or mirrored for a training case")
     keras.mixed_precision.set_global_policy(precision)
-    mirrored = tf.distribute.MirroredStrategy() if strategy == "mirrored" else None
-    if family == "spade" and kind == "train" and mirrored is not None:
-        return _mirrored_spade_step(mirrored, height, width, xla)
+    if strategy == "mirrored":  # training cases are SPADE's
+        return _mirrored_spade_step(tf.distribute.MirroredStrategy(), height, width, xla)
     if family == "spade":
-        from tfsem.data import toy_streets
-
         model = _spade_benchmark_model(height, width)
-        ex = toy_streets.generate(0, height, width)
-        data = {"label": tf.constant(np.repeat(ex["label"][None].astype("int32"), batch, 0)),
-                "instance": tf.constant(np.repeat(ex["instance"][None], batch, 0)),
-                "image": tf.constant(np.repeat(ex["image"][None], batch, 0)
-                                     .astype("float32") / 127.5 - 1.0)}
+        data = _spade_batch(height, width, batch)
         if kind == "train":
             body, args = model.train_step, (data,)
             step = tf.function(body, jit_compile=xla)
@@ -228,6 +220,20 @@ def build_case(case: str, precision: str, batch: int = 1, xla: bool = False,
     return (lambda: forward(*args)[0, 0, 0, 0].numpy()), body, args
 
 
+def _spade_batch(height, width, batch):
+    """The SPADE cases' input: toy_streets scene 0, ``batch`` copies."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tfsem.data import toy_streets
+
+    ex = toy_streets.generate(0, height, width)
+    return {"label": tf.constant(np.repeat(ex["label"][None].astype("int32"), batch, 0)),
+            "instance": tf.constant(np.repeat(ex["instance"][None], batch, 0)),
+            "image": tf.constant(np.repeat(ex["image"][None], batch, 0)
+                                 .astype("float32") / 127.5 - 1.0)}
+
+
 def _spade_benchmark_model(height, width):
     from tfsem.models import GauGAN
 
@@ -243,14 +249,9 @@ def _mirrored_spade_step(strategy, height, width, xla):
     in the strategy's scope, the step through ``strategy.run``, losses reduced."""
     import tensorflow as tf
 
-    from tfsem.data import toy_streets
-
     with strategy.scope():
         model = _spade_benchmark_model(height, width)
-    ex = toy_streets.generate(0, height, width)
-    data = {"label": tf.constant(ex["label"][None].astype("int32")),
-            "instance": tf.constant(ex["instance"][None]),
-            "image": tf.constant(ex["image"][None].astype("float32") / 127.5 - 1.0)}
+    data = _spade_batch(height, width, 1)
 
     def body(batch):
         out = strategy.run(model.train_step, args=(batch,))
@@ -430,44 +431,42 @@ SIDES = ("official", "official_bf16", "tfsem", "tfsem_bf16")
 GPU_CASES = [("spade_train_512x256", 1), ("spade_fwd_512x256", 1), ("spade_fwd_512x256", 4),
              ("p2phd_global_1024x512", 1), ("p2phd_global_1024x512", 4),
              ("p2phd_local_2048x1024", 1)]
-#: side -> (precision, options) on the GPU; official sides run the official code
-#: on CUDA (fp32, and under torch.autocast float16).
+#: side -> (precision, options...) on the GPU; official sides run the official
+#: code on CUDA (fp32, and under torch.autocast float16).
 GPU_SIDES = {"official": None, "official_fp16": None,
-             "tfsem": ("float32", []), "tfsem_fp16": ("mixed_float16", []),
-             "tfsem_xla": ("float32", ["--xla"]), "tfsem_fp16_xla": ("mixed_float16", ["--xla"]),
-             "tfsem_mirrored": ("float32", ["--strategy", "mirrored"])}
+             "tfsem": ("float32",), "tfsem_fp16": ("mixed_float16",),
+             "tfsem_xla": ("float32", "--xla"), "tfsem_fp16_xla": ("mixed_float16", "--xla"),
+             "tfsem_mirrored": ("float32", "--strategy", "mirrored")}
+
+
+def _official_command(case, batch, repeats, args, *options):
+    """``dev/bench_official.py`` (the official networks in the variants
+    ref_bench.py does not cover), in the official SPADE folder."""
+    return ([args.torch_python, os.path.join(REPO, "dev", "bench_official.py"), case,
+             "--repeats", str(repeats), "--batch", str(batch), "--ref-bench", args.ref_bench,
+             *options], os.path.join(args.ref, "SPADE"))
+
+
+def _tfsem_command(case, batch, repeats, precision, *options):
+    return ([sys.executable, os.path.abspath(__file__), "case", case, "--precision", precision,
+             "--batch", str(batch), "--repeats", str(repeats), *options], REPO)
 
 
 def _side_command(side, case, batch, repeats, args):
     if getattr(args, "device", "cpu") == "gpu":
-        return _gpu_side_command(side, case, batch, repeats, args)
+        if side.startswith("official"):
+            fp16 = ["--autocast", "--autocast-dtype", "float16"] if side == "official_fp16" else []
+            return _official_command(case, batch, repeats, args, "--device", "cuda", *fp16)
+        return _tfsem_command(case, batch, repeats, *GPU_SIDES[side])
+    if side == "official" and batch == 1 and not case.startswith("quickstart"):
+        # the reference's own script, untouched
+        return ([args.torch_python, args.ref_bench, case, "--repeats", str(repeats)],
+                os.path.join(args.ref, "SPADE"))
     if side.startswith("official"):
-        if side == "official" and batch == 1 and not case.startswith("quickstart"):
-            # the reference's own script, untouched
-            command = [args.torch_python, args.ref_bench, case, "--repeats", str(repeats)]
-        else:
-            command = [args.torch_python, os.path.join(REPO, "dev", "bench_official.py"), case,
-                       "--repeats", str(repeats), "--batch", str(batch),
-                       "--ref-bench", args.ref_bench]
-            if side == "official_bf16":
-                command.append("--autocast")
-        return command, os.path.join(args.ref, "SPADE")
+        return _official_command(case, batch, repeats, args,
+                                 *(["--autocast"] if side == "official_bf16" else []))
     precision = "mixed_bfloat16" if side == "tfsem_bf16" else "float32"
-    return ([sys.executable, os.path.abspath(__file__), "case", case, "--precision", precision,
-             "--batch", str(batch), "--repeats", str(repeats)], REPO)
-
-
-def _gpu_side_command(side, case, batch, repeats, args):
-    if side.startswith("official"):
-        command = [args.torch_python, os.path.join(REPO, "dev", "bench_official.py"), case,
-                   "--repeats", str(repeats), "--batch", str(batch), "--ref-bench",
-                   args.ref_bench, "--device", "cuda"]
-        if side == "official_fp16":
-            command += ["--autocast", "--autocast-dtype", "float16"]
-        return command, os.path.join(args.ref, "SPADE")
-    precision, options = GPU_SIDES[side]
-    return ([sys.executable, os.path.abspath(__file__), "case", case, "--precision", precision,
-             "--batch", str(batch), "--repeats", str(repeats), *options], REPO)
+    return _tfsem_command(case, batch, repeats, precision)
 
 
 def _applies(side, case, batch):

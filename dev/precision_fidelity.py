@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,18 +93,15 @@ def fixture_fidelity(case_dir, precision) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from tfsem.convert import convert_checkpoint
+    from tfsem.convert import convert_model
     from tfsem.data.labels import load_label_space
     from tfsem.precision import with_precision
-    from tfsem.runs import load_run
 
     with open(os.path.join(case_dir, "case.json")) as f:
         info = json.load(f)
     io = dict(np.load(os.path.join(case_dir, "io.npz")))
-    out = os.path.join(tempfile.mkdtemp(prefix="tfsem-fidelity-"), "converted")
-    convert_checkpoint(os.path.join(case_dir, "checkpoint"), out,
-                       image_size=(info["height"], info["width"]))
-    config, model32 = load_run(out)
+    config, model32, _ = convert_model(os.path.join(case_dir, "checkpoint"),
+                                       image_size=(info["height"], info["width"]))
     low = with_precision(config, model32, precision)
     space = load_label_space(config.data.label_space)
     batch = {"label": tf.constant(space.encode(io.get("label_raw", io["label"]),

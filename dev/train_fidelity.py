@@ -46,12 +46,11 @@ LOSS_NAMES = {
 LOSS_NAMES["sean"] = LOSS_NAMES["spade"]
 
 
-def _experiment(case: dict, case_dir: str, converted: str):
-    """The converted run's config, set up as the fixture's training."""
+def _experiment(case: dict, case_dir: str, converted_config, converted: str):
+    """The converted run's config, set up as the fixture's training from ``converted``."""
     from tfsem.config import ExperimentConfig, config_from_dict, config_to_dict
-    from tfsem.runs import load_run
 
-    data = config_to_dict(load_run(converted)[0])
+    data = config_to_dict(converted_config)
     section = data["model"][data["model"]["type"]]
     section["lambda_vgg"] = 0.0
     if case.get("niter_fix_global_iters"):
@@ -122,8 +121,7 @@ def weight_metrics(w0, ref, ours, keys) -> dict:
 def run_case(case_dir: str, work_dir: str) -> dict:
     """Trains tfsem from the case's w0 as the case says; returns the losses (ours
     and official per iteration) and the weight metrics per network part."""
-    from tfsem.convert import convert_checkpoint
-    from tfsem.runs import load_run
+    from tfsem.convert import convert_model, save_converted
     from tfsem.train.trainer import Trainer
 
     with open(os.path.join(case_dir, "case.json"), encoding="utf-8") as f:
@@ -131,10 +129,14 @@ def run_case(case_dir: str, work_dir: str) -> dict:
     with open(os.path.join(case_dir, "losses.json"), encoding="utf-8") as f:
         official = json.load(f)
     size = (case["height"], case["width"])
-    for tag in ("w0", "w2"):
-        convert_checkpoint(os.path.join(case_dir, tag), os.path.join(work_dir, tag),
-                           image_size=size)
-    config = _experiment(case, case_dir, os.path.join(work_dir, "w0"))
+    # w0 as a run dir (train.init_from reads it, as a user's would); both in memory
+    # for the weight metrics (w2 is never trained from, so it is not written)
+    w0_dir = os.path.join(work_dir, "w0")
+    start_config, start, provenance = convert_model(os.path.join(case_dir, "w0"),
+                                                    image_size=size)
+    save_converted(w0_dir, start_config, start, provenance)
+    _, after, _ = convert_model(os.path.join(case_dir, "w2"), image_size=size)
+    config = _experiment(case, case_dir, start_config, w0_dir)
     trainer = Trainer(config, os.path.join(work_dir, "run"))
     model = trainer.model
     eps = os.path.join(case_dir, "vae_eps.npy")
@@ -154,8 +156,6 @@ def run_case(case_dir: str, work_dir: str) -> dict:
         losses.append({"iteration": it + 1, **{
             official_name: {"tfsem": out[ours] * factor, "official": official[it][official_name]}
             for ours, (official_name, factor) in names.items() if official_name in official[it]}})
-    _, start = load_run(os.path.join(work_dir, "w0"))
-    _, after = load_run(os.path.join(work_dir, "w2"))
     weights = {}
     for part in ("generator", "discriminator", "encoder"):
         if getattr(start, part, None) is None:

@@ -5,6 +5,8 @@
 (``pip install 'tfsem[convert]'``); nothing else in tfsem does.
 """
 
-from tfsem.convert.converter import FAMILIES, convert_checkpoint, find_checkpoint_files
+from tfsem.convert.converter import (FAMILIES, convert_checkpoint, convert_model,
+                                     find_checkpoint_files, save_converted)
 
-__all__ = ["FAMILIES", "convert_checkpoint", "find_checkpoint_files"]
+__all__ = ["FAMILIES", "convert_checkpoint", "convert_model", "find_checkpoint_files",
+           "save_converted"]

@@ -23,7 +23,8 @@ from typing import Dict, Optional, Sequence, Tuple
 from tfsem import registry
 from tfsem.convert.state_dict import StateDict, load_state_dict, read_opt_file, sha256_of
 
-__all__ = ["FAMILIES", "CheckpointFiles", "convert_checkpoint", "find_checkpoint_files"]
+__all__ = ["FAMILIES", "CheckpointFiles", "convert_checkpoint", "convert_model",
+           "find_checkpoint_files", "save_converted"]
 
 #: The official checkpoints this converts (``tfsem.registry``: each family's ``checkpoint``).
 FAMILIES = tuple(registry.official_checkpoints())
@@ -142,12 +143,62 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
                        data_root: Optional[str] = None, name: Optional[str] = None) -> Dict:
     """Converts an official checkpoint into the run dir ``out`` (which must not exist
     or be empty). Returns the provenance record."""
-    from tfsem import __version__
+    out = _check_out(out)
+    config, model, provenance = convert_model(
+        checkpoint, family=family, label_space=label_space, image_size=image_size,
+        data_root=data_root, name=name or os.path.basename(out.rstrip(os.sep)))
+    save_converted(out, config, model, provenance)
+    return provenance
+
+
+def _check_out(out: str) -> str:
+    out = os.path.abspath(out)
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise ValueError(f"{out}: already exists and is not empty; converting never "
+                         "overwrites: choose another --out")
+    return out
+
+
+def save_converted(out: str, config, model, provenance: Dict) -> None:
+    """Writes what :func:`convert_model` returned as the run dir ``out`` (which
+    must not exist or be empty), atomically."""
     from tfsem.config import save_config
+    from tfsem.fileio import atomic_write_text
+
+    out = _check_out(out)
+    parent = os.path.dirname(out) or "."
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
+    try:
+        save_config(config, os.path.join(tmp, "config.json"))
+        model.save(os.path.join(tmp, "model.keras"))
+        atomic_write_text(os.path.join(tmp, "provenance.json"),
+                          json.dumps(provenance, indent=1) + "\n")
+        if os.path.isdir(out):
+            os.rmdir(out)  # empty (checked above)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    options = provenance["options"]
+    size = options["image_size"]
+    log.info(f"converted {options['family']} ({', '.join(provenance['networks'])}) from "
+             f"{provenance['files']['G']['path']} -> {out}")
+    log.info(f"  label space {options['label_space']} ({options['dont_care']}, instances "
+             f"{options['use_instances']}), image {size[0]}x{size[1]} (HxW)")
+
+
+def convert_model(checkpoint: str, family: Optional[str] = None,
+                  label_space: Optional[str] = None,
+                  image_size: Optional[Sequence[int]] = None,
+                  data_root: Optional[str] = None, name: Optional[str] = None):
+    """An official checkpoint as ``(config, model, provenance)`` in memory: what
+    :func:`convert_checkpoint` writes, without writing it (``name``: the config's
+    name, default ``converted``)."""
+    from tfsem import __version__
     from tfsem.convert import pix2pix as p2p_unet
     from tfsem.convert import pix2pixhd as p2p
     from tfsem.convert import sean, spade
-    from tfsem.fileio import atomic_write_text
     from tfsem.train.build import build_model
     from tfsem.networks.spade_generator import UPSAMPLING_LAYERS
 
@@ -155,10 +206,6 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
         raise ValueError(f"--family must be one of {FAMILIES}, got {family!r}")
     if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
         raise ValueError(f"--image-size takes H W, got {list(image_size)}")
-    out = os.path.abspath(out)
-    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
-        raise ValueError(f"{out}: already exists and is not empty; converting never "
-                         "overwrites: choose another --out")
     files = find_checkpoint_files(checkpoint)
     states = {tag: StateDict(load_state_dict(files[tag]), files[tag])
               for tag in ("G", "D", "E") if tag in files}
@@ -240,7 +287,7 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
     opt_root = info.get("dataroot")
     root = data_root or (opt_root if opt_root and os.path.isdir(opt_root) else
                          os.path.join("datasets", dataset or space))
-    run_name = name or os.path.basename(out.rstrip(os.sep)) or "converted"
+    run_name = name or "converted"
     run_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in run_name)
     config = _build_config(run_name, family, kwargs, space, dont_care, use_instances, size,
                            source, root, ade20k_layout=dataset == "ade20k")
@@ -266,21 +313,4 @@ def convert_checkpoint(checkpoint: str, out: str, family: Optional[str] = None,
             "contain_dontcare_label", "no_instance", "norm_G", "dataroot")),
         "networks": sorted(states),
     }
-    parent = os.path.dirname(out) or "."
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
-    try:
-        save_config(config, os.path.join(tmp, "config.json"))
-        model.save(os.path.join(tmp, "model.keras"))
-        atomic_write_text(os.path.join(tmp, "provenance.json"),
-                          json.dumps(provenance, indent=1) + "\n")
-        if os.path.isdir(out):
-            os.rmdir(out)  # empty (checked above)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    log.info(f"converted {family} ({', '.join(sorted(states))}) from {files['G']} -> {out}")
-    log.info(f"  label space {space} ({dont_care}, instances {use_instances}), image "
-             f"{size[0]}x{size[1]} (HxW)")
-    return provenance
+    return config, model, provenance

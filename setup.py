@@ -35,9 +35,11 @@ setup(
         # python -m tfsem.studio: the ASGI app and its server
         # (swagger-ui-bundle: the /docs page's assets, served locally, so it works offline)
         "studio": ["fastapi>=0.110", "uvicorn>=0.29", "swagger-ui-bundle"],
-        # httpx: FastAPI's TestClient; playwright: the studio's browser test (system chromium)
+        # httpx: FastAPI's TestClient; playwright: the studio's browser test (system chromium);
+        # filelock: the pytest workers build the shared runs once (tests/conftest.py);
+        # dill: imported by the official SPADE code (slow training tests)
         "test": ["pytest", "pytest-xdist", "scipy", "ai-edge-litert", "fastapi>=0.110",
                  "uvicorn>=0.29", "swagger-ui-bundle", "httpx", "playwright", "hypothesis",
-                 "dill"],  # dill: imported by the official SPADE code (slow training tests)
+                 "dill", "filelock"],
     },
 )

@@ -55,20 +55,44 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def _shared_run(tmp_path_factory, name, make):
+    """``make(root)`` once for the whole test run, not once per pytest-xdist worker:
+    the workers share pytest's base temp dir and take a file lock; the first
+    builds ``<base>/<name>``, the others wait for it and reuse it (read-only:
+    tests copy a run before writing into it)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-of-USER/pytest-N/: the workers' common parent
+    root = base / name
+    with FileLock(str(root) + ".lock"):
+        if not (root / ".complete").exists():
+            if root.exists():  # a worker failed half-way: build it again
+                import shutil
+                shutil.rmtree(root)
+            root.mkdir()
+            make(root)
+            (root / ".complete").write_text("")
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_gaugan_run(tmp_path_factory):
     """A tiny GauGAN trained 2 steps by the train CLI (``tests.testing.tiny_experiment``),
     shared by the tests that only need some trained label-to-photo run (copy it
-    before writing into it). Training a model costs ~25 s of tracing here. Beside
-    it: ``tiny.json`` (its config) and ``train_stdout.txt`` (what the CLI printed)."""
+    before writing into it). Training a model costs ~25 s of tracing here, paid
+    once per test run (``_shared_run``). Beside it: ``tiny.json`` (its config)
+    and ``train_stdout.txt`` (what the CLI printed)."""
     from tests.testing import run_module, tiny_experiment, write_json
 
-    root = tmp_path_factory.mktemp("tiny_gaugan")
-    config = write_json(root / "tiny.json", tiny_experiment(steps=2))
-    result = run_module("tfsem.train", "--config", config, "--out", str(root / "run"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    (root / "train_stdout.txt").write_text(result.stdout)
-    return root / "run"
+    def make(root):
+        config = write_json(root / "tiny.json", tiny_experiment(steps=2))
+        result = run_module("tfsem.train", "--config", config, "--out", str(root / "run"))
+        assert result.returncode == 0, result.stderr[-3000:]
+        (root / "train_stdout.txt").write_text(result.stdout)
+
+    return _shared_run(tmp_path_factory, "tiny_gaugan", make) / "run"
 
 
 @pytest.fixture(scope="session")
@@ -78,4 +102,5 @@ def untrained_gaugan_run(tmp_path_factory):
     (evaluate, dream, generate), without paying for a training trace."""
     from tests.testing import save_untrained_run
 
-    return save_untrained_run("gaugan", tmp_path_factory.mktemp("untrained_gaugan") / "run")
+    return _shared_run(tmp_path_factory, "untrained_gaugan",
+                       lambda root: save_untrained_run("gaugan", root / "run")) / "run"

@@ -167,22 +167,91 @@ def test_baseline_decodes_by_nearest_palette_colour():
 def test_style_generator_noise_in_training_fixed_noise_at_inference():
     from tfsem.networks.style_generator import StyleLabelMapGenerator
 
-    g = StyleLabelMapGenerator(out_channels=5, output_size=(16, 32), z_dim=8, ngf=4,
-                               n_upsample=2, mapping_layers=2, seed=0)
+    def build(**kw):
+        return StyleLabelMapGenerator(out_channels=5, output_size=(16, 32), z_dim=8, ngf=4,
+                                      n_upsample=2, mapping_layers=2, seed=0, **kw)
+
+    g = build(style_mixing=0.0)
     z = tf.random.stateless_normal([2, 8], seed=[0, 1])
-    g(z)
-    for layer in g.styles:  # noise strengths start at 0 (StyleGAN): give them weight
-        layer.noise_strength.assign(tf.ones_like(layer.noise_strength))
     infer = g(z, training=False).numpy()
     assert infer.shape == (2, 16, 32, 5)
+    # noise strengths start at 0 (StyleGAN2) and mixing is off: training = inference
+    assert all(float(c.noise_strength) == 0.0 for c in g.convs)
+    np.testing.assert_allclose(g(z, training=True).numpy(), infer, atol=1e-5)
+    for conv in g.convs:
+        conv.noise_strength.assign(1.0)
+    infer = g(z, training=False).numpy()
     np.testing.assert_array_equal(infer, g(z, training=False).numpy())  # fixed noise
     assert np.abs(g(z, training=True).numpy() - infer).max() > 1e-4  # fresh noise
     assert np.abs(infer[0] - infer[1]).max() > 1e-4  # the latent matters
-    # 6 style layers (2 per resolution: 4x8, 8x16, 16x32), the first at the constant
-    assert len(g.styles) == 6 and g.convs[0] is None
-    assert [tuple(s.size) for s in g.styles[::2]] == [(4, 8), (8, 16), (16, 32)]
-    again = StyleLabelMapGenerator(out_channels=5, output_size=(16, 32), z_dim=8, ngf=4,
-                                   n_upsample=2, mapping_layers=2, seed=0)
+    # 5 convs (1 at the constant, 2 per later resolution: 4x8, 8x16, 16x32) + the last
+    # to-logits: 6 ws; the first conv of each later resolution upsamples
+    assert g.num_ws == 6 and [c.up for c in g.convs] == [False, True, False, True, False]
+    assert [c.size for c in g.convs] == [(4, 8), (8, 16), (8, 16), (16, 32), (16, 32)]
+    again = build(style_mixing=0.0)
     again(z)
-    np.testing.assert_array_equal(again.styles[0].const_noise.numpy(),
-                                  g.styles[0].const_noise.numpy())  # seeded
+    np.testing.assert_array_equal(again.convs[0].const_noise.numpy(),
+                                  g.convs[0].const_noise.numpy())  # seeded
+
+
+def test_style_generator_truncation_mixing_and_w_avg():
+    from tfsem.networks.style_generator import StyleLabelMapGenerator
+
+    g = StyleLabelMapGenerator(out_channels=5, output_size=(8, 16), z_dim=8, ngf=4,
+                               n_upsample=1, mapping_layers=3, seed=1, style_mixing=0.0)
+    z = tf.random.stateless_normal([4, 8], seed=[2, 3])
+    other = tf.random.stateless_normal([4, 8], seed=[4, 5])
+    g(z)
+    np.testing.assert_array_equal(g.w_avg.numpy(), 0.0)
+    g(z, training=True)  # w_avg <- mean(w) + 0.995 (w_avg - mean(w))
+    np.testing.assert_allclose(g.w_avg.numpy(), 0.005 * g.map(z).numpy().mean(0), rtol=1e-5)
+    # psi 0: every latent gives the average style's map; psi 1: the latent's own
+    flat = g(z, truncation_psi=0.0).numpy()
+    np.testing.assert_allclose(flat, np.repeat(flat[:1], 4, 0), atol=1e-5)
+    own = g(z).numpy()
+    assert np.abs(own - flat).max() > 1e-3
+    # mixing at layer num_ws keeps z's style everywhere, at 0 takes the other's
+    np.testing.assert_allclose(g.synthesis(g.mix(z, other, g.num_ws)).numpy(), own, atol=1e-5)
+    np.testing.assert_allclose(g.synthesis(g.mix(z, other, 0)).numpy(), g(other).numpy(),
+                               atol=1e-5)
+    mixed = g.synthesis(g.mix(z, other, 2)).numpy()
+    assert np.abs(mixed - own).max() > 1e-4 and np.abs(mixed - g(other).numpy()).max() > 1e-4
+    # the mapping network learns at 1/100 of the rate: its weights are N(0, 100^2),
+    # used times 0.01 / sqrt(fan_in)
+    assert 50 < g.mapping[0].kernel.numpy().std() < 200
+    mixing = StyleLabelMapGenerator(out_channels=5, output_size=(8, 16), z_dim=8, ngf=4,
+                                    n_upsample=1, mapping_layers=3, seed=1, style_mixing=1.0)
+    mixing(z)
+    mixing.set_weights(g.get_weights())
+    assert np.abs(mixing(z, training=True).numpy() - own).max() > 1e-4  # mixed in training
+
+
+@pytest.mark.parametrize("style_conv", ["modulated", "adain"])
+def test_style_conv_is_stylegan2s(style_conv):
+    """One style conv against its formula written out: StyleGAN2's modulated conv with
+    per-example weights ``W * s`` demodulated to unit norm per output channel (the
+    official fused form), or StyleGAN's equalized conv + instance norm + style."""
+    from tfsem.layers.equalized import LRELU_GAIN
+    from tfsem.networks.style_generator import _StyleConv
+
+    x = tf.random.stateless_normal([2, 6, 10, 3], seed=[0, 1])
+    w = tf.random.stateless_normal([2, 4], seed=[0, 2])
+    conv = _StyleConv(5, (6, 10), up=False, style_conv=style_conv, noise=False, seed=3)
+    out = conv([x, w]).numpy()
+    kernel = conv.kernel.numpy()
+    styles = conv.affine(w).numpy()
+    lrelu = lambda v: np.where(v > 0, v, 0.2 * v) * LRELU_GAIN  # noqa: E731
+    for b in range(2):
+        if style_conv == "modulated":
+            weight = kernel * styles[b][None, None, :, None]
+            weight = weight / np.sqrt((weight ** 2).sum((0, 1, 2), keepdims=True) + 1e-8)
+            ref = lrelu(tf.nn.conv2d(x[b:b + 1], weight, 1, "SAME").numpy()[0])
+        else:
+            weight = kernel / np.sqrt(3 * 9)
+            y = lrelu(tf.nn.conv2d(x[b:b + 1], weight, 1, "SAME").numpy()[0])
+            y = (y - y.mean((0, 1))) / np.sqrt(y.var((0, 1)) + 1e-8)
+            ref = y * styles[b][:5] + styles[b][5:]
+        np.testing.assert_allclose(out[b], ref, rtol=1e-4, atol=1e-4)
+    if style_conv == "adain":  # scales start near 1 (bias 1), offsets near 0
+        np.testing.assert_array_equal(conv.affine.bias.numpy(), [1] * 5 + [0] * 5)
+

@@ -15,6 +15,7 @@ __all__ = ["SemGANConfig"]
 _CLASSES_ONLY = frozenset({"relaxation", "tau_start", "tau_end", "tau_anneal_steps",
                            "real_smoothing"})
 _GUMBEL_ONLY = frozenset({"tau_start", "tau_end", "tau_anneal_steps"})
+_STYLE_ONLY = ("mapping_layers", "mapping_lr_multiplier", "style_conv", "style_mixing")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +41,17 @@ class SemGANConfig:
     n_upsample: int = doc_field(4, "resolution doublings after the dense layer "
                                    "(size multiple of 2**n)")
     block: Literal["conv", "resnet", "style"] = doc_field(
-        "conv", "generator: conv (DCGAN stages), resnet (SNGAN up-blocks) or style (StyleGAN: "
-                "mapping network, AdaIN per conv, noise inputs)")
-    mapping_layers: int = doc_field(4, "mapping network depth (block style only)")
+        "conv", "generator: conv (DCGAN stages), resnet (SNGAN up-blocks) or style (StyleGAN2: "
+                "mapping network, style convs, noise inputs, skip outputs)")
+    mapping_layers: int = doc_field(8, "mapping network depth (block style only; StyleGAN2: 8)")
+    mapping_lr_multiplier: float = doc_field(
+        0.01, "learning-rate multiplier of the mapping network (block style only; StyleGAN2: "
+              "0.01)")
+    style_conv: Literal["modulated", "adain"] = doc_field(
+        "modulated", "style convs (block style only): modulated (StyleGAN2's weight "
+                     "(de)modulation) or adain (StyleGAN's instance norm + style)")
+    style_mixing: float = doc_field(
+        0.9, "probability of style mixing in training (block style only; StyleGAN2: 0.9)")
     norm_G: Literal["batch", "instance", "none"] = doc_field(
         "batch", "generator norm (conv and resnet blocks)")
     ndf: int = doc_field(32, "discriminator base width")
@@ -73,6 +82,11 @@ class SemGANConfig:
         if not 0 < self.tau_end <= self.tau_start:
             raise ConfigError(f"{path}: need 0 < tau_end <= tau_start, got tau_start="
                               f"{self.tau_start}, tau_end={self.tau_end}")
+        if self.mapping_lr_multiplier <= 0:
+            raise ConfigError(f"{path}.mapping_lr_multiplier: must be > 0, got "
+                              f"{self.mapping_lr_multiplier}")
+        if not 0.0 <= self.style_mixing <= 1.0:
+            raise ConfigError(f"{path}.style_mixing: must be in [0, 1], got {self.style_mixing}")
         if self.mode_seeking < 0:
             raise ConfigError(f"{path}.mode_seeking: must be >= 0, got {self.mode_seeking}")
         if not 0.0 <= self.real_smoothing < 1.0:
@@ -86,9 +100,9 @@ class SemGANConfig:
         """Fields this variant does not use -> why (setting one in a config is an error)."""
         out = {}
         if self.block == "style":
-            out["norm_G"] = "block is 'style' (AdaIN normalises)"
+            out["norm_G"] = "block is 'style' (its style convs normalise)"
         else:
-            out["mapping_layers"] = f"block is {self.block!r}"
+            out.update((name, f"block is {self.block!r}") for name in _STYLE_ONLY)
         if self.output != "classes":
             out.update((name, f"output is {self.output!r}") for name in _CLASSES_ONLY)
         elif self.relaxation == "softmax":

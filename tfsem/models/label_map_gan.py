@@ -61,7 +61,8 @@ class LabelMapGAN(GANTask):
             ``2 ** n_upsample`` and ``2 ** n_layers_D``.
         z_dim, ngf, n_upsample, block, norm_G: the generator (see
             ``LabelMapGenerator``); ``block="style"``: ``StyleLabelMapGenerator``
-            with ``mapping_layers`` (norm_G unused).
+            (StyleGAN2) with ``mapping_layers``, ``mapping_lr_multiplier``,
+            ``style_conv`` and ``style_mixing`` (norm_G unused).
         ndf, n_layers_D, spectral_norm_D, minibatch_std: the discriminator.
         gan_mode: ``hinge`` (default, with spectral norm as SNGAN),
             ``lsgan`` or ``original``.
@@ -82,7 +83,8 @@ class LabelMapGAN(GANTask):
 
     def __init__(self, num_classes, image_size, z_dim=128, ngf=32, n_upsample=4, block="conv",
                  norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True,
-                 gan_mode="hinge", seed=None, mapping_layers=4, mode_seeking=0.05, **kwargs):
+                 gan_mode="hinge", seed=None, mapping_layers=8, mapping_lr_multiplier=0.01,
+                 style_conv="modulated", style_mixing=0.9, mode_seeking=0.05, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size, 2 ** max(n_upsample, n_layers_D),
@@ -94,14 +96,17 @@ class LabelMapGAN(GANTask):
         self.minibatch_std = minibatch_std
         self.gan_mode, self.seed = gan_mode, seed
         self.mapping_layers = mapping_layers
+        self.mapping_lr_multiplier, self.style_conv = mapping_lr_multiplier, style_conv
+        self.style_mixing = style_mixing
         if mode_seeking < 0:
             raise ValueError(f"mode_seeking must be >= 0, got {mode_seeking}")
         self.mode_seeking = float(mode_seeking)
         if block == "style":
             self.generator = StyleLabelMapGenerator(
                 out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
-                n_upsample=n_upsample, mapping_layers=mapping_layers, seed=seed,
-                name="generator")
+                n_upsample=n_upsample, mapping_layers=mapping_layers,
+                mapping_lr_multiplier=mapping_lr_multiplier, style_conv=style_conv,
+                style_mixing=style_mixing, seed=seed, name="generator")
         else:
             self.generator = LabelMapGenerator(
                 out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
@@ -273,4 +278,7 @@ class LabelMapGAN(GANTask):
                 "ndf": self.ndf, "n_layers_D": self.n_layers_D,
                 "spectral_norm_D": self.spectral_norm_D, "minibatch_std": self.minibatch_std,
                 "gan_mode": self.gan_mode, "seed": self.seed,
-                "mapping_layers": self.mapping_layers, "mode_seeking": self.mode_seeking}
+                "mapping_layers": self.mapping_layers,
+                "mapping_lr_multiplier": self.mapping_lr_multiplier,
+                "style_conv": self.style_conv, "style_mixing": self.style_mixing,
+                "mode_seeking": self.mode_seeking}

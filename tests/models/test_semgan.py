@@ -255,3 +255,68 @@ def test_style_conv_is_stylegan2s(style_conv):
     if style_conv == "adain":  # scales start near 1 (bias 1), offsets near 0
         np.testing.assert_array_equal(conv.affine.bias.numpy(), [1] * 5 + [0] * 5)
 
+
+
+def test_style_block_defaults_to_stylegan2s_objective():
+    from tfsem import registry
+    from tfsem.config import ExperimentConfig, config_from_dict
+    from tests.testing import tiny_family_experiment
+
+    for case, objective, adam in (
+            ("semgan_style", {"gan_mode": "original", "spectral_norm_D": False},
+             (0.0025, 0.0025, 0.0, 0.99)),
+            ("semgan", {"gan_mode": "hinge", "spectral_norm_D": True, "r1_gamma": 0.0},
+             tuple(registry.family("semgan").optimizer[k]
+                   for k in ("g_lr", "d_lr", "beta_1", "beta_2")))):
+        experiment = tiny_family_experiment(case)
+        experiment.pop("optimizer", None)  # the defaults
+        config = config_from_dict(ExperimentConfig, experiment)
+        model = SemGAN.from_experiment(config)
+        height, width = config.image_size()
+        if case == "semgan_style":  # StyleGAN2-ADA's auto rule
+            objective["r1_gamma"] = 0.0002 * height * width / config.data.batch_size
+        for name, value in objective.items():
+            assert getattr(model, name) == pytest.approx(value), (case, name)
+        opt = config.optimizer
+        assert (opt.g_lr, opt.d_lr, opt.beta_1, opt.beta_2) == adam, case
+    # what a config says wins
+    experiment = tiny_family_experiment("semgan_style")
+    experiment["model"]["semgan"].update(gan_mode="hinge", spectral_norm_D=True, r1_gamma=0)
+    experiment["optimizer"] = {"g_lr": 1e-3}
+    config = config_from_dict(ExperimentConfig, experiment)
+    model = SemGAN.from_experiment(config)
+    assert (model.gan_mode, model.spectral_norm_D, model.r1_gamma) == ("hinge", True, 0.0)
+    assert (config.optimizer.g_lr, config.optimizer.d_lr) == (1e-3, 0.0025)
+
+
+def test_lazy_r1_every_interval_d_steps():
+    model = SemGAN(num_classes=4, image_size=(16, 16), z_dim=8, ngf=4, n_upsample=2, ndf=4,
+                   n_layers_D=2, spectral_norm_D=False, gan_mode="original", r1_gamma=2.0,
+                   r1_interval=3, seed=0)
+    model.build_networks()
+    model.compile()
+    real = tf.one_hot(tf.random.stateless_uniform([2, 16, 16], [0, 1], 0, 4, tf.int32), 4)
+    penalty = model.r1_penalty(real).numpy()
+    assert penalty.shape == (2,) and (penalty > 0).all()
+    # the penalty is |grad D|^2: D's change along the gradient's direction, by finite
+    # differences (the minibatch-std channel couples the examples: move both)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        total = tf.reduce_sum(model.discriminator(real, training=True))
+    g = tape.gradient(total, real)
+    eps = 1e-2
+    direction = g / tf.norm(g)
+    change = (tf.reduce_sum(model.discriminator(real + eps * direction, training=True)) -
+              tf.reduce_sum(model.discriminator(real - eps * direction, training=True))) / (2 * eps)
+    np.testing.assert_allclose(float(change) ** 2, penalty.sum(), rtol=2e-2)
+    step = tf.function(model.train_step)
+    weights = []
+    for it in range(4):  # D steps 0 and 3 regularise, weighted by gamma / 2 * interval
+        before = int(model.d_optimizer.iterations)
+        term = model.r1_term(real, training=True).numpy()
+        expected = model.r1_penalty(real).numpy() * 3.0 if before % 3 == 0 else 0.0
+        np.testing.assert_allclose(term, expected, rtol=1e-4)
+        weights.append(bool(term.any()))
+        step({"label": tf.argmax(real, -1, output_type=tf.int32)})
+    assert weights == [True, False, False, True]
+    assert np.isfinite(float(model.trackers["D_R1"].result()))

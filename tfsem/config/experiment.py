@@ -103,9 +103,10 @@ class OptimizerConfig:
     # The same in epochs (where the papers count epochs), instead of decay_steps.
     decay_epochs: Optional[int] = None
 
-    def resolved(self, family: str) -> "OptimizerConfig":
-        """This config with every null field set to ``family``'s default."""
-        defaults = registry.family(family).optimizer
+    def resolved(self, family: str, overrides=None) -> "OptimizerConfig":
+        """This config with every null field set to ``family``'s default (or to
+        ``overrides``' where it names the field: a model section's own)."""
+        defaults = {**registry.family(family).optimizer, **(overrides or {})}
         return dataclasses.replace(self, **{k: v for k, v in defaults.items()
                                             if getattr(self, k) is None})
 
@@ -207,7 +208,9 @@ class ExperimentConfig:
     def __post_init__(self):
         # Optimizer defaults come from the model family (frozen: set once, here).
         family = self.model.type if self.model is not None else "gaugan"
-        object.__setattr__(self, "optimizer", self.optimizer.resolved(family))
+        section = self.model.section if self.model is not None else None
+        overrides = getattr(section, "optimizer_defaults", lambda: None)()
+        object.__setattr__(self, "optimizer", self.optimizer.resolved(family, overrides))
 
     def validate(self, path: str = "") -> None:
         if not self.name or any(c in self.name for c in "/\\ "):

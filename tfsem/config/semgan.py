@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Literal
+from typing import Dict, Literal, Optional
 
 from tfsem.config.schema import ConfigError, check_size_multiple, doc_field
 from tfsem.registry import Family, register_family
@@ -16,6 +16,9 @@ _CLASSES_ONLY = frozenset({"relaxation", "tau_start", "tau_end", "tau_anneal_ste
                            "real_smoothing"})
 _GUMBEL_ONLY = frozenset({"tau_start", "tau_end", "tau_anneal_steps"})
 _STYLE_ONLY = ("mapping_layers", "mapping_lr_multiplier", "style_conv", "style_mixing")
+#: StyleGAN2's Adam (stylegan2-ada-pytorch train.py, the paper256 and auto specs at
+#: these sizes): the style block's optimizer defaults.
+STYLEGAN2_ADAM = {"g_lr": 0.0025, "d_lr": 0.0025, "beta_1": 0.0, "beta_2": 0.99}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +59,18 @@ class SemGANConfig:
         "batch", "generator norm (conv and resnet blocks)")
     ndf: int = doc_field(32, "discriminator base width")
     n_layers_D: int = doc_field(4, "stride-2 discriminator layers")
-    spectral_norm_D: bool = doc_field(True, "spectral norm on the discriminator (SNGAN)")
+    spectral_norm_D: Optional[bool] = doc_field(
+        None, "spectral norm on the discriminator (SNGAN); null: on, except for block style "
+              "(StyleGAN2's objective regularises D with R1 instead)")
     minibatch_std: bool = doc_field(True, "minibatch standard-deviation channel in D")
-    gan_mode: Literal["hinge", "lsgan", "original"] = doc_field("hinge", "GAN loss")
+    gan_mode: Literal["auto", "hinge", "lsgan", "original"] = doc_field(
+        "auto", "GAN loss; auto: hinge, except for block style: original (StyleGAN2's "
+                "non-saturating logistic loss)")
+    r1_gamma: Optional[float] = doc_field(
+        None, "weight gamma of the R1 penalty gamma/2 |grad D(real)|^2 (0: off); null: 0, "
+              "except for block style: StyleGAN2-ADA's rule 0.0002 * H * W / batch")
+    r1_interval: int = doc_field(
+        16, "lazy regularisation: R1 every this many D steps, weighted by it (StyleGAN2: 16)")
     mode_seeking: float = doc_field(
         0.05, "weight of MSGAN's mode-seeking term (Mao et al. 2019): the generator is pushed "
               "to map distant latents to distant outputs; 0: off")
@@ -82,6 +94,10 @@ class SemGANConfig:
         if not 0 < self.tau_end <= self.tau_start:
             raise ConfigError(f"{path}: need 0 < tau_end <= tau_start, got tau_start="
                               f"{self.tau_start}, tau_end={self.tau_end}")
+        if self.r1_gamma is not None and self.r1_gamma < 0:
+            raise ConfigError(f"{path}.r1_gamma: must be >= 0, got {self.r1_gamma}")
+        if self.r1_interval < 1:
+            raise ConfigError(f"{path}.r1_interval: must be >= 1, got {self.r1_interval}")
         if self.mapping_lr_multiplier <= 0:
             raise ConfigError(f"{path}.mapping_lr_multiplier: must be > 0, got "
                               f"{self.mapping_lr_multiplier}")
@@ -91,6 +107,25 @@ class SemGANConfig:
             raise ConfigError(f"{path}.mode_seeking: must be >= 0, got {self.mode_seeking}")
         if not 0.0 <= self.real_smoothing < 1.0:
             raise ConfigError(f"{path}.real_smoothing: must be in [0, 1), got {self.real_smoothing}")
+
+    def objective(self, height: int, width: int, batch_size: int) -> Dict[str, object]:
+        """``gan_mode``, ``spectral_norm_D`` and ``r1_gamma`` with auto / null resolved:
+        StyleGAN2's objective (non-saturating loss, lazy R1, no spectral norm) for
+        block style, SNGAN's hinge + spectral norm for the others."""
+        style = self.block == "style"
+        gamma = self.r1_gamma
+        if gamma is None:
+            gamma = 0.0002 * height * width / max(batch_size, 1) if style else 0.0
+        return {"gan_mode": self.gan_mode if self.gan_mode != "auto" else
+                ("original" if style else "hinge"),
+                "spectral_norm_D": (not style) if self.spectral_norm_D is None
+                else self.spectral_norm_D,
+                "r1_gamma": float(gamma)}
+
+    def optimizer_defaults(self) -> Optional[Dict[str, float]]:
+        """The Adam settings a config without an ``optimizer`` section gets, where
+        they are not the family's: StyleGAN2's for block style."""
+        return dict(STYLEGAN2_ADAM) if self.block == "style" else None
 
     def variant(self) -> str:
         """The task variant (a registry key): ``classes`` or ``colors``."""

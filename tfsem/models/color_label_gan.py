@@ -57,8 +57,7 @@ class ColorLabelGAN(LabelMapGAN):
     @classmethod
     def from_experiment(cls, config):
         space, num_classes, image_size = cls.experiment_sizes(config)
-        kwargs = cls.section_kwargs(config, drop=("output",) + tuple(
-            config.model.section.ignored_fields()))
+        kwargs = cls.experiment_kwargs(config, drop=tuple(config.model.section.ignored_fields()))
         return cls(num_classes=num_classes, image_size=image_size,
                    palette=space.palette(config.data.dont_care), **kwargs,
                    name="color_label_gan")

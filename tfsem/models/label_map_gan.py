@@ -74,17 +74,22 @@ class LabelMapGAN(GANTask):
             outputs (D's inputs) and latents; under tf.distribute the pairs
             are formed within each replica's batch. 0: off (the term is 0). The
             default 0.05 was chosen by measurement on toy_streets (README).
+        r1_gamma, r1_interval: StyleGAN2's lazy R1 regularisation of D (term
+            ``D_R1``): every ``r1_interval``-th D step (the first included) adds
+            ``r1_gamma / 2 * |grad_x D(x)|^2`` on the real maps, times
+            ``r1_interval``; 0 on the other steps. ``r1_gamma`` 0: off.
     """
 
     G_TERMS = ("G_GAN", "G_MS")
-    D_TERMS = ("D_real", "D_fake")
+    D_TERMS = ("D_real", "D_fake", "D_R1")
     FAMILY = "semgan"
     # conditional = False (GANTask's default): samples are label maps, none goes in.
 
     def __init__(self, num_classes, image_size, z_dim=128, ngf=32, n_upsample=4, block="conv",
                  norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True,
                  gan_mode="hinge", seed=None, mapping_layers=8, mapping_lr_multiplier=0.01,
-                 style_conv="modulated", style_mixing=0.9, mode_seeking=0.05, **kwargs):
+                 style_conv="modulated", style_mixing=0.9, mode_seeking=0.05, r1_gamma=0.0,
+                 r1_interval=16, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size, 2 ** max(n_upsample, n_layers_D),
@@ -101,6 +106,10 @@ class LabelMapGAN(GANTask):
         if mode_seeking < 0:
             raise ValueError(f"mode_seeking must be >= 0, got {mode_seeking}")
         self.mode_seeking = float(mode_seeking)
+        if r1_gamma < 0 or int(r1_interval) < 1:
+            raise ValueError(f"need r1_gamma >= 0 and r1_interval >= 1, got {r1_gamma}, "
+                             f"{r1_interval}")
+        self.r1_gamma, self.r1_interval = float(r1_gamma), int(r1_interval)
         if block == "style":
             self.generator = StyleLabelMapGenerator(
                 out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
@@ -135,6 +144,15 @@ class LabelMapGAN(GANTask):
         """What D sees of a real example: ``real_input`` of its label map (the
         one-stage photo GAN: its photo)."""
         return self.real_input(batch["label"] if isinstance(batch, dict) else batch, training)
+
+    @classmethod
+    def experiment_kwargs(cls, config, drop: Sequence[str] = ()) -> dict:
+        """The model section's constructor arguments, its objective resolved for the
+        block and the data (``SemGANConfig.objective``)."""
+        kwargs = cls.section_kwargs(config, drop=("output",) + tuple(drop))
+        height, width = config.image_size()
+        kwargs.update(config.model.section.objective(height, width, config.data.batch_size))
+        return kwargs
 
     # -- networks --------------------------------------------------------------------
     def build_networks(self):
@@ -253,12 +271,34 @@ class LabelMapGAN(GANTask):
             pred_real = self.discriminator(real, training=training)
             terms["D_fake"] = L.gan_loss([pred_fake], False, True, self.gan_mode)
             terms["D_real"] = L.gan_loss([pred_real], True, True, self.gan_mode)
+            terms["D_R1"] = self.r1_term(real, training)
         if "generator" in parts:
             terms["G_GAN"] = L.gan_loss([self.discriminator(fake, training=training)], True,
                                         False, self.gan_mode)
             terms["G_MS"] = (mode_seeking_loss(fake, z) * self.mode_seeking if self.mode_seeking
                              else tf.zeros_like(terms["G_GAN"]))
         return terms
+
+    def r1_penalty(self, real, training=True):
+        """|grad_x sum D(x)|^2 per example [B] at the real maps ``real`` (R1,
+        Mescheder et al. 2018; StyleGAN2's ``r1_penalty``)."""
+        real = tf.convert_to_tensor(real)
+        with tf.GradientTape() as tape:
+            tape.watch(real)
+            total = tf.reduce_sum(tf.cast(self.discriminator(real, training=training),
+                                          tf.float32))
+        grads = tf.cast(tape.gradient(total, real), tf.float32)
+        return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+
+    def r1_term(self, real, training=False):
+        """``D_R1`` [B]: the lazy R1 term of this D step (see the class doc)."""
+        zeros = tf.zeros(tf.shape(real)[:1], tf.float32)
+        if not self.r1_gamma or not training:
+            return zeros
+        step = self.d_optimizer.iterations if hasattr(self, "d_optimizer") else 0
+        weight = self.r1_gamma / 2.0 * self.r1_interval
+        return tf.cond(tf.equal(tf.math.floormod(step, self.r1_interval), 0),
+                       lambda: self.r1_penalty(real, training) * weight, lambda: zeros)
 
     # -- training ---------------------------------------------------------------------------
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
@@ -281,4 +321,5 @@ class LabelMapGAN(GANTask):
                 "mapping_layers": self.mapping_layers,
                 "mapping_lr_multiplier": self.mapping_lr_multiplier,
                 "style_conv": self.style_conv, "style_mixing": self.style_mixing,
-                "mode_seeking": self.mode_seeking}
+                "mode_seeking": self.mode_seeking, "r1_gamma": self.r1_gamma,
+                "r1_interval": self.r1_interval}

@@ -53,8 +53,7 @@ class PhotoGAN(ColorLabelGAN):
     @classmethod
     def from_experiment(cls, config):
         space, num_classes, image_size = cls.experiment_sizes(config)
-        kwargs = cls.section_kwargs(config, drop=("output",) + tuple(
-            config.model.section.ignored_fields()))
+        kwargs = cls.experiment_kwargs(config, drop=tuple(config.model.section.ignored_fields()))
         oracle = space.encode(np.asarray(toy_streets.CLASS_IDS), config.data.dont_care)
         return cls(num_classes=num_classes, image_size=image_size,
                    oracle_classes=oracle.tolist(), **kwargs, name="photo_gan")

@@ -93,7 +93,7 @@ class SemGAN(LabelMapGAN):
     def from_experiment(cls, config):
         _, num_classes, image_size = cls.experiment_sizes(config)
         return cls(num_classes=num_classes, image_size=image_size,
-                   **cls.section_kwargs(config, drop=("output",)), name="semgan")
+                   **cls.experiment_kwargs(config), name="semgan")
 
     @property
     def output_channels(self) -> int:

@@ -74,6 +74,42 @@ def test_semgan_saved_model_matches_keras(which, request, tmp_path):
         loaded.signatures["from_z"](z=tf.fill([1, model.z_dim], np.nan))
 
 
+def test_style_truncation_and_mixing_in_python_and_the_export(style, semgan, tmp_path):
+    from tfsem import Pipeline
+    from tfsem.pipeline import ExportedPipeline
+
+    config, model = style
+    model.attach_label_space(SPACE, config.data.dont_care)
+    model.generator.w_avg.assign(tf.random.stateless_normal([model.z_dim], [5, 6]))
+    pipe = Pipeline(model, config)
+    seeds = [0, 1, 2]
+    own = pipe.sample(seeds)["label_map"]
+    np.testing.assert_array_equal(pipe.sample(seeds, truncation=1.0)["label_map"], own)
+    flat = pipe.sample(seeds, truncation=0.0)["label_map"]  # every seed: the average style
+    assert (flat == flat[:1]).all()
+    num_ws = model.generator.num_ws
+    mixed = pipe.sample(seeds, mix_seed=9, mix_layer=0)["label_map"]  # all of seed 9's style
+    np.testing.assert_array_equal(mixed, np.repeat(pipe.sample([9])["label_map"], 3, 0))
+    np.testing.assert_array_equal(pipe.sample(seeds, mix_seed=9, mix_layer=num_ws)["label_map"],
+                                  own)
+    half = pipe.sample(seeds, mix_seed=9, truncation=0.7)
+    path = export_saved_model(model, config, str(tmp_path / "m"))
+    exported = ExportedPipeline(path)
+    np.testing.assert_array_equal(exported.sample(seeds, mix_seed=9, truncation=0.7)["label_map"],
+                                  half["label_map"])
+    np.testing.assert_array_equal(exported.sample(seeds, truncation=0.0)["label_map"], flat)
+    with pytest.raises(ValueError, match=f"--mix-layer: must be in 0..{num_ws}"):
+        pipe.sample(seeds, mix_seed=1, mix_layer=num_ws + 1)
+    # a conv generator has no styles to truncate or mix
+    semgan_config, semgan_model = semgan
+    with pytest.raises(ValueError, match="--truncation: only a style generator"):
+        Pipeline(semgan_model, semgan_config).sample(seeds, truncation=0.5)
+    plain = export_saved_model(semgan_model, semgan_config, str(tmp_path / "plain"))
+    assert "from_seed_styled" not in tf.saved_model.load(plain).signatures
+    with pytest.raises(ValueError, match="from_seed_styled"):
+        ExportedPipeline(plain).sample(seeds, mix_seed=3)
+
+
 def test_semgan_export_through_the_tf1_session_loader(semgan, tmp_path):
     config, model = semgan
     path = export_saved_model(model, config, str(tmp_path / "m"))

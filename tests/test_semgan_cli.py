@@ -167,3 +167,23 @@ def test_raw_label_ids_follow_the_labelids_format():
     raw = raw_label_ids(np.array([[LICENSE_PLATE, 7], [0, 33]]), space)
     assert raw.dtype == np.uint8
     np.testing.assert_array_equal(raw, [[0, 7], [0, 33]])  # license plate (-1) -> 0
+
+
+def test_generate_truncation_and_mixing_from_the_command_line(tmp_path):
+    from tests.testing import save_untrained_run
+
+    run = save_untrained_run("semgan_style", tmp_path / "style")
+    out = tmp_path / "gen"
+    result = run_module("tfsem.generate", "--model", str(run), "--num", "3", "--truncation",
+                        "0", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    maps = [np.asarray(Image.open(p)) for p in sorted((out / "label").glob("*.png"))]
+    assert len(maps) == 3 and all((m == maps[0]).all() for m in maps)  # the average style
+    result = run_module("tfsem.generate", "--model", str(run), "--num", "2", "--mix-seed", "5",
+                        "--mix-layer", "1", "--out", str(tmp_path / "mixed"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    conv = save_untrained_run("semgan", tmp_path / "conv")
+    result = run_module("tfsem.generate", "--model", str(conv), "--num", "2", "--mix-seed", "5",
+                        "--out", str(tmp_path / "x"))
+    assert result.returncode == 2
+    assert "--mix-seed: only a style generator (model.semgan.block: style)" in result.stderr

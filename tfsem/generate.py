@@ -6,7 +6,9 @@ exported model), and writes ``label/sample_<seed>_gtFine_labelIds.png``
 (raw label ids, the Cityscapes labelIds format: a ``folder`` dataset with
 ``folders.label_dir: "label"`` trains on them), ``color/sample_<seed>_gtFine_color.png``
 and ``grid.png``. The baseline also writes its raw colour output
-(``raw/``), before snapping to the nearest palette colour.
+(``raw/``), before snapping to the nearest palette colour. A style generator
+(``block: style``) also takes ``--truncation PSI`` and style mixing
+(``--mix-seed S [--mix-layer L]``).
 
 Label-to-photo models render photos from label maps (label-id PNGs, e.g. Cityscapes
 ``*_gtFine_labelIds.png`` at 2048x1024): each map is checked against the
@@ -73,6 +75,15 @@ def main(argv=None) -> int:
     from tfsem.inference.style_codes import add_style_arguments, style_recipe_from_args
 
     add_style_arguments(parser)
+    parser.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                        help="SemGAN with block style: truncation psi (1: each seed's own "
+                             "style, 0: the average style; StyleGAN's truncation trick)")
+    parser.add_argument("--mix-seed", type=int, default=None,
+                        help="SemGAN with block style: the layers from --mix-layer on take "
+                             "this seed's style (style mixing)")
+    parser.add_argument("--mix-layer", type=int, default=None,
+                        help="with --mix-seed: the first style input taken from it (0 .. the "
+                             "generator's number of style inputs; default half of them)")
     precision.add_argument(parser)
     args = parser.parse_args(argv)
     cli.report_to_stdout()
@@ -92,8 +103,13 @@ def main(argv=None) -> int:
         if pipe.takes_label_maps:
             raise ValueError(f"{args.model} is a {pipe.name} model: it renders photos from "
                              "label maps; pass --labels PNG_or_FOLDER instead of --num")
-        files.write_samples(pipe, out=args.out, seeds=range(args.seed, args.seed + args.num))
+        files.write_samples(pipe, out=args.out, seeds=range(args.seed, args.seed + args.num),
+                            truncation=args.truncation, mix_seed=args.mix_seed,
+                            mix_layer=args.mix_layer)
         return 0
+    if args.truncation is not None or args.mix_seed is not None or args.mix_layer is not None:
+        raise ValueError("--truncation, --mix-seed and --mix-layer are for SemGAN's sampling "
+                         "(--num); they do not apply to --labels")
     if not pipe.takes_label_maps:
         raise ValueError(f"{args.model} is a {pipe.name} model: it samples label maps from "
                          "noise; pass --num N (and --seed S) instead of --labels")

@@ -231,19 +231,25 @@ class Pipeline:
         image = self.infer(**inputs)["image"]
         return image[0] if single else image
 
-    def sample(self, seeds: Sequence[int] = (0,), *, z=None,
-               batch_size: int = 16) -> Dict[str, np.ndarray]:
+    def sample(self, seeds: Sequence[int] = (0,), *, z=None, batch_size: int = 16,
+               truncation: Optional[float] = None, mix_seed: Optional[int] = None,
+               mix_layer: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Label-map models: ``{"label_map": raw ids int32 [N,H,W], "color": uint8
         [N,H,W,3], ...}`` (the colour baseline adds ``raw_color``), one per int
         seed (a seed gives the same map in Python and the exports), or for
-        latents ``z`` [N, z_dim]."""
+        latents ``z`` [N, z_dim]. A style generator (``block: style``) also
+        takes ``truncation`` (psi: 1 the latent's own style, 0 the average's)
+        and ``mix_seed`` / ``mix_layer`` (its layers from ``mix_layer`` on take
+        seed ``mix_seed``'s style)."""
         if self.takes_label_maps:
             raise TypeError(f"{self.name}: a {type(self.task).__name__} model renders label "
                             "maps; call it with a label map")
+        controls = dict(truncation=truncation, mix_seed=mix_seed, mix_layer=mix_layer)
         if z is not None:
-            return self.infer(**self.task.inference_inputs(z=z))
+            return self.infer(**self.task.inference_inputs(z=z, **controls))
         seeds = [int(s) for s in seeds]
-        parts = [self.infer(**self.task.inference_inputs(seed=seeds[i:i + batch_size]))
+        parts = [self.infer(**self.task.inference_inputs(seed=seeds[i:i + batch_size],
+                                                         **controls))
                  for i in range(0, len(seeds), batch_size)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
@@ -382,14 +388,34 @@ class ExportedPipeline:
         image = self._serve(**{k: tf.constant(v) for k, v in inputs.items()})["image"].numpy()
         return image[0] if single else image
 
-    def sample(self, seeds: Sequence[int] = (0,), *, z=None) -> Dict[str, np.ndarray]:
-        """As :meth:`Pipeline.sample` (a dream export adds ``image``)."""
+    def sample(self, seeds: Sequence[int] = (0,), *, z=None, truncation: Optional[float] = None,
+               mix_seed: Optional[int] = None,
+               mix_layer: Optional[int] = None) -> Dict[str, np.ndarray]:
+        """As :meth:`Pipeline.sample` (a dream export adds ``image``); truncation
+        and style mixing through the ``from_seed_styled`` signature."""
         from PIL import Image
 
         if self.takes_label_maps:
             raise TypeError(f"{self.path}: this export renders label maps; call it with one")
+        styled = truncation is not None or mix_seed is not None or mix_layer is not None
+        if styled and "from_seed_styled" not in self._loaded.signatures:
+            raise ValueError(f"{self.path}: --truncation / --mix-seed need an export of a style "
+                             "generator (model.semgan.block: style), which has the "
+                             "from_seed_styled signature")
+        if mix_layer is not None and mix_seed is None:
+            raise ValueError("--mix-layer needs --mix-seed (whose style the layers take)")
         if z is not None:
+            if styled:
+                raise ValueError(f"{self.path}: truncation and mixing take seeds, not z")
             out = self.signature("from_z")(z=tf.constant(np.asarray(z, np.float32)))
+        elif styled:
+            seeds = [int(s) for s in seeds]
+            out = self.signature("from_seed_styled")(
+                seed=tf.constant(seeds, tf.int64),
+                truncation_psi=tf.constant(1.0 if truncation is None else truncation, tf.float32),
+                mix_seed=tf.constant([seeds[i] if mix_seed is None else int(mix_seed)
+                                      for i in range(len(seeds))], tf.int64),
+                mix_layer=tf.constant(-1 if mix_layer is None else int(mix_layer), tf.int32))
         else:
             out = self._serve(seed=tf.constant([int(s) for s in seeds], tf.int64))
         result = {}

@@ -55,6 +55,12 @@ class InferenceGraph(tf.Module):
     def input_names(self) -> List[str]:
         return [spec.name for spec in self.input_specs()]
 
+    def optional_specs(self, batch=None, height=None, width=None) -> List[tf.TensorSpec]:
+        """The inputs ``outputs`` also takes beyond the required ones."""
+        names = set(self.input_names())
+        return [spec for spec in self._specs(batch, height, width, optional=True)
+                if spec.name not in names]
+
     def outputs(self, **inputs) -> Dict[str, tf.Tensor]:
         return self._infer(**inputs)
 

@@ -233,10 +233,11 @@ class TaskServing(ServingModule):
                 if spec.name.endswith("_map") else spec for spec in self.graph.input_specs()]
 
     # -- latents in -----------------------------------------------------------------
-    def sample(self, z):
-        """The task's outputs for ``z``, uint8 images as PNG bytes."""
+    def sample(self, z, **controls):
+        """The task's outputs for ``z`` (and a style generator's ``controls``),
+        uint8 images as PNG bytes."""
         out = {}
-        for name, value in self.graph.outputs(z=z).items():
+        for name, value in self.graph.outputs(z=z, **controls).items():
             if value.dtype == tf.uint8 and value.shape.rank == 4:
                 out[f"{name}_png_bytes"] = tf.map_fn(tf.io.encode_png, value,
                                                      fn_output_signature=tf.string)
@@ -252,6 +253,14 @@ class TaskServing(ServingModule):
     def from_seed(self, seed):
         return self.sample(latent_for_seeds(seed, int(self.graph.input_specs()[0].shape[-1])))
 
+    def from_seed_styled(self, seed, truncation_psi, mix_seed, mix_layer):
+        """A style generator's seeds with truncation psi and style mixing: the ws
+        from ``mix_layer`` on (negative: half of them) take ``mix_seed``'s style
+        (per example; a seed mixed with itself is unmixed)."""
+        z_dim = int(self.graph.input_specs()[0].shape[-1])
+        return self.sample(latent_for_seeds(seed, z_dim), truncation_psi=truncation_psi,
+                           mix_z=latent_for_seeds(mix_seed, z_dim), mix_layer=mix_layer)
+
     # -- signatures -------------------------------------------------------------------
     def input_specs(self) -> List[tf.TensorSpec]:
         return self.graph.input_specs() if self.takes_maps else list(_SEED)
@@ -264,7 +273,15 @@ class TaskServing(ServingModule):
             return {"predict_png": (self.png_specs(), self.render_png),
                     **{name: (specs, self.render)
                        for name, specs in self.graph.alternate_looks().items()}}
-        return {"from_z": (self.graph.input_specs(), self.from_z)}
+        signatures = {"from_z": (self.graph.input_specs(), self.from_z)}
+        optional = {spec.name for spec in self.graph.optional_specs()}
+        if {"truncation_psi", "mix_z", "mix_layer"} <= optional:
+            signatures["from_seed_styled"] = (
+                list(_SEED) + [tf.TensorSpec([], tf.float32, name="truncation_psi"),
+                               tf.TensorSpec([None], tf.int64, name="mix_seed"),
+                               tf.TensorSpec([], tf.int32, name="mix_layer")],
+                self.from_seed_styled)
+        return signatures
 
 
 class DreamServing(ServingModule):

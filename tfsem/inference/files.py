@@ -96,11 +96,13 @@ def save_grid(rows: List[List[np.ndarray]], path: str, what: str) -> str:
     return path
 
 
-def write_samples(pipe, *, out: str, seeds) -> list:
+def write_samples(pipe, *, out: str, seeds, **controls) -> list:
     """``python -m tfsem.generate --num``: the label maps of ``seeds``
-    (:func:`write_label_maps`) and a grid; returns the label paths."""
+    (:func:`write_label_maps`) and a grid; returns the label paths. ``controls``:
+    ``truncation``, ``mix_seed``, ``mix_layer`` of a style generator (None: unused)."""
     seeds = list(seeds)
-    maps = pipe.sample(seeds)
+    controls = {k: v for k, v in controls.items() if v is not None}
+    maps = pipe.sample(seeds, **controls)
     stems = [f"sample_{s:06d}" for s in seeds]
     written = write_label_maps(out, stems, maps)
     colour = "raw_color" in maps

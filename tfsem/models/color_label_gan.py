@@ -69,8 +69,8 @@ class ColorLabelGAN(LabelMapGAN):
     def _palette_unit(self):
         return tf.constant(np.asarray(self.palette, np.float32) / 127.5 - 1.0)
 
-    def call(self, z, training=False):
-        return tf.tanh(tf.cast(super().call(z, training=training), tf.float32))
+    def call(self, z, training=False, **style):
+        return tf.tanh(tf.cast(super().call(z, training=training, **style), tf.float32))
 
     def fake_input(self, raw, training=False):
         return tf.tanh(tf.cast(raw, tf.float32))

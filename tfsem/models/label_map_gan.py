@@ -171,11 +171,25 @@ class LabelMapGAN(GANTask):
     def random_latent(self, batch_size):
         return keras.random.normal([batch_size, self.z_dim], seed=self.noise_seed)
 
-    def call(self, z, training=False):
-        """z [B, z_dim] -> the model's output maps (see the subclass)."""
+    @property
+    def has_style_controls(self) -> bool:
+        """Whether samples take truncation and style mixing (``block: style``)."""
+        return isinstance(self.generator, StyleLabelMapGenerator)
+
+    def call(self, z, training=False, **style):
+        """z [B, z_dim] -> the model's output maps (see the subclass). ``style``
+        (``block: style``, inference): ``truncation_psi``, ``mix_z``, ``mix_layer``
+        (``StyleLabelMapGenerator.styled``)."""
         if isinstance(z, dict):
             z = z["z"]
-        return self.generator(z, training=training)
+        style = {k: v for k, v in style.items() if v is not None}
+        if not style:
+            return self.generator(z, training=training)
+        if not self.has_style_controls:
+            raise ValueError(f"{', '.join(sorted(style))}: only a style generator (model.semgan."
+                             f"block: style) takes truncation and style mixing; this one is "
+                             f"{self.block!r}")
+        return self.generator.styled(z, **style)
 
     def sample(self, z):
         """z [B, z_dim] -> int32 class-index maps [B, H, W]."""
@@ -187,14 +201,24 @@ class LabelMapGAN(GANTask):
 
     # -- the inference contract ------------------------------------------------------
     def inference_specs(self, batch=None, height=None, width=None, optional=False):
-        """``z`` float32 [B, z_dim] (``latent_for_seeds`` of a seed)."""
-        return [tf.TensorSpec([batch, self.z_dim], tf.float32, name="z")]
+        """``z`` float32 [B, z_dim] (``latent_for_seeds`` of a seed); ``optional``,
+        for a style generator: ``truncation_psi`` float32 [], ``mix_z`` float32
+        [B, z_dim] and ``mix_layer`` int32 [] (the ws from it on take ``mix_z``'s
+        style)."""
+        specs = [tf.TensorSpec([batch, self.z_dim], tf.float32, name="z")]
+        if optional and self.has_style_controls:
+            specs += [tf.TensorSpec([], tf.float32, name="truncation_psi"),
+                      tf.TensorSpec([batch, self.z_dim], tf.float32, name="mix_z"),
+                      tf.TensorSpec([], tf.int32, name="mix_layer")]
+        return specs
 
-    def infer(self, z) -> Dict[str, tf.Tensor]:
+    def infer(self, z, truncation_psi=None, mix_z=None, mix_layer=None) -> Dict[str, tf.Tensor]:
         """z -> ``label_map`` (RAW ids int32 [B,H,W], the labelIds PNG values),
         ``color`` (the label space's colours, uint8) and, for the colour
-        baseline, ``raw_color`` (its output before snapping, uint8)."""
-        output = self(z, training=False)
+        baseline, ``raw_color`` (its output before snapping, uint8). A style
+        generator also takes ``truncation_psi``, ``mix_z`` and ``mix_layer``."""
+        output = self(z, training=False, truncation_psi=truncation_psi, mix_z=mix_z,
+                      mix_layer=mix_layer)
         index = self.labels_from_output(output)
         codec = self.label_codec()
         out = {"label_map": tf.gather(tf.constant(codec.raw_ids), index),
@@ -205,8 +229,36 @@ class LabelMapGAN(GANTask):
 
     def inference_inputs(self, label_map=None, instance_map=None, *, seed=0, z=None,
                          style=None, cluster=None, instance_clusters=None,
-                         style_codes=None) -> dict:
-        """``z`` (given, or ``latent_for_seeds`` of ``seed``: an int or a list)."""
+                         style_codes=None, truncation=None, mix_seed=None,
+                         mix_layer=None) -> dict:
+        """``z`` (given, or ``latent_for_seeds`` of ``seed``: an int or a list); a
+        style generator also takes ``truncation`` (psi), ``mix_seed`` (the style
+        source of the layers from ``mix_layer`` on, default ``num_ws // 2``)."""
+        controls = {k: v for k, v in (("truncation", truncation), ("mix_seed", mix_seed),
+                                      ("mix_layer", mix_layer)) if v is not None}
+        if controls and not self.has_style_controls:
+            options = ", ".join("--" + k.replace("_", "-") for k in controls)
+            raise ValueError(f"{options}: only a style generator (model.semgan.block: style) takes "
+                             f"truncation and style mixing; this one is {self.block!r}")
+        if mix_layer is not None and mix_seed is None:
+            raise ValueError("--mix-layer needs --mix-seed (whose style the layers take)")
+        if mix_layer is not None and not 0 <= int(mix_layer) <= self.generator.num_ws:
+            raise ValueError(f"--mix-layer: must be in 0..{self.generator.num_ws} (the "
+                             f"generator's style inputs), got {mix_layer}")
+        out = self._latent_inputs(label_map, instance_map, seed, z, style, cluster,
+                                  instance_clusters, style_codes)
+        if truncation is not None:
+            out["truncation_psi"] = tf.constant(float(truncation), tf.float32)
+        if mix_seed is not None:
+            n = int(out["z"].shape[0])
+            out["mix_z"] = tf.convert_to_tensor(self.latent_for_seeds([int(mix_seed)] * n),
+                                                tf.float32)
+            out["mix_layer"] = tf.constant(self.generator.num_ws // 2 if mix_layer is None
+                                           else int(mix_layer), tf.int32)
+        return out
+
+    def _latent_inputs(self, label_map, instance_map, seed, z, style, cluster,
+                       instance_clusters, style_codes) -> dict:
         if label_map is not None or instance_map is not None:
             raise TypeError(f"a {type(self).__name__} model samples label maps from noise; it "
                             "takes no label map (sample with seeds instead)")

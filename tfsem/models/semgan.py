@@ -106,8 +106,9 @@ class SemGAN(LabelMapGAN):
         frac = tf.minimum(step / float(max(self.tau_anneal_steps, 1)), 1.0)
         return self.tau_start * (self.tau_end / self.tau_start) ** frac
 
-    def call(self, z, training=False):
-        return tf.nn.softmax(tf.cast(super().call(z, training=training), tf.float32), axis=-1)
+    def call(self, z, training=False, **style):
+        return tf.nn.softmax(tf.cast(super().call(z, training=training, **style), tf.float32),
+                             axis=-1)
 
     def labels_from_output(self, output):
         return tf.argmax(output, axis=-1, output_type=tf.int32)

@@ -262,12 +262,25 @@ class StyleLabelMapGenerator(keras.Model):
         return logits
 
     def mix(self, z, z_other, layer, truncation_psi=1.0):
-        """ws of ``z`` whose layers from ``layer`` on (0 .. num_ws) take
-        ``z_other``'s style (both truncated by ``truncation_psi``)."""
+        """ws of ``z`` whose layers from ``layer`` on (0 .. num_ws; negative: half
+        of them) take ``z_other``'s style (both truncated by ``truncation_psi``)."""
         ws = self.broadcast(self.truncate(self.map(z), truncation_psi))
         other = self.broadcast(self.truncate(self.map(z_other), truncation_psi))
-        keep = tf.range(self.num_ws)[None, :, None] < tf.cast(layer, tf.int32)
+        layer = tf.cast(layer, tf.int32)
+        layer = tf.where(layer < 0, self.num_ws // 2, layer)
+        keep = tf.range(self.num_ws)[None, :, None] < layer
         return tf.where(keep, ws, other)
+
+    def styled(self, z, truncation_psi=None, mix_z=None, mix_layer=None):
+        """Inference logits of ``z`` truncated by ``truncation_psi`` (None: 1), its
+        layers from ``mix_layer`` on (None: ``num_ws // 2``) in the style of
+        ``mix_z`` when given."""
+        psi = 1.0 if truncation_psi is None else truncation_psi
+        if mix_z is None:
+            ws = self.broadcast(self.truncate(self.map(z), psi))
+        else:
+            ws = self.mix(z, mix_z, self.num_ws // 2 if mix_layer is None else mix_layer, psi)
+        return self.synthesis(ws)
 
     def call(self, z, training=False, truncation_psi=1.0):
         w = self.map(z, training=training)

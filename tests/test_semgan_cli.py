@@ -182,6 +182,12 @@ def test_generate_truncation_and_mixing_from_the_command_line(tmp_path):
     result = run_module("tfsem.generate", "--model", str(run), "--num", "2", "--mix-seed", "5",
                         "--mix-layer", "1", "--out", str(tmp_path / "mixed"))
     assert result.returncode == 0, result.stderr[-3000:]
+    renderer = save_untrained_run("gaugan", tmp_path / "renderer")
+    result = run_module("tfsem.dream", "--semgan", str(run), "--renderer", str(renderer),
+                        "--num", "2", "--truncation", "0", "--out", str(tmp_path / "dream"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    dreamed = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "dream" / "label").glob("*"))]
+    assert len(dreamed) == 2 and (dreamed[0] == maps[0]).all() and (dreamed[1] == maps[0]).all()
     conv = save_untrained_run("semgan", tmp_path / "conv")
     result = run_module("tfsem.generate", "--model", str(conv), "--num", "2", "--mix-seed", "5",
                         "--out", str(tmp_path / "x"))

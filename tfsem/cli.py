@@ -69,6 +69,26 @@ def report_to_stdout() -> None:
     logger.setLevel(logging.INFO)
 
 
+def add_style_control_arguments(parser) -> None:
+    """``--truncation``, ``--mix-seed``, ``--mix-layer``: a style SemGAN's sampling
+    (``generate --num``, ``dream``)."""
+    parser.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                        help="SemGAN with block style: truncation psi (1: each seed's own "
+                             "style, 0: the average style; StyleGAN's truncation trick)")
+    parser.add_argument("--mix-seed", type=int, default=None,
+                        help="SemGAN with block style: the layers from --mix-layer on take "
+                             "this seed's style (style mixing)")
+    parser.add_argument("--mix-layer", type=int, default=None,
+                        help="with --mix-seed: the first style input taken from it (0 .. the "
+                             "generator's number of style inputs; default half of them)")
+
+
+def style_controls(args) -> dict:
+    """The style-control options given on the command line (None left out)."""
+    return {k: getattr(args, k) for k in ("truncation", "mix_seed", "mix_layer")
+            if getattr(args, k) is not None}
+
+
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv=None) -> int:
     """Runs ``main(argv)`` with the libraries' reports on stdout; user-facing
     errors become ``error: ...`` and exit code 2, any other exception one

@@ -47,6 +47,7 @@ def main(argv=None) -> int:
                         help="pix2pixHD renderer: cluster index, 'random' (per instance) or "
                              "'seed' (default: cluster = the sample's seed, as the exported "
                              "dream model)")
+    cli.add_style_control_arguments(parser)
     precision.add_argument(parser)
     args = parser.parse_args(argv)
     cli.report_to_stdout()
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
                  f"renderer works at {renderer.image_size[0]}x{renderer.image_size[1]}: maps "
                  "are resized (nearest)")
     files.write_dreams(dream, out=args.out, seeds=range(args.seed, args.seed + args.num),
-                 cluster=None if cluster == "seed" else cluster)
+                 cluster=None if cluster == "seed" else cluster, **cli.style_controls(args))
     return 0
 
 

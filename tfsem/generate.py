@@ -75,15 +75,7 @@ def main(argv=None) -> int:
     from tfsem.inference.style_codes import add_style_arguments, style_recipe_from_args
 
     add_style_arguments(parser)
-    parser.add_argument("--truncation", type=float, default=None, metavar="PSI",
-                        help="SemGAN with block style: truncation psi (1: each seed's own "
-                             "style, 0: the average style; StyleGAN's truncation trick)")
-    parser.add_argument("--mix-seed", type=int, default=None,
-                        help="SemGAN with block style: the layers from --mix-layer on take "
-                             "this seed's style (style mixing)")
-    parser.add_argument("--mix-layer", type=int, default=None,
-                        help="with --mix-seed: the first style input taken from it (0 .. the "
-                             "generator's number of style inputs; default half of them)")
+    cli.add_style_control_arguments(parser)
     precision.add_argument(parser)
     args = parser.parse_args(argv)
     cli.report_to_stdout()
@@ -104,10 +96,9 @@ def main(argv=None) -> int:
             raise ValueError(f"{args.model} is a {pipe.name} model: it renders photos from "
                              "label maps; pass --labels PNG_or_FOLDER instead of --num")
         files.write_samples(pipe, out=args.out, seeds=range(args.seed, args.seed + args.num),
-                            truncation=args.truncation, mix_seed=args.mix_seed,
-                            mix_layer=args.mix_layer)
+                            **cli.style_controls(args))
         return 0
-    if args.truncation is not None or args.mix_seed is not None or args.mix_layer is not None:
+    if cli.style_controls(args):
         raise ValueError("--truncation, --mix-seed and --mix-layer are for SemGAN's sampling "
                          "(--num); they do not apply to --labels")
     if not pipe.takes_label_maps:

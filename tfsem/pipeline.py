@@ -449,13 +449,16 @@ class DreamPipeline:
         return cls(Pipeline.from_run(semgan, precision=precision),
                    Pipeline.from_run(renderer, precision=precision, features=features))
 
-    def sample(self, seeds: Sequence[int] = (0,), *, cluster=None) -> Dict[str, np.ndarray]:
+    def sample(self, seeds: Sequence[int] = (0,), *, cluster=None, truncation=None,
+               mix_seed=None, mix_layer=None) -> Dict[str, np.ndarray]:
         """``{"label_map": raw ids [N,H,W] (SemGAN's size), "color": uint8,
         "image": uint8 [N,Hr,Wr,3] (the renderer's)}`` for int seeds.
         ``cluster`` (pix2pixHD renderers): an int or ``"random"`` instead of
-        the seed's cluster."""
+        the seed's cluster. ``truncation``, ``mix_seed``, ``mix_layer``: a style
+        SemGAN's (:meth:`Pipeline.sample`)."""
         seeds = [int(s) for s in seeds]
-        maps = self.labels.task.infer(**self.labels.task.inference_inputs(seed=seeds))
+        maps = self.labels.task.infer(**self.labels.task.inference_inputs(
+            seed=seeds, truncation=truncation, mix_seed=mix_seed, mix_layer=mix_layer))
         raw = maps["label_map"]
         if cluster is None:  # DreamGraph.dream's inputs
             inputs = self.graph.render_inputs(raw, self.graph.random_look(tf.constant(seeds)))

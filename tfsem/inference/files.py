@@ -99,9 +99,8 @@ def save_grid(rows: List[List[np.ndarray]], path: str, what: str) -> str:
 def write_samples(pipe, *, out: str, seeds, **controls) -> list:
     """``python -m tfsem.generate --num``: the label maps of ``seeds``
     (:func:`write_label_maps`) and a grid; returns the label paths. ``controls``:
-    ``truncation``, ``mix_seed``, ``mix_layer`` of a style generator (None: unused)."""
+    ``truncation``, ``mix_seed``, ``mix_layer`` of a style generator."""
     seeds = list(seeds)
-    controls = {k: v for k, v in controls.items() if v is not None}
     maps = pipe.sample(seeds, **controls)
     stems = [f"sample_{s:06d}" for s in seeds]
     written = write_label_maps(out, stems, maps)
@@ -176,14 +175,14 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
     return written
 
 
-def write_dreams(dream, *, out: str, seeds, cluster=None) -> list:
+def write_dreams(dream, *, out: str, seeds, cluster=None, **controls) -> list:
     """``python -m tfsem.dream``: each seed's map (``label/``, ``color/``), photo (``image/``) and a
-    grid (map | photo); returns the photo paths."""
+    grid (map | photo); returns the photo paths. ``controls``: as :func:`write_samples`."""
     seeds = list(seeds)
     stems = [f"dream_{s:06d}" for s in seeds]
     written, rows = [], []
     for seed, stem in zip(seeds, stems):
-        sample = dream.sample([seed], cluster=cluster)
+        sample = dream.sample([seed], cluster=cluster, **controls)
         write_label_maps(out, [stem], sample)
         written.append(save_image(sample["image"][0],
                                         os.path.join(out, "image", f"{stem}.png")))

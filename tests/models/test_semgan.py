@@ -320,3 +320,26 @@ def test_lazy_r1_every_interval_d_steps():
         step({"label": tf.argmax(real, -1, output_type=tf.int32)})
     assert weights == [True, False, False, True]
     assert np.isfinite(float(model.trackers["D_R1"].result()))
+
+
+def test_path_length_regularisation_every_interval_g_steps():
+    model = SemGAN(num_classes=4, image_size=(16, 16), z_dim=8, ngf=4, n_upsample=2, ndf=4,
+                   n_layers_D=2, block="style", mapping_layers=2, spectral_norm_D=False,
+                   gan_mode="original", pl_weight=2.0, pl_interval=2, seed=0)
+    model.build_networks()
+    model.compile()
+    z = tf.random.stateless_normal([4, 8], seed=[1, 2])
+    # the penalty: (|J^T y| - a)^2 with a the running mean moved 1% toward the lengths
+    penalty = model.path_length_penalty(z, update=False).numpy()
+    assert penalty.shape == (2,) and np.isfinite(penalty).all() and penalty.max() > 0
+    assert float(model.pl_mean) == 0.0
+    step = tf.function(model.train_step)
+    label = tf.zeros([4, 16, 16], tf.int32)
+    for _ in range(3):  # G steps 0 and 2 regularise
+        regularises = int(model.g_optimizer.iterations) % 2 == 0
+        assert bool(model.path_length_term(z, training=True).numpy().any()) == regularises
+        step({"label": label})
+    assert float(model.pl_mean) > 0  # moved by the regularised steps
+    assert np.isfinite(float(model.trackers["G_PL"].result()))
+    with pytest.raises(ValueError, match="needs the style generator"):
+        SemGAN(num_classes=4, image_size=(16, 16), pl_weight=1.0)

@@ -15,7 +15,8 @@ __all__ = ["SemGANConfig"]
 _CLASSES_ONLY = frozenset({"relaxation", "tau_start", "tau_end", "tau_anneal_steps",
                            "real_smoothing"})
 _GUMBEL_ONLY = frozenset({"tau_start", "tau_end", "tau_anneal_steps"})
-_STYLE_ONLY = ("mapping_layers", "mapping_lr_multiplier", "style_conv", "style_mixing")
+_STYLE_ONLY = ("mapping_layers", "mapping_lr_multiplier", "style_conv", "style_mixing",
+               "pl_weight", "pl_interval")
 #: StyleGAN2's Adam (stylegan2-ada-pytorch train.py, the paper256 and auto specs at
 #: these sizes): the style block's optimizer defaults.
 STYLEGAN2_ADAM = {"g_lr": 0.0025, "d_lr": 0.0025, "beta_1": 0.0, "beta_2": 0.99}
@@ -71,6 +72,11 @@ class SemGANConfig:
               "except for block style: StyleGAN2-ADA's rule 0.0002 * H * W / batch")
     r1_interval: int = doc_field(
         16, "lazy regularisation: R1 every this many D steps, weighted by it (StyleGAN2: 16)")
+    pl_weight: float = doc_field(
+        0.0, "StyleGAN2's path-length regularisation of the style generator (StyleGAN2: 2; "
+             "0: off)")
+    pl_interval: int = doc_field(
+        4, "path-length regularisation every this many G steps, weighted by it (StyleGAN2: 4)")
     mode_seeking: float = doc_field(
         0.05, "weight of MSGAN's mode-seeking term (Mao et al. 2019): the generator is pushed "
               "to map distant latents to distant outputs; 0: off")
@@ -96,6 +102,13 @@ class SemGANConfig:
                               f"{self.tau_start}, tau_end={self.tau_end}")
         if self.r1_gamma is not None and self.r1_gamma < 0:
             raise ConfigError(f"{path}.r1_gamma: must be >= 0, got {self.r1_gamma}")
+        if self.pl_weight < 0:
+            raise ConfigError(f"{path}.pl_weight: must be >= 0, got {self.pl_weight}")
+        if self.pl_interval < 1:
+            raise ConfigError(f"{path}.pl_interval: must be >= 1, got {self.pl_interval}")
+        if self.pl_weight and self.block != "style":
+            raise ConfigError(f"{path}.pl_weight: path-length regularisation needs block "
+                              f"'style', not {self.block!r}")
         if self.r1_interval < 1:
             raise ConfigError(f"{path}.r1_interval: must be >= 1, got {self.r1_interval}")
         if self.mapping_lr_multiplier <= 0:

@@ -74,13 +74,19 @@ class LabelMapGAN(GANTask):
             outputs (D's inputs) and latents; under tf.distribute the pairs
             are formed within each replica's batch. 0: off (the term is 0). The
             default 0.05 was chosen by measurement on toy_streets (README).
+        pl_weight, pl_interval: StyleGAN2's path-length regularisation of a
+            style generator (term ``G_PL``; 0: off): every ``pl_interval``-th G
+            step, on half the batch, ``(|J_w^T y| - a)^2 * pl_weight *
+            pl_interval`` with ``y`` Gaussian noise over the output logits
+            scaled by 1/sqrt(H W), ``J_w`` their Jacobian in the ws and ``a``
+            the running mean of the lengths (decay 0.01).
         r1_gamma, r1_interval: StyleGAN2's lazy R1 regularisation of D (term
             ``D_R1``): every ``r1_interval``-th D step (the first included) adds
             ``r1_gamma / 2 * |grad_x D(x)|^2`` on the real maps, times
             ``r1_interval``; 0 on the other steps. ``r1_gamma`` 0: off.
     """
 
-    G_TERMS = ("G_GAN", "G_MS")
+    G_TERMS = ("G_GAN", "G_MS", "G_PL")
     D_TERMS = ("D_real", "D_fake", "D_R1")
     FAMILY = "semgan"
     # conditional = False (GANTask's default): samples are label maps, none goes in.
@@ -89,7 +95,7 @@ class LabelMapGAN(GANTask):
                  norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True,
                  gan_mode="hinge", seed=None, mapping_layers=8, mapping_lr_multiplier=0.01,
                  style_conv="modulated", style_mixing=0.9, mode_seeking=0.05, r1_gamma=0.0,
-                 r1_interval=16, **kwargs):
+                 r1_interval=16, pl_weight=0.0, pl_interval=4, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size, 2 ** max(n_upsample, n_layers_D),
@@ -110,6 +116,13 @@ class LabelMapGAN(GANTask):
             raise ValueError(f"need r1_gamma >= 0 and r1_interval >= 1, got {r1_gamma}, "
                              f"{r1_interval}")
         self.r1_gamma, self.r1_interval = float(r1_gamma), int(r1_interval)
+        if pl_weight < 0 or int(pl_interval) < 1:
+            raise ValueError(f"need pl_weight >= 0 and pl_interval >= 1, got {pl_weight}, "
+                             f"{pl_interval}")
+        if pl_weight and block != "style":
+            raise ValueError("pl_weight: path-length regularisation needs the style generator "
+                             f"(block 'style'), not {block!r}")
+        self.pl_weight, self.pl_interval = float(pl_weight), int(pl_interval)
         if block == "style":
             self.generator = StyleLabelMapGenerator(
                 out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
@@ -124,6 +137,11 @@ class LabelMapGAN(GANTask):
             input_size=image_size, ndf=ndf, n_layers=n_layers_D, spectral_norm=spectral_norm_D,
             minibatch_std=minibatch_std, name="discriminator")
         self.noise_seed = keras.random.SeedGenerator(seed)
+        self.pl_seed = keras.random.SeedGenerator(None if seed is None else seed + 3)
+        #: StyleGAN2's running mean of the path lengths (decay 0.01; style generators)
+        self.pl_mean = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                       name="pl_mean", aggregation="mean") \
+            if block == "style" else None
         self._init_tracking()
 
     # -- subclass interface --------------------------------------------------------
@@ -329,7 +347,42 @@ class LabelMapGAN(GANTask):
                                         False, self.gan_mode)
             terms["G_MS"] = (mode_seeking_loss(fake, z) * self.mode_seeking if self.mode_seeking
                              else tf.zeros_like(terms["G_GAN"]))
+            terms["G_PL"] = self.path_length_term(z, training)
         return terms
+
+    def path_length_penalty(self, z, update=True):
+        """StyleGAN2's path-length penalty per example [B // 2] for latents ``z``
+        (the first half of them), moving ``pl_mean`` when ``update``."""
+        g = self.generator
+        z = z[:tf.maximum(tf.shape(z)[0] // 2, 1)]
+        ws = g.broadcast(g.map(z, training=True, update_w_avg=False))
+        with tf.GradientTape() as tape:
+            tape.watch(ws)
+            out = tf.cast(g.synthesis(ws, training=True), tf.float32)
+            size = tf.cast(tf.shape(out)[1] * tf.shape(out)[2], tf.float32)
+            noise = keras.random.normal(tf.shape(out), seed=self.pl_seed) / tf.sqrt(size)
+            total = tf.reduce_sum(out * noise)
+        grads = tf.cast(tape.gradient(total, ws), tf.float32)
+        lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), 2), 1))
+        mean = self.pl_mean + (tf.reduce_mean(lengths) - self.pl_mean) * 0.01
+        if update:
+            self.pl_mean.assign(tf.stop_gradient(mean))
+        return tf.square(lengths - mean)
+
+    def path_length_term(self, z, training=False):
+        """``G_PL`` [B]: the lazy path-length term of this G step (see the class
+        doc), spread over the batch's examples; 0 off its steps."""
+        zeros = tf.zeros(tf.shape(z)[:1], tf.float32)
+        if not self.pl_weight or not training:
+            return zeros
+        step = self.g_optimizer.iterations if hasattr(self, "g_optimizer") else 0
+
+        def term():
+            penalty = self.path_length_penalty(z) * (self.pl_weight * self.pl_interval)
+            return zeros + tf.reduce_mean(penalty)  # the mean over the half batch, per example
+
+        return tf.cond(tf.equal(tf.math.floormod(step, self.pl_interval), 0), term,
+                       lambda: zeros)
 
     def r1_penalty(self, real, training=True):
         """|grad_x sum D(x)|^2 per example [B] at the real maps ``real`` (R1,
@@ -374,4 +427,5 @@ class LabelMapGAN(GANTask):
                 "mapping_lr_multiplier": self.mapping_lr_multiplier,
                 "style_conv": self.style_conv, "style_mixing": self.style_mixing,
                 "mode_seeking": self.mode_seeking, "r1_gamma": self.r1_gamma,
-                "r1_interval": self.r1_interval}
+                "r1_interval": self.r1_interval, "pl_weight": self.pl_weight,
+                "pl_interval": self.pl_interval}

@@ -214,6 +214,26 @@ def test_dream_samples_a_semgan_map_by_seed(client, runs):
         assert response.status_code == 404 and "--semgan" in response.json()["detail"]
 
 
+def test_dream_truncation_with_a_style_semgan(client, runs):
+    info = client.get("/api/info").json()
+    assert info["dream"] and not info["dream_truncation"]  # the conv SemGAN has no styles
+    response = client.post("/api/dream", json={"seed": 3, "truncation": 0.5})
+    assert response.status_code == 400 and "block: style" in response.json()["detail"]
+    style = DreamSource(str(save_untrained_run("semgan_style", runs["root"] / "style")),
+                        runs["backend"].info)
+    style.pipe.task.generator.w_avg.assign(tf.ones([style.pipe.task.z_dim]))
+    with TestClient(create_app(runs["backend"], style)) as c:
+        assert c.get("/api/info").json()["dream_truncation"]
+        own, _, _ = _maps(c.post("/api/dream", json={"seed": 3}))
+        np.testing.assert_array_equal(own, style.sample(3, truncation=1.0))
+        flat = [_maps(c.post("/api/dream", json={"seed": s, "truncation": 0}))[0]
+                for s in (3, 4)]
+        np.testing.assert_array_equal(flat[0], flat[1])  # psi 0: the average style
+        np.testing.assert_array_equal(flat[0], style.sample(9, truncation=0.0))
+        bad = c.post("/api/dream", json={"seed": 3, "truncation": 5})
+        assert bad.status_code == 422 and "truncation" in bad.json()["detail"]
+
+
 def test_saved_model_and_serving_back_ends_render_the_same_photo(runs):
     label, instance = example(4)
     exported = SavedModelBackend(str(runs["root"] / "export" / "tiny"))  # the latest version

@@ -50,7 +50,9 @@ def studio(tmp_path_factory):
     # Untrained, with a large initial gain, so a stroke visibly changes the photo (the
     # tiny GauGAN trained 2 steps from SPADE's gain 0.02 renders a near-flat grey).
     backend = KerasBackend(str(save_untrained_run("gaugan", root / "gaugan", init_gain=1.0)))
-    dream = DreamSource(str(save_untrained_run("semgan", root / "semgan")), backend.info)
+    # a style SemGAN: the dream controls show the truncation slider
+    dream = DreamSource(str(save_untrained_run("semgan_style", root / "semgan")), backend.info)
+    dream.pipe.task.generator.w_avg.assign(tf.ones([dream.pipe.task.z_dim]))
     with serve_in_background(create_app(backend, dream)) as url:
         yield {"url": url, "root": root, "dream": dream}
 
@@ -184,7 +186,16 @@ def test_paint_render_undo_open_dream_download(page, studio, tmp_path):
     page.wait_for_function("() => document.getElementById('status').textContent.includes('dreamed')")
     wait_rendered(page)
     dreamed = downloaded_label(page, tmp_path, "dreamed.png")
-    np.testing.assert_array_equal(dreamed, studio["dream"].sample(2))
+    np.testing.assert_array_equal(dreamed, studio["dream"].sample(2))  # psi 1: its own style
+    assert page.is_visible("#dream-truncation")
+    page.fill("#dream-truncation", "0")  # the average style
+    page.click("#dream")
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('truncation 0.00')")
+    wait_rendered(page)
+    truncated = downloaded_label(page, tmp_path, "truncated.png")
+    np.testing.assert_array_equal(truncated, studio["dream"].sample(2, truncation=0.0))
+    assert page.text_content("#dream-truncation-value") == "0.00"
     page.check("#tool-brush")
     page.click("#classes li[data-name='car']")
     stroke(page, [(5, 5), (6, 5)])

@@ -114,6 +114,9 @@ class OpenRequest(BaseModel):
 
 class DreamRequest(BaseModel):
     seed: int = Field(0, ge=0, lt=2**31)
+    truncation: Optional[float] = Field(
+        None, ge=0.0, le=2.0, description="a style SemGAN's truncation psi (1: the seed's own "
+                                          "style, 0: the average; /api/info dream_truncation)")
 
 
 class Maps(BaseModel):
@@ -384,7 +387,9 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
 
     @app.get("/api/info")
     def get_info():
-        return {**info.to_json(), "dream": dream is not None, "max_upload_bytes": max_upload_bytes}
+        return {**info.to_json(), "dream": dream is not None,
+                "dream_truncation": dream is not None and dream.has_truncation,
+                "max_upload_bytes": max_upload_bytes}
 
     @app.post("/api/render", response_class=Response,
               responses={200: {"content": {"image/png": {}}, "description": "the photo"}})
@@ -450,8 +455,11 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
     def dream_map(request: DreamRequest):
         if dream is None:
             raise HTTPException(404, "no SemGAN given: start the studio with --semgan RUN")
+        if request.truncation is not None and not dream.has_truncation:
+            raise HTTPException(400, "truncation: the dream SemGAN has no style generator "
+                                     "(model.semgan.block: style)")
         with slot():
-            label = dream.sample(request.seed)
+            label = dream.sample(request.seed, truncation=request.truncation)
         return _maps_json(label, label, label.shape)
 
     @app.exception_handler(DataError)

@@ -254,9 +254,15 @@ class DreamSource:
         self.size = (renderer.height, renderer.width)
         self._lock = threading.Lock()
 
-    def sample(self, seed: int) -> np.ndarray:
+    @property
+    def has_truncation(self) -> bool:
+        """Whether the SemGAN takes a truncation psi (a style generator)."""
+        return "truncation_psi" in self.pipe.optional_names
+
+    def sample(self, seed: int, truncation: Optional[float] = None) -> np.ndarray:
+        controls = {} if truncation is None else {"truncation": float(truncation)}
         with self._lock:
-            raw = self.pipe.sample([int(seed)])["label_map"]
+            raw = self.pipe.sample([int(seed)], **controls)["label_map"]
         return resize_map(tf.constant(raw[:1]), self.size)[0].numpy()
 
 

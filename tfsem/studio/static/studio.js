@@ -356,8 +356,12 @@ async function openFiles() {
 
 async function dream() {
   try {
-    setMaps(await (await api("/api/dream", { seed: Number($("dream-seed").value) || 0 })).json());
-    status(`dreamed map ${$("dream-seed").value}`);
+    const body = { seed: Number($("dream-seed").value) || 0 };
+    const truncated = !$("dream-truncation-controls").hidden;
+    if (truncated) body.truncation = Number($("dream-truncation").value);
+    setMaps(await (await api("/api/dream", body)).json());
+    status(`dreamed map ${$("dream-seed").value}` +
+           (truncated ? ` (truncation ${body.truncation.toFixed(2)})` : ""));
   } catch (err) { status(err.message, true); }
 }
 
@@ -434,6 +438,10 @@ async function start() {
   $("style-image-controls").hidden = !info.style_image;
   $("tool-object-label").hidden = !Object.keys(info.clusters).length;
   $("dream-controls").hidden = !info.dream;
+  $("dream-truncation-controls").hidden = !info.dream_truncation;
+  $("dream-truncation").addEventListener("input", () => {
+    $("dream-truncation-value").textContent = Number($("dream-truncation").value).toFixed(2);
+  });
   if (info.style_codes) setupStyleCodes(info);
 
   canvas.addEventListener("pointerdown", onPointerDown);

@@ -3,10 +3,12 @@ without weights (the toy oracle segments photos by their class colours).
 
     python dev/report.py --out runs/report --docs docs
 
-(a) SemGAN (each generator option) vs the colour-GAN baseline: label-map
+(a) SemGAN (each generator option) vs the colour-GAN baselines (the conv one
+    and the seed project's StyleGAN with palette snapping): label-map
     statistics of their samples next to the data's.
-(b) Two stages (SemGAN -> SPADE, SemGAN -> pix2pixHD, SemGAN -> pix2pix) vs
-    the one-stage photo GAN: the oracle segments each method's photos and the
+(b) Two stages (SemGAN -> SPADE, SemGAN -> pix2pixHD, SemGAN -> pix2pix; and
+    each style generator -> SPADE, the seed project's pipeline) vs the
+    one-stage photo GAN: the oracle segments each method's photos and the
     label-map statistics of those segmentations are compared with the data's
     (and with the oracle's reading of real photos).
 (c) pix2pix vs pix2pixHD (stage 1, G1 at half size; stage 2, the local
@@ -38,8 +40,10 @@ from tfsem import cli  # noqa: E402
 #: name -> (config, overrides): the runs of the report, in training order.
 RUNS = {
     "semgan": ("configs/quickstart_semgan.json", []),
-    "semgan_style": ("configs/quickstart_semgan.json", ["model.semgan.block=\"style\""]),
+    "semgan_style": ("configs/quickstart_semgan_style.json", []),
     "baseline": ("configs/quickstart_semgan_baseline.json", []),
+    # the seed project's StyleGAN: colour label images snapped to the palette
+    "baseline_style": ("configs/quickstart_semgan_style_baseline.json", []),
     "photogan": ("configs/quickstart_photogan.json", []),
     "spade": ("configs/quickstart.json", []),
     "pix2pixhd": ("configs/quickstart_pix2pixhd.json", []),
@@ -47,6 +51,9 @@ RUNS = {
     "pix2pix": ("configs/quickstart_pix2pix.json", []),
 }
 SEMGANS = ("semgan", "semgan_style")
+#: (a)'s colour baselines; (b) also dreams from the style generators through SPADE
+BASELINES = ("baseline", "baseline_style")
+STYLE_SOURCES = ("semgan_style", "baseline_style")
 #: (b) dreams with the full-size renderers; (c) scores every renderer.
 RENDERERS = ("spade", "pix2pixhd_local", "pix2pix")
 RENDERERS_C = ("spade", "pix2pixhd", "pix2pixhd_local", "pix2pix")
@@ -236,7 +243,7 @@ def main(argv=None) -> int:
 
     # (a) label maps from noise
     results_a = []
-    for name in SEMGANS + ("baseline",):
+    for name in SEMGANS + BASELINES:
         run_dir, config, model, _ = runs[name]
         result = evaluate_label_maps(run_dir, config, model, "val", args.num)
         result["kind"] = name
@@ -255,6 +262,13 @@ def main(argv=None) -> int:
         results_b.append(map_result(f"{best} -> {name}", runs[name][1].name, read, real,
                                     space, dont_care))
         dream_rows.append((maps[:6], photos[:6]))
+    # the seed's two-stage pipeline with a StyleGAN (classes, and colours snapped)
+    for source in (n for n in STYLE_SOURCES if n != best):
+        maps, photos = dream_photos(runs[source][2], runs["spade"][2], seeds)
+        real = resize_map(tf.constant(real_labels), runs["spade"][2].image_size).numpy()
+        results_b.append(map_result(f"{source} -> spade", runs[source][1].name,
+                                    oracle_maps(photos, space, dont_care), real, space,
+                                    dont_care))
     photogan = runs["photogan"][2]
     _, photogan_photos = photogan.sample_label_maps(seeds)
     results_b.append(map_result("photogan (one stage)", runs["photogan"][1].name,
@@ -308,7 +322,8 @@ def main(argv=None) -> int:
             "(steps, wall time on this machine's 2 CPU cores when trained by this run): "
             + "; ".join(f"{n}: {fmt_budget(n)}" for n in RUNS) + ".", "",
             "## (a) SemGAN vs the colour-GAN baseline", "", label_map_table(results_a), "",
-            f"## (b) Two stages ({best} -> renderer) vs the one-stage photo GAN", "",
+            f"## (b) Two stages ({best} -> renderer, and the style generators -> spade) vs "
+            "the one-stage photo GAN", "",
             "Label-map statistics of the oracle's reading of each method's photos, against "
             "the data's maps; `real photos` is the oracle on the real photos (its own error).",
             "", label_map_table(results_b), "",

@@ -375,14 +375,12 @@ class LabelMapGAN(GANTask):
         zeros = tf.zeros(tf.shape(z)[:1], tf.float32)
         if not self.pl_weight or not training:
             return zeros
-        step = self.g_optimizer.iterations if hasattr(self, "g_optimizer") else 0
 
         def term():
             penalty = self.path_length_penalty(z) * (self.pl_weight * self.pl_interval)
             return zeros + tf.reduce_mean(penalty)  # the mean over the half batch, per example
 
-        return tf.cond(tf.equal(tf.math.floormod(step, self.pl_interval), 0), term,
-                       lambda: zeros)
+        return self._lazy("g_optimizer", self.pl_interval, term, zeros)
 
     def r1_penalty(self, real, training=True):
         """|grad_x sum D(x)|^2 per example [B] at the real maps ``real`` (R1,
@@ -395,15 +393,20 @@ class LabelMapGAN(GANTask):
         grads = tf.cast(tape.gradient(total, real), tf.float32)
         return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
 
+    def _lazy(self, optimizer, interval, term, zeros):
+        """StyleGAN2's lazy regularisation: ``term()`` on every ``interval``-th step
+        of ``optimizer`` (the first included), ``zeros`` on the others."""
+        step = getattr(self, optimizer).iterations if hasattr(self, optimizer) else 0
+        return tf.cond(tf.equal(tf.math.floormod(step, interval), 0), term, lambda: zeros)
+
     def r1_term(self, real, training=False):
         """``D_R1`` [B]: the lazy R1 term of this D step (see the class doc)."""
         zeros = tf.zeros(tf.shape(real)[:1], tf.float32)
         if not self.r1_gamma or not training:
             return zeros
-        step = self.d_optimizer.iterations if hasattr(self, "d_optimizer") else 0
         weight = self.r1_gamma / 2.0 * self.r1_interval
-        return tf.cond(tf.equal(tf.math.floormod(step, self.r1_interval), 0),
-                       lambda: self.r1_penalty(real, training) * weight, lambda: zeros)
+        return self._lazy("d_optimizer", self.r1_interval,
+                          lambda: self.r1_penalty(real, training) * weight, zeros)
 
     # -- training ---------------------------------------------------------------------------
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):

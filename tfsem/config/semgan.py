@@ -16,7 +16,7 @@ _CLASSES_ONLY = frozenset({"relaxation", "tau_start", "tau_end", "tau_anneal_ste
                            "real_smoothing"})
 _GUMBEL_ONLY = frozenset({"tau_start", "tau_end", "tau_anneal_steps"})
 _STYLE_ONLY = ("mapping_layers", "mapping_lr_multiplier", "style_conv", "style_mixing",
-               "pl_weight", "pl_interval")
+               "noise_inputs", "pl_weight", "pl_interval")
 #: StyleGAN2's Adam (stylegan2-ada-pytorch train.py, the paper256 and auto specs at
 #: these sizes): the style block's optimizer defaults.
 STYLEGAN2_ADAM = {"g_lr": 0.0025, "d_lr": 0.0025, "beta_1": 0.0, "beta_2": 0.99}
@@ -56,6 +56,9 @@ class SemGANConfig:
                      "(de)modulation) or adain (StyleGAN's instance norm + style)")
     style_mixing: float = doc_field(
         0.9, "probability of style mixing in training (block style only; StyleGAN2: 0.9)")
+    noise_inputs: bool = doc_field(
+        False, "per-pixel noise inputs after each style conv (block style only; StyleGAN2: on; "
+               "off by default here: on label maps they turned into speckle, README)")
     norm_G: Literal["batch", "instance", "none"] = doc_field(
         "batch", "generator norm (conv and resnet blocks)")
     ndf: int = doc_field(32, "discriminator base width")

@@ -62,7 +62,7 @@ class LabelMapGAN(GANTask):
         z_dim, ngf, n_upsample, block, norm_G: the generator (see
             ``LabelMapGenerator``); ``block="style"``: ``StyleLabelMapGenerator``
             (StyleGAN2) with ``mapping_layers``, ``mapping_lr_multiplier``,
-            ``style_conv`` and ``style_mixing`` (norm_G unused).
+            ``style_conv``, ``style_mixing`` and ``noise_inputs`` (norm_G unused).
         ndf, n_layers_D, spectral_norm_D, minibatch_std: the discriminator.
         gan_mode: ``hinge`` (default, with spectral norm as SNGAN),
             ``lsgan`` or ``original``.
@@ -95,7 +95,7 @@ class LabelMapGAN(GANTask):
                  norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True,
                  gan_mode="hinge", seed=None, mapping_layers=8, mapping_lr_multiplier=0.01,
                  style_conv="modulated", style_mixing=0.9, mode_seeking=0.05, r1_gamma=0.0,
-                 r1_interval=16, pl_weight=0.0, pl_interval=4, **kwargs):
+                 r1_interval=16, pl_weight=0.0, pl_interval=4, noise_inputs=True, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size, 2 ** max(n_upsample, n_layers_D),
@@ -108,7 +108,7 @@ class LabelMapGAN(GANTask):
         self.gan_mode, self.seed = gan_mode, seed
         self.mapping_layers = mapping_layers
         self.mapping_lr_multiplier, self.style_conv = mapping_lr_multiplier, style_conv
-        self.style_mixing = style_mixing
+        self.style_mixing, self.noise_inputs = style_mixing, bool(noise_inputs)
         if mode_seeking < 0:
             raise ValueError(f"mode_seeking must be >= 0, got {mode_seeking}")
         self.mode_seeking = float(mode_seeking)
@@ -128,7 +128,8 @@ class LabelMapGAN(GANTask):
                 out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
                 n_upsample=n_upsample, mapping_layers=mapping_layers,
                 mapping_lr_multiplier=mapping_lr_multiplier, style_conv=style_conv,
-                style_mixing=style_mixing, seed=seed, name="generator")
+                style_mixing=style_mixing, noise_inputs=noise_inputs, seed=seed,
+                name="generator")
         else:
             self.generator = LabelMapGenerator(
                 out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
@@ -429,6 +430,7 @@ class LabelMapGAN(GANTask):
                 "mapping_layers": self.mapping_layers,
                 "mapping_lr_multiplier": self.mapping_lr_multiplier,
                 "style_conv": self.style_conv, "style_mixing": self.style_mixing,
+                "noise_inputs": self.noise_inputs,
                 "mode_seeking": self.mode_seeking, "r1_gamma": self.r1_gamma,
                 "r1_interval": self.r1_interval, "pl_weight": self.pl_weight,
                 "pl_interval": self.pl_interval}

@@ -18,9 +18,10 @@ generator (Karras et al. 2020, arXiv 1912.04958; NVlabs/stylegan2-ada-pytorch
   the plain equalized conv, then instance norm and a per-channel scale and
   offset from w). Then per-pixel noise times a per-layer scalar strength
   that starts at 0, the bias and leaky ReLU with gain sqrt(2).
-- Noise: fresh N(0, 1) per example and layer in training; at inference the
-  fixed noise images drawn at build time (``noise_mode="const"``), so a latent
-  gives the same map in Python, the SavedModel and TFLite.
+- Noise (``noise_inputs``): fresh N(0, 1) per example and layer in training;
+  at inference the fixed noise images drawn at build time
+  (``noise_mode="const"``), so a latent gives the same map in Python, the
+  SavedModel and TFLite.
 - Style mixing (training): with probability ``style_mixing`` the layers from
   a random cutoff on take the w of a second latent (StyleGAN2's
   regularisation, 0.9).
@@ -165,6 +166,7 @@ class StyleLabelMapGenerator(keras.Model):
         style_conv: ``modulated`` (StyleGAN2) or ``adain`` (StyleGAN).
         style_mixing: probability of style mixing in training (StyleGAN2: 0.9).
         w_avg_beta: decay of the tracked average w (StyleGAN2: 0.995).
+        noise_inputs: per-pixel noise after each style conv (StyleGAN2: on).
         seed: seed of the weights' initialisation and of the fixed inference noise.
 
     Call: ``generator(z, training=False, truncation_psi=1.0)``.
@@ -172,7 +174,7 @@ class StyleLabelMapGenerator(keras.Model):
 
     def __init__(self, out_channels, output_size, z_dim=128, ngf=32, n_upsample=4,
                  mapping_layers=8, mapping_lr_multiplier=0.01, style_conv="modulated",
-                 style_mixing=0.9, w_avg_beta=0.995, seed=None, **kwargs):
+                 style_mixing=0.9, w_avg_beta=0.995, noise_inputs=True, seed=None, **kwargs):
         super().__init__(**kwargs)
         set_generator_sizes(self, out_channels, output_size, z_dim, ngf, n_upsample,
                             mapping_layers=mapping_layers)
@@ -187,7 +189,7 @@ class StyleLabelMapGenerator(keras.Model):
         self.mapping_layers, self.seed = int(mapping_layers), seed
         self.mapping_lr_multiplier = float(mapping_lr_multiplier)
         self.style_conv, self.style_mixing = style_conv, float(style_mixing)
-        self.w_avg_beta = float(w_avg_beta)
+        self.w_avg_beta, self.noise_inputs = float(w_avg_beta), bool(noise_inputs)
         base = 0 if seed is None else int(seed) * 1000
         self.mapping = [EqualizedDense(z_dim, activation="lrelu",
                                        lr_multiplier=mapping_lr_multiplier, seed=base + 10 * i,
@@ -197,6 +199,7 @@ class StyleLabelMapGenerator(keras.Model):
             size = (self.latent_size[0] * 2 ** k, self.latent_size[1] * 2 ** k)
             for j in ((1,) if k == 0 else (0, 1)):
                 self.convs.append(_StyleConv(width, size, up=j == 0, style_conv=style_conv,
+                                             noise=self.noise_inputs,
                                              seed=base + 100 + 10 * (2 * k + j),
                                              name=f"conv_{k}_{j}"))
             self.to_logits.append(_ToLogits(out_channels, seed=base + 500 + 10 * k,
@@ -304,4 +307,5 @@ class StyleLabelMapGenerator(keras.Model):
                 "n_upsample": self.n_upsample, "mapping_layers": self.mapping_layers,
                 "mapping_lr_multiplier": self.mapping_lr_multiplier,
                 "style_conv": self.style_conv, "style_mixing": self.style_mixing,
-                "w_avg_beta": self.w_avg_beta, "seed": self.seed}
+                "w_avg_beta": self.w_avg_beta, "noise_inputs": self.noise_inputs,
+                "seed": self.seed}

@@ -62,7 +62,9 @@ class LabelMapGAN(GANTask):
         z_dim, ngf, n_upsample, block, norm_G: the generator (see
             ``LabelMapGenerator``); ``block="style"``: ``StyleLabelMapGenerator``
             (StyleGAN2) with ``mapping_layers``, ``mapping_lr_multiplier``,
-            ``style_conv``, ``style_mixing`` and ``noise_inputs`` (norm_G unused).
+            ``style_conv``, ``style_mixing`` and ``noise_inputs`` (default off:
+            on label maps StyleGAN2's noise inputs turned into speckle, README;
+            norm_G unused).
         ndf, n_layers_D, spectral_norm_D, minibatch_std: the discriminator.
         gan_mode: ``hinge`` (default, with spectral norm as SNGAN),
             ``lsgan`` or ``original``.
@@ -95,7 +97,7 @@ class LabelMapGAN(GANTask):
                  norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True,
                  gan_mode="hinge", seed=None, mapping_layers=8, mapping_lr_multiplier=0.01,
                  style_conv="modulated", style_mixing=0.9, mode_seeking=0.05, r1_gamma=0.0,
-                 r1_interval=16, pl_weight=0.0, pl_interval=4, noise_inputs=True, **kwargs):
+                 r1_interval=16, pl_weight=0.0, pl_interval=4, noise_inputs=False, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size, 2 ** max(n_upsample, n_layers_D),

@@ -82,13 +82,8 @@ def main(argv=None) -> int:
     from tfsem.inference import files
     from tfsem.pipeline import Pipeline
 
-    if (args.labels is None) == (args.num is None):
-        raise ValueError("pass --labels (label-to-photo models) or --num (SemGAN), not "
-                         + ("both" if args.labels else "neither"))
-    if args.cluster != "random" and not str(args.cluster).lstrip("-").isdigit():
-        raise ValueError(f"--cluster must be an integer or 'random', got {args.cluster!r}")
-    if args.num is not None and args.num < 1:
-        raise ValueError(f"--num must be >= 1, got {args.num}")
+    files.check_generate_arguments(args.labels, args.num, args.cluster,
+                                   cli.style_controls(args))
     pipe = Pipeline.from_run(args.model, precision=args.precision, features=args.features,
                              config=args.config)
     if args.num is not None:
@@ -98,9 +93,6 @@ def main(argv=None) -> int:
         files.write_samples(pipe, out=args.out, seeds=range(args.seed, args.seed + args.num),
                             **cli.style_controls(args))
         return 0
-    if cli.style_controls(args):
-        raise ValueError("--truncation, --mix-seed and --mix-layer are for SemGAN's sampling "
-                         "(--num); they do not apply to --labels")
     if not pipe.takes_label_maps:
         raise ValueError(f"{args.model} is a {pipe.name} model: it samples label maps from "
                          "noise; pass --num N (and --seed S) instead of --labels")

@@ -96,6 +96,21 @@ def save_grid(rows: List[List[np.ndarray]], path: str, what: str) -> str:
     return path
 
 
+def check_generate_arguments(labels, num, cluster, controls) -> None:
+    """``python -m tfsem.generate``'s choices that need no model: ``--labels`` or
+    ``--num``, a valid ``--cluster``, and sampling ``controls`` only with ``--num``."""
+    if (labels is None) == (num is None):
+        raise ValueError("pass --labels (label-to-photo models) or --num (SemGAN), not "
+                         + ("both" if labels else "neither"))
+    if cluster != "random" and not str(cluster).lstrip("-").isdigit():
+        raise ValueError(f"--cluster must be an integer or 'random', got {cluster!r}")
+    if num is not None and num < 1:
+        raise ValueError(f"--num must be >= 1, got {num}")
+    if controls and num is None:
+        raise ValueError("--truncation, --mix-seed and --mix-layer are for SemGAN's sampling "
+                         "(--num); they do not apply to --labels")
+
+
 def write_samples(pipe, *, out: str, seeds, **controls) -> list:
     """``python -m tfsem.generate --num``: the label maps of ``seeds``
     (:func:`write_label_maps`) and a grid; returns the label paths. ``controls``:

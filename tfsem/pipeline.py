@@ -413,8 +413,8 @@ class ExportedPipeline:
             out = self.signature("from_seed_styled")(
                 seed=tf.constant(seeds, tf.int64),
                 truncation_psi=tf.constant(1.0 if truncation is None else truncation, tf.float32),
-                mix_seed=tf.constant([seeds[i] if mix_seed is None else int(mix_seed)
-                                      for i in range(len(seeds))], tf.int64),
+                mix_seed=tf.constant(seeds if mix_seed is None else [int(mix_seed)] * len(seeds),
+                                     tf.int64),
                 mix_layer=tf.constant(-1 if mix_layer is None else int(mix_layer), tf.int32))
         else:
             out = self._serve(seed=tf.constant([int(s) for s in seeds], tf.int64))

@@ -105,6 +105,8 @@ class SemGANConfig:
                               f"{self.tau_start}, tau_end={self.tau_end}")
         if self.r1_gamma is not None and self.r1_gamma < 0:
             raise ConfigError(f"{path}.r1_gamma: must be >= 0, got {self.r1_gamma}")
+        if self.r1_interval < 1:
+            raise ConfigError(f"{path}.r1_interval: must be >= 1, got {self.r1_interval}")
         if self.pl_weight < 0:
             raise ConfigError(f"{path}.pl_weight: must be >= 0, got {self.pl_weight}")
         if self.pl_interval < 1:
@@ -112,8 +114,6 @@ class SemGANConfig:
         if self.pl_weight and self.block != "style":
             raise ConfigError(f"{path}.pl_weight: path-length regularisation needs block "
                               f"'style', not {self.block!r}")
-        if self.r1_interval < 1:
-            raise ConfigError(f"{path}.r1_interval: must be >= 1, got {self.r1_interval}")
         if self.mapping_lr_multiplier <= 0:
             raise ConfigError(f"{path}.mapping_lr_multiplier: must be > 0, got "
                               f"{self.mapping_lr_multiplier}")

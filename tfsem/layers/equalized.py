@@ -23,15 +23,19 @@ import math
 import keras
 import tensorflow as tf
 
+from tfsem.layers.activations import leaky_relu
+
 __all__ = ["EqualizedDense", "LRELU_GAIN", "blur", "lrelu_gain", "up_conv2d", "upsample2d"]
 
 #: ``bias_act``'s default gain of ``lrelu`` (sqrt(2)).
 LRELU_GAIN = math.sqrt(2.0)
 
 
-def lrelu_gain(x, gain: float = 1.0):
-    """Leaky ReLU (slope 0.2) times sqrt(2) * ``gain``, as StyleGAN2's ``bias_act``."""
-    return tf.nn.leaky_relu(x, 0.2) * tf.cast(LRELU_GAIN * gain, x.dtype)
+def lrelu_gain(x):
+    """Leaky ReLU (slope 0.2) times sqrt(2), as StyleGAN2's ``bias_act``; the
+    project's :func:`~tfsem.layers.activations.leaky_relu` (its gradient reads
+    the output, so grappler's remapper keeps its fusions)."""
+    return leaky_relu(x, 0.2) * tf.cast(LRELU_GAIN, x.dtype)
 
 
 def _pad(x, axis: int, before: int, after: int):

@@ -206,11 +206,16 @@ class LabelMapGAN(GANTask):
         style = {k: v for k, v in style.items() if v is not None}
         if not style:
             return self.generator(z, training=training)
-        if not self.has_style_controls:
-            raise ValueError(f"{', '.join(sorted(style))}: only a style generator (model.semgan."
-                             f"block: style) takes truncation and style mixing; this one is "
-                             f"{self.block!r}")
+        self._check_style_controls(sorted(style))
         return self.generator.styled(z, **style)
+
+    def _check_style_controls(self, names) -> None:
+        """Truncation and style mixing (``names``, as the caller calls them) need a
+        style generator."""
+        if names and not self.has_style_controls:
+            raise ValueError(f"{', '.join(names)}: only a style generator (model.semgan.block: "
+                             f"style) takes truncation and style mixing; this one is "
+                             f"{self.block!r}")
 
     def sample(self, z):
         """z [B, z_dim] -> int32 class-index maps [B, H, W]."""
@@ -255,12 +260,9 @@ class LabelMapGAN(GANTask):
         """``z`` (given, or ``latent_for_seeds`` of ``seed``: an int or a list); a
         style generator also takes ``truncation`` (psi), ``mix_seed`` (the style
         source of the layers from ``mix_layer`` on, default ``num_ws // 2``)."""
-        controls = {k: v for k, v in (("truncation", truncation), ("mix_seed", mix_seed),
-                                      ("mix_layer", mix_layer)) if v is not None}
-        if controls and not self.has_style_controls:
-            options = ", ".join("--" + k.replace("_", "-") for k in controls)
-            raise ValueError(f"{options}: only a style generator (model.semgan.block: style) takes "
-                             f"truncation and style mixing; this one is {self.block!r}")
+        self._check_style_controls(["--" + k.replace("_", "-") for k, v in (
+            ("truncation", truncation), ("mix_seed", mix_seed), ("mix_layer", mix_layer))
+            if v is not None])
         if mix_layer is not None and mix_seed is None:
             raise ValueError("--mix-layer needs --mix-seed (whose style the layers take)")
         if mix_layer is not None and not 0 <= int(mix_layer) <= self.generator.num_ws:
@@ -274,8 +276,8 @@ class LabelMapGAN(GANTask):
             n = int(out["z"].shape[0])
             out["mix_z"] = tf.convert_to_tensor(self.latent_for_seeds([int(mix_seed)] * n),
                                                 tf.float32)
-            out["mix_layer"] = tf.constant(self.generator.num_ws // 2 if mix_layer is None
-                                           else int(mix_layer), tf.int32)
+            out["mix_layer"] = tf.constant(-1 if mix_layer is None else int(mix_layer),
+                                           tf.int32)  # -1: half of them (generator.mix)
         return out
 
     def _latent_inputs(self, label_map, instance_map, seed, z, style, cluster,

@@ -219,16 +219,19 @@ class StyleLabelMapGenerator(keras.Model):
         for layer in self.mapping:
             layer.build(w_shape)
         x_shape = (None, *self.latent_size, self.widths[0])
-        for k, width in enumerate(self.widths):
-            convs = self.convs[:1] if k == 0 else self.convs[2 * k - 1:2 * k + 1]
-            for conv in convs:
+        for k in range(len(self.widths)):
+            for conv in self._convs_at(k):
                 conv.build((x_shape, w_shape))
                 x_shape = (None, None, None, conv.channels)
             self.to_logits[k].build((x_shape, w_shape))
         self.built = True
 
+    def _convs_at(self, k):
+        """The style convs of resolution k: one at the constant, then two."""
+        return self.convs[:1] if k == 0 else self.convs[2 * k - 1:2 * k + 1]
+
     # -- the two networks ---------------------------------------------------------
-    def map(self, z, training=False, update_w_avg=None):
+    def map(self, z, training=False, update_w_avg=True):
         """z [B, z_dim] -> w [B, z_dim]; in training (unless ``update_w_avg`` is
         False) the tracked average moves toward the batch's mean w."""
         x = normalize_2nd_moment(tf.cast(z, tf.float32))
@@ -236,7 +239,7 @@ class StyleLabelMapGenerator(keras.Model):
         for layer in self.mapping:
             x = layer(x)
         x = tf.cast(x, tf.float32)
-        if training and (update_w_avg is None or update_w_avg) and self.w_avg_beta < 1.0:
+        if training and update_w_avg:
             mean = tf.reduce_mean(x, 0)
             self.w_avg.assign(mean + (self.w_avg - mean) * self.w_avg_beta)
         return x
@@ -256,8 +259,7 @@ class StyleLabelMapGenerator(keras.Model):
         x = tf.tile(tf.cast(self.const, ws.dtype), [tf.shape(ws)[0], 1, 1, 1])
         logits, index = None, 0
         for k in range(len(self.widths)):
-            convs = self.convs[:1] if k == 0 else self.convs[2 * k - 1:2 * k + 1]
-            for conv in convs:
+            for conv in self._convs_at(k):
                 x = conv([x, ws[:, index]], training=training, noise_seed=self.noise_seeds)
                 index += 1
             y = self.to_logits[k]([x, ws[:, index]])  # the next conv's w (StyleGAN2)
@@ -282,15 +284,14 @@ class StyleLabelMapGenerator(keras.Model):
         if mix_z is None:
             ws = self.broadcast(self.truncate(self.map(z), psi))
         else:
-            ws = self.mix(z, mix_z, self.num_ws // 2 if mix_layer is None else mix_layer, psi)
+            ws = self.mix(z, mix_z, -1 if mix_layer is None else mix_layer, psi)
         return self.synthesis(ws)
 
     def call(self, z, training=False, truncation_psi=1.0):
-        w = self.map(z, training=training)
         if not training:
-            w = self.truncate(w, truncation_psi)
-        ws = self.broadcast(w)
-        if training and self.style_mixing > 0:
+            return self.styled(z, truncation_psi)
+        ws = self.broadcast(self.map(z, training=True))
+        if self.style_mixing > 0:
             # StyleGAN2's style mixing: one cutoff in [1, num_ws) per batch, used with
             # probability style_mixing; the second latent does not move w_avg
             other = self.broadcast(self.map(keras.random.normal(tf.shape(z), seed=self.noise_seeds),

@@ -1,6 +1,8 @@
 # make demo  - create .venv, install tfsem, run the main job: train the quickstart (6-8 min on 2 CPU cores)
 # make test  - create .venv, install tfsem with test extras, run the test suite (about 8 min, 2 cores)
 # make test-slow - also the slow tests (real sizes, long training)
+# make docs  - build the documentation site into site/ (mkdocs build --strict)
+# make lint  - ruff check
 # make bench-data - data pipeline benchmark (JSON)
 
 PYTHON ?= python3
@@ -8,14 +10,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.tfsem-installed
 
-.PHONY: venv demo test test-slow bench-data clean
+.PHONY: venv demo test test-slow lint docs bench-data clean
 
-$(STAMP): setup.py
+$(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# PyTorch for tfsem.convert (reads official .pth checkpoints); pinned first, because
 	# this version is the CPU build on our machines, a plain "torch" pulls a CUDA build of GBs
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[cpu,test,convert,studio]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[cpu,test,convert,studio,docs]"
 	# gRPC client protos; the package depends on full tensorflow, so no deps (see export/README.md)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps tensorflow-serving-api
 	touch $(STAMP)
@@ -32,8 +34,15 @@ demo: $(STAMP)
 # tests and fixtures (the suite should stay under 8 minutes here).
 TEST_ARGS ?= -n 3 --dist loadfile --durations=25
 
-test: $(STAMP)
+test: lint docs
 	$(PY) -m pytest -q $(TEST_ARGS) tests
+
+lint: $(STAMP)
+	$(PY) -m ruff check tfsem tests tools dev
+
+# the site's generated pages (CLI, config fields, benchmarks) are made from the code
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q $(TEST_ARGS) --run-slow tests
@@ -42,4 +51,4 @@ bench-data: $(STAMP)
 	$(PY) dev/benchmark.py data
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

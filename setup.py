@@ -4,13 +4,14 @@ from setuptools import find_packages, setup
 
 setup(
     name="tfsem",
-    version="0.5.0",
+    version="0.6.0",
     description=(
         "Semantic image synthesis with GANs (SemGAN, pix2pixHD, SPADE/GauGAN) "
         "in TensorFlow 2 / Keras 3"
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["tfsem", "tfsem.*"]),
     package_data={"tfsem.data": ["label_spaces/*.json"],
@@ -35,11 +36,13 @@ setup(
         # python -m tfsem.studio: the ASGI app and its server
         # (swagger-ui-bundle: the /docs page's assets, served locally, so it works offline)
         "studio": ["fastapi>=0.110", "uvicorn>=0.29", "swagger-ui-bundle"],
+        # the documentation site: make docs (mkdocs build --strict)
+        "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
         # httpx: FastAPI's TestClient; playwright: the studio's browser test (system chromium);
         # filelock: the pytest workers build the shared runs once (tests/conftest.py);
-        # dill: imported by the official SPADE code (slow training tests)
+        # dill: imported by the official SPADE code (slow training tests); ruff: make test's lint
         "test": ["pytest", "pytest-xdist", "scipy", "ai-edge-litert", "fastapi>=0.110",
                  "uvicorn>=0.29", "swagger-ui-bundle", "httpx", "playwright", "hypothesis",
-                 "dill", "filelock"],
+                 "dill", "filelock", "ruff"],
     },
 )

@@ -119,7 +119,7 @@ CASE_HELP = ("spade_fwd_WxH, spade_train_WxH, p2phd_global_WxH, p2phd_local_WxH 
              "(the official ref_bench.py's cases at any size), quickstart_train (one training "
              "step of configs/quickstart.json at its batch size)")
 
-#: The quickstart's training step: the config the README's `make demo` trains.
+#: The quickstart's training step: the config `make demo` trains.
 QUICKSTART_CONFIG = os.path.join(REPO, "configs", "quickstart.json")
 
 
@@ -295,9 +295,9 @@ def bench_convs(repeats: int) -> dict:
             methods = ["conv", "matmul"] + (["winograd2"] if dtype == "float32" else []) + (
                 ["winograd4"] if dtype == "float32" and h % 4 == 0 and w % 4 == 0 else [])
             for method in methods:
-                fn = tf.function(lambda v, m=method: conv3x3(v, kernel, m))
+                fn = tf.function(lambda v, m=method, k=kernel: conv3x3(v, k, m))
                 seconds = _median_seconds(
-                    lambda: float(tf.reduce_sum(tf.cast(fn(x)[..., :1], tf.float32))),
+                    lambda fn=fn, x=x: float(tf.reduce_sum(tf.cast(fn(x)[..., :1], tf.float32))),
                     repeats, digits=4)["median_s"]
                 row[f"{dtype} {method}"] = round(seconds * 1e3, 1)
             row[f"{dtype} picked"] = conv3x3_method(x.shape, dtype)
@@ -564,7 +564,7 @@ def markdown_table(rows) -> str:
              "|---|---:|---|---|---:|---|---|---:|---:|"]
     for row in rows:
         s, b = row["sides"], row["batch"]
-        get = lambda k: s.get(k, {"error": "not run"})  # noqa: E731
+        get = lambda k, s=s: s.get(k, {"error": "not run"})
         lines.append(" | ".join([
             f"| {row['case']}", str(b), _cell(get("official"), b), _cell(get("tfsem"), b),
             _ratio(get("official"), get("tfsem")), _cell(get("official_bf16"), b),
@@ -666,7 +666,7 @@ def main(argv=None) -> int:
                         help="profile: layer-path depth of the blocks (2: generator/up_3)")
     parser.add_argument("--rounds", type=int, default=2, help="compare: rounds of all processes")
     parser.add_argument("--cases", help="compare: comma-separated CASE or CASE@BATCH "
-                        "(default: the seven of BENCHMARKS.md)")
+                        "(default: the seven of docs/benchmarks.md)")
     parser.add_argument("--sides", default=None,
                         help=f"compare: which of {', '.join(SIDES)} (cpu) or "
                              f"{', '.join(GPU_SIDES)} (gpu); default all")

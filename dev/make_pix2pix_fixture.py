@@ -72,7 +72,8 @@ def make_case(nets, name, case, out):
     outer_up.weight.data *= 8.0
     shape = (1, case["input_nc"], case["height"], case["width"])
     with torch.no_grad():
-        G.train(); D.train()
+        G.train()
+        D.train()
         for _ in range(3):
             x = torch.rand((2,) + shape[1:]) * 2 - 1
             G(x)

@@ -71,7 +71,7 @@ def _pairs(items, what):
 
 
 def targets_table(results_a, rows_c):
-    """Markdown rows: issue 15's targets against this report's values."""
+    """Markdown rows: the quality targets against this report's values."""
     maps = next(r for r in results_a if r["kind"] == "semgan")["label_maps"]
     miou = {name: scores["miou"] for name, _, scores, _, _ in rows_c}
     checks = [("SemGAN (semgan) valid pixels = 1", f"{maps['valid_pixel_fraction']:.4f}",
@@ -302,7 +302,7 @@ def main(argv=None) -> int:
     # pictures
     os.makedirs(args.docs, exist_ok=True)
     grid_b = []
-    for name, (maps, photos) in zip(RENDERERS, dream_rows):
+    for maps, photos in dream_rows:
         if not grid_b:
             grid_b.append([label_to_rgb(m, space, dont_care) for m in maps])
         grid_b.append([image_to_uint8(p) for p in photos])
@@ -345,10 +345,10 @@ def main(argv=None) -> int:
              f"{rows_c[0][1][1]}); a renderer that blurs or shifts edges errs there.", "",
              "![renderers](report_renderers.png)", "",
              "Columns: label map, real photo, " + ", ".join(RENDERERS_C) + "."]
-    text += ["", "## Issue 15's quality targets, on this report's runs", "",
+    text += ["", "## Quality targets, on this report's runs", "",
              *targets_table(results_a, rows_c), "",
              "One run each here. Other runs, and what was tried where a target is not met: "
-             "BENCHMARKS.md, \"Issue 15's quality targets\"."]
+             "docs/benchmarks.md, \"Quality targets\"."]
     atomic_write_text(os.path.join(args.docs, "report.md"), "\n".join(text) + "\n")
     print("\n".join(text))
     return 0

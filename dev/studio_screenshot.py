@@ -1,7 +1,8 @@
 """A screenshot of the studio as a user sees it (docs/studio.png):
 
     python dev/studio_screenshot.py --model runs/quickstart [--semgan RUN] \
-        [--labels examples/labels/toy_0_gtFine_labelIds.png --instances examples/instances/toy_0_gtFine_instanceIds.png] \
+        [--labels examples/labels/toy_0_gtFine_labelIds.png \
+         --instances examples/instances/toy_0_gtFine_instanceIds.png] \
         --out docs/studio.png
 
 Starts the studio on ``--model`` in this process, opens it in headless
@@ -39,7 +40,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True)
     parser.add_argument("--semgan")
-    parser.add_argument("--labels", default=os.path.join(REPO, "examples", "labels", "toy_0_gtFine_labelIds.png"))
+    parser.add_argument("--labels",
+                        default=os.path.join(REPO, "examples", "labels", "toy_0_gtFine_labelIds.png"))
     parser.add_argument("--instances",
                         default=os.path.join(REPO, "examples", "instances", "toy_0_gtFine_instanceIds.png"))
     parser.add_argument("--out", default=os.path.join(REPO, "docs", "studio.png"))

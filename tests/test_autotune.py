@@ -75,7 +75,8 @@ def test_the_train_step_timing_process_times_the_configs_step(tmp_path):
     """What the choice runs twice: the config's training step in a fresh process."""
     out = subprocess.run(
         [sys.executable, "-c", "import sys; from tfsem.autotune import train_step_process; "
-         "sys.exit(train_step_process(sys.argv[1:]))", "--config", "configs/quickstart.json", "--set", "data.batch_size=1", "--set", "data.toy.height=32",
+         "sys.exit(train_step_process(sys.argv[1:]))", "--config", "configs/quickstart.json",
+         "--set", "data.batch_size=1", "--set", "data.toy.height=32",
          "--set", "data.toy.width=64", "--set", "data.toy.num_examples=4",
          "--set", "model.gaugan.ngf=4", "--set", "model.gaugan.ndf=4"],
         cwd=REPO, env=dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0"), capture_output=True,

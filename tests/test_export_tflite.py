@@ -84,8 +84,8 @@ def test_float_variants_match_the_saved_model_tightly(exported):
     """Stated tolerances (uint8 levels, random weights): fp32 max <= 1; fp16
     PSNR >= 40 dB, mean <= 0.5, max <= 16 (random weights amplify fp16 weight
     rounding through saturated layers; on the trained quickstart fp16's max
-    error is 1, BENCHMARKS.md). Integer variants are measured on trained
-    weights in BENCHMARKS.md: random weights say nothing about them."""
+    error is 1, docs/benchmarks.md). Integer variants are measured on trained
+    weights in docs/benchmarks.md: random weights say nothing about them."""
     rows = {r["variant"]: r for r in exported["report"]}
     assert rows["fp32"]["max_abs_err"] <= 1
     fp16 = rows["fp16"]

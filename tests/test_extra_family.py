@@ -1,4 +1,4 @@
-"""A family added from outside the package, as README's "Adding a family"
+"""A family added from outside the package, as the Architecture page's "Adding a family"
 says: its config section, its task (a one-layer generator) and one
 registration, all in this file. It trains (``python -m tfsem.train``),
 generates (``python -m tfsem.generate``, ``tfsem.Pipeline``), exports

@@ -11,7 +11,8 @@ PACKAGE = os.path.join(REPO, "tfsem")
 
 #: The thin CLIs: parse arguments, then call a library. Every CLI of the package.
 CLI_MODULES = {"tfsem.generate", "tfsem.edit", "tfsem.dream", "tfsem.evaluate",
-               "tfsem.encode_features", "tfsem.encode_styles", "tfsem.train.__main__", "tfsem.export.__main__",
+               "tfsem.encode_features", "tfsem.encode_styles", "tfsem.train.__main__",
+               "tfsem.export.__main__",
                "tfsem.config.__main__", "tfsem.convert.__main__", "tfsem.studio.__main__",
                "tfsem.data.__main__", "tfsem.serving.__main__"}
 

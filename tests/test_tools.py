@@ -48,7 +48,7 @@ def test_report_scores_every_comparison_on_untrained_runs(tmp_path):
         assert heading in text
     assert "-> pix2pix" in text and "photogan (one stage)" in text
     assert "| pix2pixhd_local (" in text and "real photos: mIoU" in text
-    assert "error on label edges" in text and "## Issue 15's quality targets" in text
+    assert "error on label edges" in text and "## Quality targets" in text
     assert "| pix2pixHD quickstart (stage 2) toy-oracle mIoU >= 0.9 | " in text
     assert (tmp_path / "pix2pixhd" / "features.npz").exists()  # its clusters were made
     for picture in ("report_two_stage.png", "report_renderers.png"):

@@ -79,7 +79,8 @@ def test_train_cli_errors_are_one_line(tmp_path):
     data_only = write_json(tmp_path / "d.json", {"name": "d", "data": {}})
     result = run_module("tfsem.train", "--config", data_only, "--out", str(tmp_path / "r"))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == "error: config 'd' has no 'model' section: it only describes data"
+    assert (result.stderr.strip().splitlines()[-1]
+            == "error: config 'd' has no 'model' section: it only describes data")
     result = run_module("tfsem.train", "--config", data_only, "--out", str(tmp_path / "r"), "--resume")
     assert result.returncode == 2
     missing_data = tiny_experiment()

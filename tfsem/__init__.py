@@ -5,7 +5,7 @@ photo), with tf.data pipelines, strict JSON configs, training, export for TF
 Serving and TFLite, and evaluation.
 """
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 __all__ = ["DreamPipeline", "ExportedPipeline", "Pipeline", "__version__"]
 

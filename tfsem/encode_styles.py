@@ -1,4 +1,5 @@
-"""``python -m tfsem.encode_styles --model RUN [--labels L --images I | --split S] [--out FILE] [--mean-out FILE]``.
+"""``python -m tfsem.encode_styles --model RUN [--labels L --images I | --split S]
+[--out FILE] [--mean-out FILE]``.
 
 SEAN: the region style codes of photos, each over its own label map (the
 official ``test.py`` saving ``style_codes/<image>/<class>/ACE.npy``), in one

@@ -1,4 +1,5 @@
-"""``python -m tfsem.evaluate --model RUN [RUN ...] [--config CONFIG] [--split val] [--num N] [--out metrics.json]``.
+"""``python -m tfsem.evaluate --model RUN [RUN ...] [--config CONFIG] [--split val] [--num N]
+[--out metrics.json]``.
 
 SemGAN and its colour baseline (label maps from noise): samples ``--num``
 maps (seeds ``--seed``..) and compares them with as many real maps of the

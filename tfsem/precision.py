@@ -6,7 +6,7 @@ its networks under Keras' ``mixed_bfloat16`` / ``mixed_float16`` policy
 conversion in float32) and copy the weights over. ``auto`` picks bfloat16
 where the hardware computes it natively (a CPU with avx512_bf16 or AMX, a GPU
 of compute capability 8.0 or newer) and the family's fidelity was measured to
-hold (PSNR >= 40 dB against float32, BENCHMARKS.md: every label-to-photo
+hold (PSNR >= 40 dB against float32, docs/benchmarks.md: every label-to-photo
 family), else float32. On a CPU without those instructions bfloat16 is
 emulated and slower than float32.
 """
@@ -23,8 +23,9 @@ __all__ = ["PRECISIONS", "POLICIES", "add_argument", "auto_bf16", "cpu_flags",
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-#: The families with ``auto_bf16`` in ``tfsem.registry``: their bf16 renders were measured to hold PSNR >= 40 dB against float32
-#: (dev/precision_fidelity.py, docs/precision_fidelity.json, BENCHMARKS.md):
+#: The families with ``auto_bf16`` in ``tfsem.registry``: their bf16 renders were measured to
+#: hold PSNR >= 40 dB against float32
+#: (dev/precision_fidelity.py, docs/precision_fidelity.json, docs/benchmarks.md):
 #: SPADE on the official code's weights at full width 50.4 dB, its quickstart
 #: 56.8 dB; pix2pixHD's local enhancer (G1 inside) on the official code's weights
 #: at full width 41.3 dB with native bf16 (AMX; the code before the fused norm

@@ -151,7 +151,7 @@ def official_checkpoints() -> Dict[str, Family]:
 
 def describe_families(types=None, markdown: bool = False) -> str:
     """Every field of each family's section (all families by default): what
-    ``python -m tfsem.config --describe`` prints and README's "Model fields"
+    ``python -m tfsem.config --describe`` prints and the documentation's "Model fields"
     tables (``markdown``)."""
     from tfsem.config.schema import describe
 

@@ -41,7 +41,8 @@ def test_cityscapes_sample_in_folder_layout():
     assert len(files) == 8
     assert files[0].key == "aachen_000000_000019"
     assert files[0].image.endswith("_leftImg8bit.png") and files[0].instance.endswith("instanceIds.png")
-    p = DataPipeline(DataConfig(source="folder", root=root, preprocess=PreprocessConfig(resize_to=(128, 256))))
+    p = DataPipeline(DataConfig(source="folder", root=root,
+                                preprocess=PreprocessConfig(resize_to=(128, 256))))
     batch = _first(p)
     assert batch["label"].shape == (1, 128, 256) and batch["label"].dtype == tf.int32
     assert batch["instance"].dtype == tf.int32 and batch["instance"].numpy().max() > 1000

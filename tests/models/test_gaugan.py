@@ -69,14 +69,16 @@ def test_d_step_leaves_g_and_g_step_leaves_d_unchanged():
     batch = next(iter(_data()))
     # Only D can learn: G's trainable weights must not move.
     model = _compiled(g_lr=0.0, vgg=False)
-    g0, d0 = _snapshot(model.generator.trainable_variables), _snapshot(model.discriminator.trainable_variables)
+    g0 = _snapshot(model.generator.trainable_variables)
+    d0 = _snapshot(model.discriminator.trainable_variables)
     model.train_step(batch)
     assert not _changed(g0, model.generator.trainable_variables)
     assert _changed(d0, model.discriminator.trainable_variables)
     # Only G can learn (the same model, its rates swapped): D's weights must not move.
     model.g_optimizer.learning_rate.assign(1e-4)
     model.d_optimizer.learning_rate.assign(0.0)
-    g0, d0 = _snapshot(model.generator.trainable_variables), _snapshot(model.discriminator.trainable_variables)
+    g0 = _snapshot(model.generator.trainable_variables)
+    d0 = _snapshot(model.discriminator.trainable_variables)
     model.train_step(batch)
     assert _changed(g0, model.generator.trainable_variables)
     assert not _changed(d0, model.discriminator.trainable_variables)

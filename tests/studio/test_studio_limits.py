@@ -153,7 +153,7 @@ def _rss_mb():
     return int(line.split()[1]) / 1024
 
 
-#: The bound stated in README's "What tfsem guarantees" for 20 parallel worst-case
+#: The bound stated in docs/guarantees.md for 20 parallel worst-case
 #: uploads (8192x8192 zero PNGs, 65 KB each) beyond the idle studio.
 RSS_BOUND_MB = 300
 

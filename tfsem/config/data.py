@@ -127,6 +127,11 @@ class FolderLayoutConfig:
     (``train_label``, ``train_img``, ``train_inst``). ADE20K's own layout is
     ``label_dir="annotations/{split}"``, ``image_dir="images/{split}"`` with
     split ``training`` / ``validation``.
+
+    Attributes:
+        label_dir: the label-id PNGs.
+        image_dir: the photos, paired with the labels by file stem.
+        instance_dir: the instance-id PNGs (read when ``use_instances``).
     """
 
     label_dir: str = "{split}_label"

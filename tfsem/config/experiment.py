@@ -91,16 +91,24 @@ class OptimizerConfig:
     """Adam for G (+E) and D. A field left out (null) takes the model family's
     default (``tfsem.registry``: SPADE's TTUR for gaugan, pix2pixHD's
     2e-4 / (0.5, 0.999) for pix2pixhd); the resolved numbers are what
-    ``config.json`` of a run records."""
+    ``config.json`` of a run records.
+
+    Attributes:
+        g_lr: the generator's (and encoder's) learning rate.
+        d_lr: the discriminator's learning rate.
+        beta_1, beta_2: Adam's betas, both optimisers.
+        decay_steps: the last ``decay_steps`` of ``train.steps`` decay both
+            rates linearly to 0 (pix2pixHD's and SPADE's ``--niter_decay``);
+            0: constant rates.
+        decay_epochs: the same in epochs (where the papers count epochs),
+            instead of ``decay_steps``.
+    """
 
     g_lr: Optional[float] = None
     d_lr: Optional[float] = None
     beta_1: Optional[float] = None
     beta_2: Optional[float] = None
-    # The last ``decay_steps`` of ``train.steps`` decay both rates linearly to
-    # 0 (pix2pixHD's niter_decay; SPADE's --niter_decay). 0: constant rates.
     decay_steps: int = 0
-    # The same in epochs (where the papers count epochs), instead of decay_steps.
     decay_epochs: Optional[int] = None
 
     def resolved(self, family: str, overrides=None) -> "OptimizerConfig":

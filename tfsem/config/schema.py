@@ -8,7 +8,7 @@
 
 Every field of a model section carries a one-line description
 (``doc_field``); :func:`describe` lists them (``python -m tfsem.config
---describe gaugan`` and README's tables).
+--describe gaugan`` and the documentation's config reference).
 
 Model: TF Model Garden ``official/modeling/hyperparams/base_config.py`` (the
 strict override message), without its non-strict fallback.
@@ -37,10 +37,42 @@ def doc_field(default: Any, doc: str):
     return dataclasses.field(default=default, metadata={"doc": doc})
 
 
+def _attribute_docs(cls: type) -> dict:
+    """Field descriptions from the ``Attributes:`` part of ``cls``'s docstring
+    (Google style: ``name: text`` or ``a, b: text``, continued on deeper
+    indented lines), joined into one line each."""
+    lines = (cls.__doc__ or "").expandtabs().splitlines()
+    docs, names, indent, inside = {}, [], None, False
+    for line in lines:
+        text = line.strip()
+        if text == "Attributes:":
+            inside, indent = True, None
+            continue
+        if not inside or not text:
+            continue
+        depth = len(line) - len(line.lstrip())
+        indent = depth if indent is None else indent
+        if depth < indent:
+            break  # the section ended
+        head, sep, rest = text.partition(":")
+        if depth == indent and sep and all(n.strip().isidentifier() for n in head.split(",")):
+            names = [n.strip() for n in head.split(",")]
+            for name in names:
+                docs[name] = rest.strip()
+        elif names:
+            for name in names:
+                docs[name] = f"{docs[name]} {text}".strip()
+    return docs
+
+
 def field_docs(cls: type) -> List[Tuple[str, str, Any, str]]:
-    """(name, type, default, description) of every field of section ``cls``."""
+    """(name, type, default, description) of every field of section ``cls``:
+    a field's ``doc_field`` text, or else its entry under ``Attributes:`` in
+    the class docstring."""
     hints = typing.get_type_hints(cls)
-    return [(f.name, _type_name(hints[f.name]), f.default, f.metadata.get("doc", ""))
+    attributes = _attribute_docs(cls)
+    return [(f.name, _type_name(hints[f.name]), f.default,
+             f.metadata.get("doc") or attributes.get(f.name, ""))
             for f in dataclasses.fields(cls)]
 
 

@@ -29,11 +29,11 @@ class SemGANConfig:
     ``output``: ``classes`` is SemGAN (per-pixel class distributions);
     ``colors`` is the paper's standard-GAN baseline (RGB colour label
     images, read back by the nearest palette colour), on the same backbone.
-    Defaults were chosen by measurement on toy_streets (README, "SemGAN
+    Defaults were chosen by measurement on toy_streets (docs/models/semgan.md, "SemGAN
     report": softmax with real_smoothing 0.3 was closest to the data in class
     histogram and diversity; gumbel_st collapsed; without ``mode_seeking`` every
     option collapsed to nearly one scene, with 0.05 the maps are as diverse as
-    the data's: README, "Against collapse"); the paper does not publish its
+    the data's: docs/models/semgan.md, "Against collapse"); the paper does not publish its
     architecture.
     """
 
@@ -58,7 +58,7 @@ class SemGANConfig:
         0.9, "probability of style mixing in training (block style only; StyleGAN2: 0.9)")
     noise_inputs: bool = doc_field(
         False, "per-pixel noise inputs after each style conv (block style only; StyleGAN2: on; "
-               "off by default here: on label maps they turned into speckle, README)")
+               "off by default here: on label maps they turned into speckle, docs/models/semgan.md)")
     norm_G: Literal["batch", "instance", "none"] = doc_field(
         "batch", "generator norm (conv and resnet blocks)")
     ndf: int = doc_field(32, "discriminator base width")

@@ -1,4 +1,5 @@
-"""``python -m tfsem.convert --checkpoint DIR_or_FILE --out RUN_DIR [--family spade|sean|pix2pixhd|pix2pix] [--label-space NAME|PATH] [--image-size H W] [--data-root DIR]``.
+"""``python -m tfsem.convert --checkpoint DIR_or_FILE --out RUN_DIR [--family spade|sean|pix2pixhd|pix2pix]
+[--label-space NAME|PATH] [--image-size H W] [--data-root DIR]``.
 
 Converts an official NVlabs/SPADE, ZPdesu/SEAN, NVIDIA/pix2pixHD or pix2pix
 (junyanz/pytorch-CycleGAN-and-pix2pix, U-Net generators) checkpoint

@@ -244,7 +244,7 @@ class DataPipeline:
                     raise readers.DataError(
                         self.config.resolved_root() or err.path,
                         f"all {len(files)} examples failed to load (on_bad_file: skip); "
-                        f"the first: {self.bad_files[0][0]}: {self.bad_files[0][1]}")
+                        f"the first: {self.bad_files[0][0]}: {self.bad_files[0][1]}") from None
                 return [False] + [np.zeros([1, 1] + s.shape[2:], s.dtype.as_numpy_dtype)
                                   for s in self._signature()]
             return [True, ex["label"]] + (

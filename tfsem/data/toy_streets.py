@@ -179,7 +179,8 @@ def generate(index: int, height: int, width: int, seed: int = 0, split: str = "t
             ph = max(6.0, (0.1 + 0.3 * s) * H)
             pw = max(2.0, ph * 0.3 * W / H * 0.5)
             on_left = rng.uniform() < 0.5
-            cx = (left - rng.uniform(0.2, 0.8) * side_w) if on_left else (right + rng.uniform(0.2, 0.8) * side_w)
+            offset = rng.uniform(0.2, 0.8) * side_w
+            cx = (left - offset) if on_left else (right + offset)
             body = _ellipse(yy, xx, bottom - 0.4 * ph, cx, 0.4 * ph, pw / 2)
             head = _ellipse(yy, xx, bottom - 0.88 * ph, cx, 0.12 * ph, pw / 2.6)
             tone = color_of[PERSON] + rng.uniform(-20, 20, 3)

@@ -1,4 +1,5 @@
-"""``python -m tfsem.export --model RUN_or_.keras --out export/models/NAME [--version N] [--tflite fp32,fp16,dynamic_int8,int8] [--height H --width W]``.
+"""``python -m tfsem.export --model RUN_or_.keras --out export/models/NAME [--version N]
+[--tflite fp32,fp16,dynamic_int8,int8] [--height H --width W]``.
 
 Writes a SavedModel in the TF Serving layout (``<out>/<version>/``) and with
 ``--tflite`` fixed-shape TFLite variants plus their size/latency/fidelity

@@ -30,8 +30,9 @@ class InferenceGraph(tf.Module):
     """``task.infer`` over the task's required inputs (``inference_specs``).
 
     The task itself is not tracked (its discriminator, optimisers and VGG
-    loss stay out of the export): the variables ``infer`` reads are. ``codec`` is the task's label space tables (raw ids <->
-    class indices), read by the serving checks.
+    loss stay out of the export): the variables ``infer`` reads are. ``codec``
+    is the task's label space tables (raw ids <-> class indices), read by the
+    serving checks.
     """
 
     def __init__(self, task):

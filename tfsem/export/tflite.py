@@ -26,7 +26,7 @@ pulling in Flex ops):
   representative set of label maps (toy_streets or the training data).
 * ``int8_float_norm``: full integer except the instance-norm statistics
   (mean, variance, rsqrt) kept in float: the selective quantisation studied
-  in BENCHMARKS.md.
+  in docs/benchmarks.md.
 * ``int8_per_tensor``: full integer with ONE weight scale per tensor
   instead of per output channel (for comparison: what per-channel buys).
 
@@ -239,7 +239,7 @@ def export_tflite(graph, out_dir: str, variants: Sequence[str],
     variants' calibration and for the fidelity check (the export modules'
     ``calibration_inputs``). The reference is the same float32 graph run by
     TensorFlow (what a float32 SavedModel's ``serving_default`` computes; a
-    bf16 SavedModel differs from it by its own precision, BENCHMARKS.md).
+    bf16 SavedModel differs from it by its own precision, docs/benchmarks.md).
     """
     check_variants(variants)
     fn = tflite_function(graph, height, width)

@@ -132,9 +132,10 @@ def write_samples(pipe, *, out: str, seeds, **controls) -> list:
 def render_label_files(pipe, *, labels: str, out: str, model_path: str, instances=None,
                        style=None, seed: int = 0, features=None, cluster="0",
                        variants: int = 1, styles=None) -> list:
-    """``python -m tfsem.generate --labels``: renders every label PNG of ``labels`` (instance maps of ``instances`` by
-    stem): ``out/<stem>.png`` (``<stem>_v<k>.png`` for variants k > 0) and a
-    grid; returns the photo paths. Nothing is written over an input.
+    """``python -m tfsem.generate --labels``: renders every label PNG of ``labels``
+    (instance maps of ``instances`` by stem): ``out/<stem>.png``
+    (``<stem>_v<k>.png`` for variants k > 0) and a grid; returns the photo
+    paths. Nothing is written over an input.
     ``styles``: a :class:`tfsem.styles.StyleRecipe` for tasks taking region
     style codes (its frames are the variants)."""
     from tfsem.data.preprocess import resize_map

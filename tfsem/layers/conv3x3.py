@@ -15,7 +15,7 @@ The ways:
   convolution op (``Conv2DBackpropInput``, the data gradient of a conv) with
   the kernel flipped and its channels swapped, over an output two pixels
   larger on each side, then cropped. oneDNN runs that op by other kernels than
-  its forward conv: on the Xeon limited to AVX2 (BENCHMARKS.md), 256 -> 128
+  its forward conv: on the Xeon limited to AVX2 (docs/benchmarks.md), 256 -> 128
   channels at 64x128 took 118 ms as a conv and 32 ms this way. Plain TF ops, so
   SavedModels may carry it.
 * ``winograd2`` / ``winograd4`` (float32, this process's Keras graphs only):

@@ -112,7 +112,7 @@ def instance_norm(x, epsilon: float = 1e-5, training: bool = False, method: str 
       is moved into the channels first (``[B,H,W,C] -> [1,H,W,B*C]``). One
       fused kernel (oneDNN on CPUs, cuDNN on GPUs) reads the tensor twice
       where the reductions make about eight passes: 103 -> 31 ms for norm +
-      ReLU at 512x1024x64 on an Intel Xeon with oneDNN (BENCHMARKS.md). Its
+      ReLU at 512x1024x64 on an Intel Xeon with oneDNN (docs/benchmarks.md). Its
       gradient (``FusedBatchNormGradV3``) is the full one, through the
       statistics.
     * ``moments``: ``tf.nn.moments`` in float32, then one subtract and multiply

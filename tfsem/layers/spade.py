@@ -2,8 +2,9 @@
 
 NVlabs/SPADE ``models/networks/normalization.py`` (class ``SPADE``):
 parameter-free norm of x; the segmentation map is nearest-resized to x's
-size (PyTorch's ``F.interpolate`` indexing: ``tfsem.layers.interpolate``); a shared 3x3 conv with ``hidden_channels`` (128) filters + ReLU; 3x3
-convs give gamma and beta; out = x_hat * (1 + gamma) + beta.
+size (PyTorch's ``F.interpolate`` indexing: ``tfsem.layers.interpolate``); a
+shared 3x3 conv with ``hidden_channels`` (128) filters + ReLU; 3x3 convs
+give gamma and beta; out = x_hat * (1 + gamma) + beta.
 """
 
 import keras

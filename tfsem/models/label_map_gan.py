@@ -63,7 +63,7 @@ class LabelMapGAN(GANTask):
             ``LabelMapGenerator``); ``block="style"``: ``StyleLabelMapGenerator``
             (StyleGAN2) with ``mapping_layers``, ``mapping_lr_multiplier``,
             ``style_conv``, ``style_mixing`` and ``noise_inputs`` (default off:
-            on label maps StyleGAN2's noise inputs turned into speckle, README;
+            on label maps StyleGAN2's noise inputs turned into speckle, docs/models/semgan.md;
             norm_G unused).
         ndf, n_layers_D, spectral_norm_D, minibatch_std: the discriminator.
         gan_mode: ``hinge`` (default, with spectral norm as SNGAN),
@@ -75,7 +75,7 @@ class LabelMapGAN(GANTask):
             ``d_out`` / ``d_z`` the mean absolute differences of the two
             outputs (D's inputs) and latents; under tf.distribute the pairs
             are formed within each replica's batch. 0: off (the term is 0). The
-            default 0.05 was chosen by measurement on toy_streets (README).
+            default 0.05 was chosen by measurement on toy_streets (docs/models/semgan.md).
         pl_weight, pl_interval: StyleGAN2's path-length regularisation of a
             style generator (term ``G_PL``; 0: off): every ``pl_interval``-th G
             step, on half the batch, ``(|J_w^T y| - a)^2 * pl_weight *

@@ -10,7 +10,7 @@ The discriminator sees real maps as one-hot vectors and generated maps as
 class distributions. One-hot real maps and soft generated maps differ in a
 way that has nothing to do with scene layout (a D can tell them apart by
 their sharpness alone), so the representation of the generated maps is a
-choice (``relaxation``), measured in the README's SemGAN report:
+choice (``relaxation``), measured in the SemGAN report (docs/models/semgan.md):
 
 * ``softmax``: D sees the softmax probabilities;
 * ``gumbel_st``: straight-through Gumbel-softmax (Jang et al. 2017): D sees
@@ -66,7 +66,7 @@ class SemGAN(LabelMapGAN):
         real_smoothing: in [0, 1): softening of the real one-hot maps (0: off).
 
     Defaults (softmax, real_smoothing 0.3) are the best-measuring setting of
-    the README's SemGAN report.
+    the SemGAN report (docs/models/semgan.md).
     """
 
     def __init__(self, num_classes, image_size, relaxation="softmax", tau_start=1.0,

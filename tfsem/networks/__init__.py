@@ -7,5 +7,5 @@ from tfsem.networks.multiscale_discriminator import MultiScaleDiscriminator, NLa
 from tfsem.networks.spade_generator import SPADEGenerator
 from tfsem.networks.unet import UnetGenerator
 
-__all__ = ["ConvEncoder", "LabelMapDiscriminator", "LabelMapGenerator", "MultiScaleDiscriminator", "NLayerDiscriminator", "SPADEGenerator",
-           "UnetGenerator"]
+__all__ = ["ConvEncoder", "LabelMapDiscriminator", "LabelMapGenerator", "MultiScaleDiscriminator",
+           "NLayerDiscriminator", "SPADEGenerator", "UnetGenerator"]

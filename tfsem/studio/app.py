@@ -309,7 +309,7 @@ def _photo(value: str, max_pixels: int) -> np.ndarray:
     except HTTPException:
         raise
     except Exception as err:  # PIL raises many types for corrupt files
-        raise HTTPException(400, f"style_image: cannot decode the image ({type(err).__name__})")
+        raise HTTPException(400, f"style_image: cannot decode the image ({type(err).__name__})") from err
 
 
 def _maps_json(label: np.ndarray, instance: np.ndarray, source) -> dict:

@@ -84,7 +84,7 @@ class RunDirLock:
                     f"{os.path.dirname(self.path)}: another trainer is using this run dir "
                     f"(pid {holder.get('pid')} on {holder.get('host')}, since "
                     f"{holder.get('started')}); wait for it to finish, or if it is gone "
-                    f"(another machine), remove {self.path}")
+                    f"(another machine), remove {self.path}") from None
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
             self.held = True

@@ -247,8 +247,8 @@ class Trainer:
         """After restoring: the new settings take effect (a constant learning rate
         is a variable the checkpoint restored), printed and recorded."""
         opt = self.config.optimizer
-        for name, optimizer, value in (("g_lr", self.model.g_optimizer, opt.g_lr),
-                                       ("d_lr", self.model.d_optimizer, opt.d_lr)):
+        for optimizer, value in ((self.model.g_optimizer, opt.g_lr),
+                                 (self.model.d_optimizer, opt.d_lr)):
             if value is None:
                 continue
             try:  # a constant rate: the variable the checkpoint restored

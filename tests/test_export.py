@@ -10,6 +10,7 @@ from PIL import Image
 
 from tfsem.config import ExperimentConfig, config_from_dict
 from tfsem.data import toy_streets
+from tfsem.data.labels import load_label_space
 from tfsem.export.saved_model import export_saved_model
 from tfsem.train.build import build_model
 from tests.testing import REPO, tiny_experiment
@@ -90,6 +91,38 @@ def test_predict_png_round_trip(exported, signatures):
                                            instance_png=tf.constant(instances))["image_png_bytes"]
     images = np.stack([np.asarray(Image.open(io.BytesIO(b))) for b in out.numpy()])
     _close(images, exported["expected"])
+
+
+def test_predict_color_png_renders_what_predict_png_renders(exported, signatures):
+    from tfsem.data.colors import ColorCodec
+    from tfsem.export.saved_model import TaskServing, inference_graph
+
+    space = load_label_space("cityscapes")
+    label = np.where(np.isin(exported["label"], (17, 26)), 7, exported["label"])  # no shared colour
+    instances = tf.constant([_png(x.astype(np.uint16)) for x in exported["instance"]])
+    by_ids = signatures["predict_png"](
+        label_png=tf.constant([_png(x.astype(np.uint8)) for x in label]),
+        instance_png=instances)["image_png_bytes"].numpy()
+    colours = [_png(ColorCodec(space).to_colors(x)) for x in label]
+    by_colours = signatures["predict_color_png"](
+        label_png=tf.constant(colours), instance_png=instances)["image_png_bytes"].numpy()
+    assert list(by_colours) == list(by_ids)
+    rgb = ColorCodec(space).to_colors(exported["label"][0])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="colours shared by several ids"):
+        signatures["predict_color_png"](label_png=tf.constant([_png(rgb)]),
+                                        instance_png=instances[:1])
+    rgb[0, 0] = (1, 2, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not colours of the cityscapes"):
+        signatures["predict_color_png"](label_png=tf.constant([_png(rgb)]),
+                                        instance_png=instances[:1])
+    # an export's --color-map decides the shared colours (the same decoding, in the graph)
+    module = TaskServing(inference_graph(exported["model"], exported["config"]),
+                         colors=ColorCodec(space, {"153,153,153": 17, "#00008e": 26}))
+    rgb[0, 0] = rgb[0, 1]
+    decoded = module._decode_colors(tf.constant([_png(rgb)]), "label_png").numpy()[0]
+    expected = exported["label"][0].copy()
+    expected[0, 0] = expected[0, 1]
+    np.testing.assert_array_equal(decoded, expected)
 
 
 @pytest.mark.parametrize("case, message", [

@@ -83,6 +83,18 @@ def add_style_control_arguments(parser) -> None:
                              "generator's number of style inputs; default half of them)")
 
 
+def add_label_format_arguments(parser) -> None:
+    """``--label-format ids|colors`` and ``--color-map FILE``: how label PNGs
+    are stored (``tfsem.data.colors``)."""
+    parser.add_argument("--label-format", choices=["ids", "colors"], default=None,
+                        help="label PNGs hold raw ids (default; grey or palette index) or "
+                             "each class in its label-space colour (exact colours only)")
+    parser.add_argument("--color-map", default=None, metavar="FILE",
+                        help="with --label-format colors: JSON of colour -> label id for "
+                             "colours the palette shares between ids or lacks "
+                             '(e.g. {"#000000": 0})')
+
+
 def style_controls(args) -> dict:
     """The style-control options given on the command line (None left out)."""
     return {k: getattr(args, k) for k in ("truncation", "mix_seed", "mix_layer")

@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--features", default=None, help="clusters file (default: RUN/features.npz)")
     parser.add_argument("--config", default=None, help="config JSON (default: the run's)")
+    cli.add_label_format_arguments(parser)
     args = parser.parse_args(argv)
     cli.report_to_stdout()
     from tfsem.inference import files
@@ -45,7 +46,8 @@ def main(argv=None) -> int:
     files.edit_files(model_path=args.model, labels=args.labels, out=args.out,
                      instances=args.instances, replace=args.replace or (),
                      instance_cluster=args.instance_cluster or (), cluster=args.cluster,
-                     seed=args.seed, features=args.features, config=args.config)
+                     seed=args.seed, features=args.features, config=args.config,
+                     label_format=args.label_format or "ids", color_map=args.color_map)
     return 0
 
 

@@ -61,6 +61,7 @@ def main(argv=None) -> int:
                              "a palette colour (default 10)")
     parser.add_argument("--segmenter-input", choices=["minus1_1", "0_1", "0_255"],
                         default="minus1_1", help="pixel range the segmenter expects")
+    cli.add_label_format_arguments(parser)
     precision.add_argument(parser)
     args = parser.parse_args(argv)
     cli.report_to_stdout()
@@ -71,14 +72,17 @@ def main(argv=None) -> int:
     if len(args.model) > 1:
         result = E.evaluate_label_map_runs(args.model, split=args.split, num=args.num,
                                            seed=args.seed, tolerance=args.tolerance,
-                                           precision=args.precision)
+                                           precision=args.precision,
+                                           label_format=args.label_format,
+                                           color_map=args.color_map)
     else:
         result = E.evaluate_model(args.model[0], config_path=args.config, split=args.split,
                                   num=args.num, batch_size=args.batch_size,
                                   inception=args.inception, segmenter=args.segmenter,
                                   segmenter_classes=args.segmenter_classes,
                                   segmenter_input=args.segmenter_input, seed=args.seed,
-                                  tolerance=args.tolerance, precision=args.precision)
+                                  tolerance=args.tolerance, precision=args.precision,
+                                  label_format=args.label_format, color_map=args.color_map)
     if args.out:
         atomic_write_text(args.out, json.dumps(E.json_safe(result), indent=2) + "\n")
         print(f"wrote {args.out}")

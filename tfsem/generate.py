@@ -14,6 +14,7 @@ Label-to-photo models render photos from label maps (label-id PNGs, e.g. Citysca
 ``*_gtFine_labelIds.png`` at 2048x1024): each map is checked against the
 model's label space, resized (nearest) to the model's training size, and
 rendered. Writes ``<stem>.png`` per map and ``grid.png`` (label | generated).
+Colour-coded label PNGs (``*_gtFine_color.png``): ``--label-format colors``.
 
 Options: ``--instances`` (a PNG or a folder matched by stem; without it the
 label map stands in, so edges follow class boundaries), ``--style IMAGE``
@@ -76,6 +77,7 @@ def main(argv=None) -> int:
 
     add_style_arguments(parser)
     cli.add_style_control_arguments(parser)
+    cli.add_label_format_arguments(parser)
     precision.add_argument(parser)
     args = parser.parse_args(argv)
     cli.report_to_stdout()
@@ -93,14 +95,11 @@ def main(argv=None) -> int:
         files.write_samples(pipe, out=args.out, seeds=range(args.seed, args.seed + args.num),
                             **cli.style_controls(args))
         return 0
-    if not pipe.takes_label_maps:
-        raise ValueError(f"{args.model} is a {pipe.name} model: it samples label maps from "
-                         "noise; pass --num N (and --seed S) instead of --labels")
-    styles = style_recipe_from_args(pipe, args)
     files.render_label_files(pipe, labels=args.labels, out=args.out, model_path=args.model,
                              instances=args.instances, style=args.style, seed=args.seed,
                              features=args.features, cluster=args.cluster,
-                             variants=args.variants, styles=styles)
+                             variants=args.variants, styles=style_recipe_from_args(pipe, args),
+                             label_format=args.label_format or "ids", color_map=args.color_map)
     return 0
 
 

@@ -202,6 +202,25 @@ def test_open_resizes_by_nearest_neighbour_and_checks_ids(client):
     assert mismatch.status_code == 400 and "instance_png is 128x32" in mismatch.json()["detail"]
 
 
+def test_open_reads_a_colour_png_through_the_label_space(client):
+    from tfsem.data.colors import ColorCodec
+
+    label, instance = example(2, 64, 128)
+    ids, _, _ = _maps(client.post("/api/open", json={"label_png": b64(png(label))}))
+    colour = b64(png(ColorCodec(SPACE).to_colors(label)))  # RGB: read as colours ("auto")
+    toy_map = {"153,153,153": 17, "#00008e": 26}  # poles and cars: colours shared by two ids
+    got, _, _ = _maps(client.post("/api/open", json={"label_png": colour, "color_map": toy_map}))
+    np.testing.assert_array_equal(got, ids)
+    shared = client.post("/api/open", json={"label_png": colour})
+    assert shared.status_code == 400 and "#999999 is ids [17, 18]" in shared.json()["detail"]
+    rgb = ColorCodec(SPACE).to_colors(label)
+    rgb[1, 2] = (5, 5, 5)
+    off = client.post("/api/open", json={"label_png": b64(png(rgb)), "color_map": toy_map})
+    assert off.status_code == 400 and "(y=1, x=2) #050505" in off.json()["detail"]
+    as_ids = client.post("/api/open", json={"label_png": colour, "label_format": "ids"})
+    assert as_ids.status_code == 400 and "RGB" in as_ids.json()["detail"]
+
+
 def test_dream_samples_a_semgan_map_by_seed(client, runs):
     label, instance, _ = _maps(client.post("/api/dream", json={"seed": 3}))
     np.testing.assert_array_equal(label, runs["dream"].sample(3))

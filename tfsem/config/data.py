@@ -163,6 +163,14 @@ class DataConfig:
             their own split.
         label_space: built-in name (``cityscapes``, ``coco_stuff``,
             ``ade20k``) or a path to a label-space JSON file.
+        label_format: how label maps are stored: ``ids`` (grey or palette-index
+            PNGs of raw ids, Cityscapes' ``*_gtFine_labelIds.png``) or ``colors``
+            (each class in its label-space colour, Cityscapes'
+            ``*_gtFine_color.png``): exact palette colours become ids; any other
+            colour is an error naming the file and the pixels.
+        color_map: ``colors`` only: a JSON file of colour -> label id
+            (``{"#000000": 0}``) for colours the palette gives to several ids
+            (Cityscapes' ids 0-4 are all black) or lacks; null: none.
         dont_care: how the label space's don't-care id (COCO-Stuff 255,
             ADE20K 0) is fed to models: ``extra_class`` gives it its own
             one-hot channel (NVlabs/SPADE ``contain_dontcare_label``);
@@ -188,6 +196,8 @@ class DataConfig:
     root: Optional[str] = None
     split: str = "train"
     label_space: str = "cityscapes"
+    label_format: Literal["ids", "colors"] = "ids"
+    color_map: Optional[str] = None
     dont_care: Literal["extra_class", "zero"] = "extra_class"
     use_instances: bool = True
     load_images: bool = True
@@ -222,6 +232,12 @@ class DataConfig:
                 f"{path}.label_space: TFDS cityscapes uses the 'cityscapes' label space, "
                 f"got {self.label_space!r}"
             )
+        if self.label_format == "colors" and self.source not in ("cityscapes", "folder"):
+            raise ConfigError(f"{path}.label_format: 'colors' reads label files (sources "
+                              f"'cityscapes' and 'folder'); source {self.source!r} gives ids")
+        if self.color_map is not None and self.label_format != "colors":
+            raise ConfigError(f"{path}.color_map: only with label_format 'colors' (it is "
+                              f"{self.label_format!r})")
         if self.batch_size < 1:
             raise ConfigError(f"{path}.batch_size: must be >= 1, got {self.batch_size}")
         if self.shuffle_buffer < 1:

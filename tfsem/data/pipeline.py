@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tfsem.config import DataConfig
 from tfsem.data import readers, toy_streets
+from tfsem.data.colors import ColorCodec
 from tfsem.data.labels import LabelSpace, load_label_space
 from tfsem.data.preprocess import augment, lookup_class_indices
 
@@ -60,6 +61,9 @@ class DataPipeline:
                              f"{', '.join(TOY_SPLITS)}")
         self.label_space: LabelSpace = load_label_space(config.label_space)
         self.num_channels = self.label_space.num_channels(config.dont_care)
+        #: colour label maps -> ids (``data.label_format: colors``), or None
+        self.color_codec = (ColorCodec.from_file(self.label_space, config.color_map)
+                            if config.label_format == "colors" else None)
         #: (path, reason) of every file skipped with ``on_bad_file="skip"``.
         self.bad_files: List[Tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -82,7 +86,8 @@ class DataPipeline:
             kwargs = dict(use_instances=cfg.use_instances, load_images=cfg.load_images,
                           on_bad_file=cfg.on_bad_file, bad_files=self.bad_files)
             if cfg.source == "cityscapes":
-                files = readers.list_cityscapes(root, self.split, **kwargs)
+                files = readers.list_cityscapes(root, self.split, **kwargs,
+                                                label_format=cfg.label_format)
             elif cfg.source == "folder":
                 files = readers.list_folder(root, self.split, **kwargs,
                                             **dataclasses.asdict(cfg.folders))
@@ -221,14 +226,14 @@ class DataPipeline:
             raise readers.DataError(self.config.resolved_root() or "", "no usable examples found")
         skip = self.config.on_bad_file == "skip"
         dtypes = [tf.bool] + [s.dtype for s in self._signature()]
-        label_space, dont_care = self.label_space, self.config.dont_care
+        label_space, dont_care, colors = self.label_space, self.config.dont_care, self.color_codec
 
         bad_examples = set()  # each bad file is counted and warned about once, not per epoch
 
         def load(i):
             entry = files[int(i)]
             try:
-                ex = readers.load_example(entry, label_space, dont_care)
+                ex = readers.load_example(entry, label_space, dont_care, colors)
             except readers.DataError as err:
                 if not skip:
                     raise

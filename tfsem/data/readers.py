@@ -45,12 +45,18 @@ __all__ = [
     "load_example",
     "read_image",
     "read_instance",
+    "decode_color_png",
+    "is_colour_png",
+    "read_color_label",
     "read_label",
 ]
 
 Image.MAX_IMAGE_PIXELS = None  # Cityscapes-size and larger label maps are legitimate
 
-_LABEL_SUFFIXES = ("_gtFine_labelIds", "_gtCoarse_labelIds", "_labelIds")
+_LABEL_SUFFIXES = ("_gtFine_labelIds", "_gtCoarse_labelIds", "_labelIds", "_gtFine_color",
+                   "_gtCoarse_color")
+#: The Cityscapes label file of each ``data.label_format``.
+_CITYSCAPES_LABELS = {"ids": "_gtFine_labelIds.png", "colors": "_gtFine_color.png"}
 _IMAGE_SUFFIXES = ("_leftImg8bit",)
 _INSTANCE_SUFFIXES = ("_gtFine_instanceIds", "_gtCoarse_instanceIds", "_instanceIds")
 _IMAGE_EXTS = (".png", ".jpg", ".jpeg")
@@ -156,15 +162,19 @@ def list_cityscapes(
     load_images: bool = True,
     on_bad_file: str = "error",
     bad_files: Optional[list] = None,
+    label_format: str = "ids",
 ) -> List[ExampleFiles]:
-    """Examples of one split of the official Cityscapes layout, sorted by key."""
+    """Examples of one split of the official Cityscapes layout, sorted by key
+    (label maps: ``*_gtFine_labelIds.png``, or ``*_gtFine_color.png`` for
+    ``label_format="colors"``)."""
     label_dir = os.path.join(root, "gtFine", split)
     image_dir = os.path.join(root, "leftImg8bit", split)
     _require_dir(label_dir, "Cityscapes gtFine/<split>")
-    labels = _index(glob.glob(os.path.join(label_dir, "*", "*_gtFine_labelIds.png")),
-                    _LABEL_SUFFIXES, label_dir)
+    suffix = _CITYSCAPES_LABELS[label_format]
+    labels = _index(glob.glob(os.path.join(label_dir, "*", "*" + suffix)), _LABEL_SUFFIXES,
+                    label_dir)
     if not labels:
-        raise DataError(label_dir, "no '<city>/*_gtFine_labelIds.png' files found")
+        raise DataError(label_dir, f"no '<city>/*{suffix}' files found")
     images = instances = None
     if load_images:
         _require_dir(image_dir, "Cityscapes leftImg8bit/<split>")
@@ -258,6 +268,19 @@ def _check_png_head(head: bytes, where: str, what: str) -> None:
 _COLOUR_TYPES = {2: "an RGB", 4: "a grey + alpha", 6: "an RGBA"}
 
 
+def _ihdr(head: bytes, where: str, what: str) -> Tuple[int, int, int, int]:
+    """(width, height, bit depth, colour type) from a PNG's IHDR chunk."""
+    if len(head) < 33 or head[12:16] != b"IHDR":
+        raise DataError(where, f"cannot decode image file ({what}: no IHDR chunk, not a whole PNG)")
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height, head[24], head[25]
+
+
+def is_colour_png(head: bytes) -> bool:
+    """Whether PNG bytes hold an RGB or RGBA image (what an id map cannot be)."""
+    return head.startswith(PNG_SIGNATURE) and len(head) > 25 and head[25] in (2, 6)
+
+
 def png_size(head: bytes, where: str, what: str = "label map") -> Tuple[int, int]:
     """(width, height) of an id-map PNG from its first 33 bytes (the IHDR
     chunk), after checking it IS an id map, before anything is decoded: grey
@@ -267,10 +290,7 @@ def png_size(head: bytes, where: str, what: str = "label map") -> Tuple[int, int
     instance PNGs (``read_label``, the studio, ``decode_map_png``; the
     SavedModel's ``predict_png`` checks the same bytes in its graph)."""
     _check_png_head(head, where, what)
-    if len(head) < 33 or head[12:16] != b"IHDR":
-        raise DataError(where, f"cannot decode image file ({what}: no IHDR chunk, not a whole PNG)")
-    width, height = struct.unpack(">II", head[16:24])
-    depth, colour = head[24], head[25]
+    width, height, depth, colour = _ihdr(head, where, what)
     if colour in _COLOUR_TYPES:
         raise DataError(where, f"{what} must be a single-channel id map (8/16-bit grey or "
                                f"palette PNG), this is {_COLOUR_TYPES[colour]} PNG; colour-coded "
@@ -324,6 +344,50 @@ def read_label(path: str) -> np.ndarray:
     return _single_channel(path, _open_map(path, "label map"), "label map")
 
 
+def decode_color_png(data: bytes, where: str, codec, max_pixels: Optional[int] = None,
+                     what: str = "label map") -> np.ndarray:
+    """Raw label ids, int32 [H, W], of a colour-coded label PNG held in memory:
+    every pixel an exact colour of ``codec`` (a
+    :class:`tfsem.data.colors.ColorCodec`). RGB, opaque RGBA, palette and grey
+    PNGs are read as their colours; JPEG is refused (its colours are not
+    exact); a size over ``max_pixels`` is refused from the header."""
+    if not data.startswith(PNG_SIGNATURE):
+        kind = "a JPEG" if data[:3] == b"\xff\xd8\xff" else "not a PNG"
+        raise DataError(where, f"a colour {what} must be a PNG, this is {kind} (JPEG colours "
+                               "are not exact: they would read as wrong classes)")
+    width, height, _, _ = _ihdr(data[:33], where, what)
+    if max_pixels is not None and width * height > max_pixels:
+        raise DataError(where, f"{what} is {width}x{height}, more than {max_pixels} pixels")
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as err:  # PIL raises many types for corrupt files
+        raise DataError(where, f"cannot decode the PNG ({type(err).__name__}: {err})") from None
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        alpha = np.asarray(image.convert("RGBA"))[..., 3]
+        if (alpha < 255).any():
+            y, x = np.argwhere(alpha < 255)[0]
+            raise DataError(where, f"{int((alpha < 255).sum())} transparent pixel(s) (first: "
+                                   f"y={y}, x={x}); a colour {what} is opaque")
+    try:
+        return codec.to_ids(np.asarray(image.convert("RGB")))
+    except ValueError as err:
+        raise DataError(where, str(err)) from None
+
+
+def read_color_label(path: str, codec) -> np.ndarray:
+    """Raw label ids, int32 [H, W], of a colour-coded label PNG file
+    (:func:`decode_color_png`)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({err})") from None
+    return decode_color_png(data, path, codec)
+
+
 def read_instance(path: str) -> np.ndarray:
     """Raw instance ids, int32 [H, W] (Cityscapes: class*1000 + index, or class id)."""
     return _single_channel(path, _open_map(path, "instance map"), "instance map")
@@ -338,10 +402,12 @@ def read_image(path: str) -> np.ndarray:
 
 
 def load_example(
-    files: ExampleFiles, label_space: LabelSpace, dont_care: str
+    files: ExampleFiles, label_space: LabelSpace, dont_care: str, colors=None
 ) -> Dict[str, np.ndarray]:
-    """Decodes and checks one example: label as class indices, instance, uint8 image."""
-    raw = read_label(files.label)
+    """Decodes and checks one example: label as class indices, instance, uint8
+    image. ``colors``: a :class:`tfsem.data.colors.ColorCodec` when the label
+    maps are colour-coded."""
+    raw = read_label(files.label) if colors is None else read_color_label(files.label, colors)
     height, width = raw.shape
     try:
         label = label_space.encode(raw, dont_care)

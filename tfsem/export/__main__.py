@@ -54,6 +54,9 @@ def main(argv=None) -> int:
     parser.add_argument("--renderer", default=None,
                         help="SemGAN: a SPADE/GauGAN, pix2pixHD or pix2pix run to chain into one "
                              "dream model")
+    parser.add_argument("--color-map", default=None, metavar="FILE",
+                        help="label-to-photo: JSON of colour -> label id for the "
+                             "predict_color_png signature (colours the palette shares between ids)")
     precision.add_argument(parser)
     args = parser.parse_args(argv)
     cli.report_to_stdout()
@@ -64,7 +67,7 @@ def main(argv=None) -> int:
                height=args.height, width=args.width,
                calibration_examples=args.calibration_examples,
                eval_examples=args.eval_examples, threads=args.threads, renderer=args.renderer,
-               precision=args.precision)
+               precision=args.precision, color_map=args.color_map)
     return 0
 
 

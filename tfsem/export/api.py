@@ -31,7 +31,7 @@ def export_run(model_path: str, out: str, *, version: Optional[int] = None,
                height: Optional[int] = None, width: Optional[int] = None,
                calibration_examples: int = 32, eval_examples: int = 8,
                threads: Optional[int] = None, renderer: Optional[str] = None,
-               precision: str = "auto") -> dict:
+               precision: str = "auto", color_map: Optional[str] = None) -> dict:
     """Exports ``model_path`` to ``out/<version>``; with ``tflite`` (``all`` or a
     comma-separated list of ``tfsem.export.tflite.VARIANTS``) also
     ``out/tflite/v<version>/``. Returns ``{"saved_model": path, "tflite": dir
@@ -40,7 +40,8 @@ def export_run(model_path: str, out: str, *, version: Optional[int] = None,
     ``precision`` (``tfsem.precision``) is what the SavedModel computes in
     (``assets/precision.json`` records it); the TFLite variants are always
     converted from the float32 model (their own fp16 / int8 variants cover
-    low precision on phones)."""
+    low precision on phones). ``color_map``: a colour -> id JSON file for the
+    ``predict_color_png`` signature of a label-to-photo export."""
     # The options are checked before anything is written, and a failure after the
     # SavedModel is written removes it: a failed export leaves no new version (TF
     # Serving would load it).
@@ -56,6 +57,8 @@ def export_run(model_path: str, out: str, *, version: Optional[int] = None,
     config, model32 = load_run(model_path, config_path)
     model = in_precision(config, model32, precision)
     takes_maps = "label_map" in {s.name for s in model.inference_specs()}
+    if color_map is not None and (renderer or not takes_maps):
+        raise ValueError("--color-map is for label-to-photo exports (their predict_color_png)")
     if renderer:
         if takes_maps:
             raise ValueError(f"--renderer: {model_path} is a {type(model).__name__} model; a "
@@ -81,10 +84,10 @@ def export_run(model_path: str, out: str, *, version: Optional[int] = None,
         def write():
             return saved_model.export_saved_model(
                 model, config, out, version,
-                DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, clusters)
+                DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, clusters, color_map)
     path = write()
     names = ("dream model; signature: serving_default: seed -> label_map, image" if renderer
-             else "signatures: serving_default, predict_png" if takes_maps
+             else "signatures: serving_default, predict_png, predict_color_png" if takes_maps
              else "signatures: serving_default: seed -> label_map, color_png_bytes; from_z")
     log.info(f"exported {path} ({names}; computes in "
              f"{', '.join(dict.fromkeys(computes.values()))})")

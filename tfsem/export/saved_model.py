@@ -8,7 +8,10 @@ Signatures, from the task's ``inference_specs``:
   [B, H, W] of RAW label ids, ``instance_map``, ``z``, ``cluster``, ...) ->
   ``image`` uint8 [B, H, W, 3]; ``predict_png`` takes every ``*_map`` as
   ``*_png`` string [B] (8- or 16-bit grey PNGs of raw ids, or palette PNGs
-  read as the palette INDEX, as the label readers do) -> ``image_png_bytes``.
+  read as the palette INDEX, as the label readers do) -> ``image_png_bytes``;
+  ``predict_color_png`` the same with ``label_png`` a colour-coded label map
+  (RGB / RGBA / palette PNG, each class in its label-space colour, exact;
+  colours shared by several ids resolved by the export's ``--color-map``).
   Bad input is an InvalidArgument error with a clear message, never silent
   zeros: ids outside the label space, H/W not multiples of the model's
   factor, a PNG over ``max_pixels``, label and instance sizes that differ.
@@ -40,12 +43,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfsem.config import config_to_dict
+from tfsem.data.colors import ColorCodec
 from tfsem.data.labels import load_label_space
 from tfsem.data.pipeline import DataPipeline
 from tfsem.data.preprocess import lookup_class_indices, resize_map
 from tfsem.export.base import (DEFAULT_MAX_PIXELS, ServingModule, precision_asset, sample_input,
                                write_version)
 from tfsem.export.graph import DreamGraph, InferenceGraph, check_dream_pair
+from tfsem.fileio import read_json
 from tfsem.models.base import latent_for_seeds
 
 __all__ = ["DreamServing", "TaskServing", "calibration_inputs", "decode_palette_indices",
@@ -112,10 +117,13 @@ class TaskServing(ServingModule):
     """A task's ``InferenceGraph`` + in-graph validation and PNG coding: the
     served module (see the module doc for the signatures)."""
 
-    def __init__(self, graph: InferenceGraph, max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(self, graph: InferenceGraph, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 colors: Optional[ColorCodec] = None):
         super().__init__(name="tfsem_serving")
         self.graph = graph
         self.max_pixels = int(max_pixels)
+        #: the label space's colours -> ids, for ``predict_color_png`` (label-map tasks)
+        self.colors = colors
         self.names = graph.input_names()
         self.takes_maps = "label_map" in self.names
         if not self.takes_maps and self.names != ["z"]:
@@ -165,9 +173,10 @@ class TaskServing(ServingModule):
             inputs = {**inputs, "label_map": tf.identity(label_map)}
             return self.graph.outputs(**inputs)
 
-    def _decode(self, png, what):
-        """PNG bytes [B] -> int32 ids [B, H, W]; size checks from the IHDR header
-        BEFORE decoding (a PNG over max_pixels is never decompressed)."""
+    def _png_header(self, png, what):
+        """(png, bit depth [B], colour type [B], checks) of PNG bytes [B]: the
+        signature and size checks from the IHDR header, made BEFORE decoding (a
+        PNG over max_pixels is never decompressed)."""
         png = tf.convert_to_tensor(png)
         some = tf.debugging.assert_positive(
             tf.size(png), message=f"{what} holds no images (an empty batch)")
@@ -190,7 +199,13 @@ class TaskServing(ServingModule):
                 message=f"{what} has more than max_pixels={self.max_pixels} pixels"),
             tf.debugging.assert_equal(
                 tf.reduce_all((width == width[0]) & (height == height[0])), True,
-                message=f"all {what} images of a batch must have the same size"),
+                message=f"all {what} images of a batch must have the same size")]
+        return png, depth, colour_type, checks
+
+    def _decode(self, png, what):
+        """PNG bytes [B] of id maps -> int32 ids [B, H, W]."""
+        png, depth, colour_type, checks = self._png_header(png, what)
+        checks += [
             # IHDR colour type (byte 25) 0: grey, 3: palette (read as the index, as
             # the label readers do). RGB would be decoded to brightness, not ids.
             tf.debugging.assert_equal(
@@ -218,11 +233,57 @@ class TaskServing(ServingModule):
             return tf.map_fn(decode, (png, depth, colour_type == b"\x03"),
                              fn_output_signature=tf.TensorSpec([None, None], tf.int32))
 
+    def _decode_colors(self, png, what):
+        """PNG bytes [B] of colour label maps -> raw ids int32 [B, H, W]: each
+        pixel's exact colour looked up in the label space's (``ColorCodec``)."""
+        png, _, colour_type, checks = self._png_header(png, what)
+        checks.append(tf.debugging.assert_equal(
+            tf.reduce_all((colour_type == b"\x02") | (colour_type == b"\x06")
+                          | (colour_type == b"\x03")), True,
+            message=f"{what} must be an RGB, RGBA or palette PNG of label colours"))
+        keys = tf.constant(self.colors.keys, tf.int64)
+        ids = tf.constant(self.colors.ids, tf.int64)
+        shared = "; ".join(f"{c} is ids {v}" for c, v in self.colors.shared.items())
+
+        def decode(data):
+            rgba = tf.cast(tf.io.decode_png(data, channels=4, dtype=tf.uint8), tf.int64)
+            key = rgba[..., 0] * 65536 + rgba[..., 1] * 256 + rgba[..., 2]
+            slot = tf.minimum(tf.searchsorted(keys, tf.reshape(key, [-1])), len(self.colors.keys) - 1)
+            slot = tf.reshape(slot, tf.shape(key))
+            found = tf.gather(keys, slot) == key
+            raw = tf.gather(ids, slot)
+            checks = [
+                tf.debugging.assert_equal(
+                    tf.reduce_all(rgba[..., 3] == 255), True,
+                    message=f"{what} has transparent pixels; a colour label map is opaque"),
+                tf.debugging.assert_equal(
+                    tf.reduce_all(found), True,
+                    message=f"{what} has pixels that are not colours of the "
+                            f"{self.colors.space.name} label space (label colours must be "
+                            "exact: no antialiasing, no JPEG)"),
+                tf.debugging.assert_equal(
+                    tf.reduce_all(raw >= 0), True,
+                    message=f"{what} has colours shared by several ids ({shared}); export "
+                            "with --color-map FILE to say which id each is")]
+            with tf.control_dependencies(checks):
+                return tf.cast(tf.identity(raw), tf.int32)
+
+        with tf.control_dependencies(checks):
+            return tf.map_fn(decode, png, fn_output_signature=tf.TensorSpec([None, None], tf.int32))
+
     def render_png(self, **inputs):
+        return self._render_pngs(inputs, label_colors=False)
+
+    def render_color_png(self, **inputs):
+        """``predict_color_png``: ``predict_png`` with a colour label PNG."""
+        return self._render_pngs(inputs, label_colors=True)
+
+    def _render_pngs(self, inputs, label_colors: bool):
         for name in self.names:
             if name.endswith("_map"):
                 png = name[:-len("_map")] + "_png"
-                inputs[name] = self._decode(inputs.pop(png), png)
+                colors = label_colors and name == "label_map"
+                inputs[name] = (self._decode_colors if colors else self._decode)(inputs.pop(png), png)
         image = self.render(**inputs)["image"]
         return {"image_png_bytes": tf.map_fn(tf.io.encode_png, image,
                                              fn_output_signature=tf.string)}
@@ -270,7 +331,9 @@ class TaskServing(ServingModule):
 
     def extra_signatures(self):
         if self.takes_maps:
-            return {"predict_png": (self.png_specs(), self.render_png),
+            colors = ({} if self.colors is None else
+                      {"predict_color_png": (self.png_specs(), self.render_color_png)})
+            return {"predict_png": (self.png_specs(), self.render_png), **colors,
                     **{name: (specs, self.render)
                        for name, specs in self.graph.alternate_looks().items()}}
         signatures = {"from_z": (self.graph.input_specs(), self.from_z)}
@@ -312,10 +375,12 @@ def inference_graph(model, config=None, clusters: Optional[dict] = None) -> Infe
     return InferenceGraph(model)
 
 
-def _assets(config, model, renderer_config=None, renderer=None) -> dict:
+def _assets(config, model, renderer_config=None, renderer=None, color_map=None) -> dict:
     space = load_label_space(config.data.label_space)
     assets = {"config.json": config_to_dict(config), "label_space.json": space.to_dict(),
               "precision.json": precision_asset(model, renderer)}
+    if color_map is not None:
+        assets["color_map.json"] = read_json(color_map)
     if renderer_config is not None:
         assets["renderer_config.json"] = config_to_dict(renderer_config)
     return assets
@@ -323,12 +388,15 @@ def _assets(config, model, renderer_config=None, renderer=None) -> dict:
 
 def export_saved_model(model, config, base: str, version: Optional[int] = None,
                        max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
-                       clusters: Optional[dict] = None) -> str:
+                       clusters: Optional[dict] = None, color_map: Optional[str] = None) -> str:
     """Exports ``model`` to ``base/<version>`` atomically; returns that path.
-    ``clusters``: pix2pixHD feature clusters (``tfsem.inference.feature_clusters``)."""
+    ``clusters``: pix2pixHD feature clusters (``tfsem.inference.feature_clusters``);
+    ``color_map``: a colour -> id JSON file for ``predict_color_png`` (colours the
+    label space shares between ids), kept in the assets."""
+    colors = ColorCodec.from_file(load_label_space(config.data.label_space), color_map)
     module = TaskServing(inference_graph(model, config, clusters),
-                         DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
-    return write_version(base, version, module, _assets(config, model))
+                         DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, colors)
+    return write_version(base, version, module, _assets(config, model, color_map=color_map))
 
 
 def dream_graph(model, config, renderer, renderer_config, clusters=None) -> DreamGraph:

@@ -12,7 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfsem.data.readers import DataError, map_stem, read_instance, read_label
+from tfsem.data.colors import label_codec
+from tfsem.data.readers import DataError, map_stem, read_color_label, read_instance, read_label
 from tfsem.data.visualize import make_grid, save_png
 
 __all__ = ["edit_files", "label_map_files", "png_files", "read_map_pair", "render_label_files",
@@ -53,10 +54,11 @@ def label_map_files(labels: str, instances: Optional[str] = None
     return out
 
 
-def read_map_pair(label_path: str, instance_path: Optional[str] = None
+def read_map_pair(label_path: str, instance_path: Optional[str] = None, colors=None
                   ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
-    """(raw label ids [H,W], instance ids [H,W] or None) of two PNGs of one size."""
-    raw = read_label(label_path)
+    """(raw label ids [H,W], instance ids [H,W] or None) of two PNGs of one size;
+    ``colors``: the :class:`tfsem.data.colors.ColorCodec` of colour label PNGs."""
+    raw = read_label(label_path) if colors is None else read_color_label(label_path, colors)
     if instance_path is None:
         return raw, None
     inst = read_instance(instance_path)
@@ -131,19 +133,24 @@ def write_samples(pipe, *, out: str, seeds, **controls) -> list:
 
 def render_label_files(pipe, *, labels: str, out: str, model_path: str, instances=None,
                        style=None, seed: int = 0, features=None, cluster="0",
-                       variants: int = 1, styles=None) -> list:
+                       variants: int = 1, styles=None, label_format: str = "ids",
+                       color_map=None) -> list:
     """``python -m tfsem.generate --labels``: renders every label PNG of ``labels``
     (instance maps of ``instances`` by stem): ``out/<stem>.png``
     (``<stem>_v<k>.png`` for variants k > 0) and a grid; returns the photo
     paths. Nothing is written over an input.
     ``styles``: a :class:`tfsem.styles.StyleRecipe` for tasks taking region
-    style codes (its frames are the variants)."""
+    style codes (its frames are the variants). ``label_format`` ``colors``:
+    the label PNGs are colour-coded (``color_map``: a colour -> id JSON file)."""
     from tfsem.data.preprocess import resize_map
     from tfsem.data.readers import read_image
     from tfsem.data.visualize import label_to_rgb
     from tfsem.fileio import check_outputs
     from tfsem.inference.feature_clusters import load_run_clusters
 
+    if not pipe.takes_label_maps:
+        raise ValueError(f"{model_path} is a {pipe.name} model: it samples label maps from "
+                         "noise; pass --num N (and --seed S) instead of --labels")
     names = pipe.input_names
     if styles is not None:
         style = None  # the recipe holds the style photo
@@ -170,9 +177,10 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
         for stem, path, _ in pairs for v in range(max(1, variants))],
         [p for _, path, inst in pairs for p in (path, inst) if p] + [style])
     space, dont_care = pipe.label_space(), pipe.dont_care
+    colors = label_codec(space, label_format, color_map)
     written, rows = [], []
     for stem, path, inst_path in pairs:
-        raw, inst = read_map_pair(path, inst_path)
+        raw, inst = read_map_pair(path, inst_path, colors)
         try:
             index = space.encode(resize_map(raw[None], pipe.image_size)[0].numpy(), dont_care)
         except ValueError as err:
@@ -221,7 +229,7 @@ def _colour_at(sample, size):
 
 def edit_files(*, model_path: str, labels: str, out: str, instances=None, replace=(),
                instance_cluster=(), cluster="0", seed: int = 0, features=None,
-               config=None) -> None:
+               config=None, label_format: str = "ids", color_map=None) -> None:
     """``python -m tfsem.edit``: before / after photos of label and appearance
     edits of one label PNG (see that module for the options)."""
     from tfsem.data.preprocess import resize_map
@@ -237,7 +245,7 @@ def edit_files(*, model_path: str, labels: str, out: str, instances=None, replac
     pipe = Pipeline.from_run(model_path, precision="float32", features=features,
                              config=config)
     space, dont_care = pipe.label_space(), pipe.dont_care
-    raw, inst = read_map_pair(labels, instances)
+    raw, inst = read_map_pair(labels, instances, label_codec(space, label_format, color_map))
     if inst is None:
         inst = raw.copy()
     pairs = [(class_id(space, a), class_id(space, b))

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsem.data.colors import with_label_format
 from tfsem.data.pipeline import DataPipeline
 from tfsem.metrics.fid import fid_from_features, kernel_inception_distance
 from tfsem.metrics.inception import InceptionFeatures
@@ -74,10 +75,13 @@ def evaluate_label_maps(model_path, config, model, split="val", num=64, seed=0, 
 
 def evaluate_model(model_path, *, config_path=None, split="val", num=64, batch_size=8,
                    inception=None, segmenter=None, segmenter_classes="index",
-                   segmenter_input="minus1_1", seed=0, tolerance=10.0, precision="auto"):
+                   segmenter_input="minus1_1", seed=0, tolerance=10.0, precision="auto",
+                   label_format=None, color_map=None):
     """The scores of one run (``python -m tfsem.evaluate``); returns the metrics
-    dict (with the ``precision`` it computed in)."""
+    dict (with the ``precision`` it computed in). ``label_format`` /
+    ``color_map`` replace the config's ``data.label_format`` / ``data.color_map``."""
     config, model = load_run(model_path, config_path, precision)
+    config = with_label_format(config, label_format, color_map)
     if not renders_label_maps(model):
         result = evaluate_label_maps(model_path, config, model, split, num, seed, tolerance)
         log_label_map_table([result])
@@ -215,11 +219,12 @@ def json_safe(value):
 
 
 def evaluate_label_map_runs(model_paths, *, split="val", num=64, seed=0, tolerance=10.0,
-                            precision="auto"):
+                            precision="auto", label_format=None, color_map=None):
     """Several SemGAN / baseline runs side by side; returns ``{"runs": [...]}``."""
     results = []
     for path in model_paths:
         config, model = load_run(path, precision=precision)
+        config = with_label_format(config, label_format, color_map)
         if renders_label_maps(model):
             raise ValueError(f"--model {path}: a {type(model).__name__} model; only SemGAN and "
                              "baseline runs can be compared side by side")

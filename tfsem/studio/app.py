@@ -15,7 +15,9 @@ and the static page (``static/``). Its API (also at ``/docs``, the OpenAPI page)
   takes ``style_codes`` in the same form (the page blends them per class).
 * ``POST /api/open``: a label PNG (and instance PNG) of any size -> the raw
   maps at the model's size (nearest neighbour), as base64 little-endian
-  arrays (label uint16, instance int32), checked against the label space.
+  arrays (label uint16, instance int32), checked against the label space. An
+  RGB / RGBA label PNG is read as colours (``label_format``: exact
+  label-space colours, ``color_map`` for colours shared by several ids).
 * ``POST /api/dream``: ``seed`` -> a SemGAN label map, in the same form.
 
 Bad input is a 4xx whose ``detail`` says what is wrong (the page shows it);
@@ -53,7 +55,7 @@ import socket
 import threading
 import time
 from importlib import resources
-from typing import Dict, Optional, Sequence
+from typing import Dict, Literal, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -65,7 +67,8 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from tfsem.data.preprocess import resize_map
-from tfsem.data.readers import DataError, decode_map_png, png_size
+from tfsem.data.colors import ColorCodec
+from tfsem.data.readers import DataError, decode_color_png, decode_map_png, is_colour_png, png_size
 from tfsem.studio.backends import codes_base64
 
 __all__ = ["DEFAULT_MAX_CONCURRENT", "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_UPLOAD_BYTES",
@@ -108,8 +111,15 @@ class StyleCodes(BaseModel):
 
 
 class OpenRequest(BaseModel):
-    label_png: str = Field(description="base64 grey PNG of raw label ids, any size")
+    label_png: str = Field(description="base64 PNG of the label map, any size: raw ids (8/16-bit "
+                                       "grey or palette index) or each class in its colour")
     instance_png: Optional[str] = Field(None, description="base64 grey PNG of instance ids")
+    label_format: Literal["auto", "ids", "colors"] = Field(
+        "auto", description="auto: an RGB or RGBA PNG holds colours (exact label-space "
+                            "colours), a grey or palette PNG ids")
+    color_map: Optional[Dict[str, int]] = Field(
+        None, description="colours: colour ('#rrggbb' or 'r,g,b') -> label id, for colours the "
+                          "palette shares between ids or lacks")
 
 
 class DreamRequest(BaseModel):
@@ -440,10 +450,25 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
         return {"codes": codes_base64(codes),
                 "present": [bool(v) for v in np.any(codes != 0, axis=-1)]}
 
+    def _label_map(request: OpenRequest) -> np.ndarray:
+        """An opened label map: ids, or colours read through the label space."""
+        data = _bytes(request.label_png, "label_png")
+        colours = request.label_format == "colors" or (
+            request.label_format == "auto" and is_colour_png(data[:33]))
+        if not colours:
+            if request.color_map is not None:
+                raise HTTPException(400, "color_map: only for colour label maps")
+            return _map(request.label_png, "label_png", "label map", max_pixels)
+        try:
+            codec = ColorCodec(space, request.color_map, where="color_map")
+            return decode_color_png(data, "label_png", codec, max_pixels)
+        except (DataError, ValueError) as err:
+            raise HTTPException(400, str(err)) from None
+
     @app.post("/api/open", response_model=Maps)
     def open_maps(request: OpenRequest):
         with slot():
-            label = _map(request.label_png, "label_png", "label map", max_pixels)
+            label = _label_map(request)
             check_ids(label, "label_png")
             instance = _instance_map(request.instance_png, label, max_pixels)
             instance = label if instance is None else instance

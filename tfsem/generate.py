@@ -15,6 +15,7 @@ Label-to-photo models render photos from label maps (label-id PNGs, e.g. Citysca
 model's label space, resized (nearest) to the model's training size, and
 rendered. Writes ``<stem>.png`` per map and ``grid.png`` (label | generated).
 Colour-coded label PNGs (``*_gtFine_color.png``): ``--label-format colors``.
+Photo-to-photo models (``data.input: image``) translate ``--images PHOTO_or_FOLDER``.
 
 Options: ``--instances`` (a PNG or a folder matched by stem; without it the
 label map stands in, so edges follow class boundaries), ``--style IMAGE``
@@ -57,6 +58,8 @@ def main(argv=None) -> int:
                         help="run directory, .keras file or SavedModel export")
     parser.add_argument("--labels", default=None,
                         help="label-to-photo models: label-id PNG or folder of them")
+    parser.add_argument("--images", default=None,
+                        help="photo-to-photo models: input photo or folder of them")
     parser.add_argument("--num", type=int, default=None,
                         help="SemGAN: label maps to sample (seeds SEED..SEED+NUM-1)")
     parser.add_argument("--out", required=True, help="output folder")
@@ -74,7 +77,6 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", type=int, default=1,
                         help="pix2pixHD: photos per label map (random clusters)")
     from tfsem.inference.style_codes import add_style_arguments, style_recipe_from_args
-
     add_style_arguments(parser)
     cli.add_style_control_arguments(parser)
     cli.add_label_format_arguments(parser)
@@ -85,15 +87,15 @@ def main(argv=None) -> int:
     from tfsem.pipeline import Pipeline
 
     files.check_generate_arguments(args.labels, args.num, args.cluster,
-                                   cli.style_controls(args))
+                                   cli.style_controls(args), args.images)
     pipe = Pipeline.from_run(args.model, precision=args.precision, features=args.features,
                              config=args.config)
     if args.num is not None:
-        if pipe.takes_label_maps:
-            raise ValueError(f"{args.model} is a {pipe.name} model: it renders photos from "
-                             "label maps; pass --labels PNG_or_FOLDER instead of --num")
         files.write_samples(pipe, out=args.out, seeds=range(args.seed, args.seed + args.num),
                             **cli.style_controls(args))
+        return 0
+    if args.images is not None:
+        files.render_photo_files(pipe, images=args.images, out=args.out, model_path=args.model)
         return 0
     files.render_label_files(pipe, labels=args.labels, out=args.out, model_path=args.model,
                              instances=args.instances, style=args.style, seed=args.seed,

@@ -23,7 +23,7 @@ import io
 import json
 import logging
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -64,6 +64,22 @@ def _resized(maps: Optional[np.ndarray], size) -> Optional[np.ndarray]:
     if maps is None or tuple(maps.shape[1:3]) == tuple(size):
         return maps
     return resize_map(tf.constant(maps.astype(np.int32)), size).numpy()
+
+
+def photo_batch(photo, size) -> Tuple[np.ndarray, bool]:
+    """(uint8 photos [B,H,W,3] at ``size``, whether a batch axis was added) of a
+    photo-to-photo model's input: uint8 [H,W,3] or [B,H,W,3], resized as the data
+    pipeline resizes photos (bicubic, antialiased)."""
+    from tfsem.data.preprocess import resize_photo
+
+    photo, single = _batched(photo, "image", 4)
+    if photo.shape[-1] != 3 or photo.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 [height, width, 3] (or a batch of them), got "
+                         f"{photo.dtype} {photo.shape}")
+    if tuple(photo.shape[1:3]) != tuple(size):
+        resized = resize_photo(tf.constant(photo), size).numpy()
+        photo = np.clip(np.round(resized), 0, 255).astype(np.uint8)
+    return photo, single
 
 
 def _seeds(seed, batch: int) -> List[int]:
@@ -210,6 +226,11 @@ class Pipeline:
                                           cluster=cluster, instance_clusters=instance_clusters,
                                           style_codes=style_codes)
 
+    @property
+    def takes_photos(self) -> bool:
+        """Whether the pipeline translates photos (a photo-to-photo model)."""
+        return self.input_names == ["image"]
+
     def __call__(self, label_map, instance_map=None, *, seed=0, z=None, style=None,
                  cluster=None, instance_clusters=None, style_codes=None) -> np.ndarray:
         """uint8 photos [B,H,W,3] (or [H,W,3] for one map [H,W]) of raw label ids
@@ -219,7 +240,17 @@ class Pipeline:
         clusters; ``z``: a VAE latent; ``style``: a photo uint8 [H,W,3] whose
         style to take; ``cluster``: pix2pixHD's cluster for every instance (an
         int or ``"random"``); ``instance_clusters``: {instance id: cluster};
-        ``style_codes``: SEAN's codes [B, classes, length] (or one [classes, length])."""
+        ``style_codes``: SEAN's codes [B, classes, length] (or one [classes, length]).
+
+        A photo-to-photo model takes a photo instead: ``pipe(photo)``, uint8
+        [H,W,3] or [B,H,W,3] of any size (resized bicubically to the model's)."""
+        if self.takes_photos:
+            photo, single = photo_batch(label_map, self.image_size)
+            inputs = self.task.inference_inputs(
+                image=photo, instance_map=instance_map, z=z, style=style, cluster=cluster,
+                instance_clusters=instance_clusters, style_codes=style_codes)
+            image = self.infer(**inputs)["image"]
+            return image[0] if single else image
         if not self.takes_label_maps:
             raise TypeError(f"{self.name}: a {type(self.task).__name__} model samples label "
                             "maps; call .sample(seeds)")
@@ -241,9 +272,10 @@ class Pipeline:
         takes ``truncation`` (psi: 1 the latent's own style, 0 the average's)
         and ``mix_seed`` / ``mix_layer`` (its layers from ``mix_layer`` on take
         seed ``mix_seed``'s style)."""
-        if self.takes_label_maps:
-            raise TypeError(f"{self.name}: a {type(self.task).__name__} model renders label "
-                            "maps; call it with a label map")
+        if self.takes_label_maps or self.takes_photos:
+            raise TypeError(f"{self.name}: a {type(self.task).__name__} model renders "
+                            f"{'photos' if self.takes_photos else 'label maps'}; call it with "
+                            f"{'a photo' if self.takes_photos else 'a label map'}")
         controls = dict(truncation=truncation, mix_seed=mix_seed, mix_layer=mix_layer)
         if z is not None:
             return self.infer(**self.task.inference_inputs(z=z, **controls))
@@ -353,8 +385,19 @@ class ExportedPipeline:
             raise ValueError(f"{self.path}: this export takes no feature clusters")
         return out
 
+    @property
+    def takes_photos(self) -> bool:
+        return self.input_names == ["image"]
+
     def __call__(self, label_map, instance_map=None, *, seed=0, z=None, style=None,
                  cluster=None, instance_clusters=None, style_codes=None) -> np.ndarray:
+        if self.takes_photos:
+            if any(v is not None for v in (instance_map, z, style, cluster, instance_clusters,
+                                           style_codes)):
+                raise ValueError(f"{self.path}: a photo-to-photo export takes the photo only")
+            photo, single = photo_batch(label_map, self.image_size)
+            image = self._serve(image=tf.constant(photo))["image"].numpy()
+            return image[0] if single else image
         if not self.takes_label_maps:
             raise TypeError(f"{self.path}: this export samples label maps; call .sample(seeds)")
         served_style = style is not None and "predict_style" in self._loaded.signatures

@@ -56,6 +56,8 @@ class Family:
             there is no converter.
         auto_bf16: ``--precision auto`` renders in bfloat16 on CPUs with native
             bf16 (measured >= 40 dB PSNR against float32: ``tfsem.precision``).
+        photo_input: the family also translates photos (``data.input: image``:
+            pix2pix's RGB input, pix2pixHD's ``label_nc 0``).
     """
 
     type: str
@@ -70,6 +72,7 @@ class Family:
     official_code: Optional[str] = None
     checkpoint: Optional[str] = None
     auto_bf16: bool = False
+    photo_input: bool = False
 
     @staticmethod
     def variant(section) -> str:

@@ -3,6 +3,8 @@
     python tools/tflite_demo.py --model export/models/spade/tflite/v1/fp16.tflite \
         --labels examples/labels/street_0.png [--instances examples/instances/street_0.png] \
         --out photo.png [--threads 4] [--repeats 10] [--seed 0]
+    python tools/tflite_demo.py --model export/models/photo/tflite/v1/fp32.tflite \
+        --image input.jpg --out photo.png          # a photo-to-photo model
 
 Needs only ``ai-edge-litert``, ``numpy`` and ``pillow`` (``pip install
 ai-edge-litert pillow``): the same runtime as on a phone or a Raspberry Pi.
@@ -10,7 +12,9 @@ The label PNG holds RAW label ids (e.g. Cityscapes labelIds), 8- or 16-bit
 grey, at the model's fixed size; ids are checked against the
 ``label_space.json`` written next to the .tflite files. Without
 ``--instances`` the label map stands in for the instance map. Prints the
-median latency over ``--repeats`` runs.
+median latency over ``--repeats`` runs. A photo-to-photo model
+(``data.input: image``) takes ``--image`` instead: any photo, resized
+(bicubic) to the model's size.
 """
 
 from __future__ import annotations
@@ -50,8 +54,21 @@ def _valid_ids(label_space_path: str) -> set:
     return ids
 
 
+def _read_photo(path: str, height: int, width: int) -> np.ndarray:
+    """uint8 [H, W, 3] of a photo file, resized (bicubic) to the model's size."""
+    try:
+        image = Image.open(path).convert("RGB")
+    except FileNotFoundError:
+        raise DemoError(f"{path}: no such photo") from None
+    except Exception as err:  # PIL raises many types for corrupt files
+        raise DemoError(f"{path}: cannot decode the photo ({type(err).__name__})") from None
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.BICUBIC)
+    return np.asarray(image, np.uint8)
+
+
 def run(model_path, labels, out, instances=None, label_space=None, threads=None, repeats=1,
-        seed=0, cluster=0):
+        seed=0, cluster=0, image=None):
     """Returns (image uint8 [H, W, 3], median seconds)."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -63,6 +80,13 @@ def run(model_path, labels, out, instances=None, label_space=None, threads=None,
         raise DemoError(f"{model_path}: not a TFLite model ({str(err).splitlines()[0]})") from None
     runner = interpreter.get_signature_runner()
     details = runner.get_input_details()
+    if list(details) == ["image"]:  # a photo-to-photo model
+        if image is None:
+            raise DemoError(f"{model_path}: a photo-to-photo model; pass --image PHOTO")
+        _, height, width, _ = details["image"]["shape"]
+        return _timed(runner, {"image": _read_photo(image, height, width)[None]}, repeats, out)
+    if image is not None:
+        raise DemoError(f"{model_path}: renders label maps; pass --labels, not --image")
     if "label_map" not in details:
         raise DemoError(f"{model_path}: not a tfsem generator (inputs: {', '.join(details)})")
     _, height, width = details["label_map"]["shape"]
@@ -88,6 +112,11 @@ def run(model_path, labels, out, instances=None, label_space=None, threads=None,
     if "z" in details:
         z_dim = details["z"]["shape"][-1]
         inputs["z"] = np.random.default_rng(seed).standard_normal((1, z_dim)).astype(np.float32)
+    return _timed(runner, inputs, repeats, out)
+
+
+def _timed(runner, inputs, repeats, out):
+    """(the photo the model makes of ``inputs``, written to ``out``; median seconds)."""
     times = []
     for _ in range(max(1, repeats)):
         start = time.perf_counter()
@@ -102,7 +131,9 @@ def run(model_path, labels, out, instances=None, label_space=None, threads=None,
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help=".tflite file from python -m tfsem.export")
-    parser.add_argument("--labels", required=True, help="label-id PNG at the model's size")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--labels", help="label-id PNG at the model's size")
+    given.add_argument("--image", help="photo-to-photo models: the input photo (any size)")
     parser.add_argument("--instances", default=None, help="instance-id PNG (optional)")
     parser.add_argument("--out", required=True, help="output photo PNG")
     parser.add_argument("--label-space", default=None,
@@ -115,11 +146,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         for given, what in ((args.labels, "--labels"), (args.instances, "--instances"),
-                            (args.model, "--model")):
+                            (args.model, "--model"), (args.image, "--image")):
             if given and os.path.abspath(given) == os.path.abspath(args.out):
                 raise DemoError(f"{args.out}: --out would overwrite the {what} input")
         image, seconds = run(args.model, args.labels, args.out, args.instances, args.label_space,
-                             args.threads, args.repeats, args.seed, args.cluster)
+                             args.threads, args.repeats, args.seed, args.cluster, args.image)
     except DemoError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

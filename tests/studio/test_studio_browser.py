@@ -58,17 +58,23 @@ def studio(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(studio):
+def browser():
     sync_playwright = _browser_or_skip()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(accept_downloads=True)
-        errors = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(studio["url"])
-        yield page
+        yield browser
         browser.close()
-        assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def page(browser, studio):
+    page = browser.new_page(accept_downloads=True)
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(studio["url"])
+    yield page
+    page.close()
+    assert not errors, errors
 
 
 def wait_rendered(page):
@@ -208,3 +214,73 @@ def test_paint_render_undo_open_dream_download(page, studio, tmp_path):
     assert photo.size == (W, H) and photo.mode == "RGB"
     if os.environ.get("TFSEM_STUDIO_SCREENSHOT"):
         page.screenshot(path=os.environ["TFSEM_STUDIO_SCREENSHOT"], full_page=True)
+
+
+def test_open_a_colour_label_png_with_a_colour_map(page, tmp_path):
+    """An RGB label PNG is read through the label space's colours; the colour
+    map file names the id of a colour two ids share (car and license plate)."""
+    from tfsem.data.colors import ColorCodec
+    from tfsem.data.labels import load_label_space
+
+    space = load_label_space("cityscapes")
+    label = np.full((H, W), SKY, np.int32)
+    label[H // 2:] = ROAD
+    label[20:26, 10:30] = CAR
+    write_png(str(tmp_path / "map_gtFine_color.png"), ColorCodec(space).to_colors(label))
+    (tmp_path / "map.json").write_text('{"#00008e": 26}')
+    page.set_input_files("#open-label", str(tmp_path / "map_gtFine_color.png"))
+    page.set_input_files("#open-instance", [])
+    page.set_input_files("#open-colormap", str(tmp_path / "map.json"))
+    page.click("#open")
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('opened map_gtFine')")
+    wait_rendered(page)
+    np.testing.assert_array_equal(downloaded_label(page, tmp_path, "opened.png"), label)
+    page.set_input_files("#open-colormap", [])
+    page.click("#open")
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('#00008e is ids [26, -1]')")
+
+
+@pytest.fixture(scope="module")
+def photo_studio(tmp_path_factory):
+    """The studio over an untrained photo-to-photo pix2pix (Keras back end)."""
+    from tfsem.config import ExperimentConfig, config_from_dict, save_config
+    from tfsem.train.build import build_model
+
+    run = tmp_path_factory.mktemp("photo_studio") / "run"
+    os.makedirs(run)
+    config = config_from_dict(ExperimentConfig, {
+        "name": "photo", "data": {"input": "image", "use_instances": False,
+                                  "toy": {"height": H, "width": W}},
+        "model": {"type": "pix2pix", "pix2pix": {"num_downs": 5, "ngf": 8, "ndf": 8}}})
+    model = build_model(config)
+    model.build_networks()
+    model.save(str(run / "model.keras"))
+    save_config(config, str(run / "config.json"))
+    backend = KerasBackend(str(run), precision="float32")
+    with serve_in_background(create_app(backend)) as url:
+        yield {"url": url, "backend": backend}
+
+
+def test_a_photo_model_opens_a_photo_instead_of_painting(browser, photo_studio, tmp_path):
+    source = toy_streets.degrade(toy_streets.generate(1, 2 * H, 2 * W, split="val")["image"])
+    write_png(str(tmp_path / "in.png"), source)
+    page = browser.new_page(accept_downloads=True)
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(photo_studio["url"])
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('open a photo')")
+    assert page.is_hidden("#palette") and page.is_hidden("#files-controls")
+    assert "photo to photo" in page.text_content("#model-name")
+    page.set_input_files("#photo-file", str(tmp_path / "in.png"))
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('translated in.png')")
+    with page.expect_download() as info:
+        page.click("#photo-download")
+    got = np.asarray(Image.open(info.value.path()))
+    page.close()
+    expected = photo_studio["backend"].pipe(source)
+    np.testing.assert_array_equal(got, expected)
+    assert not errors, errors

@@ -132,14 +132,20 @@ class FolderLayoutConfig:
         label_dir: the label-id PNGs.
         image_dir: the photos, paired with the labels by file stem.
         instance_dir: the instance-id PNGs (read when ``use_instances``).
+        input_dir: photo-to-photo (``data.input: image``): the input photos
+            (NVIDIA/pix2pixHD's ``train_A`` with ``--label_nc 0``).
+        target_dir: photo-to-photo: the target photos, paired with the inputs
+            by file stem (pix2pixHD's ``train_B``).
     """
 
     label_dir: str = "{split}_label"
     image_dir: str = "{split}_img"
     instance_dir: str = "{split}_inst"
+    input_dir: str = "{split}_A"
+    target_dir: str = "{split}_B"
 
     def validate(self, path: str = "folders") -> None:
-        for name in ("label_dir", "image_dir", "instance_dir"):
+        for name in ("label_dir", "image_dir", "instance_dir", "input_dir", "target_dir"):
             value = getattr(self, name)
             try:
                 value.format(split="x")
@@ -171,6 +177,11 @@ class DataConfig:
         color_map: ``colors`` only: a JSON file of colour -> label id
             (``{"#000000": 0}``) for colours the palette gives to several ids
             (Cityscapes' ids 0-4 are all black) or lacks; null: none.
+        input: what a model is conditioned on: ``labels`` (label maps, + instance
+            maps) or ``image`` (photo-to-photo: an input photo, pix2pixHD's
+            ``--label_nc 0`` and pix2pix's RGB input; sources ``folder``, read
+            from ``folders.input_dir`` / ``target_dir``, and ``toy_streets``,
+            whose input is its photo made grey and blurred).
         dont_care: how the label space's don't-care id (COCO-Stuff 255,
             ADE20K 0) is fed to models: ``extra_class`` gives it its own
             one-hot channel (NVlabs/SPADE ``contain_dontcare_label``);
@@ -196,6 +207,7 @@ class DataConfig:
     root: Optional[str] = None
     split: str = "train"
     label_space: str = "cityscapes"
+    input: Literal["labels", "image"] = "labels"
     label_format: Literal["ids", "colors"] = "ids"
     color_map: Optional[str] = None
     dont_care: Literal["extra_class", "zero"] = "extra_class"
@@ -235,6 +247,18 @@ class DataConfig:
         if self.label_format == "colors" and self.source not in ("cityscapes", "folder"):
             raise ConfigError(f"{path}.label_format: 'colors' reads label files (sources "
                               f"'cityscapes' and 'folder'); source {self.source!r} gives ids")
+        if self.input == "image":
+            if self.source not in ("folder", "toy_streets"):
+                raise ConfigError(f"{path}.input: 'image' reads photo pairs from sources "
+                                  f"'folder' and 'toy_streets', not {self.source!r}")
+            if self.use_instances:
+                raise ConfigError(f"{path}.use_instances: photo-to-photo (input: image) has "
+                                  "no instance maps; set it to false")
+            if not self.load_images:
+                raise ConfigError(f"{path}.load_images: photo-to-photo trains on target "
+                                  "photos; set it to true")
+            if self.label_format != "ids":
+                raise ConfigError(f"{path}.label_format: photo-to-photo reads no label maps")
         if self.color_map is not None and self.label_format != "colors":
             raise ConfigError(f"{path}.color_map: only with label_format 'colors' (it is "
                               f"{self.label_format!r})")

@@ -241,6 +241,10 @@ class ExperimentConfig:
         if self.model is None:
             return  # a data-only config (inspection); training needs a model section
         self.model.validate("model")
+        if self.data.input == "image" and not registry.family(self.model.type, "model").photo_input:
+            photo = [f.type for f in registry.FAMILIES.values() if f.photo_input]
+            raise ConfigError(f"data.input: 'image' (photo-to-photo) is for the "
+                              f"{' and '.join(photo)} families; model.type is {self.model.type!r}")
         self.model.section.validate_experiment(self)
 
     def schedule(self, num_examples: Optional[int] = None) -> Tuple[int, int]:

@@ -83,4 +83,5 @@ register_family(Family(
     quickstarts={"default": "configs/quickstart_pix2pix.json"},
     summary="pix2pix: label map (+ instance edges) -> photo (U-Net + PatchGAN)",
     lr_decay="pix2pix", official_code="junyanz/pytorch-CycleGAN-and-pix2pix",
-    checkpoint="pix2pix", auto_bf16=True))
+    checkpoint="pix2pix", auto_bf16=True,
+    photo_input=True))

@@ -77,6 +77,9 @@ class Pix2PixHDConfig:
                             f"n_local_enhancers={self.n_local_enhancers}")
         if not experiment.data.load_images:
             raise ConfigError("data.load_images: pix2pixHD trains on photos; set it to true")
+        if experiment.data.input == "image" and self.use_features:
+            raise ConfigError("model.pix2pixhd.use_features: instance features need label and "
+                              "instance maps; photo-to-photo (data.input: image) has none")
 
 
 # The family, registered at its definition site (tfsem.registry).
@@ -88,4 +91,5 @@ register_family(Family(
     optimizer={"g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999},
     quickstarts={"default": "configs/quickstart_pix2pixhd.json"},
     summary="pix2pixHD: label + instance map (+ instance features) -> photo",
-    official_code="NVIDIA/pix2pixHD", checkpoint="pix2pixhd", auto_bf16=True))
+    official_code="NVIDIA/pix2pixHD", checkpoint="pix2pixhd", auto_bf16=True,
+    photo_input=True))

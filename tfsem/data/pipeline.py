@@ -61,6 +61,9 @@ class DataPipeline:
                              f"{', '.join(TOY_SPLITS)}")
         self.label_space: LabelSpace = load_label_space(config.label_space)
         self.num_channels = self.label_space.num_channels(config.dont_care)
+        #: photo-to-photo (``data.input: image``): examples hold an ``input`` photo
+        #: (and, from toy_streets, the scene's ``label`` map, for scoring)
+        self.photo_input = config.input == "image"
         #: colour label maps -> ids (``data.label_format: colors``), or None
         self.color_codec = (ColorCodec.from_file(self.label_space, config.color_map)
                             if config.label_format == "colors" else None)
@@ -85,7 +88,11 @@ class DataPipeline:
             cfg, root = self.config, self.config.resolved_root()
             kwargs = dict(use_instances=cfg.use_instances, load_images=cfg.load_images,
                           on_bad_file=cfg.on_bad_file, bad_files=self.bad_files)
-            if cfg.source == "cityscapes":
+            if self.photo_input:
+                files = readers.list_photo_pairs(
+                    root, self.split, cfg.folders.input_dir, cfg.folders.target_dir,
+                    on_bad_file=cfg.on_bad_file, bad_files=self.bad_files)
+            elif cfg.source == "cityscapes":
                 files = readers.list_cityscapes(root, self.split, **kwargs,
                                                 label_format=cfg.label_format)
             elif cfg.source == "folder":
@@ -164,7 +171,7 @@ class DataPipeline:
         def prepare(example, seed):
             example = augment(example, cfg.preprocess, training, seed)
             if out_size is not None:
-                for key in ("label", "instance", "image"):
+                for key in ("label", "instance", "input", "image"):
                     if key in example:
                         example[key] = tf.ensure_shape(
                             example[key], list(out_size) + example[key].shape[2:])
@@ -178,17 +185,19 @@ class DataPipeline:
     def _parallel(self):
         return self.config.num_parallel_calls or tf.data.AUTOTUNE
 
+    def _keys(self) -> List[str]:
+        """The keys of an example, in the order the readers give them."""
+        if self.photo_input:
+            return (["label"] if self.config.source == "toy_streets" else []) + ["input", "image"]
+        return ["label"] + (["instance"] if self.has_instances else []) + (
+            ["image"] if self.has_images else [])
+
     def _signature(self):
-        out = [tf.TensorSpec([None, None], tf.int32)]
-        if self.has_instances:
-            out.append(tf.TensorSpec([None, None], tf.int32))
-        if self.has_images:
-            out.append(tf.TensorSpec([None, None, 3], tf.uint8))
-        return out
+        return [tf.TensorSpec([None, None, 3], tf.uint8) if key in ("input", "image")
+                else tf.TensorSpec([None, None], tf.int32) for key in self._keys()]
 
     def _pack(self, values) -> Dict[str, tf.Tensor]:
-        keys = ["label"] + (["instance"] if self.has_instances else []) + (
-            ["image"] if self.has_images else [])
+        keys = self._keys()
         out = {}
         for key, value, spec in zip(keys, values, self._signature()):
             value.set_shape(spec.shape)
@@ -209,6 +218,8 @@ class DataPipeline:
             ex = toy_streets.generate(int(index), toy.height, toy.width, toy.seed, self.split,
                                          toy.appearance)
             out = [table[ex["label"]]]
+            if self.photo_input:
+                return out + [toy_streets.degrade(ex["image"]), ex["image"]]
             if self.has_instances:
                 out.append(ex["instance"])
             if self.has_images:
@@ -233,7 +244,8 @@ class DataPipeline:
         def load(i):
             entry = files[int(i)]
             try:
-                ex = readers.load_example(entry, label_space, dont_care, colors)
+                ex = (readers.load_photo_pair(entry) if self.photo_input else
+                      readers.load_example(entry, label_space, dont_care, colors))
             except readers.DataError as err:
                 if not skip:
                     raise
@@ -252,9 +264,7 @@ class DataPipeline:
                         f"the first: {self.bad_files[0][0]}: {self.bad_files[0][1]}") from None
                 return [False] + [np.zeros([1, 1] + s.shape[2:], s.dtype.as_numpy_dtype)
                                   for s in self._signature()]
-            return [True, ex["label"]] + (
-                [ex["instance"]] if self.has_instances else []) + (
-                [ex["image"]] if self.has_images else [])
+            return [True] + [ex[key] for key in self._keys()]
 
         ds = self._indices(len(files), shuffle)
         ds = ds.map(lambda i: tf.numpy_function(load, [i], dtypes, stateful=False),

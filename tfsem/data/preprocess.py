@@ -150,39 +150,46 @@ def resize_photo(image, size) -> tf.Tensor:
     return tf.image.resize(tf.cast(image, tf.float32), size, method="bicubic", antialias=True)
 
 
+#: The id maps of an example (resized by nearest neighbour) and its photos (bicubic).
+MAP_KEYS = ("label", "instance")
+PHOTO_KEYS = ("input", "image")
+
+
 def augment(
     example: Dict[str, tf.Tensor],
     config: PreprocessConfig,
     training: bool,
     seed: Optional[tf.Tensor] = None,
 ) -> Dict[str, tf.Tensor]:
-    """Resize, crop and flip every map of one example identically.
+    """Resize, crop and flip every map and photo of one example identically.
 
     Args:
         example: ``label`` int32 [H,W], optional ``instance`` int32 [H,W] and
-            ``image`` (uint8 or float in [-1,1]) [H,W,3].
+            ``image`` (uint8 or float in [-1,1]) [H,W,3]; photo-to-photo: the
+            input photo ``input`` (as ``image``), with or without ``label``.
         config: the preprocessing section of the data config.
         training: random crop and flip when True; centre crop, no flip otherwise.
         seed: int [2] seed of the stateless random ops (needed when training).
     Returns:
-        The same keys, ``image`` as float32 in [-1, 1].
+        The same keys, ``image`` (and ``input``) as float32 in [-1, 1].
     """
     out = dict(example)
-    label = out["label"]
-    height, width = tf.shape(label)[0], tf.shape(label)[1]
+    maps = [k for k in MAP_KEYS if k in out]
+    photos = [k for k in PHOTO_KEYS if k in out]
+    first = out[(maps + photos)[0]]
+    height, width = tf.shape(first)[0], tf.shape(first)[1]
     new_h, new_w = target_size(height, width, config)
     if config.resize_to is not None or config.scale_width is not None:
         size = tf.stack([new_h, new_w])
-        out["label"] = resize_map(out["label"], size)
-        if "instance" in out:
-            out["instance"] = resize_map(out["instance"], size)
-        if "image" in out:
-            out["image"] = resize_photo(out["image"], size)
-    if "image" in out:
-        image = tf.cast(out["image"], tf.float32)
-        if example["image"].dtype == tf.uint8:
+        for key in maps:
+            out[key] = resize_map(out[key], size)
+        for key in photos:
+            out[key] = resize_photo(out[key], size)
+    for key in photos:
+        image = tf.cast(out[key], tf.float32)
+        if example[key].dtype == tf.uint8:
             image = image / 127.5 - 1.0
-        out["image"] = tf.clip_by_value(image, -1.0, 1.0)
+        out[key] = tf.clip_by_value(image, -1.0, 1.0)
 
     if seed is None:
         seed = tf.constant([0, 0], tf.int64)
@@ -199,12 +206,11 @@ def augment(
                 [], crop_seed[::-1], 0, new_w - cw + 1, dtype=tf.int32)
         else:
             off_h, off_w = (new_h - ch) // 2, (new_w - cw) // 2
-        for key in ("label", "instance", "image"):
-            if key in out:
-                out[key] = out[key][off_h:off_h + ch, off_w:off_w + cw]
+        for key in maps + photos:
+            out[key] = out[key][off_h:off_h + ch, off_w:off_w + cw]
     if training and config.flip:
         do_flip = tf.random.stateless_uniform([], flip_seed) < 0.5
-        for key in ("label", "instance", "image"):
+        for key in maps + photos:
             if key in out:
                 value = out[key]
                 out[key] = tf.cond(do_flip, lambda v=value: tf.reverse(v, [1]), lambda v=value: v)

@@ -39,6 +39,8 @@ __all__ = [
     "ExampleFiles",
     "list_cityscapes",
     "list_folder",
+    "list_photo_pairs",
+    "load_photo_pair",
     "map_stem",
     "png_size",
     "decode_map_png",
@@ -119,8 +121,10 @@ def _pair(
     where: Dict[str, str],
     on_bad_file: str,
     bad_files: Optional[list],
+    names: Tuple[str, str] = ("label map", "image"),
 ) -> List[ExampleFiles]:
-    """Pairs files by key. Unpaired files raise DataError, or are recorded and skipped."""
+    """Pairs files by key. Unpaired files raise DataError, or are recorded and
+    skipped. ``names``: what the label and image files are, for the messages."""
     problems: List[DataError] = []
     examples = []
     for key, label in labels.items():
@@ -129,19 +133,20 @@ def _pair(
         if images is not None:
             image = images.get(key)
             if image is None:
-                missing.append(f"image (looked in {where['image']})")
+                missing.append(f"{names[1]} (looked in {where['image']})")
         if instances is not None:
             instance = instances.get(key)
             if instance is None:
                 missing.append(f"instance map (looked in {where['instance']})")
         if missing:
-            problems.append(DataError(label, "label map has no " + " and no ".join(missing)))
+            problems.append(DataError(label, f"{names[0]} has no " + " and no ".join(missing)))
             continue
         examples.append(ExampleFiles(key=key, label=label, image=image, instance=instance))
-    for kind, table in (("image", images), ("instance map", instances)):
+    for kind, table in ((names[1], images), ("instance map", instances)):
         for key, path in (table or {}).items():
             if key not in labels:
-                problems.append(DataError(path, f"{kind} has no label map (looked in {where['label']})"))
+                problems.append(DataError(path, f"{kind} has no {names[0]} (looked in "
+                                                f"{where['label']})"))
     if problems:
         if on_bad_file == "error":
             raise problems[0]
@@ -185,6 +190,41 @@ def list_cityscapes(
                            _INSTANCE_SUFFIXES, label_dir)
     where = {"label": label_dir, "image": image_dir, "instance": label_dir}
     return _pair(labels, images, instances, where, on_bad_file, bad_files)
+
+
+def list_photo_pairs(
+    root: str,
+    split: str,
+    input_dir: str = "{split}_A",
+    target_dir: str = "{split}_B",
+    on_bad_file: str = "error",
+    bad_files: Optional[list] = None,
+) -> List[ExampleFiles]:
+    """Photo-to-photo examples, sorted by key: the input photos of ``input_dir``
+    (as ``ExampleFiles.label``) and the target photos of ``target_dir`` (as
+    ``image``), paired by file stem: NVIDIA/pix2pixHD's ``<split>_A`` /
+    ``<split>_B`` layout with ``--label_nc 0``."""
+    dirs = {"A": os.path.join(root, input_dir.format(split=split)),
+            "B": os.path.join(root, target_dir.format(split=split))}
+    _require_dir(dirs["A"], "input photo")
+    _require_dir(dirs["B"], "target photo")
+    inputs = _index(_files(dirs["A"], _IMAGE_EXTS), (), dirs["A"])
+    if not inputs:
+        raise DataError(dirs["A"], "no .png/.jpg input photos found")
+    targets = _index(_files(dirs["B"], _IMAGE_EXTS), (), dirs["B"])
+    where = {"label": dirs["A"], "image": dirs["B"], "instance": ""}
+    return _pair(inputs, targets, None, where, on_bad_file, bad_files,
+                 names=("input photo", "target photo"))
+
+
+def load_photo_pair(files: ExampleFiles) -> Dict[str, np.ndarray]:
+    """One photo-to-photo example: ``input`` and ``image`` uint8 [H, W, 3] of one size."""
+    source, target = read_image(files.label), read_image(files.image)
+    if source.shape != target.shape:
+        raise DataError(files.image, f"target photo is {target.shape[1]}x{target.shape[0]} but "
+                                     f"its input {files.label} is {source.shape[1]}x"
+                                     f"{source.shape[0]}")
+    return {"input": source, "image": target}
 
 
 def _files(directory: str, exts: Tuple[str, ...]) -> List[str]:

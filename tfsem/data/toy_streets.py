@@ -32,7 +32,7 @@ from typing import Dict
 
 import numpy as np
 
-__all__ = ["APPEARANCES", "CLASS_IDS", "PHOTO_COLORS", "generate", "oracle_segment",
+__all__ = ["APPEARANCES", "CLASS_IDS", "PHOTO_COLORS", "degrade", "generate", "oracle_segment",
            "split_seed"]
 
 #: ``plain``: one tone per class (small per-object changes); ``varied``: a per-scene look per region.
@@ -207,6 +207,18 @@ def generate(index: int, height: int, width: int, seed: int = 0, split: str = "t
     image += rng.normal(0, 5.0, image.shape).astype(np.float32)
     image = np.clip(np.round(image), 0, 255).astype(np.uint8)
     return {"label": label, "instance": instance, "image": image}
+
+
+def degrade(image: np.ndarray) -> np.ndarray:
+    """The input photo of toy_streets' photo-to-photo task (``data.input: image``):
+    the photo made grey (ITU-R 601 luma) and blurred by a 3x3 box filter (edge
+    pixels repeated), uint8 [H, W, 3]. A model learns to restore colour and
+    edges; the toy oracle scores its photos against the scene's label map."""
+    grey = np.asarray(image, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    padded = np.pad(grey, 1, mode="edge")
+    height, width = grey.shape
+    blurred = sum(padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)) / 9
+    return np.repeat(np.clip(np.round(blurred), 0, 255).astype(np.uint8)[..., None], 3, -1)
 
 
 def oracle_segment(image) -> np.ndarray:

@@ -16,6 +16,9 @@ Signatures, from the task's ``inference_specs``:
   zeros: ids outside the label space, H/W not multiples of the model's
   factor, a PNG over ``max_pixels``, label and instance sizes that differ.
   Dynamic batch and dynamic H/W (multiples of the factor).
+* A photo-to-photo task (``data.input: image``): ``serving_default`` takes
+  ``image`` uint8 [B, H, W, 3] -> ``image``; ``predict_png`` ``image_png``
+  string [B] -> ``image_png_bytes``.
 * A task that samples from a latent ``z`` (SemGAN and its baseline):
   ``serving_default``: ``seed`` int64 [B] -> its outputs (``label_map`` raw
   ids; uint8 images PNG-encoded as ``<name>_png_bytes``: ``color_png_bytes``).
@@ -46,7 +49,7 @@ from tfsem.config import config_to_dict
 from tfsem.data.colors import ColorCodec
 from tfsem.data.labels import load_label_space
 from tfsem.data.pipeline import DataPipeline
-from tfsem.data.preprocess import lookup_class_indices, resize_map
+from tfsem.data.preprocess import lookup_class_indices, resize_map, resize_photo
 from tfsem.export.base import (DEFAULT_MAX_PIXELS, ServingModule, precision_asset, sample_input,
                                write_version)
 from tfsem.export.graph import DreamGraph, InferenceGraph, check_dream_pair
@@ -126,25 +129,26 @@ class TaskServing(ServingModule):
         self.colors = colors
         self.names = graph.input_names()
         self.takes_maps = "label_map" in self.names
-        if not self.takes_maps and self.names != ["z"]:
+        self.takes_photos = self.names == ["image"]
+        if not self.takes_maps and self.names not in (["z"], ["image"]):
             raise ValueError(f"a {graph.task_name} task takes {self.names}: the export serves "
-                             "tasks that take label maps, or a latent 'z' only")
+                             "tasks that take label maps, a photo, or a latent 'z' only")
 
     # -- label maps in ------------------------------------------------------------
-    def _check_size(self, shape):
+    def _check_size(self, shape, what: str = "label_map"):
         h, w = shape[1], shape[2]
         factor = self.graph.factor
         return [
             tf.debugging.assert_positive(
-                shape[0], message="label_map holds no examples (an empty batch)"),
+                shape[0], message=f"{what} holds no examples (an empty batch)"),
             tf.debugging.assert_positive(
-                h * w, message="label_map is empty (height or width 0)"),
+                h * w, message=f"{what} is empty (height or width 0)"),
             tf.debugging.assert_equal(
                 (h % factor == 0) & (w % factor == 0), True,
                 message=f"height and width must be multiples of {factor}"),
             tf.debugging.assert_less_equal(
                 tf.cast(h, tf.int64) * tf.cast(w, tf.int64), tf.constant(self.max_pixels, tf.int64),
-                message=f"label map has more than max_pixels={self.max_pixels} pixels"),
+                message=f"{what} has more than max_pixels={self.max_pixels} pixels"),
         ]
 
     def _check_ids(self, label_map):
@@ -232,6 +236,23 @@ class TaskServing(ServingModule):
         with tf.control_dependencies(checks):
             return tf.map_fn(decode, (png, depth, colour_type == b"\x03"),
                              fn_output_signature=tf.TensorSpec([None, None], tf.int32))
+
+    # -- photos in (photo-to-photo) ------------------------------------------------------
+    def render_photo(self, image):
+        """uint8 photos [B,H,W,3] -> ``{"image": uint8}``, sizes checked first."""
+        image = tf.convert_to_tensor(image)
+        with tf.control_dependencies(self._check_size(tf.shape(image), "image")):
+            return self.graph.outputs(image=tf.identity(image))
+
+    def render_photo_png(self, image_png):
+        """``predict_png`` of a photo-to-photo export: PNG photos -> PNG photos."""
+        png, _, _, checks = self._png_header(image_png, "image_png")
+        with tf.control_dependencies(checks):
+            photos = tf.map_fn(lambda data: tf.io.decode_png(data, channels=3, dtype=tf.uint8),
+                               png, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+        image = self.render_photo(photos)["image"]
+        return {"image_png_bytes": tf.map_fn(tf.io.encode_png, image,
+                                             fn_output_signature=tf.string)}
 
     def _decode_colors(self, png, what):
         """PNG bytes [B] of colour label maps -> raw ids int32 [B, H, W]: each
@@ -324,12 +345,17 @@ class TaskServing(ServingModule):
 
     # -- signatures -------------------------------------------------------------------
     def input_specs(self) -> List[tf.TensorSpec]:
-        return self.graph.input_specs() if self.takes_maps else list(_SEED)
+        return self.graph.input_specs() if self.takes_maps or self.takes_photos else list(_SEED)
 
     def serve(self, **inputs):
+        if self.takes_photos:
+            return self.render_photo(**inputs)
         return self.render(**inputs) if self.takes_maps else self.from_seed(**inputs)
 
     def extra_signatures(self):
+        if self.takes_photos:
+            return {"predict_png": ([tf.TensorSpec([None], tf.string, name="image_png")],
+                                    self.render_photo_png)}
         if self.takes_maps:
             colors = ({} if self.colors is None else
                       {"predict_color_png": (self.png_specs(), self.render_color_png)})
@@ -393,7 +419,8 @@ def export_saved_model(model, config, base: str, version: Optional[int] = None,
     ``clusters``: pix2pixHD feature clusters (``tfsem.inference.feature_clusters``);
     ``color_map``: a colour -> id JSON file for ``predict_color_png`` (colours the
     label space shares between ids), kept in the assets."""
-    colors = ColorCodec.from_file(load_label_space(config.data.label_space), color_map)
+    colors = (None if config.data.input == "image" else
+              ColorCodec.from_file(load_label_space(config.data.label_space), color_map))
     module = TaskServing(inference_graph(model, config, clusters),
                          DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, colors)
     return write_version(base, version, module, _assets(config, model, color_map=color_map))
@@ -421,11 +448,16 @@ def calibration_inputs(graph, config=None, count: int = 8, split: str = "train",
     """``count`` batch-1 input dicts of ``graph`` (TFLite calibration and
     fidelity). Graphs that take label maps read them from the run's data
     (toy_streets or the real dataset; raw ids resized (nearest) to H x W, the
-    label map standing in for other maps); other inputs: floats ~ N(0, I)
+    label map standing in for other maps); a photo-to-photo graph reads the
+    data's input photos (resized bicubically); other inputs: floats ~ N(0, I)
     from ``seed``, ints = the index."""
     specs = graph.input_specs(1, height, width)
     names = [spec.name for spec in specs]
     rng = np.random.default_rng(seed)
+    if names == ["image"]:
+        photos = DataPipeline(config.data, split).examples().skip(skip).take(count)
+        return [{"image": np.clip(np.round(resize_photo(ex["input"], (height, width)).numpy()),
+                                  0, 255).astype(np.uint8)[None]} for ex in photos]
     if "label_map" not in names:
         return [sample_input(specs, i, rng) for i in range(count)]
     space = load_label_space(config.data.label_space)

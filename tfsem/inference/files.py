@@ -17,6 +17,7 @@ from tfsem.data.readers import DataError, map_stem, read_color_label, read_insta
 from tfsem.data.visualize import make_grid, save_png
 
 __all__ = ["edit_files", "label_map_files", "png_files", "read_map_pair", "render_label_files",
+           "render_photo_files",
            "save_grid", "save_image", "write_dreams", "write_label_maps", "write_samples",
            "write_served_samples"]
 
@@ -98,12 +99,15 @@ def save_grid(rows: List[List[np.ndarray]], path: str, what: str) -> str:
     return path
 
 
-def check_generate_arguments(labels, num, cluster, controls) -> None:
-    """``python -m tfsem.generate``'s choices that need no model: ``--labels`` or
-    ``--num``, a valid ``--cluster``, and sampling ``controls`` only with ``--num``."""
-    if (labels is None) == (num is None):
-        raise ValueError("pass --labels (label-to-photo models) or --num (SemGAN), not "
-                         + ("both" if labels else "neither"))
+def check_generate_arguments(labels, num, cluster, controls, images=None) -> None:
+    """``python -m tfsem.generate``'s choices that need no model: ``--labels``,
+    ``--images`` or ``--num``, a valid ``--cluster``, and sampling ``controls``
+    only with ``--num``."""
+    given = sum(x is not None for x in (labels, num, images))
+    if given != 1:
+        raise ValueError("pass one of --labels (label-to-photo models), --images "
+                         "(photo-to-photo models) or --num (SemGAN), not "
+                         + ("several" if given else "none"))
     if cluster != "random" and not str(cluster).lstrip("-").isdigit():
         raise ValueError(f"--cluster must be an integer or 'random', got {cluster!r}")
     if num is not None and num < 1:
@@ -117,6 +121,12 @@ def write_samples(pipe, *, out: str, seeds, **controls) -> list:
     """``python -m tfsem.generate --num``: the label maps of ``seeds``
     (:func:`write_label_maps`) and a grid; returns the label paths. ``controls``:
     ``truncation``, ``mix_seed``, ``mix_layer`` of a style generator."""
+    if pipe.takes_label_maps or pipe.takes_photos:
+        raise ValueError(f"{pipe.name} is a {type(getattr(pipe, 'task', pipe)).__name__} model: "
+                         "it renders photos from " + ("photos; pass --images PHOTO_or_FOLDER"
+                                                      if pipe.takes_photos else
+                                                      "label maps; pass --labels PNG_or_FOLDER")
+                         + " instead of --num")
     seeds = list(seeds)
     maps = pipe.sample(seeds, **controls)
     stems = [f"sample_{s:06d}" for s in seeds]
@@ -148,6 +158,9 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
     from tfsem.fileio import check_outputs
     from tfsem.inference.feature_clusters import load_run_clusters
 
+    if pipe.takes_photos:
+        raise ValueError(f"{model_path} is a photo-to-photo model: pass --images "
+                         "PHOTO_or_FOLDER instead of --labels")
     if not pipe.takes_label_maps:
         raise ValueError(f"{model_path} is a {pipe.name} model: it samples label maps from "
                          "noise; pass --num N (and --seed S) instead of --labels")
@@ -196,6 +209,35 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
             row.append(image)
         rows.append(row)
     save_grid(rows, grid_path, "label | generated")
+    return written
+
+
+def render_photo_files(pipe, *, images: str, out: str, model_path: str) -> list:
+    """``python -m tfsem.generate --images``: translates every photo of
+    ``images`` (a file or folder; PNG or JPEG, any size, resized to the model's)
+    into ``out/<stem>.png`` and a grid (input | generated); returns the paths.
+    Nothing is written over an input."""
+    from tfsem.data.preprocess import resize_photo
+    from tfsem.data.readers import read_image
+    from tfsem.fileio import check_outputs
+
+    if not pipe.takes_photos:
+        raise ValueError(f"{model_path} is a {pipe.name} model; --images is for photo-to-photo "
+                         "models (data.input: image)" + (": pass --labels" if
+                                                          pipe.takes_label_maps else ": pass --num"))
+    paths = png_files(images, "photos", (".png", ".jpg", ".jpeg"))
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    grid_path = os.path.join(out, "grid.png")
+    check_outputs([(grid_path, "the grid")] + [(os.path.join(out, f"{s}.png"), p)
+                                               for s, p in zip(stems, paths)], paths)
+    written, rows = [], []
+    for stem, path in zip(stems, paths):
+        photo = read_image(path)
+        image = pipe(photo)
+        shown = np.clip(np.round(resize_photo(photo, pipe.image_size).numpy()), 0, 255)
+        written.append(save_image(image, os.path.join(out, f"{stem}.png")))
+        rows.append([shown.astype(np.uint8), image])
+    save_grid(rows, grid_path, "input | generated")
     return written
 
 

@@ -28,9 +28,9 @@ log = logging.getLogger("tfsem.evaluate")
 
 
 def renders_label_maps(model) -> bool:
-    """Whether ``model`` renders photos from label maps (its ``infer`` takes
-    ``label_map``), else it samples label maps."""
-    return "label_map" in {spec.name for spec in model.inference_specs()}
+    """Whether ``model`` renders photos (its ``infer`` takes ``label_map``, or a
+    photo-to-photo model's ``image``), else it samples label maps."""
+    return bool({"label_map", "image"} & {spec.name for spec in model.inference_specs()})
 
 
 def _load_segmenter(path):
@@ -94,14 +94,19 @@ def evaluate_model(model_path, *, config_path=None, split="val", num=64, batch_s
         # features encodes them from the batch's real photos
         fakes.append(tf.cast(model.render_batch(batch), tf.float32).numpy())
         reals.append(batch["image"].numpy())
-        labels.append(batch["label"].numpy())
-        if sum(len(x) for x in labels) >= num:
+        if "label" in batch:  # photo-to-photo data from a folder has none
+            labels.append(batch["label"].numpy())
+        if sum(len(x) for x in fakes) >= num:
             break
-    labels = np.concatenate(labels)[:num]
     fakes, reals = np.concatenate(fakes)[:num], np.concatenate(reals)[:num]
+    labels = np.concatenate(labels)[:num] if labels else None
     result = {"model": model_path, "config": config.name, "split": pipeline.split,
-              "examples": int(len(labels)), "image_size": list(labels.shape[1:3]),
+              "examples": int(len(fakes)), "image_size": list(fakes.shape[1:3]),
               "precision": model_precision(model)}
+    if pipeline.photo_input:  # against the target photos
+        error = float(np.mean((fakes.astype(np.float64) - reals) ** 2) / 4.0)
+        result["psnr"] = float(10 * np.log10(1.0 / max(error, 1e-12)))
+        result["l1"] = float(np.mean(np.abs(fakes - reals)))
 
     if config.data.source == "toy_streets":
         result["toy_oracle"] = {k: v for k, v in toy_oracle_scores(fakes, labels).items()}
@@ -119,6 +124,9 @@ def evaluate_model(model_path, *, config_path=None, split="val", num=64, batch_s
         result["fid"] = fid_from_features(real_f, fake_f)
         result.update(kernel_inception_distance(real_f, fake_f, subset_size=1000))
         result["inception"] = extractor.source
+    if segmenter and labels is None:
+        raise ValueError("--segmenter scores photos against label maps; this photo-to-photo "
+                         "data has none")
     if segmenter:
         run = _load_segmenter(segmenter)
         scale = {"minus1_1": lambda x: x, "0_1": lambda x: (x + 1) / 2,
@@ -147,6 +155,9 @@ def evaluate_model(model_path, *, config_path=None, split="val", num=64, batch_s
 def _log(result):
     log.info(f"{result['config']}: {result['examples']} examples of split {result['split']} at "
              f"{result['image_size'][0]}x{result['image_size'][1]}")
+    if "psnr" in result:
+        log.info(f"  against the targets  PSNR {result['psnr']:.2f} dB  "
+                 f"mean abs error {result['l1']:.4f} (images in [-1, 1])")
     if "toy_oracle" in result:
         o, r = result["toy_oracle"], result["toy_oracle_real"]
         log.info(f"  toy oracle  mIoU {o['miou']:.4f}  pixel acc {o['pixel_accuracy']:.4f}  "

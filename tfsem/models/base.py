@@ -367,22 +367,40 @@ class ConditionalGAN(GANTask):
     #: float [num_classes, 3] in [-1, 1]: the generator sees each class's colour
     #: (pix2pix's colour label input) instead of one-hot channels; None: one-hot.
     label_colors = None
+    #: Photo-to-photo (``data.input: image``; pix2pix's RGB input, pix2pixHD's
+    #: ``label_nc 0``): G and D are conditioned on an input photo, batch key
+    #: ``input`` in [-1, 1], instead of a label map.
+    input_image = False
+
+    def condition(self, batch):
+        """What G and D see besides the photo: the semantic map of the batch's
+        label (+ instance) map, or its ``input`` photo (:attr:`input_image`)."""
+        if self.input_image:
+            if batch.get("input") is None:
+                raise ValueError(f"this {type(self).__name__} model translates photos: pass "
+                                 "the input photo as 'input' (float [B,H,W,3] in [-1, 1])")
+            return tf.cast(batch["input"], tf.float32)
+        return self.semantic_input(batch["label"], batch.get("instance"))
 
     @classmethod
     def from_experiment(cls, config):
         """The task of ``config``: its section's fields, sizes and ``use_instances``
         from the data section; named after the family (``gaugan``, ``pix2pixhd``)."""
         _, num_classes, image_size = cls.experiment_sizes(config)
+        photo = {"input_image": True} if config.data.input == "image" else {}  # photo_input families
         return cls(num_classes=num_classes, image_size=image_size,
                    use_instances=config.data.use_instances, **cls.section_kwargs(config),
-                   name=cls.FAMILY)
+                   **photo, name=cls.FAMILY)
 
     # -- the inference contract ----------------------------------------------------------
     def inference_specs(self, batch=None, height=None, width=None,
                         optional: bool = False) -> List[tf.TensorSpec]:
         """``label_map`` int32 [B,H,W] of RAW label ids, ``instance_map`` (with
-        instances), then what picks the look (:meth:`style_specs`)."""
+        instances), then what picks the look (:meth:`style_specs`); a
+        photo-to-photo task: ``image`` uint8 [B,H,W,3]."""
         maps = [batch, height, width]
+        if self.input_image:
+            return [tf.TensorSpec(maps + [3], tf.uint8, name="image")]
         specs = [tf.TensorSpec(maps, tf.int32, name="label_map")]
         if self.use_instances:
             specs.append(tf.TensorSpec(maps, tf.int32, name="instance_map"))
@@ -397,10 +415,15 @@ class ConditionalGAN(GANTask):
         index, _ = lookup_class_indices(tf.constant(self.label_codec().table), label_map)
         return index
 
-    def infer(self, label_map, instance_map=None, **style) -> Dict[str, tf.Tensor]:
+    def infer(self, label_map=None, instance_map=None, image=None,
+              **style) -> Dict[str, tf.Tensor]:
         """Raw ids (+ instance ids, + the look) -> ``{"image": uint8 [B,H,W,3]}``:
         class indices, the semantic map, :meth:`render`, uint8. Equal to
-        ``model({"label": indices, ...})`` (the Keras call) by construction."""
+        ``model({"label": indices, ...})`` (the Keras call) by construction.
+        A photo-to-photo task: uint8 ``image`` -> ``{"image": uint8}``."""
+        if self.input_image:
+            photo = tf.cast(image, tf.float32) / 127.5 - 1.0
+            return {"image": uint8_image(self.render(photo, None))}
         index = self.class_indices(label_map)
         if self.use_instances and instance_map is None:
             raise ValueError("this model takes instance maps: pass 'instance_map'")
@@ -425,7 +448,7 @@ class ConditionalGAN(GANTask):
 
     def inference_inputs(self, label_map=None, instance_map=None, *, seed=0, z=None,
                          style=None, cluster=None, instance_clusters=None,
-                         style_codes=None) -> dict:
+                         style_codes=None, image=None) -> dict:
         """The named inputs of :meth:`infer` for raw label ids ``label_map``
         [B,H,W] at the model's size and ``instance_map`` (the label map stands in
         when the model takes instances and none is given). Ids outside the label
@@ -435,7 +458,17 @@ class ConditionalGAN(GANTask):
         (an int, or one per example) a random VAE style or random clusters,
         ``style`` a photo [B,H,W,3] in [-1, 1], pix2pixHD's ``cluster`` (an
         int, a digit string or ``"random"``) and ``instance_clusters``
-        {instance id: cluster}; SEAN's ``style_codes`` [B, classes, length]."""
+        {instance id: cluster}; SEAN's ``style_codes`` [B, classes, length].
+
+        A photo-to-photo task takes ``image``: uint8 photos [B,H,W,3] at the
+        model's size."""
+        if self.input_image:
+            return self._photo_inputs(image, label_map, instance_map, z=z, style=style,
+                                      cluster=cluster, instance_clusters=instance_clusters,
+                                      style_codes=style_codes)
+        if image is not None:
+            raise ValueError(f"a {type(self).__name__} model renders label maps; it takes no "
+                             "input photo (a photo-to-photo model does: data.input image)")
         if label_map is None:
             raise TypeError(f"a {type(self).__name__} model renders photos from label maps: "
                             "pass a label map")
@@ -456,6 +489,20 @@ class ConditionalGAN(GANTask):
         inputs.update(self.style_inputs(inputs, seeds, z=z, style=style, cluster=cluster,
                                         instance_clusters=instance_clusters, **extra))
         return inputs
+
+    def _photo_inputs(self, image, label_map=None, instance_map=None, **look) -> dict:
+        """``inference_inputs`` of a photo-to-photo task: the checked photos."""
+        if label_map is not None or instance_map is not None:
+            raise ValueError(f"this {type(self).__name__} model translates photos: pass "
+                             "image=, not label or instance maps")
+        if image is None:
+            raise TypeError(f"a {type(self).__name__} model translates photos: pass image=")
+        image = np.asarray(image)
+        if image.ndim != 4 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be uint8 [batch, height, width, 3], got "
+                             f"{image.dtype} {image.shape}")
+        self.style_inputs({}, [], **look)  # a photo-to-photo task takes none of them
+        return {"image": tf.constant(image)}
 
     def style_inputs(self, inputs, seeds, z=None, style=None, cluster=None,
                      instance_clusters=None, style_codes=None) -> dict:
@@ -498,9 +545,16 @@ class ConditionalGAN(GANTask):
         return self({k: v for k, v in batch.items() if k != "image"}, training=False)
 
     def preview_grid(self, batch, label_space, dont_care) -> np.ndarray:
-        """One row per example: label | instance edges | generated | real."""
+        """One row per example: label | instance edges | generated | real
+        (photo-to-photo: input | generated | real)."""
         fake = self.render_batch(batch)
         rows = []
+        if self.input_image:
+            for i in range(int(batch["input"].shape[0])):
+                rows.append([image_to_uint8(batch["input"][i].numpy()),
+                             image_to_uint8(fake[i].numpy()),
+                             image_to_uint8(batch["image"][i].numpy())])
+            return make_grid(rows)
         for i in range(int(batch["label"].shape[0])):
             row = [label_to_rgb(batch["label"][i].numpy(), label_space, dont_care)]
             if "instance" in batch:

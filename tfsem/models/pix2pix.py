@@ -63,6 +63,8 @@ class Pix2Pix(ConditionalGAN):
         image_size: (height, width); multiples of 2**num_downs.
         palette: uint8-valued [num_classes, 3] colours (``label_input: colors``).
         use_instances: add the instance boundary map as an input channel.
+        input_image: photo-to-photo (the official code's RGB ``--input_nc 3``
+            input): G and D see the input photo, batch key ``input``.
         **hparams: the fields of :class:`~tfsem.config.Pix2PixConfig` (label_input,
             num_downs, ngf, ndf, n_layers_D, norm, use_dropout, eval_mode,
             gan_mode, lambda_L1, lambda_vgg, vgg_weights, init, init_gain), with
@@ -75,7 +77,8 @@ class Pix2Pix(ConditionalGAN):
 
     SECTION = Pix2PixConfig
 
-    def __init__(self, num_classes, image_size, palette=None, use_instances=False, **kwargs):
+    def __init__(self, num_classes, image_size, palette=None, use_instances=False,
+                 input_image=False, **kwargs):
         kwargs, hparams = self.split_keras_kwargs(kwargs)
         super().__init__(**kwargs)
         num_downs = hparams.get("num_downs", 8)
@@ -86,7 +89,8 @@ class Pix2Pix(ConditionalGAN):
         if label_input not in LABEL_INPUTS:
             raise ValueError(f"label_input must be one of {LABEL_INPUTS}, got {label_input!r}")
         self._init_hparams(hparams)
-        if label_input == "colors":
+        self.input_image = bool(input_image)
+        if label_input == "colors" and not self.input_image:
             palette = np.asarray(palette if palette is not None else [], np.float32)
             if palette.shape != (num_classes, 3):
                 raise ValueError(f"label_input 'colors' needs a palette of {num_classes} RGB "
@@ -112,7 +116,8 @@ class Pix2Pix(ConditionalGAN):
         space, num_classes, image_size = cls.experiment_sizes(config)
         return cls(num_classes=num_classes, image_size=image_size,
                    palette=space.palette(config.data.dont_care).tolist(),
-                   use_instances=config.data.use_instances, **cls.section_kwargs(config),
+                   use_instances=config.data.use_instances,
+                   input_image=config.data.input == "image", **cls.section_kwargs(config),
                    name=cls.FAMILY)
 
     # -- inputs ------------------------------------------------------------------
@@ -121,10 +126,11 @@ class Pix2Pix(ConditionalGAN):
         if self.built:
             return
         size = self.generator.factor
-        batch = {"label": tf.zeros([1, size, size], tf.int32)}
+        batch = ({"input": tf.zeros([1, size, size, 3])} if self.input_image
+                 else {"label": tf.zeros([1, size, size], tf.int32)})
         if self.use_instances:
             batch["instance"] = tf.zeros([1, size, size], tf.int32)
-        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        segmap = self.condition(batch)
         self.generator(segmap)
         self.discriminator(tf.concat([segmap, tf.zeros([1, size, size, 3])], -1))
         # pix2pix define_G / define_D: init_net(net, init_type, init_gain)
@@ -133,13 +139,14 @@ class Pix2Pix(ConditionalGAN):
 
     # -- forward -----------------------------------------------------------------
     def generate(self, batch, training=False):
-        return self.generator(self.semantic_input(batch["label"], batch.get("instance")),
-                              training=training)
+        return self.generator(self.condition(batch), training=training)
 
     def call(self, inputs, training=False):
-        if not isinstance(inputs, dict) or "label" not in inputs:
-            raise ValueError("Pix2Pix expects a dict with an int 'label' map (and 'instance' "
-                             "when used)")
+        key = "input" if self.input_image else "label"
+        if not isinstance(inputs, dict) or key not in inputs:
+            raise ValueError("Pix2Pix expects a dict with " + (
+                "the input photo as 'input'" if self.input_image else
+                "an int 'label' map (and 'instance' when used)"))
         return self.generate(inputs, training=training)
 
     def discriminate(self, segmap, fake, real, training):
@@ -168,7 +175,7 @@ class Pix2Pix(ConditionalGAN):
                        parts: Sequence[str] = ("generator", "discriminator")) -> Dict[str, tf.Tensor]:
         """Named per-example loss terms [B] (weighted): G_GAN, G_L1, G_VGG;
         D_real, D_fake (each halved, as the reference)."""
-        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        segmap = self.condition(batch)
         fake = self.generator(segmap, training=training)
         real = tf.cast(batch["image"], fake.dtype)
         terms: Dict[str, tf.Tensor] = {}
@@ -182,7 +189,7 @@ class Pix2Pix(ConditionalGAN):
     def train_step(self, batch):
         """pix2pix's ``optimize_parameters``: one G forward; D's step on the
         detached fake; G's step on the same fake against the updated D."""
-        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        segmap = self.condition(batch)
         g_vars, d_vars = self.generator_variables, self.discriminator.trainable_variables
         with tf.GradientTape() as g_tape:
             fake = self.generator(segmap, training=True)
@@ -200,4 +207,5 @@ class Pix2Pix(ConditionalGAN):
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "image_size": self.image_size, "palette": self.palette,
-                "use_instances": self.use_instances, **self.hparams()}
+                "use_instances": self.use_instances, "input_image": self.input_image,
+                **self.hparams()}

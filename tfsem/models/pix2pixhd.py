@@ -77,7 +77,7 @@ class Pix2PixHD(ConditionalGAN):
 
     SECTION = Pix2PixHDConfig
 
-    def __init__(self, num_classes, image_size, use_instances=True, **kwargs):
+    def __init__(self, num_classes, image_size, use_instances=True, input_image=False, **kwargs):
         kwargs, hparams = self.split_keras_kwargs(kwargs)
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
@@ -85,6 +85,9 @@ class Pix2PixHD(ConditionalGAN):
             2 ** (hparams.get("n_downsample_global", 4) + hparams.get("n_local_enhancers", 0)))
         self._init_hparams(hparams)
         self.num_classes, self.image_size, self.use_instances = num_classes, image_size, use_instances
+        self.input_image = bool(input_image)
+        if self.input_image and (use_instances or self.use_features):
+            raise ValueError("photo-to-photo (input_image) takes no instance maps or features")
         norm = self.norm
         self.generator = Pix2PixHDGenerator(
             ngf=self.ngf, n_downsample_global=self.n_downsample_global,
@@ -232,13 +235,14 @@ class Pix2PixHD(ConditionalGAN):
             return
         # Reflection padding needs >= 2 pixels at the bottleneck, 4 at the input.
         size = 2 * max(self.generator.factor, 2 ** self.n_downsample_E if self.use_features else 1, 2)
-        batch = {"label": tf.zeros([1, size, size], tf.int32)}
+        batch = ({"input": tf.zeros([1, size, size, 3])} if self.input_image
+                 else {"label": tf.zeros([1, size, size], tf.int32)})
         if self.use_instances:
             batch["instance"] = tf.zeros([1, size, size], tf.int32)
         if self.use_features:
             batch["image"] = tf.zeros([1, size, size, 3])
         self.generate(batch)
-        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        segmap = self.condition(batch)
         self.discriminator(tf.concat([segmap, tf.zeros([1, size, size, 3])], -1))
         # NVIDIA/pix2pixHD define_G / define_D: net.apply(weights_init)
         self._init_networks(self.init, self.init_gain)
@@ -247,8 +251,8 @@ class Pix2PixHD(ConditionalGAN):
     # -- forward -----------------------------------------------------------------
     def generate(self, batch, training=False):
         """Fake image; with features, from ``batch["features"]`` or else the
-        encoding of ``batch["image"]``."""
-        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        encoding of ``batch["image"]``; photo-to-photo: from ``batch["input"]``."""
+        segmap = self.condition(batch)
         x = segmap
         if self.use_features:
             features = batch.get("features")
@@ -263,6 +267,11 @@ class Pix2PixHD(ConditionalGAN):
         return self.generator(x, training=training)
 
     def call(self, inputs, training=False):
+        if self.input_image:
+            if not isinstance(inputs, dict) or "input" not in inputs:
+                raise ValueError("Pix2PixHD (photo-to-photo) expects a dict with the input "
+                                 "photo as 'input'")
+            return self.generate(inputs, training=training)
         if not isinstance(inputs, dict) or "label" not in inputs:
             raise ValueError("Pix2PixHD expects a dict with an int 'label' map (and "
                              "'instance', 'features' or 'image' when used)")
@@ -282,7 +291,7 @@ class Pix2PixHD(ConditionalGAN):
         with batch norm the three forwards are made as there (each moves
         the running statistics)."""
         fake = self.generate({**batch, "features": None}, training=training)
-        segmap = self.semantic_input(batch["label"], batch.get("instance"))
+        segmap = self.condition(batch)
         real = tf.cast(batch["image"], fake.dtype)
         if "generator" not in parts:
             fake = tf.stop_gradient(fake)
@@ -386,4 +395,4 @@ class Pix2PixHD(ConditionalGAN):
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,
                 "image_size": self.image_size, "use_instances": self.use_instances,
-                **self.hparams()}
+                "input_image": self.input_image, **self.hparams()}

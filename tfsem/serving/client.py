@@ -380,6 +380,18 @@ class ServingClient:
         out = self.transport.call("predict_png", inputs, ["image_png_bytes"], layout)
         return _as_png_list(out["image_png_bytes"], len(label_pngs))
 
+    def translate(self, photos) -> np.ndarray:
+        """Photo-to-photo exports: uint8 photos [B, H, W, 3] -> uint8 photos
+        (``serving_default``)."""
+        photos = np.asarray(photos, np.uint8)
+        out = self.transport.call("serving_default", {"image": photos}, ["image"])
+        return answer_array(out["image"], "image", np.uint8, 4, len(photos), 3)
+
+    def translate_png(self, pngs: List[bytes]) -> List[bytes]:
+        """Photo-to-photo exports: PNG photos in, PNG photos out (``predict_png``)."""
+        out = self.transport.call("predict_png", {"image_png": list(pngs)}, ["image_png_bytes"])
+        return _as_png_list(out["image_png_bytes"], len(pngs))
+
     def sample(self, seeds, outputs=("label_map", "color_png_bytes")) -> Dict[str, object]:
         """SemGAN / dream exports: int seeds [B] -> ``{"label_map": int32 [B,H,W],
         "color_png_bytes": [PNG bytes]}`` (dream: ``outputs=("label_map", "image")``)."""

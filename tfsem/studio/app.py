@@ -19,6 +19,8 @@ and the static page (``static/``). Its API (also at ``/docs``, the OpenAPI page)
   RGB / RGBA label PNG is read as colours (``label_format``: exact
   label-space colours, ``color_map`` for colours shared by several ids).
 * ``POST /api/dream``: ``seed`` -> a SemGAN label map, in the same form.
+* ``POST /api/translate`` (photo-to-photo models, ``/api/info`` ``input``:
+  ``image``): ``image`` (base64 PNG/JPEG photo, any size) -> ``image/png``.
 
 Bad input is a 4xx whose ``detail`` says what is wrong (the page shows it);
 no input gives a 500. Limits, each checked before the work it would cost:
@@ -120,6 +122,10 @@ class OpenRequest(BaseModel):
     color_map: Optional[Dict[str, int]] = Field(
         None, description="colours: colour ('#rrggbb' or 'r,g,b') -> label id, for colours the "
                           "palette shares between ids or lacks")
+
+
+class TranslateRequest(BaseModel):
+    image: str = Field(description="base64 PNG/JPEG photo, any size (resized to the model's)")
 
 
 class DreamRequest(BaseModel):
@@ -308,18 +314,18 @@ def _instance_map(value: Optional[str], label: np.ndarray,
     return instance
 
 
-def _photo(value: str, max_pixels: int) -> np.ndarray:
-    data = _bytes(value, "style_image")
+def _photo(value: str, max_pixels: int, field: str = "style_image") -> np.ndarray:
+    data = _bytes(value, field)
     try:
         image = Image.open(io.BytesIO(data))
         if image.width * image.height > max_pixels:
-            raise HTTPException(400, f"style_image is {image.width}x{image.height}, more than "
+            raise HTTPException(400, f"{field} is {image.width}x{image.height}, more than "
                                      f"{max_pixels} pixels")
         return np.asarray(image.convert("RGB"))
     except HTTPException:
         raise
     except Exception as err:  # PIL raises many types for corrupt files
-        raise HTTPException(400, f"style_image: cannot decode the image ({type(err).__name__})") from err
+        raise HTTPException(400, f"{field}: cannot decode the image ({type(err).__name__})") from err
 
 
 def _maps_json(label: np.ndarray, instance: np.ndarray, source) -> dict:
@@ -405,6 +411,7 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
               responses={200: {"content": {"image/png": {}}, "description": "the photo"}})
     def render(request: RenderRequest):
         # what is refused without decoding anything comes first
+        labels_only("/api/render")
         if request.style_image is not None and not info.style_image:
             raise HTTPException(400, "this model takes no style photo")
         per_instance = _clusters(request.clusters)
@@ -433,6 +440,28 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
             raise HTTPException(400, getattr(err, "message", None) or str(err)) from None
         except (OSError, RuntimeError) as err:  # the serving back end: down, or an error
             raise HTTPException(502, f"the model server failed: {err}") from None
+
+    def labels_only(what: str) -> None:
+        if info.input == "image":
+            raise HTTPException(400, f"{what}: this model translates photos (POST /api/translate)")
+
+    @app.post("/api/translate", response_class=Response,
+              responses={200: {"content": {"image/png": {}}, "description": "the photo"}})
+    def translate(request: TranslateRequest):
+        if info.input != "image":
+            raise HTTPException(400, "this model renders label maps (POST /api/render); "
+                                     "/api/translate is for photo-to-photo models")
+        with slot():
+            photo = _photo(request.image, max_pixels, "image")
+            start = time.perf_counter()
+            try:
+                png = backend.translate(photo)
+            except (ValueError, tf.errors.InvalidArgumentError) as err:
+                raise HTTPException(400, getattr(err, "message", None) or str(err)) from None
+            except (OSError, RuntimeError) as err:  # the serving back end
+                raise HTTPException(502, f"the model server failed: {err}") from None
+        elapsed = (time.perf_counter() - start) * 1000
+        return Response(png, media_type="image/png", headers={"X-Render-Ms": f"{elapsed:.0f}"})
 
     @app.post("/api/encode_style", response_model=StyleCodes)
     def encode_style(request: EncodeStyleRequest):
@@ -467,6 +496,7 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
 
     @app.post("/api/open", response_model=Maps)
     def open_maps(request: OpenRequest):
+        labels_only("/api/open")
         with slot():
             label = _label_map(request)
             check_ids(label, "label_png")

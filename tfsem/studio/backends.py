@@ -67,6 +67,8 @@ class StudioModel:
     style_image: bool = False
     clusters: Dict[int, int] = dataclasses.field(default_factory=dict)
     style_codes: Optional[dict] = None
+    #: ``labels`` (paint a label map) or ``image`` (a photo-to-photo model: open a photo)
+    input: str = "labels"
 
     def to_json(self) -> dict:
         classes = [{"id": c.id, "name": c.name, "color": list(c.color),
@@ -76,7 +78,7 @@ class StudioModel:
                 "label_space": {"name": self.space.name, "classes": classes},
                 "seed": self.seed, "style_image": self.style_image,
                 "clusters": {str(k): v for k, v in sorted(self.clusters.items())},
-                "style_codes": self.style_codes}
+                "style_codes": self.style_codes, "input": self.input}
 
 
 def codes_base64(codes: np.ndarray) -> str:
@@ -104,7 +106,7 @@ class KerasBackend:
         self.pipe = Pipeline.from_run(path, precision=precision)
         self.config, self.model = self.pipe.config, self.pipe.task
         self.precision = model_precision(self.model)
-        if not self.pipe.takes_label_maps:
+        if not (self.pipe.takes_label_maps or self.pipe.takes_photos):
             raise ValueError(f"--model {path}: a {type(self.model).__name__} model samples "
                              "label maps; give it as --semgan, and a label-to-photo run as --model")
         self.space = self.pipe.label_space()
@@ -120,8 +122,14 @@ class KerasBackend:
             seed=bool({"z", "cluster"} & set(names)),
             style_image="style_image" in optional, clusters=self.pipe.cluster_counts(),
             style_codes=None if self.pipe.style_code_shape is None else codes_info(
-                self.pipe.style_code_shape, self.pipe.default_style_codes(), encode=True))
+                self.pipe.style_code_shape, self.pipe.default_style_codes(), encode=True),
+            input="image" if self.pipe.takes_photos else "labels")
         self._lock = threading.Lock()  # Keras models are not built for concurrent calls
+
+    def translate(self, photo: np.ndarray) -> bytes:
+        """A photo-to-photo model's photo (PNG) of uint8 ``photo`` [H,W,3] (any size)."""
+        with self._lock:
+            return encode_png(self.pipe(photo))
 
     def render(self, label: np.ndarray, instance: Optional[np.ndarray], seed: int = 0,
                style: Optional[np.ndarray] = None,
@@ -175,13 +183,26 @@ class SavedModelBackend:
         self.cluster = "cluster" in specs
         self.codes_shape = (tuple(int(d) for d in specs["style_codes"].shape[1:])
                             if "style_codes" in specs else None)
+        self.photos = "image_png" in specs  # a photo-to-photo export
         height, width = config.image_size()
         self.info = StudioModel(
             name=os.path.basename(os.path.dirname(self.path)) or "model", backend=self.kind,
             height=height, width=width, space=self.space, dont_care=config.data.dont_care,
             use_instances="instance_png" in specs, seed=bool(self.z_dim or self.cluster),
             style_codes=None if self.codes_shape is None else codes_info(
-                self.codes_shape, None, encode=False))
+                self.codes_shape, None, encode=False),
+            input="image" if self.photos else "labels")
+
+    def translate(self, photo: np.ndarray) -> bytes:
+        """A photo-to-photo export's photo (PNG) of uint8 ``photo`` [H,W,3],
+        resized (bicubic) to the export's training size."""
+        from tfsem.pipeline import photo_batch
+
+        photo, _ = photo_batch(photo, (self.info.height, self.info.width))
+        return self._translate_png(encode_png(photo[0]))
+
+    def _translate_png(self, png: bytes) -> bytes:
+        return self._fn(image_png=tf.constant([png]))["image_png_bytes"].numpy()[0]
 
     def _inputs(self, label, instance, seed):
         inputs = {"label_png": [encode_png(label)]}
@@ -234,6 +255,9 @@ class ServingBackend(SavedModelBackend):
     def _predict(self, inputs, z, cluster) -> bytes:
         return self.client.predict_png(inputs["label_png"], inputs.get("instance_png"),
                                        z=z, cluster=cluster)[0]
+
+    def _translate_png(self, png: bytes) -> bytes:
+        return self.client.translate_png([png])[0]
 
 
 class DreamSource:

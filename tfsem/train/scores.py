@@ -4,6 +4,9 @@ method every task must have.
 
 * label-to-photo tasks on toy_streets: the toy oracle (the nearest-colour
   segmenter of the toy photos) scores the task's photos of a fixed batch;
+* photo-to-photo tasks: PSNR and mean absolute error of their photos against
+  the targets, and on toy_streets the toy oracle too (its scenes' label maps
+  come with the batch);
 * label-map tasks (SemGAN and its baselines): their own label-map statistics
   (``periodic_scores``: validity, class histogram, diversity), on any data.
 """
@@ -12,9 +15,11 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional
 
+import numpy as np
+
 from tfsem.metrics.segmentation import toy_oracle_scores
 
-__all__ = ["periodic_scorer", "toy_oracle_scorer"]
+__all__ = ["periodic_scorer", "photo_scorer", "toy_oracle_scorer"]
 
 
 def toy_oracle_scorer(model) -> Callable[[dict], Dict[str, float]]:
@@ -25,8 +30,28 @@ def toy_oracle_scorer(model) -> Callable[[dict], Dict[str, float]]:
     return score
 
 
+def photo_scorer(model, toy: bool) -> Callable[[dict], Dict[str, float]]:
+    """PSNR (dB, images in [-1, 1] as 8-bit) and mean absolute error of a
+    photo-to-photo ``model``'s photos against the batch's targets; with ``toy``
+    also the toy oracle against the batch's label maps."""
+    def score(batch):
+        fake = np.asarray(model.render_batch(batch), np.float64)
+        real = np.asarray(batch["image"], np.float64)
+        error = np.mean((fake - real) ** 2) / 4.0  # [-1, 1] -> [0, 1]
+        out = {"psnr": float(10 * np.log10(1.0 / max(error, 1e-12))),
+               "l1": float(np.mean(np.abs(fake - real)))}
+        if toy:
+            scores = toy_oracle_scores(fake.astype(np.float32), np.asarray(batch["label"]))
+            out.update(oracle_miou=scores["miou"], oracle_pixel_accuracy=scores["pixel_accuracy"])
+        return out
+    return score
+
+
 def periodic_scorer(model, data_config) -> Optional[Callable[[dict], Dict[str, float]]]:
     """The trainer's evaluator for ``model`` on ``data_config``'s data, or None."""
-    if "label_map" in {spec.name for spec in model.inference_specs()}:
+    names = {spec.name for spec in model.inference_specs()}
+    if names == {"image"}:
+        return photo_scorer(model, data_config.source == "toy_streets")
+    if "label_map" in names:
         return toy_oracle_scorer(model) if data_config.source == "toy_streets" else None
     return model.periodic_scores

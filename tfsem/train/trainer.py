@@ -381,11 +381,12 @@ class Trainer:
             path = os.path.join(self.run_dir, "eval.jsonl")
             with open(path, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"step": step, **scores}) + "\n")
+        parts = [f"{k.replace('_', ' ')} {v:.4f}" for k, v in scores.items()
+                 if not k.startswith("oracle_")]
         if "oracle_miou" in scores:
-            text = (f"toy oracle mIoU {scores['oracle_miou']:.4f}, "
-                    f"pixel accuracy {scores['oracle_pixel_accuracy']:.4f}")
-        else:
-            text = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in scores.items())
+            parts.insert(0, f"toy oracle mIoU {scores['oracle_miou']:.4f}, "
+                            f"pixel accuracy {scores['oracle_pixel_accuracy']:.4f}")
+        text = ", ".join(parts)
         self._print(f"\nstep {step}: {text}")
 
     def _save_final(self):

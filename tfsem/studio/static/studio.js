@@ -347,6 +347,8 @@ async function openFiles() {
     const body = { label_png: await fileToBase64(labelFile) };
     const instanceFile = $("open-instance").files[0];
     if (instanceFile) body.instance_png = await fileToBase64(instanceFile);
+    const colorMap = $("open-colormap").files[0];
+    if (colorMap) body.color_map = JSON.parse(await colorMap.text());
     const maps = await (await api("/api/open", body)).json();
     setMaps(maps);
     const [h, w] = maps.source_size;
@@ -418,16 +420,45 @@ function initialMap() {
   return brush ? names.get(brush) : first;
 }
 
+// -- photo-to-photo models: open a photo, see the model's photo -----------------------
+async function translatePhoto(file) {
+  const bitmap = await createImageBitmap(file);
+  $("canvas").getContext("2d").drawImage(bitmap, 0, 0, S.W, S.H);
+  const started = performance.now();
+  const response = await api("/api/translate", { image: await fileToBase64(file) });
+  S.photoBlob = await response.blob();
+  $("photo").src = URL.createObjectURL(S.photoBlob);
+  $("latency").textContent = `${Math.round(performance.now() - started)} ms ` +
+    `(${response.headers.get("X-Render-Ms")} ms)`;
+  status(`translated ${file.name}`);
+}
+
+function startPhotoMode(info) {
+  $("palette").hidden = true;
+  for (const el of document.querySelectorAll("#toolbar fieldset")) el.hidden = el.id !== "photo-controls";
+  $("photo-controls").hidden = false;
+  $("photo-file").addEventListener("change", async () => {
+    const file = $("photo-file").files[0];
+    if (!file) return;
+    try { await translatePhoto(file); } catch (err) { status(`${file.name}: ${err.message}`, true); }
+  });
+  $("photo-download").addEventListener("click", () => {
+    if (S.photoBlob) download(S.photoBlob, "studio_photo.png"); else status("no photo yet", true);
+  });
+  status("open a photo: the model translates it");
+}
+
 async function start() {
   const info = await (await fetch("/api/info")).json();
   S.info = info; S.W = info.width; S.H = info.height;
   for (const c of info.label_space.classes) S.byId.set(c.id, c);
   S.cityscapesIds = info.label_space.classes.every((c) => !c.thing || c.id < 65);
-  $("model-name").textContent = `${info.name} (${info.backend}, ${info.width}x${info.height}, ${info.label_space.name})`;
+  $("model-name").textContent = `${info.name} (${info.backend}, ${info.width}x${info.height}, ${info.input === "image" ? "photo to photo" : info.label_space.name})`;
   const canvas = $("canvas");
   canvas.width = S.W; canvas.height = S.H;
   const scale = Math.max(1, Math.min(Math.floor(560 / S.W), Math.floor(560 / S.H))) || 1;
   for (const el of [canvas, $("photo")]) { el.style.width = `${S.W * scale}px`; el.style.height = `${S.H * scale}px`; }
+  if (info.input === "image") { startPhotoMode(info); return; }
   imageData = canvas.getContext("2d").createImageData(S.W, S.H);
   S.label = new Uint16Array(S.W * S.H);
   S.instance = new Int32Array(S.W * S.H);

@@ -136,7 +136,8 @@ def test_cli_errors(runs, tmp_path):
         (("tfsem.generate", "--model", str(runs["semgan"]), "--labels", str(tmp_path),
           "--out", str(tmp_path / "x")), "samples label maps from noise; pass --num"),
         (("tfsem.generate", "--model", str(runs["semgan"]), "--out", str(tmp_path / "x")),
-         "pass --labels (label-to-photo models) or --num (SemGAN), not neither"),
+         "pass one of --labels (label-to-photo models), --images (photo-to-photo models) or "
+         "--num (SemGAN), not none"),
         (("tfsem.generate", "--model", str(runs["renderer"]), "--num", "2",
           "--out", str(tmp_path / "x")), "pass --labels PNG_or_FOLDER instead of --num"),
         (("tfsem.dream", "--semgan", str(runs["renderer"]), "--renderer", str(runs["semgan"]),

@@ -18,7 +18,6 @@ because examples are not read by TF file readers.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -96,8 +95,11 @@ class DataPipeline:
                 files = readers.list_cityscapes(root, self.split, **kwargs,
                                                 label_format=cfg.label_format)
             elif cfg.source == "folder":
+                folders = cfg.folders
                 files = readers.list_folder(root, self.split, **kwargs,
-                                            **dataclasses.asdict(cfg.folders))
+                                            label_dir=folders.label_dir,
+                                            image_dir=folders.image_dir,
+                                            instance_dir=folders.instance_dir)
             else:
                 raise ValueError(f"data.source {cfg.source!r} is not file based")
             for path, reason in self.bad_files:

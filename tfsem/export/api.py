@@ -56,11 +56,12 @@ def export_run(model_path: str, out: str, *, version: Optional[int] = None,
         raise ValueError(f"--threads must be >= 1, got {threads}")
     config, model32 = load_run(model_path, config_path)
     model = in_precision(config, model32, precision)
-    takes_maps = "label_map" in {s.name for s in model.inference_specs()}
+    spec_names = [s.name for s in model.inference_specs()]
+    takes_maps, takes_photos = "label_map" in spec_names, spec_names == ["image"]
     if color_map is not None and (renderer or not takes_maps):
         raise ValueError("--color-map is for label-to-photo exports (their predict_color_png)")
     if renderer:
-        if takes_maps:
+        if takes_maps or takes_photos:
             raise ValueError(f"--renderer: {model_path} is a {type(model).__name__} model; a "
                              "dream model chains a SemGAN run (--model) and a renderer")
         renderer_config, renderer32 = load_run(renderer)
@@ -88,6 +89,7 @@ def export_run(model_path: str, out: str, *, version: Optional[int] = None,
     path = write()
     names = ("dream model; signature: serving_default: seed -> label_map, image" if renderer
              else "signatures: serving_default, predict_png, predict_color_png" if takes_maps
+             else "signatures: serving_default: image -> image, predict_png" if takes_photos
              else "signatures: serving_default: seed -> label_map, color_png_bytes; from_z")
     log.info(f"exported {path} ({names}; computes in "
              f"{', '.join(dict.fromkeys(computes.values()))})")

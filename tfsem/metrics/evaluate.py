@@ -16,6 +16,7 @@ from tfsem.data.colors import with_label_format
 from tfsem.data.pipeline import DataPipeline
 from tfsem.metrics.fid import fid_from_features, kernel_inception_distance
 from tfsem.metrics.inception import InceptionFeatures
+from tfsem.metrics.photos import photo_errors
 from tfsem.metrics.label_maps import label_map_report
 from tfsem.metrics.segmentation import segmentation_scores, toy_oracle_scores
 from tfsem.precision import model_precision
@@ -104,9 +105,7 @@ def evaluate_model(model_path, *, config_path=None, split="val", num=64, batch_s
               "examples": int(len(fakes)), "image_size": list(fakes.shape[1:3]),
               "precision": model_precision(model)}
     if pipeline.photo_input:  # against the target photos
-        error = float(np.mean((fakes.astype(np.float64) - reals) ** 2) / 4.0)
-        result["psnr"] = float(10 * np.log10(1.0 / max(error, 1e-12)))
-        result["l1"] = float(np.mean(np.abs(fakes - reals)))
+        result.update(photo_errors(fakes, reals))
 
     if config.data.source == "toy_streets":
         result["toy_oracle"] = {k: v for k, v in toy_oracle_scores(fakes, labels).items()}

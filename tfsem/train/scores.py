@@ -17,16 +17,21 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from tfsem.metrics.photos import photo_errors
 from tfsem.metrics.segmentation import toy_oracle_scores
 
 __all__ = ["periodic_scorer", "photo_scorer", "toy_oracle_scorer"]
 
 
+def _oracle(photos, labels) -> Dict[str, float]:
+    scores = toy_oracle_scores(np.asarray(photos, np.float32), np.asarray(labels))
+    return {"oracle_miou": scores["miou"], "oracle_pixel_accuracy": scores["pixel_accuracy"]}
+
+
 def toy_oracle_scorer(model) -> Callable[[dict], Dict[str, float]]:
     """Toy-oracle mIoU and pixel accuracy of ``model.render_batch`` of a batch."""
     def score(batch):
-        scores = toy_oracle_scores(model.render_batch(batch).numpy(), batch["label"].numpy())
-        return {"oracle_miou": scores["miou"], "oracle_pixel_accuracy": scores["pixel_accuracy"]}
+        return _oracle(model.render_batch(batch), batch["label"])
     return score
 
 
@@ -35,15 +40,9 @@ def photo_scorer(model, toy: bool) -> Callable[[dict], Dict[str, float]]:
     photo-to-photo ``model``'s photos against the batch's targets; with ``toy``
     also the toy oracle against the batch's label maps."""
     def score(batch):
-        fake = np.asarray(model.render_batch(batch), np.float64)
-        real = np.asarray(batch["image"], np.float64)
-        error = np.mean((fake - real) ** 2) / 4.0  # [-1, 1] -> [0, 1]
-        out = {"psnr": float(10 * np.log10(1.0 / max(error, 1e-12))),
-               "l1": float(np.mean(np.abs(fake - real)))}
-        if toy:
-            scores = toy_oracle_scores(fake.astype(np.float32), np.asarray(batch["label"]))
-            out.update(oracle_miou=scores["miou"], oracle_pixel_accuracy=scores["pixel_accuracy"])
-        return out
+        fake = model.render_batch(batch)
+        return {**photo_errors(fake, batch["image"]),
+                **(_oracle(fake, batch["label"]) if toy else {})}
     return score
 
 

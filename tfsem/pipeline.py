@@ -70,16 +70,13 @@ def photo_batch(photo, size) -> Tuple[np.ndarray, bool]:
     """(uint8 photos [B,H,W,3] at ``size``, whether a batch axis was added) of a
     photo-to-photo model's input: uint8 [H,W,3] or [B,H,W,3], resized as the data
     pipeline resizes photos (bicubic, antialiased)."""
-    from tfsem.data.preprocess import resize_photo
+    from tfsem.data.preprocess import photo_at_size
 
     photo, single = _batched(photo, "image", 4)
     if photo.shape[-1] != 3 or photo.dtype != np.uint8:
         raise ValueError(f"image must be uint8 [height, width, 3] (or a batch of them), got "
                          f"{photo.dtype} {photo.shape}")
-    if tuple(photo.shape[1:3]) != tuple(size):
-        resized = resize_photo(tf.constant(photo), size).numpy()
-        photo = np.clip(np.round(resized), 0, 255).astype(np.uint8)
-    return photo, single
+    return photo_at_size(photo, size), single
 
 
 def _seeds(seed, batch: int) -> List[int]:

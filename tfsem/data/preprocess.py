@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfsem.config import PreprocessConfig
 
 __all__ = ["augment", "class_rows", "instance_edges", "lookup_class_indices", "one_hot",
-           "resize_map", "resize_photo", "semantic_map", "target_size", "uint8_image"]
+           "photo_at_size", "resize_map", "resize_photo", "semantic_map", "target_size", "uint8_image"]
 
 
 def instance_edges(instance: tf.Tensor) -> tf.Tensor:
@@ -148,6 +148,15 @@ def resize_photo(image, size) -> tf.Tensor:
     """A photo [..., H, W, 3] resized as the official loaders do: PIL's ``BICUBIC``,
     which antialiases when shrinking (``transforms.Resize`` / ``img.resize``)."""
     return tf.image.resize(tf.cast(image, tf.float32), size, method="bicubic", antialias=True)
+
+
+def photo_at_size(photo, size) -> np.ndarray:
+    """uint8 photos [..., H, W, 3] at ``size`` (H, W): unchanged at that size,
+    else resized as :func:`resize_photo` and rounded back to uint8."""
+    photo = np.asarray(photo)
+    if tuple(photo.shape[-3:-1]) == tuple(size):
+        return photo
+    return np.clip(np.round(resize_photo(photo, size).numpy()), 0, 255).astype(np.uint8)
 
 
 #: The id maps of an example (resized by nearest neighbour) and its photos (bicubic).

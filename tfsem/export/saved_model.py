@@ -49,7 +49,7 @@ from tfsem.config import config_to_dict
 from tfsem.data.colors import ColorCodec
 from tfsem.data.labels import load_label_space
 from tfsem.data.pipeline import DataPipeline
-from tfsem.data.preprocess import lookup_class_indices, resize_map, resize_photo
+from tfsem.data.preprocess import lookup_class_indices, photo_at_size, resize_map
 from tfsem.export.base import (DEFAULT_MAX_PIXELS, ServingModule, precision_asset, sample_input,
                                write_version)
 from tfsem.export.graph import DreamGraph, InferenceGraph, check_dream_pair
@@ -456,8 +456,7 @@ def calibration_inputs(graph, config=None, count: int = 8, split: str = "train",
     rng = np.random.default_rng(seed)
     if names == ["image"]:
         photos = DataPipeline(config.data, split).examples().skip(skip).take(count)
-        return [{"image": np.clip(np.round(resize_photo(ex["input"], (height, width)).numpy()),
-                                  0, 255).astype(np.uint8)[None]} for ex in photos]
+        return [{"image": photo_at_size(ex["input"], (height, width))[None]} for ex in photos]
     if "label_map" not in names:
         return [sample_input(specs, i, rng) for i in range(count)]
     space = load_label_space(config.data.label_space)

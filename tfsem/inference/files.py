@@ -217,7 +217,7 @@ def render_photo_files(pipe, *, images: str, out: str, model_path: str) -> list:
     ``images`` (a file or folder; PNG or JPEG, any size, resized to the model's)
     into ``out/<stem>.png`` and a grid (input | generated); returns the paths.
     Nothing is written over an input."""
-    from tfsem.data.preprocess import resize_photo
+    from tfsem.data.preprocess import photo_at_size
     from tfsem.data.readers import read_image
     from tfsem.fileio import check_outputs
 
@@ -232,11 +232,10 @@ def render_photo_files(pipe, *, images: str, out: str, model_path: str) -> list:
                                                for s, p in zip(stems, paths)], paths)
     written, rows = [], []
     for stem, path in zip(stems, paths):
-        photo = read_image(path)
+        photo = photo_at_size(read_image(path), pipe.image_size)  # resized once, shown as given
         image = pipe(photo)
-        shown = np.clip(np.round(resize_photo(photo, pipe.image_size).numpy()), 0, 255)
         written.append(save_image(image, os.path.join(out, f"{stem}.png")))
-        rows.append([shown.astype(np.uint8), image])
+        rows.append([photo, image])
     save_grid(rows, grid_path, "input | generated")
     return written
 

@@ -431,15 +431,21 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
         elapsed = (time.perf_counter() - start) * 1000
         return Response(png, media_type="image/png", headers={"X-Render-Ms": f"{elapsed:.0f}"})
 
-    def _render(label, instance, seed, style, per_instance, codes=None):
-        extra = {} if codes is None else {"style_codes": codes}
+    @contextlib.contextmanager
+    def model_errors():
+        """The back end's errors as HTTP answers: bad input 400, a failed server 502."""
         try:
-            return backend.render(label, instance, seed=seed, style=style,
-                                  per_instance=per_instance, **extra)
+            yield
         except (ValueError, tf.errors.InvalidArgumentError) as err:
             raise HTTPException(400, getattr(err, "message", None) or str(err)) from None
         except (OSError, RuntimeError) as err:  # the serving back end: down, or an error
             raise HTTPException(502, f"the model server failed: {err}") from None
+
+    def _render(label, instance, seed, style, per_instance, codes=None):
+        extra = {} if codes is None else {"style_codes": codes}
+        with model_errors():
+            return backend.render(label, instance, seed=seed, style=style,
+                                  per_instance=per_instance, **extra)
 
     def labels_only(what: str) -> None:
         if info.input == "image":
@@ -454,12 +460,8 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
         with slot():
             photo = _photo(request.image, max_pixels, "image")
             start = time.perf_counter()
-            try:
+            with model_errors():
                 png = backend.translate(photo)
-            except (ValueError, tf.errors.InvalidArgumentError) as err:
-                raise HTTPException(400, getattr(err, "message", None) or str(err)) from None
-            except (OSError, RuntimeError) as err:  # the serving back end
-                raise HTTPException(502, f"the model server failed: {err}") from None
         elapsed = (time.perf_counter() - start) * 1000
         return Response(png, media_type="image/png", headers={"X-Render-Ms": f"{elapsed:.0f}"})
 

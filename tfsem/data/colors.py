@@ -78,6 +78,8 @@ class ColorCodec:
     def __init__(self, space: LabelSpace, color_map: Optional[Dict] = None,
                  where: str = "color map"):
         self.space = space
+        #: the colour map as given (colour text -> id), e.g. for an export's assets
+        self.color_map = dict(color_map or {})
         colors: Dict[int, List[int]] = {}
         for cls in space.classes:
             colors.setdefault(int(_key(cls.color)), []).append(cls.id)

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from tfsem.config import DataConfig
 from tfsem.data import readers, toy_streets
-from tfsem.data.colors import ColorCodec
+from tfsem.data.colors import label_codec
 from tfsem.data.labels import LabelSpace, load_label_space
 from tfsem.data.preprocess import augment, lookup_class_indices
 
@@ -64,8 +64,7 @@ class DataPipeline:
         #: (and, from toy_streets, the scene's ``label`` map, for scoring)
         self.photo_input = config.input == "image"
         #: colour label maps -> ids (``data.label_format: colors``), or None
-        self.color_codec = (ColorCodec.from_file(self.label_space, config.color_map)
-                            if config.label_format == "colors" else None)
+        self.color_codec = label_codec(self.label_space, config.label_format, config.color_map)
         #: (path, reason) of every file skipped with ``on_bad_file="skip"``.
         self.bad_files: List[Tuple[str, str]] = []
         self._lock = threading.Lock()

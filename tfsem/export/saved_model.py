@@ -53,7 +53,6 @@ from tfsem.data.preprocess import lookup_class_indices, photo_at_size, resize_ma
 from tfsem.export.base import (DEFAULT_MAX_PIXELS, ServingModule, precision_asset, sample_input,
                                write_version)
 from tfsem.export.graph import DreamGraph, InferenceGraph, check_dream_pair
-from tfsem.fileio import read_json
 from tfsem.models.base import latent_for_seeds
 
 __all__ = ["DreamServing", "TaskServing", "calibration_inputs", "decode_palette_indices",
@@ -125,7 +124,7 @@ class TaskServing(ServingModule):
         super().__init__(name="tfsem_serving")
         self.graph = graph
         self.max_pixels = int(max_pixels)
-        #: the label space's colours -> ids, for ``predict_color_png`` (label-map tasks)
+        #: the label space's colours -> ids: ``predict_color_png`` of a task taking label maps
         self.colors = colors
         self.names = graph.input_names()
         self.takes_maps = "label_map" in self.names
@@ -401,12 +400,13 @@ def inference_graph(model, config=None, clusters: Optional[dict] = None) -> Infe
     return InferenceGraph(model)
 
 
-def _assets(config, model, renderer_config=None, renderer=None, color_map=None) -> dict:
+def _assets(config, model, renderer_config=None, renderer=None,
+            color_map: Optional[dict] = None) -> dict:
     space = load_label_space(config.data.label_space)
     assets = {"config.json": config_to_dict(config), "label_space.json": space.to_dict(),
               "precision.json": precision_asset(model, renderer)}
     if color_map is not None:
-        assets["color_map.json"] = read_json(color_map)
+        assets["color_map.json"] = color_map
     if renderer_config is not None:
         assets["renderer_config.json"] = config_to_dict(renderer_config)
     return assets
@@ -419,11 +419,11 @@ def export_saved_model(model, config, base: str, version: Optional[int] = None,
     ``clusters``: pix2pixHD feature clusters (``tfsem.inference.feature_clusters``);
     ``color_map``: a colour -> id JSON file for ``predict_color_png`` (colours the
     label space shares between ids), kept in the assets."""
-    colors = (None if config.data.input == "image" else
-              ColorCodec.from_file(load_label_space(config.data.label_space), color_map))
+    colors = ColorCodec.from_file(load_label_space(config.data.label_space), color_map)
     module = TaskServing(inference_graph(model, config, clusters),
                          DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, colors)
-    return write_version(base, version, module, _assets(config, model, color_map=color_map))
+    return write_version(base, version, module, _assets(
+        config, model, color_map=None if color_map is None else colors.color_map))
 
 
 def dream_graph(model, config, renderer, renderer_config, clusters=None) -> DreamGraph:

@@ -30,7 +30,7 @@ from tfsem.config import DataConfig
 from tfsem.data import readers, toy_streets
 from tfsem.data.colors import label_codec
 from tfsem.data.labels import LabelSpace, load_label_space
-from tfsem.data.preprocess import augment, lookup_class_indices
+from tfsem.data.preprocess import MAP_KEYS, PHOTO_KEYS, augment, lookup_class_indices
 
 __all__ = ["DataPipeline", "build_dataset"]
 
@@ -172,7 +172,7 @@ class DataPipeline:
         def prepare(example, seed):
             example = augment(example, cfg.preprocess, training, seed)
             if out_size is not None:
-                for key in ("label", "instance", "input", "image"):
+                for key in MAP_KEYS + PHOTO_KEYS:
                     if key in example:
                         example[key] = tf.ensure_shape(
                             example[key], list(out_size) + example[key].shape[2:])

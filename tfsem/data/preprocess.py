@@ -220,9 +220,8 @@ def augment(
     if training and config.flip:
         do_flip = tf.random.stateless_uniform([], flip_seed) < 0.5
         for key in maps + photos:
-            if key in out:
-                value = out[key]
-                out[key] = tf.cond(do_flip, lambda v=value: tf.reverse(v, [1]), lambda v=value: v)
+            value = out[key]
+            out[key] = tf.cond(do_flip, lambda v=value: tf.reverse(v, [1]), lambda v=value: v)
     return out
 
 

@@ -142,11 +142,10 @@ class Pix2Pix(ConditionalGAN):
         return self.generator(self.condition(batch), training=training)
 
     def call(self, inputs, training=False):
-        key = "input" if self.input_image else "label"
-        if not isinstance(inputs, dict) or key not in inputs:
-            raise ValueError("Pix2Pix expects a dict with " + (
-                "the input photo as 'input'" if self.input_image else
-                "an int 'label' map (and 'instance' when used)"))
+        # (a photo-to-photo model's missing 'input' is condition()'s error)
+        if not isinstance(inputs, dict) or (not self.input_image and "label" not in inputs):
+            raise ValueError("Pix2Pix expects a dict with an int 'label' map (and 'instance' "
+                             "when used)")
         return self.generate(inputs, training=training)
 
     def discriminate(self, segmap, fake, real, training):

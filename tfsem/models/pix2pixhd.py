@@ -267,12 +267,8 @@ class Pix2PixHD(ConditionalGAN):
         return self.generator(x, training=training)
 
     def call(self, inputs, training=False):
-        if self.input_image:
-            if not isinstance(inputs, dict) or "input" not in inputs:
-                raise ValueError("Pix2PixHD (photo-to-photo) expects a dict with the input "
-                                 "photo as 'input'")
-            return self.generate(inputs, training=training)
-        if not isinstance(inputs, dict) or "label" not in inputs:
+        # (a photo-to-photo model's missing 'input' is condition()'s error)
+        if not isinstance(inputs, dict) or (not self.input_image and "label" not in inputs):
             raise ValueError("Pix2PixHD expects a dict with an int 'label' map (and "
                              "'instance', 'features' or 'image' when used)")
         return self.generate(inputs, training=training)

@@ -297,12 +297,16 @@ def _single_channel(path: str, image: Image.Image, what: str) -> np.ndarray:
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def _not_png(head: bytes) -> str:
+    """What bytes that are not a PNG are, for the message: ``a JPEG`` or ``not a PNG``."""
+    return "a JPEG" if head[:3] == b"\xff\xd8\xff" else "not a PNG"
+
+
 def _check_png_head(head: bytes, where: str, what: str) -> None:
     """An id map must be a PNG (a JPEG, even a grey one, holds lossy ids: wrong ids)."""
     if not head.startswith(PNG_SIGNATURE):
-        kind = "a JPEG" if head[:3] == b"\xff\xd8\xff" else "not a PNG"
         raise DataError(where, f"{what} must be a PNG of ids (8/16-bit grey or palette), this "
-                               f"is {kind}: lossy or colour images hold wrong ids")
+                               f"is {_not_png(head)}: lossy or colour images hold wrong ids")
 
 
 _COLOUR_TYPES = {2: "an RGB", 4: "a grey + alpha", 6: "an RGBA"}
@@ -392,9 +396,8 @@ def decode_color_png(data: bytes, where: str, codec, max_pixels: Optional[int] =
     PNGs are read as their colours; JPEG is refused (its colours are not
     exact); a size over ``max_pixels`` is refused from the header."""
     if not data.startswith(PNG_SIGNATURE):
-        kind = "a JPEG" if data[:3] == b"\xff\xd8\xff" else "not a PNG"
-        raise DataError(where, f"a colour {what} must be a PNG, this is {kind} (JPEG colours "
-                               "are not exact: they would read as wrong classes)")
+        raise DataError(where, f"a colour {what} must be a PNG, this is {_not_png(data)} "
+                               "(JPEG colours are not exact: they would read as wrong classes)")
     width, height, _, _ = _ihdr(data[:33], where, what)
     if max_pixels is not None and width * height > max_pixels:
         raise DataError(where, f"{what} is {width}x{height}, more than {max_pixels} pixels")

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__all__ = ["COMMANDS", "error_line", "main", "report_to_stdout", "run_cli"]
+__all__ = ["COMMANDS", "command_module", "error_line", "main", "report_to_stdout", "run_cli"]
 
 #: ``tfsem <command>`` -> (the module ``python -m`` runs, one line of help).
 COMMANDS = {
@@ -134,11 +134,19 @@ def _usage() -> str:
                                        for name, (module, help_) in COMMANDS.items()))
 
 
+def command_module(module_name: str):
+    """The module whose ``main`` is ``python -m module_name`` (a package's ``__main__``)."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    if not hasattr(module, "main"):  # a package: its __main__
+        module = importlib.import_module(module_name + ".__main__")
+    return module
+
+
 def main(argv=None) -> int:
     """The ``tfsem`` console script: ``tfsem COMMAND ARGS`` runs ``python -m
     <module> ARGS`` of that command, in this process."""
-    import importlib
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
@@ -147,7 +155,4 @@ def main(argv=None) -> int:
     if name not in COMMANDS:
         print(f"error: unknown command {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    if not hasattr(module, "main"):  # a package: its __main__
-        module = importlib.import_module(COMMANDS[name][0] + ".__main__")
-    return run_cli(module.main, argv[1:])
+    return run_cli(command_module(COMMANDS[name][0]).main, argv[1:])

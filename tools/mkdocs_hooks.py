@@ -21,7 +21,6 @@ An unknown marker, or one whose source is missing, fails the build, so
 from __future__ import annotations
 
 import contextlib
-import importlib
 import importlib.util
 import inspect
 import io
@@ -62,18 +61,13 @@ def _model_fields() -> str:
         "#### ", "### ", 1)
 
 
-def _command_module(module_name: str):
-    module = importlib.import_module(module_name)
-    if not hasattr(module, "main"):  # a package: its __main__
-        module = importlib.import_module(module_name + ".__main__")
-    return module
-
-
 def command_help(module_name: str) -> str:
     """What ``python -m MODULE --help`` prints, from the command's own parser."""
+    from tfsem.cli import command_module
+
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-        _command_module(module_name).main(["--help"])
+        command_module(module_name).main(["--help"])
     text = out.getvalue()
     if not text.startswith("usage:"):
         raise ValueError(f"{module_name} --help printed no usage")
@@ -81,7 +75,7 @@ def command_help(module_name: str) -> str:
 
 
 def _cli() -> str:
-    from tfsem.cli import COMMANDS
+    from tfsem.cli import COMMANDS, command_module
 
     os.environ.setdefault("COLUMNS", "100")  # argparse wraps at the terminal's width
     parts = []
@@ -90,7 +84,7 @@ def _cli() -> str:
                   f"{what[0].upper()}{what[1:]}. The same command is `python -m {module}`.", "",
                   "```text", command_help(module).rstrip(), "```", ""]
         # the module's documentation after its usage paragraph
-        about = inspect.cleandoc(_command_module(module).__doc__ or "").split("\n\n", 1)[1:]
+        about = inspect.cleandoc(command_module(module).__doc__ or "").split("\n\n", 1)[1:]
         if about and about[0].strip():
             parts += [about[0].strip(), ""]
     return "\n".join(parts)

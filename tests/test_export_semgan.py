@@ -158,7 +158,8 @@ def test_tflite_variants_of_semgan_and_dream(semgan, baseline, style, tmp_path):
                              calibration_inputs(graph, count=3, seed=1),
                              SPACE.to_dict(), log=lambda *a: None)
         fp32 = rows[0]
-        assert fp32["input_names"] == ["z"] and fp32["label_agreement"] >= 0.999
+        controls = ["truncation_psi", "mix_z", "mix_layer"] if name == "style" else []
+        assert fp32["input_names"] == ["z"] + controls and fp32["label_agreement"] >= 0.999
         assert not any(op.startswith("Flex") for op in fp32["ops"])
         assert 0.5 <= rows[1]["label_agreement"] <= 1.0
         assert os.path.exists(tmp_path / name / "report.md")
@@ -234,3 +235,72 @@ def test_serving_cli_samples_the_semgan_export(semgan, tmp_path):
     np.testing.assert_array_equal(raw, raw_label_ids(expected, SPACE))
     colour = np.asarray(Image.open(tmp_path / "maps" / "color" / "sample_000004_gtFine_color.png"))
     np.testing.assert_array_equal(colour, SPACE.colorize(expected))
+
+
+def test_style_tflite_and_dream_exports_take_truncation_and_mixing(style, tmp_path):
+    """The style SemGAN's TFLite file and its dream SavedModel give the Python
+    maps of a seed with truncation and style mixing."""
+    from tfsem.export.tflite import convert, run_tflite
+    from tfsem.pipeline import ExportedPipeline
+
+    config, model = style
+    graph = inference_graph(model, config)
+    fn = tflite_function(graph)
+    assert [s.name for s in fn.structured_input_signature[0]] == \
+        ["z", "truncation_psi", "mix_z", "mix_layer"]
+    content = convert(fn, "fp32", trackable_obj=graph)
+    num_ws = model.sampler.num_ws
+    z, other = latent_for_seeds([5], 8).numpy(), latent_for_seeds([9], 8).numpy()
+    for psi, layer in ((1.0, num_ws), (0.5, num_ws), (0.7, 2), (1.0, 0)):
+        out = run_tflite(content, {"z": z, "truncation_psi": np.float32(psi), "mix_z": other,
+                                   "mix_layer": np.int32(layer)}, output=None)[0]
+        expected = model.infer(z=tf.constant(z), truncation_psi=tf.constant(psi),
+                               mix_z=tf.constant(other), mix_layer=tf.constant(layer))
+        np.testing.assert_array_equal(out["label_map"], expected["label_map"].numpy())
+    # psi 1 without mixing is the plain sample
+    np.testing.assert_array_equal(
+        run_tflite(content, {"z": z, "truncation_psi": np.float32(1.0), "mix_z": other,
+                             "mix_layer": np.int32(num_ws)}, output=None)[0]["label_map"],
+        model.infer(z=tf.constant(z))["label_map"].numpy())
+    # the on-device demo (LiteRT only): --z, --truncation, --mix-seed / --mix-layer
+    from tests.test_export_tflite import NO_TF
+
+    model_file, z_file = tmp_path / "style.tflite", tmp_path / "z.npy"
+    model_file.write_bytes(content)
+    np.save(z_file, z)
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TF, os.path.join(REPO, "tools", "tflite_demo.py"),
+         "--model", str(model_file), "--z", str(z_file), "--truncation", "0.7",
+         "--mix-seed", "4", "--mix-layer", "2", "--out", str(tmp_path / "map.png"),
+         "--repeats", "1"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    mix = np.random.default_rng(4).standard_normal((1, 8)).astype(np.float32)
+    expected = model.infer(z=tf.constant(z), truncation_psi=tf.constant(0.7),
+                           mix_z=tf.constant(mix), mix_layer=tf.constant(2))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "map.png")),
+                                  expected["color"].numpy()[0])
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TF, os.path.join(REPO, "tools", "tflite_demo.py"),
+         "--model", str(model_file), "--mix-layer", "2", "--out", str(tmp_path / "x.png")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--mix-layer needs --mix-seed" in result.stderr
+    # the dream SavedModel: from_seed_styled = Python's maps of the same controls
+    renderer_config, renderer = _renderer()
+    path = export_dream(model, config, renderer, renderer_config, str(tmp_path / "dream"))
+    pipe = ExportedPipeline(path)
+    got = pipe.sample([3, 4], truncation=0.6, mix_seed=7, mix_layer=2)
+    inputs = model.inference_inputs(seed=[3, 4], truncation=0.6, mix_seed=7, mix_layer=2)
+    np.testing.assert_array_equal(got["label_map"], model.infer(**inputs)["label_map"].numpy())
+    assert got["image"].shape == (2, 64, 128, 3)
+    # the dream TFLite file takes the controls too, and passes them to SemGAN
+    graph = dream_graph(model, config, renderer, renderer_config)
+    fn = tflite_function(graph)
+    assert [s.name for s in fn.structured_input_signature[0]][:4] == \
+        ["z", "truncation_psi", "mix_z", "mix_layer"]
+    out = run_tflite(convert(fn, "fp32", trackable_obj=graph),
+                     {"z": z, "truncation_psi": np.float32(0.7), "mix_z": other,
+                      "mix_layer": np.int32(2)}, output=None)[0]
+    expected = model.infer(z=tf.constant(z), truncation_psi=tf.constant(0.7),
+                           mix_z=tf.constant(other), mix_layer=tf.constant(2))
+    np.testing.assert_array_equal(out["label_map"], expected["label_map"].numpy())
+    assert out["image"].shape == (1, 64, 128, 3)

@@ -12,6 +12,7 @@ import tensorflow as tf
 import tfsem.models  # noqa: F401  (registers the serialisable task classes)
 from tfsem import registry
 from tfsem.config import ExperimentConfig, load_config
+from tfsem.config.schema import apply_overrides, config_from_dict, config_to_dict
 
 __all__ = ["load_run"]
 
@@ -65,6 +66,10 @@ def load_run(path: str, config_path: Optional[str] = None,
             print(f"warning: {reason}; using the run's latest checkpoint {latest}",
                   file=sys.stderr)
         if model is not None:  # a precision failure is not reported as a corrupt file
+            overrides = model.saved_overrides(config)
+            if overrides:  # the saved model decides (a run saved before a default changed)
+                config = config_from_dict(ExperimentConfig,
+                                          apply_overrides(config_to_dict(config), overrides))
             _check_finite(model, keras_file)
             return config, _attached(config, in_precision(config, model, precision), run_dir)
     if latest is None:
@@ -72,6 +77,7 @@ def load_run(path: str, config_path: Optional[str] = None,
     model = registry.family_of(config).build(config)
     model.build_networks()
     tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    model.restored(latest, log=lambda text: print(text, file=sys.stderr))
     _check_finite(model, latest)
     return config, _attached(config, in_precision(config, model, precision), run_dir)
 

@@ -5,6 +5,8 @@
         --out photo.png [--threads 4] [--repeats 10] [--seed 0]
     python tools/tflite_demo.py --model export/models/photo/tflite/v1/fp32.tflite \
         --image input.jpg --out photo.png          # a photo-to-photo model
+    python tools/tflite_demo.py --model export/models/semgan/tflite/v1/fp32.tflite \
+        --seed 3 --out map.png [--truncation 0.7] [--mix-seed 5 --mix-layer 4]
 
 Needs only ``ai-edge-litert``, ``numpy`` and ``pillow`` (``pip install
 ai-edge-litert pillow``): the same runtime as on a phone or a Raspberry Pi.
@@ -14,7 +16,12 @@ grey, at the model's fixed size; ids are checked against the
 ``--instances`` the label map stands in for the instance map. Prints the
 median latency over ``--repeats`` runs. A photo-to-photo model
 (``data.input: image``) takes ``--image`` instead: any photo, resized
-(bicubic) to the model's size.
+(bicubic) to the model's size. A SemGAN or dream model takes neither: it
+samples from a latent drawn here from ``--seed`` (numpy's generator, so not
+the z tfsem's Python seeds give; ``--z FILE.npy`` passes an exact latent
+[1, z_dim], e.g. ``tfsem.models.base.latent_for_seeds([3], z_dim)``) and
+writes the colour label map (SemGAN) or the photo (dream); a style SemGAN
+also takes ``--truncation`` and ``--mix-seed`` / ``--mix-layer``.
 """
 
 from __future__ import annotations
@@ -68,7 +75,7 @@ def _read_photo(path: str, height: int, width: int) -> np.ndarray:
 
 
 def run(model_path, labels, out, instances=None, label_space=None, threads=None, repeats=1,
-        seed=0, cluster=0, image=None):
+        seed=0, cluster=0, image=None, z=None, truncation=None, mix_seed=None, mix_layer=None):
     """Returns (image uint8 [H, W, 3], median seconds)."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -85,8 +92,18 @@ def run(model_path, labels, out, instances=None, label_space=None, threads=None,
             raise DemoError(f"{model_path}: a photo-to-photo model; pass --image PHOTO")
         _, height, width, _ = details["image"]["shape"]
         return _timed(runner, {"image": _read_photo(image, height, width)[None]}, repeats, out)
+    if "label_map" not in details and "z" in details:  # SemGAN, or dream
+        if image is not None or labels is not None:
+            raise DemoError(f"{model_path}: samples label maps from a latent; it takes no "
+                            "--labels or --image (pass --seed or --z)")
+        return _timed(runner, _latent_inputs(details, seed, z, truncation, mix_seed, mix_layer,
+                                             cluster), repeats, out)
+    if truncation is not None or mix_seed is not None or mix_layer is not None or z is not None:
+        raise DemoError(f"{model_path}: --z, --truncation and --mix-* are for SemGAN models")
     if image is not None:
         raise DemoError(f"{model_path}: renders label maps; pass --labels, not --image")
+    if labels is None:
+        raise DemoError(f"{model_path}: renders label maps; pass --labels")
     if "label_map" not in details:
         raise DemoError(f"{model_path}: not a tfsem generator (inputs: {', '.join(details)})")
     _, height, width = details["label_map"]["shape"]
@@ -115,13 +132,50 @@ def run(model_path, labels, out, instances=None, label_space=None, threads=None,
     return _timed(runner, inputs, repeats, out)
 
 
+def _latent_inputs(details, seed, z, truncation, mix_seed, mix_layer, cluster) -> dict:
+    """A SemGAN or dream model's inputs: z (``--z`` or from ``seed``), a style
+    SemGAN's controls (defaults: psi 1, unmixed), a dream renderer's look."""
+    z_dim = int(details["z"]["shape"][-1])
+
+    def latent(s):
+        return np.random.default_rng(s).standard_normal((1, z_dim)).astype(np.float32)
+
+    if z is not None:
+        try:
+            z = np.asarray(np.load(z), np.float32).reshape(1, -1)
+        except (OSError, ValueError) as err:
+            raise DemoError(f"{z}: not a .npy latent ({err})") from None
+        if z.shape[1] != z_dim:
+            raise DemoError(f"--z: the model takes z of {z_dim} values, the file has {z.shape[1]}")
+    inputs = {"z": latent(seed) if z is None else z}
+    styled = {"truncation_psi", "mix_z", "mix_layer"} <= set(details)
+    if not styled and (truncation is not None or mix_seed is not None or mix_layer is not None):
+        raise DemoError("--truncation / --mix-seed / --mix-layer: this model has no style "
+                        "generator (model.semgan.block: style)")
+    if mix_layer is not None and mix_seed is None:
+        raise DemoError("--mix-layer needs --mix-seed (whose style the layers take)")
+    if styled:  # mixing z with itself is no mixing
+        inputs["truncation_psi"] = np.array(1.0 if truncation is None else truncation, np.float32)
+        inputs["mix_z"] = inputs["z"] if mix_seed is None else latent(mix_seed)
+        inputs["mix_layer"] = np.array(-1 if mix_layer is None else mix_layer, np.int32)
+    if "style_z" in details:  # a dream renderer with a style encoder
+        shape = details["style_z"]["shape"]
+        inputs["style_z"] = np.random.default_rng([seed, 1]).standard_normal(shape).astype(
+            np.float32)
+    if "cluster" in details:
+        inputs["cluster"] = np.array([cluster], np.int32)
+    return inputs
+
+
 def _timed(runner, inputs, repeats, out):
-    """(the photo the model makes of ``inputs``, written to ``out``; median seconds)."""
+    """(the photo the model makes of ``inputs`` (SemGAN: its colour label map),
+    written to ``out``; median seconds)."""
     times = []
     for _ in range(max(1, repeats)):
         start = time.perf_counter()
-        image = runner(**inputs)["image"]
+        outputs = runner(**inputs)
         times.append(time.perf_counter() - start)
+    image = outputs["image"] if "image" in outputs else outputs["color"]
     image = np.asarray(image[0], dtype=np.uint8)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     Image.fromarray(image).save(out)
@@ -131,26 +185,36 @@ def _timed(runner, inputs, repeats, out):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help=".tflite file from python -m tfsem.export")
-    given = parser.add_mutually_exclusive_group(required=True)
+    given = parser.add_mutually_exclusive_group()
     given.add_argument("--labels", help="label-id PNG at the model's size")
     given.add_argument("--image", help="photo-to-photo models: the input photo (any size)")
+    given.add_argument("--z", default=None, help="SemGAN / dream models: the latent, a .npy "
+                                                 "[1, z_dim] (default: drawn from --seed)")
     parser.add_argument("--instances", default=None, help="instance-id PNG (optional)")
     parser.add_argument("--out", required=True, help="output photo PNG")
     parser.add_argument("--label-space", default=None,
                         help="label_space.json (default: next to the model)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0, help="style seed of VAE models")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="latent seed of SemGAN / dream models, style seed of VAE models")
+    parser.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                        help="style SemGAN: truncation psi (1: the latent's own style)")
+    parser.add_argument("--mix-seed", type=int, default=None,
+                        help="style SemGAN: the layers from --mix-layer on take this seed's style")
+    parser.add_argument("--mix-layer", type=int, default=None,
+                        help="style SemGAN: the first mixed style input (default: half of them)")
     parser.add_argument("--cluster", type=int, default=0,
                         help="pix2pixHD with features: appearance cluster of every class")
     args = parser.parse_args(argv)
     try:
         for given, what in ((args.labels, "--labels"), (args.instances, "--instances"),
-                            (args.model, "--model"), (args.image, "--image")):
+                            (args.model, "--model"), (args.image, "--image"), (args.z, "--z")):
             if given and os.path.abspath(given) == os.path.abspath(args.out):
                 raise DemoError(f"{args.out}: --out would overwrite the {what} input")
         image, seconds = run(args.model, args.labels, args.out, args.instances, args.label_space,
-                             args.threads, args.repeats, args.seed, args.cluster, args.image)
+                             args.threads, args.repeats, args.seed, args.cluster, args.image,
+                             args.z, args.truncation, args.mix_seed, args.mix_layer)
     except DemoError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -340,3 +340,101 @@ def test_path_length_regularisation_every_interval_g_steps():
     assert float(out["G_PL"]) > 0 and float(model.pl_mean) != mean
     with pytest.raises(ValueError, match="needs the style generator"):
         SemGAN(num_classes=4, image_size=(16, 16), pl_weight=1.0)
+
+
+def _style_ema_model(**overrides):
+    kwargs = dict(num_classes=4, image_size=(16, 16), z_dim=8, ngf=4, n_upsample=2, ndf=4,
+                  n_layers_D=2, block="style", mapping_layers=2, spectral_norm_D=False,
+                  gan_mode="original", ema_kimg=0.01, ema_rampup=0.5, seed=0)
+    kwargs.update(overrides)
+    model = SemGAN(**kwargs)
+    model.build_networks()
+    model.compile()
+    return model
+
+
+def test_g_ema_follows_stylegan2_ada_and_samples_come_from_it():
+    model = _style_ema_model()
+    g, ema = model.generator, model.generator_ema
+    assert [w.path.split("/", 1)[1] for w in ema.weights] == \
+        [w.path.split("/", 1)[1] for w in g.weights]
+    for a, b in zip(ema.weights, g.weights):  # G_ema starts as the generator
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not ema.trainable_weights
+    # beta = 0.5 ** (batch / min(1000 ema_kimg, seen * rampup)), taken after the G step
+    for iterations, seen in ((1, 0), (2, 4), (4, 12), (100, 396)):
+        model.g_optimizer.iterations.assign(iterations)
+        nimg = min(10.0, seen * 0.5)
+        expected = 0.5 ** (4 / nimg) if nimg else 0.0
+        assert float(model.ema_beta(4.0)) == pytest.approx(expected, abs=1e-7)
+    model.g_optimizer.iterations.assign(0)
+    step = tf.function(model.train_step)
+    batch = {"label": tf.zeros([4, 16, 16], tf.int32)}
+    step(batch)  # the first step: beta 0, G_ema = G
+    for a, b in zip(ema.weights, g.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    before = [w.numpy() for w in ema.weights]
+    step(batch)  # the second: 4 images seen, half-life 2 images: beta 0.25
+    for a, b, old in zip(ema.weights, g.weights, before):
+        want = b.numpy() if not b.trainable else b.numpy() + (old - b.numpy()) * 0.25
+        np.testing.assert_allclose(a.numpy(), want, atol=1e-5)
+    assert any(not np.allclose(a.numpy(), b.numpy()) for a, b in zip(ema.weights, g.weights))
+    # samples, the exported variables and truncation read G_ema
+    z = model.latent_for_seeds([0, 1])
+    np.testing.assert_allclose(model(z).numpy(),
+                               tf.nn.softmax(ema(z, training=False)).numpy(), atol=1e-6)
+    assert {id(v) for v in model.inference_variables()} == {id(v) for v in ema.variables}
+    np.testing.assert_allclose(model(z, truncation_psi=0.5).numpy(),
+                               tf.nn.softmax(ema.styled(z, truncation_psi=0.5)).numpy(), atol=1e-6)
+    assert SemGAN.from_config(model.get_config()).generator_ema is not None
+    assert _style_ema_model(ema_kimg=0).generator_ema is None
+    with pytest.raises(ValueError, match="ema_kimg"):
+        _style_ema_model(ema_kimg=-1)
+
+
+def test_g_ema_under_mirrored_strategy_matches_one_device(tmp_path):
+    """Two replicas (two logical CPUs) update G_ema in cross-replica context: every
+    replica's copy holds the same values, the global batch's."""
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < 2:
+        pytest.skip("needs two logical CPUs (tests/conftest.py configures them)")
+    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    with strategy.scope():
+        model = _style_ema_model()
+    batch = {"label": tf.zeros([4, 16, 16], tf.int32)}
+    dataset = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors(batch).unbatch().batch(4).repeat())
+    it = iter(dataset)
+
+    @tf.function
+    def step(inputs):
+        strategy.run(model.train_step, args=(inputs,))
+
+    for _ in range(3):
+        step(next(it))
+    assert int(model.g_optimizer.iterations.numpy()) == 3
+    for ema in model.generator_ema.weights:
+        values = [v.numpy() for v in ema.value.values]  # one copy per replica
+        assert len(values) == 2
+        for other in values[1:]:
+            np.testing.assert_array_equal(values[0], other)
+    # three steps of a global batch of 4: beta(4 images) of the third step, as one device
+    assert float(model.ema_beta(4.0)) == pytest.approx(0.5 ** (4 / min(10.0, 8 * 0.5)))
+
+
+def test_checkpoint_from_before_g_ema_gives_g_ema_the_generator(tmp_path):
+    old = _style_ema_model(ema_kimg=0)
+    path = tf.train.Checkpoint(model=old).write(str(tmp_path / "old"))
+    new = _style_ema_model()
+    for w in new.generator_ema.weights:
+        w.assign(tf.zeros_like(w))
+    tf.train.Checkpoint(model=new).restore(path).expect_partial()
+    notes = []
+    new.restored(path, log=notes.append)
+    assert notes and "no G_ema" in notes[0]
+    for a, b in zip(new.generator_ema.weights, old.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # a checkpoint with G_ema keeps it
+    path = tf.train.Checkpoint(model=new).write(str(tmp_path / "new"))
+    names = [name for name, _ in tf.train.list_variables(path)]
+    assert any("generator_ema" in name for name in names)

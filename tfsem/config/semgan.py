@@ -80,6 +80,13 @@ class SemGANConfig:
              "0: off)")
     pl_interval: int = doc_field(
         4, "path-length regularisation every this many G steps, weighted by it (StyleGAN2: 4)")
+    ema_kimg: Optional[float] = doc_field(
+        None, "half-life, in thousands of training images, of G_ema, the moving average of "
+              "the generator's weights that samples come from (StyleGAN2); 0: off, samples come "
+              "from G; null: 0, except for block style: StyleGAN2-ADA's batch * 10 / 32")
+    ema_rampup: Optional[float] = doc_field(
+        0.05, "G_ema's half-life is at most this fraction of the images seen so far "
+              "(StyleGAN2-ADA: 0.05); null: no ramp-up")
     mode_seeking: float = doc_field(
         0.05, "weight of MSGAN's mode-seeking term (Mao et al. 2019): the generator is pushed "
               "to map distant latents to distant outputs; 0: off")
@@ -111,6 +118,10 @@ class SemGANConfig:
             raise ConfigError(f"{path}.pl_weight: must be >= 0, got {self.pl_weight}")
         if self.pl_interval < 1:
             raise ConfigError(f"{path}.pl_interval: must be >= 1, got {self.pl_interval}")
+        if self.ema_kimg is not None and self.ema_kimg < 0:
+            raise ConfigError(f"{path}.ema_kimg: must be >= 0, got {self.ema_kimg}")
+        if self.ema_rampup is not None and self.ema_rampup <= 0:
+            raise ConfigError(f"{path}.ema_rampup: must be > 0 or null, got {self.ema_rampup}")
         if self.pl_weight and self.block != "style":
             raise ConfigError(f"{path}.pl_weight: path-length regularisation needs block "
                               f"'style', not {self.block!r}")
@@ -125,9 +136,10 @@ class SemGANConfig:
             raise ConfigError(f"{path}.real_smoothing: must be in [0, 1), got {self.real_smoothing}")
 
     def objective(self, height: int, width: int, batch_size: int) -> Dict[str, object]:
-        """``gan_mode``, ``spectral_norm_D`` and ``r1_gamma`` with auto / null resolved:
-        StyleGAN2's objective (non-saturating loss, lazy R1, no spectral norm) for
-        block style, SNGAN's hinge + spectral norm for the others."""
+        """``gan_mode``, ``spectral_norm_D``, ``r1_gamma`` and ``ema_kimg`` with auto /
+        null resolved: StyleGAN2's objective (non-saturating loss, lazy R1, no
+        spectral norm) and G_ema for block style, SNGAN's hinge + spectral norm
+        without G_ema for the others."""
         style = self.block == "style"
         gamma = self.r1_gamma
         if gamma is None:
@@ -136,7 +148,14 @@ class SemGANConfig:
                 ("original" if style else "hinge"),
                 "spectral_norm_D": (not style) if self.spectral_norm_D is None
                 else self.spectral_norm_D,
-                "r1_gamma": float(gamma)}
+                "r1_gamma": float(gamma), "ema_kimg": self.resolved_ema_kimg(batch_size)}
+
+    def resolved_ema_kimg(self, batch_size: int) -> float:
+        """``ema_kimg`` with null resolved (StyleGAN2-ADA's ``auto`` spec: batch * 10 / 32
+        for block style, else 0)."""
+        if self.ema_kimg is not None:
+            return float(self.ema_kimg)
+        return batch_size * 10 / 32 if self.block == "style" else 0.0
 
     def optimizer_defaults(self) -> Optional[Dict[str, float]]:
         """The Adam settings a config without an ``optimizer`` section gets, where

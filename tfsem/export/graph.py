@@ -45,6 +45,7 @@ class InferenceGraph(tf.Module):
         self._infer, self._specs = task.infer, task.inference_specs
         self._size, self._random_look = task.inference_size, task.random_look
         self._alternates = task.alternate_looks
+        self._controls = task.device_controls
         self.codec = task.label_codec()
         self.factor = int(task.size_multiple())
         self.image_size = tuple(int(s) for s in task.image_size)
@@ -61,6 +62,18 @@ class InferenceGraph(tf.Module):
         names = set(self.input_names())
         return [spec for spec in self._specs(batch, height, width, optional=True)
                 if spec.name not in names]
+
+    def device_specs(self, batch=None, height=None, width=None) -> List[tf.TensorSpec]:
+        """A fixed-shape device model's (TFLite's) inputs: the required ones, then
+        the optional ones the task lets a device set (``device_controls``: a
+        style SemGAN's truncation and mixing)."""
+        controls = set(self.device_sample(0, np.random.default_rng(0)))
+        return self.input_specs(batch, height, width) + [
+            spec for spec in self.optional_specs(batch, height, width) if spec.name in controls]
+
+    def device_sample(self, index: int, rng) -> Dict[str, np.ndarray]:
+        """One batch-1 example of the device controls (the task's ``device_controls``)."""
+        return self._controls(index, rng)
 
     def outputs(self, **inputs) -> Dict[str, tf.Tensor]:
         return self._infer(**inputs)
@@ -81,7 +94,8 @@ class DreamGraph(tf.Module):
     renderer's size, then the renderer's ``infer`` (the label map stands in for
     the instance map): the chain ``tfsem.generate --num`` then ``--labels``
     computes through PNG files. Inputs: ``z``, then the renderer's look inputs
-    (its ``z`` renamed ``style_z``)."""
+    (its ``z`` renamed ``style_z``); a style SemGAN's sampling controls
+    (``truncation_psi``, ``mix_z``, ``mix_layer``) go to SemGAN."""
 
     def __init__(self, labels: InferenceGraph, renderer: InferenceGraph):
         super().__init__(name="tfsem_dream")
@@ -89,6 +103,7 @@ class DreamGraph(tf.Module):
         self.renderer_size = renderer.image_size
         self.tf_variables = labels.tf_variables + renderer.tf_variables
         self._renderer_names = renderer.input_names()
+        self._control_names = {spec.name for spec in labels.optional_specs()}
 
     def look_specs(self, batch=None) -> List[tf.TensorSpec]:
         """The renderer's inputs beyond the maps, under their dream names."""
@@ -98,6 +113,13 @@ class DreamGraph(tf.Module):
 
     def input_specs(self, batch=None, height=None, width=None) -> List[tf.TensorSpec]:
         return self.labels.input_specs(batch) + self.look_specs(batch)
+
+    def device_specs(self, batch=None, height=None, width=None) -> List[tf.TensorSpec]:
+        """The TFLite inputs: SemGAN's (with its device controls), then the look."""
+        return self.labels.device_specs(batch) + self.look_specs(batch)
+
+    def device_sample(self, index: int, rng) -> Dict[str, np.ndarray]:
+        return self.labels.device_sample(index, rng)
 
     def tflite_size(self, height=None, width=None, default=None):
         return self.labels.tflite_size(height, width)
@@ -114,8 +136,10 @@ class DreamGraph(tf.Module):
         return inputs
 
     def dream(self, z, **look):
-        """(raw label ids [B,H,W] at SemGAN's size, uint8 photo at the renderer's)."""
-        raw = self.labels.outputs(z=z)["label_map"]
+        """(raw label ids [B,H,W] at SemGAN's size, uint8 photo at the renderer's);
+        ``look`` may hold SemGAN's sampling controls."""
+        controls = {name: look.pop(name) for name in list(look) if name in self._control_names}
+        raw = self.labels.outputs(z=z, **controls)["label_map"]
         return raw, self.renderer.outputs(**self.render_inputs(raw, look))["image"]
 
     def outputs(self, z, **look) -> Dict[str, tf.Tensor]:

@@ -362,14 +362,22 @@ class TaskServing(ServingModule):
                     **{name: (specs, self.render)
                        for name, specs in self.graph.alternate_looks().items()}}
         signatures = {"from_z": (self.graph.input_specs(), self.from_z)}
-        optional = {spec.name for spec in self.graph.optional_specs()}
-        if {"truncation_psi", "mix_z", "mix_layer"} <= optional:
-            signatures["from_seed_styled"] = (
-                list(_SEED) + [tf.TensorSpec([], tf.float32, name="truncation_psi"),
-                               tf.TensorSpec([None], tf.int64, name="mix_seed"),
-                               tf.TensorSpec([], tf.int32, name="mix_layer")],
-                self.from_seed_styled)
-        return signatures
+        return {**signatures, **_styled_signature(self.graph, self.from_seed_styled)}
+
+
+#: ``from_seed_styled``'s inputs beyond the seeds (a style SemGAN's).
+_STYLED = [tf.TensorSpec([], tf.float32, name="truncation_psi"),
+           tf.TensorSpec([None], tf.int64, name="mix_seed"),
+           tf.TensorSpec([], tf.int32, name="mix_layer")]
+
+
+def _styled_signature(labels: InferenceGraph, fn) -> dict:
+    """``from_seed_styled`` (seed, truncation psi, mix seed, mix layer) -> ``fn``
+    when the SemGAN graph ``labels`` takes truncation and style mixing; {}."""
+    optional = {spec.name for spec in labels.optional_specs()}
+    if {"truncation_psi", "mix_z", "mix_layer"} <= optional:
+        return {"from_seed_styled": (list(_SEED) + list(_STYLED), fn)}
+    return {}
 
 
 class DreamServing(ServingModule):
@@ -382,11 +390,21 @@ class DreamServing(ServingModule):
     def input_specs(self):
         return list(_SEED)
 
-    def serve(self, seed):
+    def serve(self, seed, **controls):
         z_dim = int(self.graph.labels.input_specs()[0].shape[-1])
         raw, image = self.graph.dream(latent_for_seeds(seed, z_dim),
-                                      **self.graph.random_look(seed))
+                                      **self.graph.random_look(seed), **controls)
         return {"label_map": raw, "image": image}
+
+    def from_seed_styled(self, seed, truncation_psi, mix_seed, mix_layer):
+        """``serving_default`` with a style SemGAN's truncation and mixing (as
+        ``TaskServing.from_seed_styled``); the renderer's look is the seed's."""
+        z_dim = int(self.graph.labels.input_specs()[0].shape[-1])
+        return self.serve(seed, truncation_psi=truncation_psi,
+                          mix_z=latent_for_seeds(mix_seed, z_dim), mix_layer=mix_layer)
+
+    def extra_signatures(self):
+        return _styled_signature(self.graph.labels, self.from_seed_styled)
 
 
 def inference_graph(model, config=None, clusters: Optional[dict] = None) -> InferenceGraph:
@@ -451,14 +469,14 @@ def calibration_inputs(graph, config=None, count: int = 8, split: str = "train",
     label map standing in for other maps); a photo-to-photo graph reads the
     data's input photos (resized bicubically); other inputs: floats ~ N(0, I)
     from ``seed``, ints = the index."""
-    specs = graph.input_specs(1, height, width)
+    specs = graph.device_specs(1, height, width)
     names = [spec.name for spec in specs]
     rng = np.random.default_rng(seed)
     if names == ["image"]:
         photos = DataPipeline(config.data, split).examples().skip(skip).take(count)
         return [{"image": photo_at_size(ex["input"], (height, width))[None]} for ex in photos]
     if "label_map" not in names:
-        return [sample_input(specs, i, rng) for i in range(count)]
+        return [sample_input(specs, i, rng, graph.device_sample(i, rng)) for i in range(count)]
     space = load_label_space(config.data.label_space)
     pipeline = DataPipeline(config.data, split)
 

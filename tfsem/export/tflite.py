@@ -14,7 +14,10 @@ Each ``.tflite`` is a fixed-shape model (batch 1) of a graph's
   ``label_space.json`` before invoking.
 * SemGAN (the same ``InferenceGraph``): ``z`` -> ``label_map`` int32 +
   ``color`` uint8 (+ the baseline's ``raw_color``); dream (``DreamGraph``):
-  ``z`` (+ ``style_z``, + ``cluster``) -> ``label_map`` + ``image``.
+  ``z`` (+ ``style_z``, + ``cluster``) -> ``label_map`` + ``image``. A style
+  SemGAN also takes ``truncation_psi`` float32 [], ``mix_z`` float32
+  [1, z_dim] and ``mix_layer`` int32 [] (the graph's ``device_specs``; psi 1
+  and ``mix_layer`` = the generator's ``num_ws``: z's own style).
 
 Variants (``VARIANTS``), all builtin ops only (conversion fails rather than
 pulling in Flex ops):
@@ -70,7 +73,7 @@ def tflite_function(graph, height: Optional[int] = None, width: Optional[int] = 
     ``height`` x ``width`` for graphs that take any size (label maps). Traced
     for TFLite's builtin ops (``graph_target("tflite")``)."""
     with graph_target("tflite"):
-        return bind(graph.input_specs(1, height, width), graph.outputs).get_concrete_function()
+        return bind(graph.device_specs(1, height, width), graph.outputs).get_concrete_function()
 
 
 def convert(concrete_fn, variant: str,

@@ -260,6 +260,21 @@ class GANTask(keras.Model):
         """The scores the trainer logs every ``eval_every`` steps ({}: none)."""
         return {}
 
+    def device_controls(self, index: int, rng) -> Dict[str, np.ndarray]:
+        """The optional inputs a fixed-shape device model (TFLite) also takes, as
+        one batch-1 example (TFLite calibration and fidelity inputs; ``index``
+        counts the examples, ``rng`` a numpy Generator); {}: none."""
+        return {}
+
+    def saved_overrides(self, config) -> List[str]:
+        """``--set`` overrides that make the run's ``config`` build this loaded model
+        (a run saved before a default changed); [] when it does."""
+        return []
+
+    def restored(self, checkpoint: str, log=print) -> None:
+        """Called after ``checkpoint`` was restored into this model (hook: what an
+        older checkpoint lacks gets its value here)."""
+
     def load_stage_weights(self, other) -> Dict[str, int]:
         """``train.init_from``: copy another run's weights; counts per part."""
         raise ValueError(f"train.init_from: {type(self).__name__} models cannot start from "

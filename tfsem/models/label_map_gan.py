@@ -86,6 +86,15 @@ class LabelMapGAN(GANTask):
             ``D_R1``): every ``r1_interval``-th D step (the first included) adds
             ``r1_gamma / 2 * |grad_x D(x)|^2`` on the real maps, times
             ``r1_interval``; 0 on the other steps. ``r1_gamma`` 0: off.
+        ema_kimg, ema_rampup: G_ema (StyleGAN2; NVlabs/stylegan2-ada-pytorch
+            ``training_loop.py``): after every training step each weight of
+            ``generator_ema``, a copy of the generator, moves to the
+            generator's by ``w_ema = w + (w_ema - w) * beta`` with ``beta =
+            0.5 ** (batch / (1000 * ema_kimg))`` (its buffers are copied);
+            ``ema_rampup``: the half-life is at most ``ema_rampup`` times the
+            images seen before the step (None: no ramp-up). Samples, scores
+            and exports come from G_ema. ``ema_kimg`` 0: off, samples come
+            from the generator.
     """
 
     G_TERMS = ("G_GAN", "G_MS", "G_PL")
@@ -97,7 +106,8 @@ class LabelMapGAN(GANTask):
                  norm_G="batch", ndf=32, n_layers_D=4, spectral_norm_D=True, minibatch_std=True,
                  gan_mode="hinge", seed=None, mapping_layers=8, mapping_lr_multiplier=0.01,
                  style_conv="modulated", style_mixing=0.9, mode_seeking=0.05, r1_gamma=0.0,
-                 r1_interval=16, pl_weight=0.0, pl_interval=4, noise_inputs=False, **kwargs):
+                 r1_interval=16, pl_weight=0.0, pl_interval=4, noise_inputs=False, ema_kimg=0.0,
+                 ema_rampup=0.05, **kwargs):
         super().__init__(**kwargs)
         image_size = self._checked_image_size(
             num_classes, gan_mode, image_size, 2 ** max(n_upsample, n_layers_D),
@@ -125,6 +135,11 @@ class LabelMapGAN(GANTask):
             raise ValueError("pl_weight: path-length regularisation needs the style generator "
                              f"(block 'style'), not {block!r}")
         self.pl_weight, self.pl_interval = float(pl_weight), int(pl_interval)
+        if ema_kimg < 0 or (ema_rampup is not None and ema_rampup <= 0):
+            raise ValueError(f"need ema_kimg >= 0 and ema_rampup > 0 or None, got {ema_kimg}, "
+                             f"{ema_rampup}")
+        self.ema_kimg = float(ema_kimg)
+        self.ema_rampup = None if ema_rampup is None else float(ema_rampup)
         if block == "style":
             self.generator = StyleLabelMapGenerator(
                 out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
@@ -136,6 +151,12 @@ class LabelMapGAN(GANTask):
             self.generator = LabelMapGenerator(
                 out_channels=self.output_channels, output_size=image_size, z_dim=z_dim, ngf=ngf,
                 n_upsample=n_upsample, block=block, norm=norm_G, name="generator")
+        #: G_ema (``ema_kimg`` > 0): what samples come from; None: the generator
+        self.generator_ema = None
+        if self.ema_kimg:
+            self.generator_ema = type(self.generator).from_config(
+                {**self.generator.get_config(), "name": "generator_ema"})
+            self.generator_ema.trainable = False
         self.discriminator = LabelMapDiscriminator(
             input_size=image_size, ndf=ndf, n_layers=n_layers_D, spectral_norm=spectral_norm_D,
             minibatch_std=minibatch_std, name="discriminator")
@@ -181,8 +202,78 @@ class LabelMapGAN(GANTask):
         if self.built:
             return
         self.generator(tf.zeros([1, self.z_dim]), training=False)
+        if self.generator_ema is not None:
+            self.generator_ema(tf.zeros([1, self.z_dim]), training=False)
+            self.copy_to_ema()
         self.discriminator(tf.zeros([1, *self.image_size, self.output_channels]), training=False)
         self.built = True
+
+    # -- G_ema -------------------------------------------------------------------------
+    @property
+    def sampler(self):
+        """The network samples come from: G_ema when kept, else the generator."""
+        return self.generator if self.generator_ema is None else self.generator_ema
+
+    def inference_variables(self) -> list:
+        return list(self.sampler.variables)
+
+    def copy_to_ema(self) -> None:
+        """G_ema := the generator (at the start, and for checkpoints without G_ema)."""
+        for ema, weight in zip(self.generator_ema.weights, self.generator.weights):
+            ema.assign(weight)
+
+    def ema_beta(self, batch_size):
+        """StyleGAN2-ADA's G_ema decay for a step of ``batch_size`` images (global),
+        taken after the G step (``g_optimizer.iterations`` counts it)."""
+        nimg = tf.constant(self.ema_kimg * 1000.0, tf.float32)
+        if self.ema_rampup is not None:
+            seen = tf.cast(self.g_optimizer.iterations - 1, tf.float32) * batch_size
+            nimg = tf.minimum(nimg, seen * self.ema_rampup)
+        return tf.pow(0.5, batch_size / tf.maximum(nimg, 1e-8))
+
+    def update_ema(self, batch_size) -> None:
+        """One G_ema update (see the class doc) for a step of ``batch_size``
+        images on this replica: in cross-replica context, so every replica's
+        copy gets the same values."""
+        if self.generator_ema is None:
+            return
+
+        def update(strategy, size):
+            size = tf.cast(strategy.reduce("SUM", size, axis=None), tf.float32)
+            beta = self.ema_beta(size)
+            for ema, weight in zip(self.generator_ema.weights, self.generator.weights):
+                value = tf.convert_to_tensor(weight)
+                if weight.trainable:
+                    value = value + (tf.convert_to_tensor(ema) - value) * tf.cast(beta, value.dtype)
+                ema.assign(value)
+
+        context = tf.distribute.get_replica_context()
+        if context is None:
+            update(tf.distribute.get_strategy(), batch_size)
+        else:
+            context.merge_call(update, args=(batch_size,))
+
+    def saved_overrides(self, config) -> list:
+        """A style run from before G_ema: its config now resolves to G_ema, its
+        saved model has none."""
+        kept = config.model.section.resolved_ema_kimg(config.data.batch_size)
+        return [] if kept == self.ema_kimg else [f"model.semgan.ema_kimg={self.ema_kimg}"]
+
+    def restored(self, checkpoint: str, log=print) -> None:
+        """After a checkpoint restore: a checkpoint without G_ema (a run from
+        before G_ema) gives G_ema the generator's weights."""
+        if self.generator_ema is None:
+            return
+        if not any("generator_ema" in name for name, _ in tf.train.list_variables(checkpoint)):
+            self.copy_to_ema()
+            log(f"note: {checkpoint} has no G_ema (a run from before it); samples come "
+                "from its generator")
+
+    def train_step(self, batch):
+        out = super().train_step(batch)
+        label = batch["label"] if isinstance(batch, dict) else batch
+        self.update_ema(tf.shape(label)[0])
+        return out
 
     # -- sampling ----------------------------------------------------------------------
     def latent_for_seeds(self, seeds):
@@ -205,9 +296,9 @@ class LabelMapGAN(GANTask):
             z = z["z"]
         style = {k: v for k, v in style.items() if v is not None}
         if not style:
-            return self.generator(z, training=training)
+            return self.generator(z, training=True) if training else self.sampler(z, training=False)
         self._check_style_controls(sorted(style))
-        return self.generator.styled(z, **style)
+        return self.sampler.styled(z, **style)
 
     def _check_style_controls(self, names) -> None:
         """Truncation and style mixing (``names``, as the caller calls them) need a
@@ -237,6 +328,15 @@ class LabelMapGAN(GANTask):
                       tf.TensorSpec([batch, self.z_dim], tf.float32, name="mix_z"),
                       tf.TensorSpec([], tf.int32, name="mix_layer")]
         return specs
+
+    def device_controls(self, index: int, rng) -> Dict[str, np.ndarray]:
+        """A style generator's TFLite model also takes ``truncation_psi``, ``mix_z``
+        and ``mix_layer`` (psi 1 with ``mix_layer`` = ``num_ws``: z's own style)."""
+        if not self.has_style_controls:
+            return {}
+        return {"truncation_psi": np.array(rng.uniform(0.5, 1.0), np.float32),
+                "mix_z": rng.standard_normal((1, self.z_dim)).astype(np.float32),
+                "mix_layer": np.array(index % (self.sampler.num_ws + 1), np.int32)}
 
     def infer(self, z, truncation_psi=None, mix_z=None, mix_layer=None) -> Dict[str, tf.Tensor]:
         """z -> ``label_map`` (RAW ids int32 [B,H,W], the labelIds PNG values),
@@ -437,4 +537,5 @@ class LabelMapGAN(GANTask):
                 "noise_inputs": self.noise_inputs,
                 "mode_seeking": self.mode_seeking, "r1_gamma": self.r1_gamma,
                 "r1_interval": self.r1_interval, "pl_weight": self.pl_weight,
-                "pl_interval": self.pl_interval}
+                "pl_interval": self.pl_interval, "ema_kimg": self.ema_kimg,
+                "ema_rampup": self.ema_rampup}

@@ -187,6 +187,7 @@ class Trainer:
         latest = restore_latest_good(self.checkpoint, os.path.join(self.run_dir, "checkpoints"),
                                      log=self._print)
         if latest:
+            self.model.restored(latest, log=self._print)
             self.resumed_from = int(self.step.numpy())
             if changes:
                 self._apply_changes(changes)

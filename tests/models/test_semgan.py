@@ -438,3 +438,28 @@ def test_checkpoint_from_before_g_ema_gives_g_ema_the_generator(tmp_path):
     path = tf.train.Checkpoint(model=new).write(str(tmp_path / "new"))
     names = [name for name, _ in tf.train.list_variables(path)]
     assert any("generator_ema" in name for name in names)
+
+
+def test_style_run_saved_before_g_ema_loads_in_any_precision(tmp_path):
+    """A style run from before G_ema (its model.keras has none; its config now
+    resolves to G_ema): loads, samples from its generator, rebuilds in bf16."""
+    from tfsem.config import ExperimentConfig, config_from_dict
+    from tfsem.config.experiment import save_config
+    from tfsem.runs import load_run
+    from tests.test_semgan_cli import semgan_experiment
+
+    experiment = semgan_experiment(name="old_style")
+    experiment["model"]["semgan"]["block"] = "style"
+    config = config_from_dict(ExperimentConfig, experiment)
+    assert config.model.section.resolved_ema_kimg(4) == pytest.approx(4 * 10 / 32)
+    old = SemGAN.from_experiment(config)
+    old = SemGAN(**{**old.get_config(), "ema_kimg": 0.0})
+    old.build_networks()
+    save_config(config, str(tmp_path / "config.json"))
+    old.save(str(tmp_path / "model.keras"))
+    z = old.latent_for_seeds([0, 1])
+    for precision in ("float32", "bfloat16"):
+        loaded_config, model = load_run(str(tmp_path), precision=precision)
+        assert model.generator_ema is None and loaded_config.model.section.ema_kimg == 0
+        np.testing.assert_allclose(model(z).numpy(), old(z).numpy(),
+                                   atol=1e-6 if precision == "float32" else 0.1)

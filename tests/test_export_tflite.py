@@ -43,6 +43,9 @@ def _export(root, variants):
                         "--tflite", variants, "--calibration-examples", "4", "--eval-examples",
                         "2", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    # each report line once, on stdout (absl's root handler does not repeat them)
+    assert "INFO:tfsem" not in result.stderr and "fp32:" in result.stdout
+    assert result.stdout.count("  fp32: ") == 1
     out = root / "models" / "tiny" / "tflite" / "v1"
     example = toy_streets.generate(0, 32, 64, split="val")
     labels = write_png(str(root / "label.png"), example["label"].astype(np.uint8))

@@ -60,13 +60,30 @@ class _StdoutHandler(logging.Handler):
         print(record.getMessage(), file=sys.stdout, flush=True)
 
 
+class _NotTfsem(logging.Filter):
+    """Passes the records of loggers other than ``tfsem`` (a CLI prints those itself)."""
+
+    def filter(self, record):
+        return record.name != "tfsem" and not record.name.startswith("tfsem.")
+
+
 def report_to_stdout() -> None:
     """The libraries report through the ``tfsem`` logger; a CLI shows those
-    reports (INFO and up) on stdout, one line each (idempotent)."""
+    reports (INFO and up) on stdout, one line each (idempotent).
+
+    The root logger gets, where it has no handler yet, the stderr handler
+    ``logging.basicConfig`` would give it, without the ``tfsem`` records:
+    absl's first log call (the TFLite converter's) would otherwise add one
+    that prints every report a second time."""
     logger = logging.getLogger("tfsem")
     if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
         logger.addHandler(_StdoutHandler())
     logger.setLevel(logging.INFO)
+    if not logging.root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
+        handler.addFilter(_NotTfsem())
+        logging.root.addHandler(handler)
 
 
 def add_style_control_arguments(parser) -> None:

@@ -138,6 +138,18 @@ def test_generate_the_pipeline_and_the_exports_give_one_photo(runs, family, tmp_
     assert np.abs(decoded.astype(int) - generated).max() <= 1
     with pytest.raises(tf.errors.InvalidArgumentError, match="multiples of"):
         served["serving_default"](image=tf.zeros([1, 30, 64, 3], tf.uint8))
+    # TF Serving's REST API (a stand-in serving the export) through the client CLI
+    from tests.serving_standin import rest_stand_in
+
+    (tmp_path / "in.png").write_bytes(_png(pipe_input(pipe, inputs[0])))
+    with rest_stand_in(tf.saved_model.load(str(tmp_path / "exp" / "1"))) as url:
+        result = run_module("tfsem.serving", "--url", url, "--model", "tiny", "--image",
+                            str(tmp_path / "in.png"), "--out", str(tmp_path / "served.png"))
+        assert result.returncode == 0, result.stderr[-3000:]
+        wrong = run_module("tfsem.serving", "--url", url, "--model", "tiny", "--labels",
+                           str(tmp_path / "in.png"), "--out", str(tmp_path / "x.png"))
+        assert wrong.returncode == 2 and "pass --image" in wrong.stderr
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "served.png")), decoded)
 
     from ai_edge_litert.interpreter import Interpreter
 

@@ -1,4 +1,4 @@
-"""``python -m tfsem.serving (--url URL | --grpc TARGET) --model NAME (--labels PNG | --num N) --out PATH``.
+"""``python -m tfsem.serving (--url URL | --grpc T) --model NAME (--labels | --image | --num N) --out P``.
 
 Queries a tfsem export served by TF Serving, as the export's signatures
 say (read from the model's metadata, TF Serving's ``GetModelMetadata``):
@@ -9,6 +9,8 @@ say (read from the model's metadata, TF Serving's ``GetModelMetadata``):
   ``latent_for_seeds(--seed)`` (its size from the metadata, the same latent
   as ``tfsem.Pipeline``), pix2pixHD's ``cluster`` is ``--cluster`` (default:
   the seed).
+* photo-to-photo exports: ``--image in.png --out out.png`` (``predict_png``;
+  the photo's height and width must be multiples of the model's factor).
 * SemGAN and dream exports: ``--num N [--seed S] --out DIR`` samples seeds
   S..S+N-1 and writes ``label/sample_<seed>_gtFine_labelIds.png``,
   ``color/sample_<seed>_gtFine_color.png`` (and a dream export's
@@ -22,7 +24,6 @@ say (read from the model's metadata, TF Serving's ``GetModelMetadata``):
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 
 from tfsem import cli
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
     parser.add_argument("--version", type=int, default=None)
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--labels", help="label-to-photo exports: label-id PNG (raw ids)")
+    what.add_argument("--image", help="photo-to-photo exports: the input photo PNG")
     what.add_argument("--num", type=int, help="SemGAN / dream exports: maps to sample")
     parser.add_argument("--instances", default=None, help="instance-id PNG (models with instances)")
     parser.add_argument("--out", required=True, help="output photo PNG (--labels) or folder (--num)")
@@ -52,14 +54,13 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
     from tfsem.inference.files import write_served_samples
-    from tfsem.serving.client import (GrpcClient, RestClient, ServingError, look_inputs,
-                                      png_ids, read_png)
+    from tfsem.serving.client import GrpcClient, RestClient, ServingError, read_png
 
     if args.num is not None and args.num < 1:
         raise ValueError(f"--num must be >= 1, got {args.num}")
     from tfsem.fileio import check_outputs
 
-    check_outputs([(args.out, "the photo")], [args.labels, args.instances])
+    check_outputs([(args.out, "the photo")], [args.labels, args.instances, args.image])
     try:
         if args.url:
             client = RestClient(args.url, args.model, args.version, args.timeout)
@@ -68,32 +69,25 @@ def main(argv=None) -> int:
         # the inputs are read (and checked) before the server is asked anything
         label = read_png(args.labels) if args.labels else None
         instance = read_png(args.instances) if args.instances else None
+        photo = read_png(args.image) if args.image else None
         signatures = client.signatures()
         default = signatures.get("serving_default", {"inputs": {}, "outputs": {}})
         if args.num is not None:
             if "seed" not in default["inputs"]:
                 raise ValueError(f"--num: the served model {args.model} takes "
-                                 f"{sorted(default['inputs'])}, not seeds; pass --labels")
+                                 f"{sorted(default['inputs'])}, not seeds; pass --labels or --image")
             seeds = list(range(args.seed, args.seed + args.num))
             write_served_samples(client.sample(seeds, outputs=sorted(default["outputs"])),
                                  seeds, args.out)
             return 0
         if "seed" in default["inputs"]:
-            raise ValueError(f"--labels: the served model {args.model} samples label maps "
-                             "from seeds; pass --num N")
-        z, cluster = look_inputs(default["inputs"], args.seed, args.cluster)
-        if args.signature == "predict_png":
-            png = client.predict_png([label], None if instance is None else [instance], z,
-                                     cluster)[0]
-        else:
-            from PIL import Image
-
-            image = client.predict(png_ids(label)[None],
-                                   None if instance is None else png_ids(instance)[None], z,
-                                   cluster)[0]
-            buffer = io.BytesIO()
-            Image.fromarray(image).save(buffer, format="PNG")
-            png = buffer.getvalue()
+            raise ValueError(f"--labels/--image: the served model {args.model} samples label "
+                             "maps from seeds; pass --num N")
+        if ("image" in default["inputs"]) != (photo is not None):
+            raise ValueError(f"the served model {args.model} takes {sorted(default['inputs'])}:"
+                             f" pass {'--image' if photo is None else '--labels'}")
+        png = client.translate_png([photo])[0] if photo is not None else client.render_pngs(
+            label, instance, args.seed, args.cluster, args.signature, default["inputs"])
     except (ServingError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -392,6 +392,27 @@ class ServingClient:
         out = self.transport.call("predict_png", {"image_png": list(pngs)}, ["image_png_bytes"])
         return _as_png_list(out["image_png_bytes"], len(pngs))
 
+    def render_pngs(self, label: bytes, instance: Optional[bytes] = None, seed: int = 0,
+                    cluster: Optional[int] = None, signature: str = "predict_png",
+                    declared: Optional[Tensors] = None) -> bytes:
+        """One label-to-photo request from PNG bytes, with the look inputs the
+        served model declares (``look_inputs``; ``declared``: its
+        ``serving_default`` inputs when already read): the photo as PNG bytes.
+        ``signature``: ``predict_png`` sends the PNGs, ``serving_default`` id arrays."""
+        inputs = declared if declared is not None else self.signatures().get(
+            "serving_default", {"inputs": {}})["inputs"]
+        z, cluster = look_inputs(inputs, seed, cluster)
+        if signature == "predict_png":
+            return self.predict_png([label], None if instance is None else [instance], z,
+                                    cluster)[0]
+        from PIL import Image
+
+        image = self.predict(png_ids(label)[None],
+                             None if instance is None else png_ids(instance)[None], z, cluster)[0]
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        return buffer.getvalue()
+
     def sample(self, seeds, outputs=("label_map", "color_png_bytes")) -> Dict[str, object]:
         """SemGAN / dream exports: int seeds [B] -> ``{"label_map": int32 [B,H,W],
         "color_png_bytes": [PNG bytes]}`` (dream: ``outputs=("label_map", "image")``)."""

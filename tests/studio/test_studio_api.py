@@ -240,9 +240,10 @@ def test_dream_truncation_with_a_style_semgan(client, runs):
     assert response.status_code == 400 and "block: style" in response.json()["detail"]
     style = DreamSource(str(save_untrained_run("semgan_style", runs["root"] / "style")),
                         runs["backend"].info)
-    style.pipe.task.generator.w_avg.assign(tf.ones([style.pipe.task.z_dim]))
+    style.pipe.task.sampler.w_avg.assign(tf.ones([style.pipe.task.z_dim]))  # G_ema's
     with TestClient(create_app(runs["backend"], style)) as c:
-        assert c.get("/api/info").json()["dream_truncation"]
+        info = c.get("/api/info").json()
+        assert info["dream_truncation"] and info["dream_style_inputs"] == style.style_inputs > 2
         own, _, _ = _maps(c.post("/api/dream", json={"seed": 3}))
         np.testing.assert_array_equal(own, style.sample(3, truncation=1.0))
         flat = [_maps(c.post("/api/dream", json={"seed": s, "truncation": 0}))[0]
@@ -251,6 +252,18 @@ def test_dream_truncation_with_a_style_semgan(client, runs):
         np.testing.assert_array_equal(flat[0], style.sample(9, truncation=0.0))
         bad = c.post("/api/dream", json={"seed": 3, "truncation": 5})
         assert bad.status_code == 422 and "truncation" in bad.json()["detail"]
+        # style mixing: the style inputs from mix_layer on take mix_seed's style
+        mixed, _, _ = _maps(c.post("/api/dream", json={"seed": 3, "mix_seed": 5, "mix_layer": 2}))
+        np.testing.assert_array_equal(mixed, style.sample(3, mix_seed=5, mix_layer=2))
+        assert not np.array_equal(mixed, own)
+        whole, _, _ = _maps(c.post("/api/dream", json={"seed": 3, "mix_seed": 5, "mix_layer": 0}))
+        np.testing.assert_array_equal(whole, style.sample(5))  # every layer: seed 5's map
+        bad = c.post("/api/dream", json={"seed": 3, "mix_seed": 5, "mix_layer": 99})
+        assert bad.status_code == 400 and "mix-layer" in bad.json()["detail"]
+        bad = c.post("/api/dream", json={"seed": 3, "mix_layer": 1})
+        assert bad.status_code == 400 and "needs --mix-seed" in bad.json()["detail"]
+    response = client.post("/api/dream", json={"seed": 3, "mix_seed": 4})
+    assert response.status_code == 400 and "mix_seed" in response.json()["detail"]
 
 
 def test_saved_model_and_serving_back_ends_render_the_same_photo(runs):

@@ -202,6 +202,16 @@ def test_paint_render_undo_open_dream_download(page, studio, tmp_path):
     truncated = downloaded_label(page, tmp_path, "truncated.png")
     np.testing.assert_array_equal(truncated, studio["dream"].sample(2, truncation=0.0))
     assert page.text_content("#dream-truncation-value") == "0.00"
+    page.fill("#dream-truncation", "1")  # style mixing with seed 5 from layer 2
+    page.fill("#dream-mix-seed", "5")
+    page.fill("#dream-mix-layer", "2")
+    page.click("#dream")
+    page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('mixed with seed 5 from layer 2')")
+    wait_rendered(page)
+    mixed = downloaded_label(page, tmp_path, "mixed.png")
+    np.testing.assert_array_equal(mixed, studio["dream"].sample(2, truncation=1.0, mix_seed=5,
+                                                                mix_layer=2))
     page.check("#tool-brush")
     page.click("#classes li[data-name='car']")
     stroke(page, [(5, 5), (6, 5)])

@@ -133,6 +133,12 @@ class DreamRequest(BaseModel):
     truncation: Optional[float] = Field(
         None, ge=0.0, le=2.0, description="a style SemGAN's truncation psi (1: the seed's own "
                                           "style, 0: the average; /api/info dream_truncation)")
+    mix_seed: Optional[int] = Field(
+        None, ge=0, lt=2**31, description="a style SemGAN's style mixing: the style inputs from "
+                                          "mix_layer on take this seed's style")
+    mix_layer: Optional[int] = Field(
+        None, ge=0, description="the first mixed style input (default: half of them; /api/info "
+                                "dream_style_inputs: how many there are)")
 
 
 class Maps(BaseModel):
@@ -404,7 +410,8 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
     @app.get("/api/info")
     def get_info():
         return {**info.to_json(), "dream": dream is not None,
-                "dream_truncation": dream is not None and dream.has_truncation,
+                "dream_truncation": dream is not None and dream.has_style_controls,
+                "dream_style_inputs": dream.style_inputs if dream is not None else 0,
                 "max_upload_bytes": max_upload_bytes}
 
     @app.post("/api/render", response_class=Response,
@@ -512,11 +519,14 @@ def create_app(backend, dream=None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_B
     def dream_map(request: DreamRequest):
         if dream is None:
             raise HTTPException(404, "no SemGAN given: start the studio with --semgan RUN")
-        if request.truncation is not None and not dream.has_truncation:
-            raise HTTPException(400, "truncation: the dream SemGAN has no style generator "
-                                     "(model.semgan.block: style)")
-        with slot():
-            label = dream.sample(request.seed, truncation=request.truncation)
+        controls = {k: v for k, v in (("truncation", request.truncation),
+                                      ("mix_seed", request.mix_seed),
+                                      ("mix_layer", request.mix_layer)) if v is not None}
+        if controls and not dream.has_style_controls:
+            raise HTTPException(400, f"{', '.join(controls)}: the dream SemGAN has no style "
+                                     "generator (model.semgan.block: style)")
+        with slot(), model_errors():
+            label = dream.sample(request.seed, **controls)
         return _maps_json(label, label, label.shape)
 
     @app.exception_handler(DataError)

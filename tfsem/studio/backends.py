@@ -279,12 +279,22 @@ class DreamSource:
         self._lock = threading.Lock()
 
     @property
-    def has_truncation(self) -> bool:
-        """Whether the SemGAN takes a truncation psi (a style generator)."""
+    def has_style_controls(self) -> bool:
+        """Whether the SemGAN takes truncation and style mixing (a style generator)."""
         return "truncation_psi" in self.pipe.optional_names
 
-    def sample(self, seed: int, truncation: Optional[float] = None) -> np.ndarray:
-        controls = {} if truncation is None else {"truncation": float(truncation)}
+    @property
+    def style_inputs(self) -> int:
+        """How many style inputs (ws) mixing can start from (0: no style generator)."""
+        sampler = getattr(self.model, "sampler", None)
+        return int(getattr(sampler, "num_ws", 0)) if self.has_style_controls else 0
+
+    def sample(self, seed: int, truncation: Optional[float] = None,
+               mix_seed: Optional[int] = None, mix_layer: Optional[int] = None) -> np.ndarray:
+        """SemGAN's map of ``seed`` at the renderer's size; a style generator also
+        takes truncation psi and style mixing (``Pipeline.sample``)."""
+        controls = {k: v for k, v in (("truncation", truncation), ("mix_seed", mix_seed),
+                                      ("mix_layer", mix_layer)) if v is not None}
         with self._lock:
             raw = self.pipe.sample([int(seed)], **controls)["label_map"]
         return resize_map(tf.constant(raw[:1]), self.size)[0].numpy()

@@ -361,9 +361,15 @@ async function dream() {
     const body = { seed: Number($("dream-seed").value) || 0 };
     const truncated = !$("dream-truncation-controls").hidden;
     if (truncated) body.truncation = Number($("dream-truncation").value);
+    const mixSeed = $("dream-mix-seed").value, mixLayer = $("dream-mix-layer").value;
+    const mixed = !$("dream-mix-controls").hidden && mixSeed !== "";
+    if (mixed) body.mix_seed = Number(mixSeed);
+    if (mixed && mixLayer !== "") body.mix_layer = Number(mixLayer);
     setMaps(await (await api("/api/dream", body)).json());
     status(`dreamed map ${$("dream-seed").value}` +
-           (truncated ? ` (truncation ${body.truncation.toFixed(2)})` : ""));
+           (truncated ? ` (truncation ${body.truncation.toFixed(2)})` : "") +
+           (mixed ? ` mixed with seed ${body.mix_seed}` +
+                    (body.mix_layer !== undefined ? ` from layer ${body.mix_layer}` : "") : ""));
   } catch (err) { status(err.message, true); }
 }
 
@@ -470,6 +476,8 @@ async function start() {
   $("tool-object-label").hidden = !Object.keys(info.clusters).length;
   $("dream-controls").hidden = !info.dream;
   $("dream-truncation-controls").hidden = !info.dream_truncation;
+  $("dream-mix-controls").hidden = !info.dream_truncation;
+  if (info.dream_style_inputs) $("dream-mix-layer").max = info.dream_style_inputs;
   $("dream-truncation").addEventListener("input", () => {
     $("dream-truncation-value").textContent = Number($("dream-truncation").value).toFixed(2);
   });

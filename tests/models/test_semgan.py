@@ -463,3 +463,16 @@ def test_style_run_saved_before_g_ema_loads_in_any_precision(tmp_path):
         assert model.generator_ema is None and loaded_config.model.section.ema_kimg == 0
         np.testing.assert_allclose(model(z).numpy(), old(z).numpy(),
                                    atol=1e-6 if precision == "float32" else 0.1)
+    # a run with G_ema: its G_ema (not its G) samples, in any precision
+    new = SemGAN.from_experiment(config)
+    new.build_networks()
+    for w in new.generator.weights:  # G_ema and G differ
+        w.assign(w * 0.5)
+    (tmp_path / "model.keras").unlink()
+    new.save(str(tmp_path / "model.keras"))
+    for precision in ("float32", "bfloat16"):
+        _, model = load_run(str(tmp_path), precision=precision)
+        assert model.generator_ema is not None
+        np.testing.assert_allclose(model(z).numpy(), new(z).numpy(),
+                                   atol=1e-6 if precision == "float32" else 0.1)
+    assert not np.allclose(new(z).numpy(), tf.nn.softmax(new.generator(z)).numpy(), atol=1e-3)

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from tfsem.config import ExperimentConfig, config_from_dict, save_config
@@ -218,3 +219,35 @@ def test_epochs_become_steps_of_the_training_split(tmp_path):
     assert (schedule.total, schedule.decay) == (12, 4)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["train"]["epochs"] == 3 and saved["train"]["steps"] is None
+
+
+@pytest.mark.parametrize("family", ["gaugan", "semgan", "semgan_style", "pix2pix"])
+def test_checkpoints_hold_every_weight(family, tmp_path):
+    """What no optimiser trains (batch-norm statistics, spectral-norm vectors,
+    G_ema) is in the checkpoint too: a resumed run or a run loaded from its
+    checkpoint has every weight it was saved with."""
+    from tfsem.train.build import build_model, compile_model
+    from tfsem.train.rundir import model_checkpoint
+
+    config = config_from_dict(ExperimentConfig, tiny_family_experiment(family))
+
+    def built():
+        model = build_model(config)
+        model.build_networks()
+        compile_model(model, config)
+        return model
+
+    model = built()
+    floats = [v for v in model.weights if "float" in str(v.dtype)]
+    assert any(not v.trainable for v in floats)  # the case this is about
+    for i, v in enumerate(floats):
+        v.assign(tf.fill(v.shape, float(i % 7) + 0.5))
+    path = model_checkpoint(model, g_optimizer=model.g_optimizer,
+                            d_optimizer=model.d_optimizer).write(str(tmp_path / "ckpt"))
+    again = built()
+    model_checkpoint(again, g_optimizer=again.g_optimizer,
+                     d_optimizer=again.d_optimizer).restore(path).expect_partial()
+    saved = {v.path: v.numpy() for v in floats}
+    for v in again.weights:
+        if v.path in saved:
+            np.testing.assert_array_equal(v.numpy(), saved[v.path], err_msg=v.path)

@@ -76,7 +76,9 @@ def load_run(path: str, config_path: Optional[str] = None,
         raise FileNotFoundError(f"{path}: has neither model.keras nor a checkpoint")
     model = registry.family_of(config).build(config)
     model.build_networks()
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    from tfsem.train.rundir import model_checkpoint
+
+    model_checkpoint(model).restore(latest).expect_partial()
     model.restored(latest, log=lambda text: print(text, file=sys.stderr))
     _check_finite(model, latest)
     return config, _attached(config, in_precision(config, model, precision), run_dir)

@@ -260,11 +260,12 @@ class LabelMapGAN(GANTask):
         return [] if kept == self.ema_kimg else [f"model.semgan.ema_kimg={self.ema_kimg}"]
 
     def restored(self, checkpoint: str, log=print) -> None:
-        """After a checkpoint restore: a checkpoint without G_ema (a run from
-        before G_ema) gives G_ema the generator's weights."""
+        """After a checkpoint restore: a checkpoint without the whole G_ema (a run
+        from before G_ema) gives G_ema the generator's weights."""
         if self.generator_ema is None:
             return
-        if not any("generator_ema" in name for name, _ in tf.train.list_variables(checkpoint)):
+        held = sum("generator_ema" in name for name, _ in tf.train.list_variables(checkpoint))
+        if held < len(self.generator_ema.weights):
             self.copy_to_ema()
             log(f"note: {checkpoint} has no G_ema (a run from before it); samples come "
                 "from its generator")

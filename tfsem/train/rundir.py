@@ -158,6 +158,22 @@ def remove_temp_checkpoints(ckpt_dir: str) -> List[str]:
     return removed
 
 
+class _AllWeights(tf.Module):
+    """Every weight of a model by its path. Checkpoints reach a Keras 3 model's
+    weights through its optimisers, which miss what no optimiser trains: the
+    batch-norm statistics, the spectral-norm vectors, G_ema; this holds them all."""
+
+    def __init__(self, model):
+        super().__init__(name="weights")
+        self.by_path = {v.path: v.value for v in model.weights}
+
+
+def model_checkpoint(model, **others) -> tf.train.Checkpoint:
+    """The checkpoint of ``model`` (every weight, ``_AllWeights``) and ``others``
+    (optimisers, the step): what the trainer writes and ``load_run`` reads."""
+    return tf.train.Checkpoint(model=model, weights=_AllWeights(model), **others)
+
+
 def restore_latest_good(checkpoint: tf.train.Checkpoint, ckpt_dir: str,
                         log=print) -> Optional[str]:
     """Restores the newest checkpoint of ``ckpt_dir`` that reads back whole

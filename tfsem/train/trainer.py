@@ -47,7 +47,7 @@ from tfsem.train.build import build_model, compile_model
 from tfsem.train.scores import periodic_scorer
 from tfsem.train.rundir import (RunDirLock, config_changes, foreign_entries,
                                 remove_temp_checkpoints, remove_temp_models,
-                                restore_latest_good)
+                                model_checkpoint, restore_latest_good)
 
 __all__ = ["NonFiniteLossError", "Trainer", "make_strategy", "run_dir_for"]
 
@@ -176,8 +176,8 @@ class Trainer:
             self.model = build_model(config)
             compile_model(self.model, config, vgg_loss=vgg_loss, num_examples=self.num_examples)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.checkpoint = tf.train.Checkpoint(
-            model=self.model, g_optimizer=self.model.g_optimizer,
+        self.checkpoint = model_checkpoint(
+            self.model, g_optimizer=self.model.g_optimizer,
             d_optimizer=self.model.d_optimizer, step=self.step)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.ckpt_dir, max_to_keep=config.train.keep_checkpoints)

@@ -260,6 +260,12 @@ class GANTask(keras.Model):
         """The scores the trainer logs every ``eval_every`` steps ({}: none)."""
         return {}
 
+    @property
+    def style_inputs(self) -> int:
+        """How many style inputs (ws) style mixing can start from (0: the task
+        takes no style mixing)."""
+        return 0
+
     def device_controls(self, index: int, rng) -> Dict[str, np.ndarray]:
         """The optional inputs a fixed-shape device model (TFLite) also takes, as
         one batch-1 example (TFLite calibration and fidelity inputs; ``index``

@@ -330,6 +330,10 @@ class LabelMapGAN(GANTask):
                       tf.TensorSpec([], tf.int32, name="mix_layer")]
         return specs
 
+    @property
+    def style_inputs(self) -> int:
+        return self.sampler.num_ws if self.has_style_controls else 0
+
     def device_controls(self, index: int, rng) -> Dict[str, np.ndarray]:
         """A style generator's TFLite model also takes ``truncation_psi``, ``mix_z``
         and ``mix_layer`` (psi 1 with ``mix_layer`` = ``num_ws``: z's own style)."""

@@ -286,8 +286,7 @@ class DreamSource:
     @property
     def style_inputs(self) -> int:
         """How many style inputs (ws) mixing can start from (0: no style generator)."""
-        sampler = getattr(self.model, "sampler", None)
-        return int(getattr(sampler, "num_ws", 0)) if self.has_style_controls else 0
+        return int(self.model.style_inputs) if self.has_style_controls else 0
 
     def sample(self, seed: int, truncation: Optional[float] = None,
                mix_seed: Optional[int] = None, mix_layer: Optional[int] = None) -> np.ndarray:

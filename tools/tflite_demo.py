@@ -127,19 +127,19 @@ def run(model_path, labels, out, instances=None, label_space=None, threads=None,
     if "cluster" in details:  # pix2pixHD with instance features: the appearance cluster
         inputs["cluster"] = np.array([cluster], np.int32)
     if "z" in details:
-        z_dim = details["z"]["shape"][-1]
-        inputs["z"] = np.random.default_rng(seed).standard_normal((1, z_dim)).astype(np.float32)
+        inputs["z"] = _latent(seed, int(details["z"]["shape"][-1]))
     return _timed(runner, inputs, repeats, out)
+
+
+def _latent(seed: int, z_dim: int) -> np.ndarray:
+    """z ~ N(0, I) [1, z_dim] from ``seed`` (numpy's generator)."""
+    return np.random.default_rng(seed).standard_normal((1, z_dim)).astype(np.float32)
 
 
 def _latent_inputs(details, seed, z, truncation, mix_seed, mix_layer, cluster) -> dict:
     """A SemGAN or dream model's inputs: z (``--z`` or from ``seed``), a style
     SemGAN's controls (defaults: psi 1, unmixed), a dream renderer's look."""
     z_dim = int(details["z"]["shape"][-1])
-
-    def latent(s):
-        return np.random.default_rng(s).standard_normal((1, z_dim)).astype(np.float32)
-
     if z is not None:
         try:
             z = np.asarray(np.load(z), np.float32).reshape(1, -1)
@@ -147,7 +147,7 @@ def _latent_inputs(details, seed, z, truncation, mix_seed, mix_layer, cluster) -
             raise DemoError(f"{z}: not a .npy latent ({err})") from None
         if z.shape[1] != z_dim:
             raise DemoError(f"--z: the model takes z of {z_dim} values, the file has {z.shape[1]}")
-    inputs = {"z": latent(seed) if z is None else z}
+    inputs = {"z": _latent(seed, z_dim) if z is None else z}
     styled = {"truncation_psi", "mix_z", "mix_layer"} <= set(details)
     if not styled and (truncation is not None or mix_seed is not None or mix_layer is not None):
         raise DemoError("--truncation / --mix-seed / --mix-layer: this model has no style "
@@ -156,7 +156,7 @@ def _latent_inputs(details, seed, z, truncation, mix_seed, mix_layer, cluster) -
         raise DemoError("--mix-layer needs --mix-seed (whose style the layers take)")
     if styled:  # mixing z with itself is no mixing
         inputs["truncation_psi"] = np.array(1.0 if truncation is None else truncation, np.float32)
-        inputs["mix_z"] = inputs["z"] if mix_seed is None else latent(mix_seed)
+        inputs["mix_z"] = inputs["z"] if mix_seed is None else _latent(mix_seed, z_dim)
         inputs["mix_layer"] = np.array(-1 if mix_layer is None else mix_layer, np.int32)
     if "style_z" in details:  # a dream renderer with a style encoder
         shape = details["style_z"]["shape"]

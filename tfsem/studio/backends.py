@@ -286,16 +286,15 @@ class DreamSource:
     @property
     def style_inputs(self) -> int:
         """How many style inputs (ws) mixing can start from (0: no style generator)."""
-        return int(self.model.style_inputs) if self.has_style_controls else 0
+        return int(self.model.style_inputs)
 
     def sample(self, seed: int, truncation: Optional[float] = None,
                mix_seed: Optional[int] = None, mix_layer: Optional[int] = None) -> np.ndarray:
         """SemGAN's map of ``seed`` at the renderer's size; a style generator also
         takes truncation psi and style mixing (``Pipeline.sample``)."""
-        controls = {k: v for k, v in (("truncation", truncation), ("mix_seed", mix_seed),
-                                      ("mix_layer", mix_layer)) if v is not None}
         with self._lock:
-            raw = self.pipe.sample([int(seed)], **controls)["label_map"]
+            raw = self.pipe.sample([int(seed)], truncation=truncation, mix_seed=mix_seed,
+                                   mix_layer=mix_layer)["label_map"]
         return resize_map(tf.constant(raw[:1]), self.size)[0].numpy()
 
 

@@ -123,3 +123,62 @@ def test_linear_decay_is_the_official_staircase(rule, niter, niter_decay, per_ep
                                                     epochs), rtol=1e-5, atol=1e-12)
     clone = LinearDecay.from_config(schedule.get_config())
     assert float(clone(per_epoch * niter)) == pytest.approx(got[per_epoch * niter])
+
+
+@pytest.mark.parametrize("kind", ["pytorch", "keras"])
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_gated_step_is_a_step_or_none(kind, replicas):
+    """apply_gated (StyleGAN2's lazy regularisation steps): where the gate is
+    false the weights, moments and count stay; where true it is the optimiser's
+    step; also on two replicas (a step in tf.cond would be refused there)."""
+    from tfsem.optimizers import make_adam
+
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < replicas:
+        pytest.skip("needs two logical CPUs (tests/conftest.py configures them)")
+    # ReductionToOneDevice: collective all-reduces of strategies made by other tests in
+    # this process can share instance keys with this one's
+    strategy = (tf.distribute.MirroredStrategy(
+        [d.name for d in devices[:2]], cross_device_ops=tf.distribute.ReductionToOneDevice())
+        if replicas > 1 else tf.distribute.get_strategy())
+    rng = np.random.default_rng(2)
+    w0 = rng.normal(size=(3, 4)).astype(np.float32)
+    grads = [rng.normal(size=(3, 4)).astype(np.float32) for _ in range(6)]
+    gates = [True, False, False, True, False, True]
+    with strategy.scope():
+        var = keras.Variable(w0)
+        counter = tf.Variable(0, dtype=tf.int64, trainable=False,
+                              aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        gated = make_adam(kind, 1e-2, 0.0, 0.99)
+        gated.build([var])
+    pattern = tf.constant(gates)
+
+    @tf.function
+    def step(g):
+        def fn():  # the gradient made in the replica (its all-reduce needs one per replica)
+            grad = tf.identity(g) * tf.cast(strategy.num_replicas_in_sync, tf.float32) ** -1
+            gated.apply_gated([grad], [var], lambda: tf.gather(pattern, counter))
+            counter.assign_add(1)
+        strategy.run(fn)
+
+    reference_var = keras.Variable(w0)
+    reference = make_adam(kind, 1e-2, 0.0, 0.99)
+    for g, on in zip(grads, gates):
+        step(tf.constant(g))
+        if on:
+            reference.apply_gradients([(tf.constant(g), reference_var)])
+    values = [v.numpy() for v in var.value.values] if replicas > 1 else [var.numpy()]
+    for value in values:
+        np.testing.assert_allclose(value, reference_var.numpy(), rtol=1e-5, atol=1e-6)
+    assert int(gated.iterations.numpy()) == sum(gates) == int(reference.iterations.numpy())
+    for a, b in zip(gated.variables, reference.variables):  # the moments too
+        np.testing.assert_allclose(np.asarray(a.numpy()), np.asarray(b.numpy()), rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_lazy_adam_settings_are_stylegan2_adas():
+    from tfsem.optimizers import lazy_adam_settings
+
+    lr, beta_1, beta_2 = lazy_adam_settings(0.0025, 0.0, 0.99, 16 / 17)
+    assert (lr, beta_1, beta_2) == pytest.approx((0.0025 * 16 / 17, 0.0, 0.99 ** (16 / 17)))
+    assert lazy_adam_settings(1e-4, 0.5, 0.9, 1.0) == (1e-4, 0.5, 0.9)

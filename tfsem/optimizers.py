@@ -16,6 +16,12 @@ which is Keras' formula (epsilon added to sqrt(v) before the bias correction's
 scale, as Keras and TF1 do). Same variables (names, slots), so checkpoints
 written with ``keras.optimizers.Adam`` resume; AMSGrad, sparse gradients and
 non-float32 variables fall back to Keras' update.
+
+``apply_gated`` takes a step only where a condition holds (StyleGAN2's lazy
+regularisation steps, every 4th or 16th iteration): an optimiser step inside
+``tf.cond`` is refused under ``tf.distribute`` (its gradient all-reduce is a
+``merge_call``, not allowed in control flow), so the step always runs and
+keeps the old weights, moments and count where the condition is false.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-__all__ = ["ADAM_KINDS", "FusedAdam", "TorchAdam", "make_adam"]
+__all__ = ["ADAM_KINDS", "FusedAdam", "TorchAdam", "lazy_adam_settings", "make_adam"]
 
 #: ``pytorch``: :class:`TorchAdam`; ``keras``: :class:`FusedAdam`.
 ADAM_KINDS = ("pytorch", "keras")
@@ -37,8 +43,37 @@ class FusedAdam(keras.optimizers.Adam):
 
     def __init__(self, *args, name="adam", **kwargs):
         super().__init__(*args, name=name, **kwargs)
+        self._gate = None  # set by apply_gated while it applies
+
+    def apply_gated(self, grads, variables, active) -> None:
+        """One step on ``variables`` where ``active()`` is true, none where it is
+        false: weights, moments and ``iterations`` keep their values (the
+        gradients are still all-reduced, so every replica calls this).
+        ``active``: a callable returning a scalar bool tensor from variables
+        (it is read again where each variable is updated)."""
+        self._gate = active
+        try:
+            self.apply(grads, variables)
+        finally:
+            self._gate = None
+        skipped = 1 - tf.cast(active(), self.iterations.dtype)
+        self.iterations.assign_sub(skipped)  # apply() counted the step
 
     def update_step(self, gradient, variable, learning_rate):
+        if self._gate is None:
+            return self.adam_step(gradient, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        state = [variable, self._momentums[index], self._velocities[index]]
+        if self.amsgrad:
+            state.append(self._velocity_hats[index])
+        old = [tf.identity(tf.convert_to_tensor(v)) for v in state]  # read before the step
+        self.adam_step(gradient, variable, learning_rate)
+        active = self._gate()
+        for v, value in zip(state, old):
+            v.assign(tf.where(active, tf.convert_to_tensor(v), value))
+
+    def adam_step(self, gradient, variable, learning_rate):
+        """The update of one variable (``update_step`` without the gate)."""
         if (self.amsgrad or isinstance(gradient, tf.IndexedSlices)
                 or variable.dtype != tf.float32 or not hasattr(variable, "handle")):
             return super().update_step(gradient, variable, learning_rate)
@@ -92,7 +127,7 @@ class TorchAdam(FusedAdam):
             return it + 1
         return tf.where(it >= self.restart_step, it - self.restart_step, it) + 1
 
-    def update_step(self, gradient, variable, learning_rate):
+    def adam_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
         if self.restart_step >= 0:
@@ -133,3 +168,12 @@ def make_adam(kind: str, learning_rate, beta_1: float, beta_2: float):
         raise ValueError(f"adam kind must be one of {ADAM_KINDS}, got {kind!r}")
     cls = TorchAdam if kind == "pytorch" else FusedAdam
     return cls(learning_rate, beta_1=beta_1, beta_2=beta_2)
+
+
+def lazy_adam_settings(learning_rate: float, beta_1: float, beta_2: float, ratio: float):
+    """StyleGAN2's Adam for a network with lazy regularisation every ``k``
+    iterations (``ratio = k / (k + 1)``; NVlabs/stylegan2-ada-pytorch
+    ``training_loop.py``): the learning rate times ``ratio``, the betas to
+    the power ``ratio``, so that the k + 1 steps of k iterations move as k
+    steps would. ``ratio`` 1: the settings unchanged."""
+    return learning_rate * ratio, beta_1 ** ratio, beta_2 ** ratio

@@ -100,9 +100,9 @@ def test_temperature_schedule():
     model = tiny(tau_start=1.0, tau_end=0.25, tau_anneal_steps=10)
     model.compile(g_optimizer=keras.optimizers.SGD(0.0), d_optimizer=keras.optimizers.SGD(0.0))
     assert float(model.tau()) == pytest.approx(1.0)
-    model.g_optimizer.iterations.assign(5)
+    model.train_iterations.assign(5)
     assert float(model.tau()) == pytest.approx(0.5)
-    model.g_optimizer.iterations.assign(100)
+    model.train_iterations.assign(100)
     assert float(model.tau()) == pytest.approx(0.25)
 
 
@@ -259,6 +259,8 @@ def test_style_conv_is_stylegan2s(style_conv):
 
 def test_style_block_defaults_to_stylegan2s_objective():
     from tfsem import registry
+    from tfsem.optimizers import FusedAdam, TorchAdam
+    from tfsem.train.build import compile_model
     from tfsem.config import ExperimentConfig, config_from_dict
     from tests.testing import tiny_family_experiment
 
@@ -279,6 +281,14 @@ def test_style_block_defaults_to_stylegan2s_objective():
             assert getattr(model, name) == pytest.approx(value), (case, name)
         opt = config.optimizer
         assert (opt.g_lr, opt.d_lr, opt.beta_1, opt.beta_2) == adam, case
+        # the optimisers built: torch's Adam with ADA's lazy ratio on D for the style block
+        compile_model(model, config)
+        ratio = 16 / 17 if case == "semgan_style" else 1.0
+        d = model.d_optimizer
+        assert type(d) is (TorchAdam if case == "semgan_style" else FusedAdam), case
+        assert (float(d.learning_rate), d.beta_2) == pytest.approx(
+            (adam[1] * ratio, adam[3] ** ratio)), case
+        assert float(model.g_optimizer.learning_rate) == pytest.approx(adam[0]), case
     # what a config says wins
     experiment = tiny_family_experiment("semgan_style")
     experiment["model"]["semgan"].update(gan_mode="hinge", spectral_norm_D=True, r1_gamma=0)
@@ -289,57 +299,156 @@ def test_style_block_defaults_to_stylegan2s_objective():
     assert (config.optimizer.g_lr, config.optimizer.d_lr) == (1e-3, 0.0025)
 
 
-def test_lazy_r1_every_interval_d_steps():
-    model = SemGAN(num_classes=4, image_size=(16, 16), z_dim=8, ngf=4, n_upsample=2, ndf=4,
-                   n_layers_D=2, spectral_norm_D=False, gan_mode="original", r1_gamma=2.0,
-                   r1_interval=3, seed=0)
-    model.build_networks()
-    model.compile()
+def _regularised_pair(**kwargs):
+    """A model with ``kwargs`` (a lazy regulariser) and the same model without it
+    (same weights, seeds and Adam), to replay the lazy step by hand."""
+    from tfsem.optimizers import make_adam
+
+    base = dict(num_classes=4, image_size=(16, 16), z_dim=8, ngf=4, n_upsample=2, ndf=4,
+                n_layers_D=2, spectral_norm_D=False, gan_mode="original", real_smoothing=0.0,
+                seed=0)
+    lazy = SemGAN(**base, **kwargs)
+    plain = SemGAN(**base, **{k: (0.0 if k in ("r1_gamma", "pl_weight") else v)
+                              for k, v in kwargs.items()})
+    for model in (lazy, plain):
+        model.build_networks()
+        model.compile(g_optimizer=make_adam("pytorch", 1e-2, 0.0, 0.99),
+                      d_optimizer=make_adam("pytorch", 1e-2, 0.0, 0.99))
+    for a, b in zip(plain.weights, lazy.weights):
+        a.assign(b)
+    return lazy, plain
+
+
+def _zero_filled(grads, variables):
+    """As torch's ``(logits * 0 + penalty).mean()`` in StyleGAN2-ADA's reg phases:
+    every parameter gets a gradient, zero where the penalty does not reach it
+    (so Adam's second moments decay there too)."""
+    return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+
+
+def _assert_same(a_vars, b_vars):
+    for a, b in zip(a_vars, b_vars):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_lazy_r1_is_its_own_d_step_every_interval_iterations():
+    """StyleGAN2-ADA's Dreg: after D's main step, every r1_interval-th iteration, a
+    separate Adam step on gamma / 2 * interval * |grad D(real)|^2 (the same real
+    maps), replayed by hand on a model without R1."""
+    lazy, plain = _regularised_pair(r1_gamma=2.0, r1_interval=3)
     real = tf.one_hot(tf.random.stateless_uniform([2, 16, 16], [0, 1], 0, 4, tf.int32), 4)
-    penalty = model.r1_penalty(real).numpy()
+    penalty = lazy.r1_penalty(real).numpy()
     assert penalty.shape == (2,) and (penalty > 0).all()
     # the penalty is |grad D|^2: D's change along the gradient's direction, by finite
     # differences (the minibatch-std channel couples the examples: move both)
     with tf.GradientTape() as tape:
         tape.watch(real)
-        total = tf.reduce_sum(model.discriminator(real, training=True))
+        total = tf.reduce_sum(lazy.discriminator(real, training=True))
     g = tape.gradient(total, real)
     eps = 1e-2
     direction = g / tf.norm(g)
-    change = (tf.reduce_sum(model.discriminator(real + eps * direction, training=True)) -
-              tf.reduce_sum(model.discriminator(real - eps * direction, training=True))) / (2 * eps)
+    change = (tf.reduce_sum(lazy.discriminator(real + eps * direction, training=True)) -
+              tf.reduce_sum(lazy.discriminator(real - eps * direction, training=True))) / (2 * eps)
     np.testing.assert_allclose(float(change) ** 2, penalty.sum(), rtol=2e-2)
-    for it in range(4):  # D steps 0 and 3 regularise, weighted by gamma / 2 * interval
-        model.d_optimizer.iterations.assign(it)
-        term = model.r1_term(real, training=True).numpy()
-        np.testing.assert_allclose(term, penalty * 3.0 if it % 3 == 0 else 0.0, rtol=1e-4)
-    # in the traced step (second-order gradients through the lazy branch)
-    model.d_optimizer.iterations.assign(0)
-    out = tf.function(model.train_step)({"label": tf.argmax(real, -1, output_type=tf.int32)})
-    assert float(out["D_R1"]) > 0 and np.isfinite(float(out["D_loss"]))
+    batch = {"label": tf.argmax(real, -1, output_type=tf.int32)}
+    phases = tf.function(lazy.discriminator_phases)
+    plain_phases = tf.function(plain.discriminator_phases)
+    d_vars = plain.discriminator.trainable_variables
+
+    @tf.function
+    def by_hand(real):
+        with tf.GradientTape() as tape:
+            want = plain.r1_penalty(real, training=True) * 3.0  # gamma / 2 * interval
+            loss = tf.reduce_mean(want)
+        plain.d_optimizer.apply(_zero_filled(tape.gradient(loss, d_vars), d_vars), d_vars)
+        return want
+
+    for it in range(4):  # iterations 0 and 3 regularise
+        for model in (lazy, plain):
+            model.train_iterations.assign(it)
+        terms = phases(batch)
+        plain_phases(batch)  # Dmain
+        if it % 3 == 0:
+            want = by_hand(real)
+            np.testing.assert_allclose(terms["D_R1"].numpy(), want.numpy(), rtol=1e-4)
+        else:
+            assert not terms["D_R1"].numpy().any()
+        _assert_same(lazy.discriminator.weights, plain.discriminator.weights)
+    assert int(lazy.d_optimizer.iterations.numpy()) == 4 + 2
 
 
-def test_path_length_regularisation_every_interval_g_steps():
-    model = SemGAN(num_classes=4, image_size=(16, 16), z_dim=8, ngf=4, n_upsample=2, ndf=4,
-                   n_layers_D=2, block="style", mapping_layers=2, spectral_norm_D=False,
-                   gan_mode="original", pl_weight=2.0, pl_interval=2, seed=0)
-    model.build_networks()
-    model.compile()
+def test_lazy_path_length_is_its_own_g_step_every_interval_iterations():
+    """StyleGAN2-ADA's Greg: after G's main step, every pl_interval-th iteration, a
+    separate Adam step on pl_weight * interval * the path-length penalty of new
+    latents, replayed by hand on a model without it."""
+    lazy, plain = _regularised_pair(block="style", mapping_layers=2, pl_weight=2.0,
+                                    pl_interval=2)
     z = tf.random.stateless_normal([4, 8], seed=[1, 2])
     # the penalty: (|J^T y| - a)^2 with a the running mean moved 1% toward the lengths
-    penalty = model.path_length_penalty(z, update=False).numpy()
+    penalty = lazy.path_length_penalty(z, update=False).numpy()
     assert penalty.shape == (2,) and np.isfinite(penalty).all() and penalty.max() > 0
-    assert float(model.pl_mean) == 0.0
-    for it in range(3):  # G steps 0 and 2 regularise
-        model.g_optimizer.iterations.assign(it)
-        assert bool(model.path_length_term(z, training=True).numpy().any()) == (it % 2 == 0)
-    mean = float(model.pl_mean)
-    assert mean > 0  # moved 1% toward the lengths by each regularised step
-    model.g_optimizer.iterations.assign(0)
-    out = tf.function(model.train_step)({"label": tf.zeros([4, 16, 16], tf.int32)})
-    assert float(out["G_PL"]) > 0 and float(model.pl_mean) != mean
+    assert float(lazy.pl_mean) == 0.0
+    plain.path_length_penalty(z, update=False)  # the same draws of the noise y
+    batch = {"label": tf.zeros([4, 16, 16], tf.int32)}
+    phases = tf.function(lazy.generator_phases)
+    plain_phases = tf.function(plain.generator_phases)
+    g_vars = plain.generator_variables
+
+    @tf.function
+    def by_hand():
+        with tf.GradientTape() as tape:
+            penalty = plain.path_length_penalty(plain.random_latent(4))
+            want = tf.zeros([4]) + tf.reduce_mean(penalty) * 2.0 * 2.0  # weight * interval
+            loss = tf.reduce_mean(want)
+        plain.g_optimizer.apply(_zero_filled(tape.gradient(loss, g_vars), g_vars), g_vars)
+        return want
+
+    for it in range(3):  # iterations 0 and 2 regularise
+        for model in (lazy, plain):
+            model.train_iterations.assign(it)
+        terms = phases(batch)
+        plain_phases(batch)  # Gmain
+        if it % 2 == 0:
+            want = by_hand()
+            np.testing.assert_allclose(terms["G_PL"].numpy(), want.numpy(), rtol=1e-4)
+            assert float(terms["G_PL"][0]) > 0
+        else:  # the phase's latents are drawn every iteration (as ADA's all_gen_z)
+            plain.random_latent(4)
+            assert not terms["G_PL"].numpy().any()
+        _assert_same(lazy.generator.weights, plain.generator.weights)
+        assert float(lazy.pl_mean) == pytest.approx(float(plain.pl_mean), rel=1e-5)
+    assert float(lazy.pl_mean) > 0 and int(lazy.g_optimizer.iterations.numpy()) == 3 + 2
     with pytest.raises(ValueError, match="needs the style generator"):
         SemGAN(num_classes=4, image_size=(16, 16), pl_weight=1.0)
+
+
+def test_stylegan2_iteration_order_and_adam():
+    """The style block's iteration: G's phases, then D's (StyleGAN2-ADA), each lazy
+    step counted; its Adam is torch's with ADA's lazy ratios; a Keras optimiser is
+    refused for a lazy regulariser."""
+    from tfsem.optimizers import TorchAdam
+
+    model = SemGAN(num_classes=4, image_size=(16, 16), z_dim=8, ngf=4, n_upsample=2, ndf=4,
+                   n_layers_D=2, block="style", mapping_layers=2, spectral_norm_D=False,
+                   gan_mode="original", r1_gamma=1.0, r1_interval=4, pl_weight=1.0,
+                   pl_interval=2, seed=0)
+    assert model.stylegan2_order and model.optimizer_ratios() == (2 / 3, 4 / 5)
+    model.build_networks()
+    model.compile()
+    d = model.d_optimizer
+    assert type(d) is TorchAdam and d.epsilon == 1e-8
+    assert (float(d.learning_rate), d.beta_2) == pytest.approx((0.0025 * 4 / 5, 0.99 ** 0.8))
+    step = tf.function(model.train_step)
+    for _ in range(5):
+        out = step({"label": tf.zeros([4, 16, 16], tf.int32)})
+    assert int(model.train_iterations.numpy()) == 5
+    assert int(model.g_optimizer.iterations.numpy()) == 5 + 3  # Greg at 0, 2, 4
+    assert int(model.d_optimizer.iterations.numpy()) == 5 + 2  # Dreg at 0, 4
+    assert float(out["D_R1"]) > 0 and np.isfinite(float(out["G_loss"]))
+    assert not tiny().stylegan2_order and tiny().optimizer_ratios() == (1.0, 1.0)
+    with pytest.raises(TypeError, match="lazy regularisation"):
+        SemGAN(num_classes=4, image_size=(16, 16), r1_gamma=1.0).compile(
+            d_optimizer=keras.optimizers.Adam())
 
 
 def _style_ema_model(**overrides):
@@ -361,13 +470,13 @@ def test_g_ema_follows_stylegan2_ada_and_samples_come_from_it():
     for a, b in zip(ema.weights, g.weights):  # G_ema starts as the generator
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not ema.trainable_weights
-    # beta = 0.5 ** (batch / min(1000 ema_kimg, seen * rampup)), taken after the G step
-    for iterations, seen in ((1, 0), (2, 4), (4, 12), (100, 396)):
-        model.g_optimizer.iterations.assign(iterations)
+    # beta = 0.5 ** (batch / min(1000 ema_kimg, seen * rampup)), seen before the iteration
+    for iterations, seen in ((0, 0), (1, 4), (3, 12), (99, 396)):
+        model.train_iterations.assign(iterations)
         nimg = min(10.0, seen * 0.5)
         expected = 0.5 ** (4 / nimg) if nimg else 0.0
         assert float(model.ema_beta(4.0)) == pytest.approx(expected, abs=1e-7)
-    model.g_optimizer.iterations.assign(0)
+    model.train_iterations.assign(0)
     step = tf.function(model.train_step)
     batch = {"label": tf.zeros([4, 16, 16], tf.int32)}
     step(batch)  # the first step: beta 0, G_ema = G
@@ -394,13 +503,14 @@ def test_g_ema_follows_stylegan2_ada_and_samples_come_from_it():
 
 def test_g_ema_under_mirrored_strategy_matches_one_device(tmp_path):
     """Two replicas (two logical CPUs) update G_ema in cross-replica context: every
-    replica's copy holds the same values, the global batch's."""
+    replica's copy holds the same values, the global batch's; the lazy
+    regularisation steps keep the replicas equal."""
     devices = tf.config.list_logical_devices("CPU")
     if len(devices) < 2:
         pytest.skip("needs two logical CPUs (tests/conftest.py configures them)")
     strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
-    with strategy.scope():
-        model = _style_ema_model()
+    with strategy.scope():  # with both lazy regularisers (gated steps on two replicas)
+        model = _style_ema_model(r1_gamma=0.5, r1_interval=2, pl_weight=1.0, pl_interval=2)
     batch = {"label": tf.zeros([4, 16, 16], tf.int32)}
     dataset = strategy.experimental_distribute_dataset(
         tf.data.Dataset.from_tensors(batch).unbatch().batch(4).repeat())
@@ -412,14 +522,19 @@ def test_g_ema_under_mirrored_strategy_matches_one_device(tmp_path):
 
     for _ in range(3):
         step(next(it))
-    assert int(model.g_optimizer.iterations.numpy()) == 3
+    assert int(model.train_iterations.numpy()) == 3
+    # the regularisation steps of iterations 0 and 2
+    assert int(model.g_optimizer.iterations.numpy()) == int(model.d_optimizer.iterations.numpy()) == 5
+    for w in model.discriminator.weights:
+        values = [v.numpy() for v in w.value.values]
+        np.testing.assert_array_equal(values[0], values[1])
     for ema in model.generator_ema.weights:
         values = [v.numpy() for v in ema.value.values]  # one copy per replica
         assert len(values) == 2
         for other in values[1:]:
             np.testing.assert_array_equal(values[0], other)
-    # three steps of a global batch of 4: beta(4 images) of the third step, as one device
-    assert float(model.ema_beta(4.0)) == pytest.approx(0.5 ** (4 / min(10.0, 8 * 0.5)))
+    # three iterations of a global batch of 4 seen: the next one's beta, as one device
+    assert float(model.ema_beta(4.0)) == pytest.approx(0.5 ** (4 / min(10.0, 12 * 0.5)))
 
 
 def test_checkpoint_from_before_g_ema_gives_g_ema_the_generator(tmp_path):
@@ -447,6 +562,22 @@ def test_checkpoint_from_before_g_ema_gives_g_ema_the_generator(tmp_path):
     assert not notes
     for a, b in zip(again.generator_ema.weights, new.generator_ema.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_checkpoint_without_the_iteration_count_counts_g_steps(tmp_path):
+    """A checkpoint from before ``train_iterations``: its generator's steps (one per
+    iteration then) become the count, so the lazy schedule and G_ema go on."""
+    from tfsem.train.rundir import _AllWeights
+
+    old = _style_ema_model()
+    old.g_optimizer.iterations.assign(12)
+    path = tf.train.Checkpoint(weights=_AllWeights(old), g_optimizer=old.g_optimizer).write(
+        str(tmp_path / "old"))
+    new = _style_ema_model()
+    tf.train.Checkpoint(weights=_AllWeights(new), g_optimizer=new.g_optimizer).restore(
+        path).expect_partial()
+    new.restored(path, log=lambda _: None)
+    assert int(new.train_iterations.numpy()) == 12
 
 
 def test_style_run_saved_before_g_ema_loads_in_any_precision(tmp_path):

@@ -313,6 +313,16 @@ class GANTask(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in self.G_TERMS + self.D_TERMS + ("G_loss", "D_loss")}
 
+    def optimizer_ratios(self) -> Tuple[float, float]:
+        """(G, D) factors of StyleGAN2's lazy regularisation for the optimisers
+        (``tfsem.optimizers.lazy_adam_settings``); 1: none (every family but
+        SemGAN's lazy R1 / path length)."""
+        return 1.0, 1.0
+
+    def adam_kind(self, family_kind: str) -> str:
+        """The Adam (``tfsem.optimizers.make_adam`` kind) of this task: the family's."""
+        return family_kind
+
     def _compile_optimizers(self, g_optimizer, d_optimizer):
         self.build_networks()
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer

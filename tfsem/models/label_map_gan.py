@@ -33,7 +33,7 @@ from tfsem.models.base import GANTask, latent_for_seeds
 from tfsem.networks.label_map_discriminator import LabelMapDiscriminator
 from tfsem.networks.label_map_generator import LabelMapGenerator
 from tfsem.networks.style_generator import StyleLabelMapGenerator
-from tfsem.optimizers import FusedAdam
+from tfsem.optimizers import FusedAdam, lazy_adam_settings, make_adam
 
 __all__ = ["LabelMapGAN", "latent_for_seeds", "mode_seeking_loss"]
 
@@ -77,15 +77,18 @@ class LabelMapGAN(GANTask):
             are formed within each replica's batch. 0: off (the term is 0). The
             default 0.05 was chosen by measurement on toy_streets (docs/models/semgan.md).
         pl_weight, pl_interval: StyleGAN2's path-length regularisation of a
-            style generator (term ``G_PL``; 0: off): every ``pl_interval``-th G
-            step, on half the batch, ``(|J_w^T y| - a)^2 * pl_weight *
-            pl_interval`` with ``y`` Gaussian noise over the output logits
-            scaled by 1/sqrt(H W), ``J_w`` their Jacobian in the ws and ``a``
-            the running mean of the lengths (decay 0.01).
+            style generator (term ``G_PL``; 0: off): on half the batch,
+            ``(|J_w^T y| - a)^2 * pl_weight`` with ``y`` Gaussian noise over
+            the output logits scaled by 1/sqrt(H W), ``J_w`` their Jacobian in
+            the ws and ``a`` the running mean of the lengths (decay 0.01);
+            scheduled as R1 (``pl_interval`` k > 1: StyleGAN2-ADA's ``Greg``
+            phase every k-th iteration, weighted by k).
         r1_gamma, r1_interval: StyleGAN2's lazy R1 regularisation of D (term
-            ``D_R1``): every ``r1_interval``-th D step (the first included) adds
-            ``r1_gamma / 2 * |grad_x D(x)|^2`` on the real maps, times
-            ``r1_interval``; 0 on the other steps. ``r1_gamma`` 0: off.
+            ``D_R1``): ``r1_gamma / 2 * |grad_x D(x)|^2`` on the real maps.
+            ``r1_interval`` 1: added to D's loss every iteration; k > 1: its own
+            D step (StyleGAN2-ADA's ``Dreg`` phase, after ``Dmain``) every k-th
+            iteration (the first included), weighted by k; 0 on the others.
+            ``r1_gamma`` 0: off.
         ema_kimg, ema_rampup: G_ema (StyleGAN2; NVlabs/stylegan2-ada-pytorch
             ``training_loop.py``): after every training step each weight of
             ``generator_ema``, a copy of the generator, moves to the
@@ -95,6 +98,14 @@ class LabelMapGAN(GANTask):
             images seen before the step (None: no ramp-up). Samples, scores
             and exports come from G_ema. ``ema_kimg`` 0: off, samples come
             from the generator.
+
+    A training iteration (``train_step``) is StyleGAN2-ADA's for the style
+    block: G (``Gmain``), its lazy regularisation (``Greg``), then D
+    (``Dmain``), D's (``Dreg``), each phase with its own latents, then G_ema;
+    for the conv and resnet blocks D's phases come first (DCGAN's order). A
+    lazy regularisation step is a separate optimiser step (Adam shared with
+    the main phase: build it with ``optimizer_ratios``). ``train_iterations``
+    counts the iterations (it is in checkpoints, not in ``model.keras``).
     """
 
     G_TERMS = ("G_GAN", "G_MS", "G_PL")
@@ -166,6 +177,11 @@ class LabelMapGAN(GANTask):
         self.pl_mean = self.add_weight(shape=(), initializer="zeros", trainable=False,
                                        name="pl_mean", aggregation="mean") \
             if block == "style" else None
+        #: training iterations done (a tf.Variable: checkpoints hold it, model.keras
+        #: files do not, so files from before it still load)
+        self.train_iterations = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="train_iterations",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self._init_tracking()
 
     # -- subclass interface --------------------------------------------------------
@@ -223,11 +239,11 @@ class LabelMapGAN(GANTask):
             ema.assign(weight)
 
     def ema_beta(self, batch_size):
-        """StyleGAN2-ADA's G_ema decay for a step of ``batch_size`` images (global),
-        taken after the G step (``g_optimizer.iterations`` counts it)."""
+        """StyleGAN2-ADA's G_ema decay for an iteration of ``batch_size`` images
+        (global), ``train_iterations`` iterations having come before it."""
         nimg = tf.constant(self.ema_kimg * 1000.0, tf.float32)
         if self.ema_rampup is not None:
-            seen = tf.cast(self.g_optimizer.iterations - 1, tf.float32) * batch_size
+            seen = tf.cast(self.train_iterations, tf.float32) * batch_size
             nimg = tf.minimum(nimg, seen * self.ema_rampup)
         return tf.pow(0.5, batch_size / tf.maximum(nimg, 1e-8))
 
@@ -260,21 +276,124 @@ class LabelMapGAN(GANTask):
         return [] if kept == self.ema_kimg else [f"model.semgan.ema_kimg={self.ema_kimg}"]
 
     def restored(self, checkpoint: str, log=print) -> None:
-        """After a checkpoint restore: a checkpoint without the whole G_ema (a run
-        from before G_ema) gives G_ema the generator's weights."""
+        """After a checkpoint restore: a checkpoint from before ``train_iterations``
+        counts its generator steps as iterations; one without the whole G_ema (a
+        run from before G_ema) gives G_ema the generator's weights."""
+        names = [name for name, _ in tf.train.list_variables(checkpoint)]
+        if not any("train_iterations" in name for name in names) and hasattr(self, "g_optimizer"):
+            self.train_iterations.assign(tf.cast(self.g_optimizer.iterations, tf.int64))
         if self.generator_ema is None:
             return
-        held = sum("generator_ema" in name for name, _ in tf.train.list_variables(checkpoint))
+        held = sum("generator_ema" in name for name in names)
         if held < len(self.generator_ema.weights):
             self.copy_to_ema()
             log(f"note: {checkpoint} has no G_ema (a run from before it); samples come "
                 "from its generator")
 
+    # -- training ------------------------------------------------------------------------
+    @property
+    def stylegan2_order(self) -> bool:
+        """Whether an iteration runs G's phases before D's (StyleGAN2-ADA's
+        ``training_loop.py``: the style block) or after (DCGAN's: conv, resnet)."""
+        return self.block == "style"
+
+    def optimizer_ratios(self):
+        """(G, D): ``k / (k + 1)`` for a network with a lazy regularisation every
+        ``k > 1`` iterations (its Adam: ``tfsem.optimizers.lazy_adam_settings``), else 1."""
+        def ratio(weight, interval):
+            return interval / (interval + 1.0) if weight and interval > 1 else 1.0
+        return ratio(self.pl_weight, self.pl_interval), ratio(self.r1_gamma, self.r1_interval)
+
+    def adam_kind(self, family_kind: str) -> str:
+        """StyleGAN2's ``torch.optim.Adam`` for the style block, else the family's."""
+        return "pytorch" if self.block == "style" else family_kind
+
     def train_step(self, batch):
-        out = super().train_step(batch)
+        """One iteration (see the class doc): the phases, G_ema, the count."""
         label = batch["label"] if isinstance(batch, dict) else batch
+        if self.stylegan2_order:
+            g_terms = self.generator_phases(batch)
+            d_terms = self.discriminator_phases(batch)
+        else:
+            d_terms = self.discriminator_phases(batch)
+            g_terms = self.generator_phases(batch)
         self.update_ema(tf.shape(label)[0])
-        return out
+        self.train_iterations.assign_add(1)
+        return self._track_step(g_terms, d_terms)
+
+    def generator_phases(self, batch) -> Dict[str, tf.Tensor]:
+        """``Gmain`` (G_GAN, G_MS and an every-iteration G_PL), then ``Greg`` (a
+        lazy G_PL, its own step, on new latents)."""
+        with tf.GradientTape() as tape:
+            terms = self.compute_losses(batch, training=True, parts=("generator",))
+            loss = self._mean(terms.values())
+        g_vars = self.generator_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, g_vars), g_vars))
+        if self.pl_weight and self.pl_interval > 1:
+            label = batch["label"] if isinstance(batch, dict) else batch
+            z = self.random_latent(tf.shape(label)[0])
+
+            def loss():  # pl_mean moves after the step's cond (its update is a merge_call)
+                penalty, mean = self.path_lengths(z)
+                term = tf.zeros(tf.shape(z)[:1], tf.float32) + tf.reduce_mean(penalty) * (
+                    self.pl_weight * self.pl_interval)
+                return term, [mean]
+
+            terms["G_PL"] = self.lazy_step(self.g_optimizer, g_vars, self.pl_interval, loss,
+                                           tf.shape(z)[:1], state=[self.pl_mean])
+        return terms
+
+    def discriminator_phases(self, batch) -> Dict[str, tf.Tensor]:
+        """``Dmain`` (D_fake, D_real and an every-iteration D_R1), then ``Dreg`` (a
+        lazy D_R1, its own step, on the same real maps)."""
+        real = self.real_maps(batch, training=True)
+        with tf.GradientTape() as tape:
+            terms = self.discriminator_terms(real, training=True)
+            loss = self._mean(terms.values())
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
+        if self.r1_gamma and self.r1_interval > 1:
+            weight = self.r1_gamma / 2.0 * self.r1_interval
+            terms["D_R1"] = self.lazy_step(
+                self.d_optimizer, d_vars, self.r1_interval,
+                lambda: (self.r1_penalty(real, training=True) * weight, []), tf.shape(real)[:1])
+        return terms
+
+    def lazy_step(self, optimizer, variables, interval, loss, size, state=()):
+        """StyleGAN2's lazy regularisation phase: on every ``interval``-th iteration
+        (the first included) one ``optimizer`` step on ``loss()``'s per-example
+        term [B]; on the others no step. Returns the term [B] (0 off its
+        iterations). ``loss()`` returns (term, new values of the ``state``
+        variables), assigned on the active iterations only.
+
+        The gradients come from a ``tf.cond``; the step is
+        ``FusedAdam.apply_gated`` and the assignments follow the cond (a step
+        or an aggregated assignment in control flow is refused under
+        tf.distribute). Every variable gets a gradient, zero where the term
+        does not reach it, as torch's ``(logits * 0 + penalty)`` in
+        StyleGAN2-ADA's phases (Adam's second moments decay there too)."""
+        def active():
+            return tf.equal(tf.math.floormod(self.train_iterations, interval), 0)
+
+        def run():
+            with tf.GradientTape() as tape:
+                term, values = loss()
+                term = tf.cast(term, tf.float32)
+                total = tf.nn.compute_average_loss(term)
+            grads = tape.gradient(total, variables)
+            return [term] + [tf.zeros_like(v) if g is None else tf.cast(g, v.dtype)
+                             for g, v in zip(grads, variables)] + list(values)
+
+        def skip():
+            return [tf.zeros(size, tf.float32)] + [tf.zeros_like(v) for v in variables] + [
+                tf.convert_to_tensor(var) for var in state]
+
+        out = tf.cond(active(), run, skip)
+        n = len(variables)
+        optimizer.apply_gated(out[1:1 + n], variables, active)
+        for var, value in zip(state, out[1 + n:]):
+            var.assign(value)
+        return out[0]
 
     # -- sampling ----------------------------------------------------------------------
     def latent_for_seeds(self, seeds):
@@ -437,32 +556,55 @@ class LabelMapGAN(GANTask):
     # -- losses --------------------------------------------------------------------------
     def compute_losses(self, batch, training=False,
                        parts: Sequence[str] = ("generator", "discriminator")) -> Dict[str, tf.Tensor]:
-        """Per-example terms [B]: D_real, D_fake (discriminator), G_GAN and G_MS
-        (generator; G_MS is 0 with ``mode_seeking`` 0)."""
-        label = batch["label"] if isinstance(batch, dict) else batch
-        z = self.random_latent(tf.shape(label)[0])
-        raw = self.generator(z, training=training)
-        fake = self.fake_input(raw, training=training)
+        """Per-example terms [B] of the main phases, each part on its own latents:
+        D_real, D_fake, D_R1 (discriminator) and G_GAN, G_MS, G_PL (generator);
+        G_MS is 0 with ``mode_seeking`` 0, D_R1 and G_PL are 0 unless training
+        with interval 1 (lazy ones are their own steps: ``train_step``)."""
         terms: Dict[str, tf.Tensor] = {}
         if "discriminator" in parts:
-            real = tf.cast(self.real_maps(batch, training=training), fake.dtype)
-            # Separate passes: with minibatch_std a batch must not mix real and fake.
-            pred_fake = self.discriminator(tf.stop_gradient(fake), training=training)
-            pred_real = self.discriminator(real, training=training)
-            terms["D_fake"] = L.gan_loss([pred_fake], False, True, self.gan_mode)
-            terms["D_real"] = L.gan_loss([pred_real], True, True, self.gan_mode)
-            terms["D_R1"] = self.r1_term(real, training)
+            terms.update(self.discriminator_terms(self.real_maps(batch, training=training),
+                                                  training))
         if "generator" in parts:
+            label = batch["label"] if isinstance(batch, dict) else batch
+            z = self.random_latent(tf.shape(label)[0])
+            fake = self.fake_input(self.generator(z, training=training), training=training)
             terms["G_GAN"] = L.gan_loss([self.discriminator(fake, training=training)], True,
                                         False, self.gan_mode)
+            zeros = tf.zeros_like(terms["G_GAN"])
             terms["G_MS"] = (mode_seeking_loss(fake, z) * self.mode_seeking if self.mode_seeking
-                             else tf.zeros_like(terms["G_GAN"]))
-            terms["G_PL"] = self.path_length_term(z, training)
+                             else zeros)
+            every_step = training and self.pl_weight and self.pl_interval == 1
+            terms["G_PL"] = self.path_length_loss(z) if every_step else zeros
+        return terms
+
+    def discriminator_terms(self, real, training=False) -> Dict[str, tf.Tensor]:
+        """D_fake (on new latents), D_real and an every-iteration D_R1 [B] for the
+        real maps ``real`` (what D sees of them)."""
+        z = self.random_latent(tf.shape(real)[0])
+        fake = tf.stop_gradient(self.fake_input(self.generator(z, training=training),
+                                                training=training))
+        real = tf.cast(real, fake.dtype)
+        # Separate passes: with minibatch_std a batch must not mix real and fake.
+        pred_fake = self.discriminator(fake, training=training)
+        pred_real = self.discriminator(real, training=training)
+        terms = {"D_fake": L.gan_loss([pred_fake], False, True, self.gan_mode),
+                 "D_real": L.gan_loss([pred_real], True, True, self.gan_mode)}
+        every_step = training and self.r1_gamma and self.r1_interval == 1
+        terms["D_R1"] = (self.r1_penalty(real, training) * (self.r1_gamma / 2.0) if every_step
+                         else tf.zeros_like(terms["D_real"]))
         return terms
 
     def path_length_penalty(self, z, update=True):
         """StyleGAN2's path-length penalty per example [B // 2] for latents ``z``
         (the first half of them), moving ``pl_mean`` when ``update``."""
+        penalty, mean = self.path_lengths(z)
+        if update:
+            self.pl_mean.assign(mean)
+        return penalty
+
+    def path_lengths(self, z):
+        """(the path-length penalty [B // 2] of ``z``'s first half, the running mean
+        ``pl_mean`` moved 1% toward their lengths)."""
         g = self.generator
         z = z[:tf.maximum(tf.shape(z)[0] // 2, 1)]
         ws = g.broadcast(g.map(z, training=True, update_w_avg=False))
@@ -475,22 +617,13 @@ class LabelMapGAN(GANTask):
         grads = tf.cast(tape.gradient(total, ws), tf.float32)
         lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), 2), 1))
         mean = self.pl_mean + (tf.reduce_mean(lengths) - self.pl_mean) * 0.01
-        if update:
-            self.pl_mean.assign(tf.stop_gradient(mean))
-        return tf.square(lengths - mean)
+        return tf.square(lengths - mean), tf.stop_gradient(mean)
 
-    def path_length_term(self, z, training=False):
-        """``G_PL`` [B]: the lazy path-length term of this G step (see the class
-        doc), spread over the batch's examples; 0 off its steps."""
-        zeros = tf.zeros(tf.shape(z)[:1], tf.float32)
-        if not self.pl_weight or not training:
-            return zeros
-
-        def term():
-            penalty = self.path_length_penalty(z) * (self.pl_weight * self.pl_interval)
-            return zeros + tf.reduce_mean(penalty)  # the mean over the half batch, per example
-
-        return self._lazy("g_optimizer", self.pl_interval, term, zeros)
+    def path_length_loss(self, z):
+        """``G_PL`` [B] for latents ``z``: the mean path-length penalty of their
+        first half times ``pl_weight``, on every example (moves ``pl_mean``)."""
+        return tf.zeros(tf.shape(z)[:1], tf.float32) + \
+            tf.reduce_mean(self.path_length_penalty(z)) * self.pl_weight
 
     def r1_penalty(self, real, training=True):
         """|grad_x sum D(x)|^2 per example [B] at the real maps ``real`` (R1,
@@ -503,31 +636,30 @@ class LabelMapGAN(GANTask):
         grads = tf.cast(tape.gradient(total, real), tf.float32)
         return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
 
-    def _lazy(self, optimizer, interval, term, zeros):
-        """StyleGAN2's lazy regularisation: ``term()`` on every ``interval``-th step
-        of ``optimizer`` (the first included), ``zeros`` on the others."""
-        step = getattr(self, optimizer).iterations if hasattr(self, optimizer) else 0
-        return tf.cond(tf.equal(tf.math.floormod(step, interval), 0), term, lambda: zeros)
-
-    def r1_term(self, real, training=False):
-        """``D_R1`` [B]: the lazy R1 term of this D step (see the class doc)."""
-        zeros = tf.zeros(tf.shape(real)[:1], tf.float32)
-        if not self.r1_gamma or not training:
-            return zeros
-        weight = self.r1_gamma / 2.0 * self.r1_interval
-        return self._lazy("d_optimizer", self.r1_interval,
-                          lambda: self.r1_penalty(real, training) * weight, zeros)
-
-    # -- training ---------------------------------------------------------------------------
+    # -- compiling -----------------------------------------------------------------------
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
-        """Sets the two optimisers; default Adam(2e-4, 0.5, 0.999) each (DCGAN).
+        """Sets the two optimisers; default Adam(2e-4, 0.5, 0.999) each (DCGAN),
+        StyleGAN2's (``torch.optim.Adam`` 0.0025, betas 0 and 0.99) for the
+        style block, either with ``optimizer_ratios`` applied.
 
         Call inside ``strategy.scope()`` when distributing. ``vgg_loss`` is
         accepted for a uniform interface and ignored (no perceptual loss here).
         """
         super().compile(**kwargs)
-        self._compile_optimizers(g_optimizer or FusedAdam(2e-4, beta_1=0.5),
-                                 d_optimizer or FusedAdam(2e-4, beta_1=0.5))
+        lr, beta_1, beta_2 = (0.0025, 0.0, 0.99) if self.block == "style" else (2e-4, 0.5, 0.999)
+        kind = self.adam_kind("keras")
+        g_ratio, d_ratio = self.optimizer_ratios()
+        g_optimizer = g_optimizer or make_adam(kind, *lazy_adam_settings(lr, beta_1, beta_2,
+                                                                         g_ratio))
+        d_optimizer = d_optimizer or make_adam(kind, *lazy_adam_settings(lr, beta_1, beta_2,
+                                                                         d_ratio))
+        for name, optimizer, ratio in (("g_optimizer", g_optimizer, g_ratio),
+                                       ("d_optimizer", d_optimizer, d_ratio)):
+            if ratio != 1.0 and not isinstance(optimizer, FusedAdam):
+                raise TypeError(f"{name}: lazy regularisation (r1_interval / pl_interval > 1) "
+                                "takes its own steps with tfsem.optimizers.FusedAdam or "
+                                f"TorchAdam (apply_gated); got {type(optimizer).__name__}")
+        self._compile_optimizers(g_optimizer, d_optimizer)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

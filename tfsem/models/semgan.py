@@ -101,8 +101,7 @@ class SemGAN(LabelMapGAN):
 
     def tau(self):
         """The Gumbel temperature at the current generator step."""
-        step = tf.cast(self.g_optimizer.iterations, tf.float32) if hasattr(
-            self, "g_optimizer") else tf.constant(0.0)
+        step = tf.cast(self.train_iterations, tf.float32)
         frac = tf.minimum(step / float(max(self.tau_anneal_steps, 1)), 1.0)
         return self.tau_start * (self.tau_end / self.tau_start) ** frac
 

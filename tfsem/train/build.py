@@ -9,7 +9,7 @@ import keras
 
 from tfsem import registry
 from tfsem.config import ExperimentConfig
-from tfsem.optimizers import make_adam
+from tfsem.optimizers import lazy_adam_settings, make_adam
 
 __all__ = ["LR_DECAY_RULES", "LinearDecay", "build_model", "compile_model"]
 
@@ -81,8 +81,13 @@ def compile_model(model, config: ExperimentConfig, vgg_loss=None,
     def rate(lr):
         return LinearDecay(lr, total, decay, per_epoch, family.lr_decay) if decay else lr
 
-    model.compile(
-        g_optimizer=make_adam(family.adam, rate(opt.g_lr), opt.beta_1, opt.beta_2),
-        d_optimizer=make_adam(family.adam, rate(opt.d_lr), opt.beta_1, opt.beta_2),
-        vgg_loss=vgg_loss)
+    kind = model.adam_kind(family.adam)
+
+    def adam(lr, ratio):  # ratio: StyleGAN2's lazy regularisation (GANTask.optimizer_ratios)
+        lr, beta_1, beta_2 = lazy_adam_settings(lr, opt.beta_1, opt.beta_2, ratio)
+        return make_adam(kind, rate(lr), beta_1, beta_2)
+
+    g_ratio, d_ratio = model.optimizer_ratios()
+    model.compile(g_optimizer=adam(opt.g_lr, g_ratio), d_optimizer=adam(opt.d_lr, d_ratio),
+                  vgg_loss=vgg_loss)
     return model

@@ -326,9 +326,43 @@ def _zero_filled(grads, variables):
     return [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
 
 
-def _assert_same(a_vars, b_vars):
-    for a, b in zip(a_vars, b_vars):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+def _replay_lazy_phase(lazy, plain, network, term, interval, iterations, batch, penalty,
+                       skipped=lambda: None):
+    """``iterations`` iterations of ``network``'s phases ("generator" /
+    "discriminator") of both models; on every ``interval``-th, ``plain`` gets
+    the lazy step by hand (an Adam step on the mean of ``penalty()``) and
+    ``lazy``'s ``term`` must be that penalty; after each, both networks' weights
+    must agree. ``skipped()`` runs on ``plain`` on the other iterations."""
+    phases = tf.function(getattr(lazy, f"{network}_phases"))
+    plain_phases = tf.function(getattr(plain, f"{network}_phases"))
+    variables = (plain.generator_variables if network == "generator"
+                 else plain.discriminator.trainable_variables)
+    optimizer = getattr(plain, f"{network[0]}_optimizer")
+
+    @tf.function
+    def by_hand():
+        with tf.GradientTape() as tape:
+            want = penalty()
+            loss = tf.reduce_mean(want)
+        optimizer.apply(_zero_filled(tape.gradient(loss, variables), variables), variables)
+        return want
+
+    for it in range(iterations):
+        for model in (lazy, plain):
+            model.train_iterations.assign(it)
+        terms = phases(batch)
+        plain_phases(batch)  # the main phase
+        if it % interval == 0:
+            want = by_hand()
+            np.testing.assert_allclose(terms[term].numpy(), want.numpy(), rtol=1e-4)
+            assert float(terms[term][0]) > 0
+        else:
+            skipped()
+            assert not terms[term].numpy().any()
+        for a, b in zip(getattr(lazy, network).weights, getattr(plain, network).weights):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+        if network == "generator":
+            assert float(lazy.pl_mean) == pytest.approx(float(plain.pl_mean), rel=1e-5)
 
 
 def test_lazy_r1_is_its_own_d_step_every_interval_iterations():
@@ -351,29 +385,8 @@ def test_lazy_r1_is_its_own_d_step_every_interval_iterations():
               tf.reduce_sum(lazy.discriminator(real - eps * direction, training=True))) / (2 * eps)
     np.testing.assert_allclose(float(change) ** 2, penalty.sum(), rtol=2e-2)
     batch = {"label": tf.argmax(real, -1, output_type=tf.int32)}
-    phases = tf.function(lazy.discriminator_phases)
-    plain_phases = tf.function(plain.discriminator_phases)
-    d_vars = plain.discriminator.trainable_variables
-
-    @tf.function
-    def by_hand(real):
-        with tf.GradientTape() as tape:
-            want = plain.r1_penalty(real, training=True) * 3.0  # gamma / 2 * interval
-            loss = tf.reduce_mean(want)
-        plain.d_optimizer.apply(_zero_filled(tape.gradient(loss, d_vars), d_vars), d_vars)
-        return want
-
-    for it in range(4):  # iterations 0 and 3 regularise
-        for model in (lazy, plain):
-            model.train_iterations.assign(it)
-        terms = phases(batch)
-        plain_phases(batch)  # Dmain
-        if it % 3 == 0:
-            want = by_hand(real)
-            np.testing.assert_allclose(terms["D_R1"].numpy(), want.numpy(), rtol=1e-4)
-        else:
-            assert not terms["D_R1"].numpy().any()
-        _assert_same(lazy.discriminator.weights, plain.discriminator.weights)
+    _replay_lazy_phase(lazy, plain, "discriminator", "D_R1", 3, 4, batch,
+                       lambda: plain.r1_penalty(real, training=True) * 3.0)  # gamma/2 * k
     assert int(lazy.d_optimizer.iterations.numpy()) == 4 + 2
 
 
@@ -390,33 +403,14 @@ def test_lazy_path_length_is_its_own_g_step_every_interval_iterations():
     assert float(lazy.pl_mean) == 0.0
     plain.path_length_penalty(z, update=False)  # the same draws of the noise y
     batch = {"label": tf.zeros([4, 16, 16], tf.int32)}
-    phases = tf.function(lazy.generator_phases)
-    plain_phases = tf.function(plain.generator_phases)
-    g_vars = plain.generator_variables
 
-    @tf.function
-    def by_hand():
-        with tf.GradientTape() as tape:
-            penalty = plain.path_length_penalty(plain.random_latent(4))
-            want = tf.zeros([4]) + tf.reduce_mean(penalty) * 2.0 * 2.0  # weight * interval
-            loss = tf.reduce_mean(want)
-        plain.g_optimizer.apply(_zero_filled(tape.gradient(loss, g_vars), g_vars), g_vars)
-        return want
+    def replayed():  # weight * interval on every example
+        return tf.zeros([4]) + tf.reduce_mean(
+            plain.path_length_penalty(plain.random_latent(4))) * 2.0 * 2.0
 
-    for it in range(3):  # iterations 0 and 2 regularise
-        for model in (lazy, plain):
-            model.train_iterations.assign(it)
-        terms = phases(batch)
-        plain_phases(batch)  # Gmain
-        if it % 2 == 0:
-            want = by_hand()
-            np.testing.assert_allclose(terms["G_PL"].numpy(), want.numpy(), rtol=1e-4)
-            assert float(terms["G_PL"][0]) > 0
-        else:  # the phase's latents are drawn every iteration (as ADA's all_gen_z)
-            plain.random_latent(4)
-            assert not terms["G_PL"].numpy().any()
-        _assert_same(lazy.generator.weights, plain.generator.weights)
-        assert float(lazy.pl_mean) == pytest.approx(float(plain.pl_mean), rel=1e-5)
+    # the phase's latents are drawn every iteration (as ADA's all_gen_z)
+    _replay_lazy_phase(lazy, plain, "generator", "G_PL", 2, 3, batch, replayed,
+                       skipped=lambda: plain.random_latent(4))
     assert float(lazy.pl_mean) > 0 and int(lazy.g_optimizer.iterations.numpy()) == 3 + 2
     with pytest.raises(ValueError, match="needs the style generator"):
         SemGAN(num_classes=4, image_size=(16, 16), pl_weight=1.0)

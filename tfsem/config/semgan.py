@@ -74,12 +74,15 @@ class SemGANConfig:
         None, "weight gamma of the R1 penalty gamma/2 |grad D(real)|^2 (0: off); null: 0, "
               "except for block style: StyleGAN2-ADA's rule 0.0002 * H * W / batch")
     r1_interval: int = doc_field(
-        16, "lazy regularisation: R1 every this many D steps, weighted by it (StyleGAN2: 16)")
+        16, "lazy regularisation: R1 every this many iterations as its own D step, weighted by "
+            "it, D's Adam scaled by interval / (interval + 1) (StyleGAN2-ADA: 16); 1: in every "
+            "D step")
     pl_weight: float = doc_field(
         0.0, "StyleGAN2's path-length regularisation of the style generator (StyleGAN2: 2; "
-             "0: off)")
+             "0: off, the default here: measured on three seeds in docs/models/semgan.md)")
     pl_interval: int = doc_field(
-        4, "path-length regularisation every this many G steps, weighted by it (StyleGAN2: 4)")
+        4, "path-length regularisation every this many iterations as its own G step, weighted "
+           "by it, G's Adam scaled as R1's (StyleGAN2-ADA: 4); 1: in every G step")
     ema_kimg: Optional[float] = doc_field(
         None, "half-life, in thousands of training images, of G_ema, the moving average of "
               "the generator's weights that samples come from (StyleGAN2); 0: off, samples come "

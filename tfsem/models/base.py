@@ -1,8 +1,8 @@
 """What the GAN tasks share, and the contract every front end relies on.
 
 :class:`GANTask` (every family): the two optimisers, loss-term trackers, a
-D-then-G ``train_step`` (SemGAN's; the label-to-photo families override it
-with their official loop), ``test_step`` and the replica-aware loss
+D-then-G ``train_step`` (a new family's default; every family here overrides
+it with its official loop), ``test_step`` and the replica-aware loss
 reduction; and the two contracts:
 
 * **inference**: ``inference_specs()`` (the named inputs, declared once),

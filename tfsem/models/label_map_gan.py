@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsem import losses as L
+from tfsem.config.semgan import STYLEGAN2_ADAM
 from tfsem.data.preprocess import uint8_image
 from tfsem.data.visualize import image_to_uint8, label_to_rgb, make_grid
 from tfsem.metrics import label_maps as M
@@ -36,6 +37,9 @@ from tfsem.networks.style_generator import StyleLabelMapGenerator
 from tfsem.optimizers import FusedAdam, lazy_adam_settings, make_adam
 
 __all__ = ["LabelMapGAN", "latent_for_seeds", "mode_seeking_loss"]
+
+#: ``compile()``'s default Adam outside the style block (DCGAN's; configs set their own)
+DCGAN_ADAM = {"g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999}
 
 
 def mode_seeking_loss(outputs, z, eps=1e-5):
@@ -334,10 +338,8 @@ class LabelMapGAN(GANTask):
             z = self.random_latent(tf.shape(label)[0])
 
             def loss():  # pl_mean moves after the step's cond (its update is a merge_call)
-                penalty, mean = self.path_lengths(z)
-                term = tf.zeros(tf.shape(z)[:1], tf.float32) + tf.reduce_mean(penalty) * (
-                    self.pl_weight * self.pl_interval)
-                return term, [mean]
+                term, mean = self.path_length_loss(z)
+                return term * float(self.pl_interval), [mean]
 
             terms["G_PL"] = self.lazy_step(self.g_optimizer, g_vars, self.pl_interval, loss,
                                            tf.shape(z)[:1], state=[self.pl_mean])
@@ -573,8 +575,10 @@ class LabelMapGAN(GANTask):
             zeros = tf.zeros_like(terms["G_GAN"])
             terms["G_MS"] = (mode_seeking_loss(fake, z) * self.mode_seeking if self.mode_seeking
                              else zeros)
-            every_step = training and self.pl_weight and self.pl_interval == 1
-            terms["G_PL"] = self.path_length_loss(z) if every_step else zeros
+            terms["G_PL"] = zeros
+            if training and self.pl_weight and self.pl_interval == 1:
+                terms["G_PL"], mean = self.path_length_loss(z)
+                self.pl_mean.assign(mean)
         return terms
 
     def discriminator_terms(self, real, training=False) -> Dict[str, tf.Tensor]:
@@ -620,10 +624,11 @@ class LabelMapGAN(GANTask):
         return tf.square(lengths - mean), tf.stop_gradient(mean)
 
     def path_length_loss(self, z):
-        """``G_PL`` [B] for latents ``z``: the mean path-length penalty of their
-        first half times ``pl_weight``, on every example (moves ``pl_mean``)."""
-        return tf.zeros(tf.shape(z)[:1], tf.float32) + \
-            tf.reduce_mean(self.path_length_penalty(z)) * self.pl_weight
+        """(``G_PL`` [B] for latents ``z``: the mean path-length penalty of their
+        first half times ``pl_weight``, on every example; the moved ``pl_mean``,
+        for the caller to assign)."""
+        penalty, mean = self.path_lengths(z)
+        return tf.zeros(tf.shape(z)[:1], tf.float32) + tf.reduce_mean(penalty) * self.pl_weight, mean
 
     def r1_penalty(self, real, training=True):
         """|grad_x sum D(x)|^2 per example [B] at the real maps ``real`` (R1,
@@ -646,13 +651,15 @@ class LabelMapGAN(GANTask):
         accepted for a uniform interface and ignored (no perceptual loss here).
         """
         super().compile(**kwargs)
-        lr, beta_1, beta_2 = (0.0025, 0.0, 0.99) if self.block == "style" else (2e-4, 0.5, 0.999)
+        adam = STYLEGAN2_ADAM if self.block == "style" else DCGAN_ADAM
         kind = self.adam_kind("keras")
         g_ratio, d_ratio = self.optimizer_ratios()
-        g_optimizer = g_optimizer or make_adam(kind, *lazy_adam_settings(lr, beta_1, beta_2,
-                                                                         g_ratio))
-        d_optimizer = d_optimizer or make_adam(kind, *lazy_adam_settings(lr, beta_1, beta_2,
-                                                                         d_ratio))
+
+        def default(lr, ratio):
+            return make_adam(kind, *lazy_adam_settings(lr, adam["beta_1"], adam["beta_2"], ratio))
+
+        g_optimizer = g_optimizer or default(adam["g_lr"], g_ratio)
+        d_optimizer = d_optimizer or default(adam["d_lr"], d_ratio)
         for name, optimizer, ratio in (("g_optimizer", g_optimizer, g_ratio),
                                        ("d_optimizer", d_optimizer, d_ratio)):
             if ratio != 1.0 and not isinstance(optimizer, FusedAdam):

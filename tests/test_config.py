@@ -143,6 +143,18 @@ def test_a_field_the_variant_ignores_is_an_error(model, field, why):
         _load(data)
 
 
+def test_semgan_fake_smoothing_needs_real_smoothing():
+    data = {"name": "x", "data": {"use_instances": False, "load_images": False},
+            "model": {"type": "semgan", "semgan": {"fake_smoothing": True}}}
+    assert _load(data).model.semgan.fake_smoothing is True
+    data["model"]["semgan"]["real_smoothing"] = 0.0
+    with pytest.raises(ConfigError, match=r"model\.semgan\.fake_smoothing: applies real_smoothing"):
+        _load(data)
+    data["model"]["semgan"]["output"] = "colors"
+    with pytest.raises(ConfigError, match=r"fake_smoothing: not used by this model"):
+        _load(data)
+
+
 def test_only_the_chosen_section_and_its_used_fields_are_written(tmp_path):
     config = _load(_gaugan(ngf=8))
     written = config_to_dict(config)["model"]

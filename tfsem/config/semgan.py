@@ -13,7 +13,7 @@ __all__ = ["SemGANConfig"]
 
 #: Fields only SemGAN proper (``output: classes``) uses.
 _CLASSES_ONLY = frozenset({"relaxation", "tau_start", "tau_end", "tau_anneal_steps",
-                           "real_smoothing"})
+                           "real_smoothing", "fake_smoothing"})
 _GUMBEL_ONLY = frozenset({"tau_start", "tau_end", "tau_anneal_steps"})
 _STYLE_ONLY = ("mapping_layers", "mapping_lr_multiplier", "style_conv", "style_mixing",
                "noise_inputs", "pl_weight", "pl_interval")
@@ -101,6 +101,8 @@ class SemGANConfig:
     tau_anneal_steps: int = doc_field(2000, "G steps of the exponential anneal (gumbel_st only)")
     real_smoothing: float = doc_field(0.3, "softening s of the real one-hot maps: class weight "
                                            "~ U(1-s, 1) (classes only)")
+    fake_smoothing: bool = doc_field(False, "soften the fakes D sees the same way (instance "
+                                            "noise on both sides; classes only)")
     seed: int = doc_field(0, "seed of the training latents and the initialisation")
 
     def validate(self, path: str = "model.semgan") -> None:
@@ -137,6 +139,9 @@ class SemGANConfig:
             raise ConfigError(f"{path}.mode_seeking: must be >= 0, got {self.mode_seeking}")
         if not 0.0 <= self.real_smoothing < 1.0:
             raise ConfigError(f"{path}.real_smoothing: must be in [0, 1), got {self.real_smoothing}")
+        if self.fake_smoothing and not self.real_smoothing:
+            raise ConfigError(f"{path}.fake_smoothing: applies real_smoothing's noise to the "
+                              "fakes; set real_smoothing > 0")
 
     def objective(self, height: int, width: int, batch_size: int) -> Dict[str, object]:
         """``gan_mode``, ``spectral_norm_D``, ``r1_gamma`` and ``ema_kimg`` with auto /

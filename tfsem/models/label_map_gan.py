@@ -7,7 +7,8 @@ output (class logits or colours), the discriminator
 generated outputs in one representation that each subclass defines:
 
 * ``real_input(label, training)``: int class-index maps -> D input;
-* ``fake_input(raw, training)``: the generator's raw output -> D input;
+* ``fake_input(raw, training)``: the generator's raw output -> D input
+  (``discriminator_fake`` may add noise to it that mode seeking does not see);
 * ``call(z)``: the user-facing output (class probabilities / colours);
 * ``labels_from_output(out)``: that output -> int class-index maps.
 
@@ -201,6 +202,11 @@ class LabelMapGAN(GANTask):
 
     def labels_from_output(self, output):
         raise NotImplementedError
+
+    def discriminator_fake(self, fake, training=False):
+        """What D sees of ``fake_input``'s output (mode seeking sees ``fake`` itself):
+        unchanged here; SemGAN's ``fake_smoothing`` adds its instance noise."""
+        return fake
 
     def real_maps(self, batch, training=False):
         """What D sees of a real example: ``real_input`` of its label map (the
@@ -570,8 +576,8 @@ class LabelMapGAN(GANTask):
             label = batch["label"] if isinstance(batch, dict) else batch
             z = self.random_latent(tf.shape(label)[0])
             fake = self.fake_input(self.generator(z, training=training), training=training)
-            terms["G_GAN"] = L.gan_loss([self.discriminator(fake, training=training)], True,
-                                        False, self.gan_mode)
+            pred = self.discriminator(self.discriminator_fake(fake, training), training=training)
+            terms["G_GAN"] = L.gan_loss([pred], True, False, self.gan_mode)
             zeros = tf.zeros_like(terms["G_GAN"])
             terms["G_MS"] = (mode_seeking_loss(fake, z) * self.mode_seeking if self.mode_seeking
                              else zeros)
@@ -585,8 +591,8 @@ class LabelMapGAN(GANTask):
         """D_fake (on new latents), D_real and an every-iteration D_R1 [B] for the
         real maps ``real`` (what D sees of them)."""
         z = self.random_latent(tf.shape(real)[0])
-        fake = tf.stop_gradient(self.fake_input(self.generator(z, training=training),
-                                                training=training))
+        fake = tf.stop_gradient(self.discriminator_fake(
+            self.fake_input(self.generator(z, training=training), training=training), training))
         real = tf.cast(real, fake.dtype)
         # Separate passes: with minibatch_std a batch must not mix real and fake.
         pred_fake = self.discriminator(fake, training=training)

@@ -22,7 +22,10 @@ choice (``relaxation``), measured in the SemGAN report (docs/models/semgan.md):
 ``real_smoothing`` s > 0 softens the REAL one-hot maps instead (Salimans
 et al. 2016's label smoothing idea, applied to the inputs): each pixel keeps
 a random weight m ~ U(1 - s, 1) on its class and spreads 1 - m over a random
-distribution, so sharpness no longer tells real from fake.
+distribution, so sharpness no longer tells real from fake. With
+``fake_smoothing`` the fakes get the same noise before D sees them (instance
+noise on both sides, as Sonderby et al. 2017): a generator then need not
+imitate the reals' per-pixel noise with its own high-frequency logits.
 """
 
 from __future__ import annotations
@@ -64,13 +67,15 @@ class SemGAN(LabelMapGAN):
         relaxation: ``softmax`` or ``gumbel_st`` (see the module doc).
         tau_start, tau_end, tau_anneal_steps: the Gumbel temperature schedule.
         real_smoothing: in [0, 1): softening of the real one-hot maps (0: off).
+        fake_smoothing: also soften the fakes D sees, the same way (training only).
 
     Defaults (softmax, real_smoothing 0.3) are the best-measuring setting of
     the SemGAN report (docs/models/semgan.md).
     """
 
     def __init__(self, num_classes, image_size, relaxation="softmax", tau_start=1.0,
-                 tau_end=0.3, tau_anneal_steps=2000, real_smoothing=0.3, **kwargs):
+                 tau_end=0.3, tau_anneal_steps=2000, real_smoothing=0.3, fake_smoothing=False,
+                 **kwargs):
         if relaxation not in RELAXATIONS:
             raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {relaxation!r}")
         if not 0 < tau_end <= tau_start:
@@ -80,11 +85,15 @@ class SemGAN(LabelMapGAN):
             raise ValueError(f"tau_anneal_steps must be >= 0, got {tau_anneal_steps}")
         if not 0.0 <= real_smoothing < 1.0:
             raise ValueError(f"real_smoothing must be in [0, 1), got {real_smoothing}")
+        if fake_smoothing and not real_smoothing:
+            raise ValueError("fake_smoothing applies real_smoothing's noise to the fakes; "
+                             "set real_smoothing > 0")
         super().__init__(num_classes, image_size, **kwargs)
         self.relaxation = relaxation
         self.tau_start, self.tau_end = float(tau_start), float(tau_end)
         self.tau_anneal_steps = int(tau_anneal_steps)
         self.real_smoothing = float(real_smoothing)
+        self.fake_smoothing = bool(fake_smoothing)
         self.gumbel_seed = keras.random.SeedGenerator(None if self.seed is None else self.seed + 1)
         self.smoothing_seed = keras.random.SeedGenerator(
             None if self.seed is None else self.seed + 2)
@@ -117,20 +126,29 @@ class SemGAN(LabelMapGAN):
             return straight_through_gumbel_softmax(raw, self.tau(), self.gumbel_seed)[0]
         return tf.nn.softmax(tf.cast(raw, tf.float32), axis=-1)
 
+    def smooth(self, maps):
+        """``real_smoothing``'s softening of class distributions [B, H, W, C]: each
+        pixel keeps a weight m ~ U(1 - s, 1) and spreads 1 - m over a random
+        distribution."""
+        shape = tf.shape(maps)
+        keep = keras.random.uniform(tf.concat([shape[:-1], [1]], 0),
+                                    minval=1.0 - self.real_smoothing, maxval=1.0,
+                                    seed=self.smoothing_seed)
+        noise = keras.random.uniform(shape, seed=self.smoothing_seed)
+        noise /= tf.reduce_sum(noise, axis=-1, keepdims=True)
+        return keep * maps + (1.0 - keep) * noise
+
     def real_input(self, label, training=False):
         real = one_hot(label, self.num_classes)
-        if self.real_smoothing > 0 and training:
-            shape = tf.shape(real)
-            keep = keras.random.uniform(tf.concat([shape[:-1], [1]], 0),
-                                        minval=1.0 - self.real_smoothing, maxval=1.0,
-                                        seed=self.smoothing_seed)
-            noise = keras.random.uniform(shape, seed=self.smoothing_seed)
-            noise /= tf.reduce_sum(noise, axis=-1, keepdims=True)
-            real = keep * real + (1.0 - keep) * noise
-        return real
+        return self.smooth(real) if self.real_smoothing > 0 and training else real
+
+    def discriminator_fake(self, fake, training=False):
+        if self.fake_smoothing and training:
+            return self.smooth(fake)
+        return fake
 
     def get_config(self):
         return {**super().get_config(), "relaxation": self.relaxation,
                 "tau_start": self.tau_start, "tau_end": self.tau_end,
                 "tau_anneal_steps": self.tau_anneal_steps,
-                "real_smoothing": self.real_smoothing}
+                "real_smoothing": self.real_smoothing, "fake_smoothing": self.fake_smoothing}

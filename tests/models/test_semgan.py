@@ -312,6 +312,14 @@ def test_style_block_defaults_to_stylegan2s_objective():
         assert (float(d.learning_rate), d.beta_2) == pytest.approx(
             (adam[1] * ratio, adam[3] ** ratio)), case
         assert float(model.g_optimizer.learning_rate) == pytest.approx(adam[0]), case
+        # model.fit's default compile() gives the same Adam as the CLI
+        plain = SemGAN.from_experiment(config)
+        plain.compile()
+        for name in ("g_optimizer", "d_optimizer"):
+            mine, cli = getattr(plain, name), getattr(model, name)
+            assert type(mine) is type(cli), (case, name)
+            assert (float(mine.learning_rate), mine.beta_1, mine.beta_2) == pytest.approx(
+                (float(cli.learning_rate), cli.beta_1, cli.beta_2)), (case, name)
     # what a config says wins
     experiment = tiny_family_experiment("semgan_style")
     experiment["model"]["semgan"].update(gan_mode="hinge", spectral_norm_D=True, r1_gamma=0)

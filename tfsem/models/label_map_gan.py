@@ -39,9 +39,6 @@ from tfsem.optimizers import FusedAdam, lazy_adam_settings, make_adam
 
 __all__ = ["LabelMapGAN", "latent_for_seeds", "mode_seeking_loss"]
 
-#: ``compile()``'s default Adam outside the style block (DCGAN's; configs set their own)
-DCGAN_ADAM = {"g_lr": 2e-4, "d_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999}
-
 
 def mode_seeking_loss(outputs, z, eps=1e-5):
     """MSGAN's mode-seeking term per example [B]: example i is paired with
@@ -649,15 +646,17 @@ class LabelMapGAN(GANTask):
 
     # -- compiling -----------------------------------------------------------------------
     def compile(self, g_optimizer=None, d_optimizer=None, vgg_loss=None, **kwargs):
-        """Sets the two optimisers; default Adam(2e-4, 0.5, 0.999) each (DCGAN),
-        StyleGAN2's (``torch.optim.Adam`` 0.0025, betas 0 and 0.99) for the
-        style block, either with ``optimizer_ratios`` applied.
+        """Sets the two optimisers; default: the Adam ``python -m tfsem.train`` gives a
+        config without an ``optimizer`` section, with ``optimizer_ratios``
+        applied: StyleGAN2's (``torch.optim.Adam`` 0.0025, betas 0 and 0.99) for
+        the style block, the family's (``tfsem.registry``: TTUR 1e-4 / 4e-4,
+        betas 0 and 0.9) for the others.
 
         Call inside ``strategy.scope()`` when distributing. ``vgg_loss`` is
         accepted for a uniform interface and ignored (no perceptual loss here).
         """
         super().compile(**kwargs)
-        adam = STYLEGAN2_ADAM if self.block == "style" else DCGAN_ADAM
+        adam = STYLEGAN2_ADAM if self.block == "style" else self.family_defaults()
         kind = self.adam_kind("keras")
         g_ratio, d_ratio = self.optimizer_ratios()
 

@@ -143,14 +143,11 @@ def test_a_field_the_variant_ignores_is_an_error(model, field, why):
         _load(data)
 
 
-def test_semgan_fake_smoothing_needs_real_smoothing():
+def test_semgan_fake_smoothing_is_on_by_default_and_for_classes_only():
     data = {"name": "x", "data": {"use_instances": False, "load_images": False},
-            "model": {"type": "semgan", "semgan": {"fake_smoothing": True}}}
-    assert _load(data).model.semgan.fake_smoothing is True
-    data["model"]["semgan"]["real_smoothing"] = 0.0
-    with pytest.raises(ConfigError, match=r"model\.semgan\.fake_smoothing: applies real_smoothing"):
-        _load(data)
-    data["model"]["semgan"]["output"] = "colors"
+            "model": {"type": "semgan", "semgan": {"real_smoothing": 0.0}}}
+    assert _load(data).model.semgan.fake_smoothing is True  # no error: nothing to add
+    data["model"]["semgan"] = {"output": "colors", "fake_smoothing": False}
     with pytest.raises(ConfigError, match=r"fake_smoothing: not used by this model"):
         _load(data)
 

@@ -67,14 +67,15 @@ class SemGAN(LabelMapGAN):
         relaxation: ``softmax`` or ``gumbel_st`` (see the module doc).
         tau_start, tau_end, tau_anneal_steps: the Gumbel temperature schedule.
         real_smoothing: in [0, 1): softening of the real one-hot maps (0: off).
-        fake_smoothing: also soften the fakes D sees, the same way (training only).
+        fake_smoothing: also soften the fakes D sees, the same way (training
+            only; nothing to add with ``real_smoothing`` 0).
 
-    Defaults (softmax, real_smoothing 0.3) are the best-measuring setting of
-    the SemGAN report (docs/models/semgan.md).
+    Defaults (softmax, real_smoothing 0.3 on both sides) are the best-measuring
+    setting of the SemGAN reports (docs/models/semgan.md).
     """
 
     def __init__(self, num_classes, image_size, relaxation="softmax", tau_start=1.0,
-                 tau_end=0.3, tau_anneal_steps=2000, real_smoothing=0.3, fake_smoothing=False,
+                 tau_end=0.3, tau_anneal_steps=2000, real_smoothing=0.3, fake_smoothing=True,
                  **kwargs):
         if relaxation not in RELAXATIONS:
             raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {relaxation!r}")
@@ -85,9 +86,6 @@ class SemGAN(LabelMapGAN):
             raise ValueError(f"tau_anneal_steps must be >= 0, got {tau_anneal_steps}")
         if not 0.0 <= real_smoothing < 1.0:
             raise ValueError(f"real_smoothing must be in [0, 1), got {real_smoothing}")
-        if fake_smoothing and not real_smoothing:
-            raise ValueError("fake_smoothing applies real_smoothing's noise to the fakes; "
-                             "set real_smoothing > 0")
         super().__init__(num_classes, image_size, **kwargs)
         self.relaxation = relaxation
         self.tau_start, self.tau_end = float(tau_start), float(tau_end)
@@ -143,7 +141,7 @@ class SemGAN(LabelMapGAN):
         return self.smooth(real) if self.real_smoothing > 0 and training else real
 
     def discriminator_fake(self, fake, training=False):
-        if self.fake_smoothing and training:
+        if self.fake_smoothing and self.real_smoothing > 0 and training:
             return self.smooth(fake)
         return fake
 

@@ -314,10 +314,13 @@ def main(argv=None) -> int:
 
     def fmt_budget(name):
         n, seconds = budget[name]
-        return f"{n} steps" + (f", {seconds / 60:.1f} min" if seconds else "")
+        where = f", trained elsewhere: {runs[name][1].name}" if name in given else ""
+        return f"{n} steps" + (f", {seconds / 60:.1f} min" if seconds else "") + where
+
+    command = " ".join(["python dev/report.py"] + [f"--run {k}={v}" for k, v in given.items()])
 
     text = ["# tfsem report: the seeds' comparisons on toy_streets", "",
-            f"`python dev/report.py` ({args.num} samples / maps per score, seeds 0..{args.num - 1};"
+            f"`{command}` ({args.num} samples / maps per score, seeds 0..{args.num - 1};"
             " scored without weights: the toy oracle segments photos by colour). Budgets "
             "(steps, wall time on this machine's 2 CPU cores when trained by this run): "
             + "; ".join(f"{n}: {fmt_budget(n)}" for n in RUNS) + ".", "",

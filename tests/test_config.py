@@ -7,7 +7,7 @@ import pytest
 
 from tfsem.config import (ConfigError, DataConfig, ExperimentConfig, PreprocessConfig,
                           config_from_dict, config_to_dict, load_config, save_config)
-from tests.testing import REPO
+from tests.testing import REPO, tiny_family_experiment
 
 
 def _load(data):
@@ -143,9 +143,16 @@ def test_a_field_the_variant_ignores_is_an_error(model, field, why):
         _load(data)
 
 
-def test_semgan_fake_smoothing_is_on_by_default_and_for_classes_only():
+def test_semgan_fake_smoothing_defaults_by_block_and_is_for_classes_only():
+    from tfsem.models import SemGAN
+
+    for case, on in (("semgan", False), ("semgan_style", True)):
+        config = config_from_dict(ExperimentConfig, tiny_family_experiment(case))
+        assert config.model.semgan.fake_smoothing is None
+        assert SemGAN.from_experiment(config).fake_smoothing is on, case
     data = {"name": "x", "data": {"use_instances": False, "load_images": False},
-            "model": {"type": "semgan", "semgan": {"real_smoothing": 0.0}}}
+            "model": {"type": "semgan", "semgan": {"fake_smoothing": True,
+                                                   "real_smoothing": 0.0}}}
     assert _load(data).model.semgan.fake_smoothing is True  # no error: nothing to add
     data["model"]["semgan"] = {"output": "colors", "fake_smoothing": False}
     with pytest.raises(ConfigError, match=r"fake_smoothing: not used by this model"):

@@ -119,13 +119,13 @@ def test_real_smoothing_keeps_the_class_and_sums_to_one():
 
 def test_fake_smoothing_softens_what_D_sees_not_what_mode_seeking_sees():
     fake = tf.one_hot(label_batch(2)["label"], 35)
-    model = tiny(mode_seeking=0.5)
+    model = tiny(fake_smoothing=True, mode_seeking=0.5)
     seen = model.discriminator_fake(fake, training=True).numpy()
     np.testing.assert_allclose(seen.sum(-1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(seen.argmax(-1), fake.numpy().argmax(-1))
     assert 0.7 - 1e-6 <= seen.max(-1).min() and seen.max(-1).max() < 1.0
     np.testing.assert_array_equal(model.discriminator_fake(fake, training=False), fake)
-    for off in (tiny(fake_smoothing=False), tiny(real_smoothing=0.0)):  # nothing to add
+    for off in (tiny(), tiny(fake_smoothing=True, real_smoothing=0.0)):  # off; nothing to add
         np.testing.assert_array_equal(off.discriminator_fake(fake, training=True), fake)
     # the same latents and weights: the GAN term moves, the mode-seeking term does not
     z = tf.random.normal([4, 8], seed=3)
@@ -136,8 +136,10 @@ def test_fake_smoothing_softens_what_D_sees_not_what_mode_seeking_sees():
         terms.append(model.compute_losses(label_batch(4), training=True, parts=("generator",)))
     np.testing.assert_allclose(terms[0]["G_MS"], terms[1]["G_MS"], rtol=1e-5)
     assert not np.allclose(terms[0]["G_GAN"], terms[1]["G_GAN"])
-    assert tiny().get_config()["fake_smoothing"] is True  # the default
-    assert tiny(fake_smoothing=False).get_config()["fake_smoothing"] is False
+    # the default: on for the style block only
+    assert tiny().get_config()["fake_smoothing"] is False
+    assert tiny(block="style", mapping_layers=2, spectral_norm_D=False).fake_smoothing is True
+    assert tiny(block="style", fake_smoothing=False).get_config()["fake_smoothing"] is False
 
 
 def test_mode_seeking_term():

@@ -68,14 +68,16 @@ class SemGAN(LabelMapGAN):
         tau_start, tau_end, tau_anneal_steps: the Gumbel temperature schedule.
         real_smoothing: in [0, 1): softening of the real one-hot maps (0: off).
         fake_smoothing: also soften the fakes D sees, the same way (training
-            only; nothing to add with ``real_smoothing`` 0).
+            only; nothing to add with ``real_smoothing`` 0); None: on for
+            ``block="style"``, off for the others.
 
-    Defaults (softmax, real_smoothing 0.3 on both sides) are the best-measuring
-    setting of the SemGAN reports (docs/models/semgan.md).
+    Defaults (softmax, real_smoothing 0.3, on both sides of D for the style
+    block) are the best-measuring settings of the SemGAN reports
+    (docs/models/semgan.md).
     """
 
     def __init__(self, num_classes, image_size, relaxation="softmax", tau_start=1.0,
-                 tau_end=0.3, tau_anneal_steps=2000, real_smoothing=0.3, fake_smoothing=True,
+                 tau_end=0.3, tau_anneal_steps=2000, real_smoothing=0.3, fake_smoothing=None,
                  **kwargs):
         if relaxation not in RELAXATIONS:
             raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {relaxation!r}")
@@ -91,7 +93,8 @@ class SemGAN(LabelMapGAN):
         self.tau_start, self.tau_end = float(tau_start), float(tau_end)
         self.tau_anneal_steps = int(tau_anneal_steps)
         self.real_smoothing = float(real_smoothing)
-        self.fake_smoothing = bool(fake_smoothing)
+        self.fake_smoothing = (self.block == "style" if fake_smoothing is None
+                               else bool(fake_smoothing))
         self.gumbel_seed = keras.random.SeedGenerator(None if self.seed is None else self.seed + 1)
         self.smoothing_seed = keras.random.SeedGenerator(
             None if self.seed is None else self.seed + 2)

@@ -86,6 +86,8 @@ def export_run(model_path: str, out: str, *, version: Optional[int] = None,
             return saved_model.export_saved_model(
                 model, config, out, version,
                 DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels, clusters, color_map)
+    if variants:  # the TFLite size (the graphs' tflite_size), refused before writing anything
+        model32.inference_size(height, width)
     path = write()
     names = ("dream model; signature: serving_default: seed -> label_map, image" if renderer
              else "signatures: serving_default, predict_png, predict_color_png" if takes_maps

@@ -50,7 +50,7 @@ from tfsem.data.colors import ColorCodec
 from tfsem.data.labels import load_label_space
 from tfsem.data.pipeline import DataPipeline
 from tfsem.data.preprocess import lookup_class_indices, photo_at_size, resize_map
-from tfsem.export.base import (DEFAULT_MAX_PIXELS, ServingModule, precision_asset, sample_input,
+from tfsem.export.base import (DEFAULT_MAX_PIXELS, ServingModule, bind, precision_asset, sample_input,
                                write_version)
 from tfsem.export.graph import DreamGraph, InferenceGraph, check_dream_pair
 from tfsem.models.base import latent_for_seeds
@@ -115,6 +115,13 @@ def decode_palette_indices(data, what: str):
     return tf.cast(tf.io.decode_png(swapped, channels=3, dtype=tf.uint8)[..., 0], tf.int32)
 
 
+class _Untracked:
+    """A function a served module calls but does not save as its own."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
 class TaskServing(ServingModule):
     """A task's ``InferenceGraph`` + in-graph validation and PNG coding: the
     served module (see the module doc for the signatures)."""
@@ -132,6 +139,18 @@ class TaskServing(ServingModule):
         if not self.takes_maps and self.names not in (["z"], ["image"]):
             raise ValueError(f"a {graph.task_name} task takes {self.names}: the export serves "
                              "tasks that take label maps, a photo, or a latent 'z' only")
+        # graph.outputs over the required inputs as one tf.function: serving_default,
+        # predict_png and predict_color_png (from_seed and from_z) call the one trace
+        # of the network instead of tracing it each. Held by a plain object: as an
+        # attribute of the module, tf.saved_model.save would trace it once more.
+        self._shared = _Untracked(bind(graph.input_specs(), graph.outputs))
+
+    def _outputs(self, **inputs):
+        """``graph.outputs``, through the shared trace when ``inputs`` are the
+        required ones."""
+        if sorted(inputs) == sorted(self.names):
+            return self._shared.fn(*[inputs[name] for name in self.names])
+        return self.graph.outputs(**inputs)
 
     # -- label maps in ------------------------------------------------------------
     def _check_size(self, shape, what: str = "label_map"):
@@ -174,7 +193,7 @@ class TaskServing(ServingModule):
                     message=f"{name} must be [B, H, W, 3] of label_map's B, H and W"))
         with tf.control_dependencies(checks):
             inputs = {**inputs, "label_map": tf.identity(label_map)}
-            return self.graph.outputs(**inputs)
+            return self._outputs(**inputs)
 
     def _png_header(self, png, what):
         """(png, bit depth [B], colour type [B], checks) of PNG bytes [B]: the
@@ -241,7 +260,7 @@ class TaskServing(ServingModule):
         """uint8 photos [B,H,W,3] -> ``{"image": uint8}``, sizes checked first."""
         image = tf.convert_to_tensor(image)
         with tf.control_dependencies(self._check_size(tf.shape(image), "image")):
-            return self.graph.outputs(image=tf.identity(image))
+            return self._outputs(image=tf.identity(image))
 
     def render_photo_png(self, image_png):
         """``predict_png`` of a photo-to-photo export: PNG photos -> PNG photos."""
@@ -318,7 +337,7 @@ class TaskServing(ServingModule):
         """The task's outputs for ``z`` (and a style generator's ``controls``),
         uint8 images as PNG bytes."""
         out = {}
-        for name, value in self.graph.outputs(z=z, **controls).items():
+        for name, value in self._outputs(z=z, **controls).items():
             if value.dtype == tf.uint8 and value.shape.rank == 4:
                 out[f"{name}_png_bytes"] = tf.map_fn(tf.io.encode_png, value,
                                                      fn_output_signature=tf.string)

@@ -104,3 +104,19 @@ def untrained_gaugan_run(tmp_path_factory):
 
     return _shared_run(tmp_path_factory, "untrained_gaugan",
                        lambda root: save_untrained_run("gaugan", root / "run")) / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_gaugan_export(tmp_path_factory, untrained_gaugan_run):
+    """The SavedModel of ``untrained_gaugan_run`` (``max_pixels`` 64 * 64), version
+    1 under ``<root>/models/tiny``: shared by the tests that serve an export
+    without changing it (each export costs a trace of every signature). Returns
+    the version dir; read-only (copy the base dir before writing into it)."""
+    from tfsem.export.saved_model import export_saved_model
+    from tfsem.runs import load_run
+
+    def make(root):
+        config, model = load_run(str(untrained_gaugan_run))
+        export_saved_model(model, config, str(root / "models" / "tiny"), max_pixels=64 * 64)
+
+    return str(_shared_run(tmp_path_factory, "tiny_gaugan_export", make) / "models" / "tiny" / "1")

@@ -1,5 +1,6 @@
 import io
 import os
+import shutil
 import subprocess
 import sys
 
@@ -20,18 +21,19 @@ pytestmark = pytest.mark.xdist_group("export")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    base = tmp_path_factory.mktemp("export")
-    config = config_from_dict(ExperimentConfig, tiny_experiment())
-    model = build_model(config)
-    model.build_networks()
+def exported(tiny_gaugan_export, untrained_gaugan_run):
+    """The shared export of the untrained tiny GauGAN (conftest), its Keras model
+    and that model's photos of two test maps."""
+    from tfsem.runs import load_run
+
+    config, model = load_run(str(untrained_gaugan_run))
     examples = [toy_streets.generate(i, 32, 64, split="test") for i in range(2)]
     label = np.stack([e["label"] for e in examples]).astype(np.int32)
     instance = np.stack([e["instance"] for e in examples]).astype(np.int32)
     keras_out = model({"label": label, "instance": instance}).numpy()
     expected = np.round((np.clip(keras_out, -1, 1) + 1) * 127.5).astype(np.uint8)
-    path = export_saved_model(model, config, str(base / "tiny"), max_pixels=64 * 64)
-    return {"base": base / "tiny", "path": path, "label": label, "instance": instance,
+    path = str(tiny_gaugan_export)
+    return {"base": os.path.dirname(path), "path": path, "label": label, "instance": instance,
             "expected": expected, "config": config, "model": model}
 
 
@@ -155,11 +157,24 @@ def test_predict_png_rejects_non_png_and_oversized(signatures):
         fn(label_png=tf.constant([big]), instance_png=tf.constant([big]))
 
 
-def test_versions_are_numbered_and_never_overwritten(exported):
-    second = export_saved_model(exported["model"], exported["config"], str(exported["base"]))
+def test_versions_are_numbered_and_never_overwritten(exported, tmp_path):
+    from tfsem.export.base import ServingModule, write_version
+
+    base = tmp_path / "tiny"
+    shutil.copytree(exported["base"], base)  # the shared export holds version 1
+
+    class Identity(ServingModule):  # the numbering is write_version's, whatever is saved
+        def input_specs(self):
+            return [tf.TensorSpec([None], tf.float32, name="x")]
+
+        def serve(self, x):
+            return {"y": tf.identity(x)}
+
+    second = write_version(str(base), None, Identity(), {})
     assert os.path.basename(second) == "2"
     with pytest.raises(FileExistsError, match="this version exists"):
-        export_saved_model(exported["model"], exported["config"], str(exported["base"]), version=1)
+        export_saved_model(exported["model"], exported["config"], str(base), version=1)
+    assert sorted(os.listdir(base)) == ["1", "2"]
 
 
 def test_vae_model_exports_with_z_input(tmp_path):

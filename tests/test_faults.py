@@ -207,23 +207,10 @@ def test_label_maps_must_be_png_ids(untrained_gaugan_run, tmp_path):
         read_label(str(rgb))
 
 
-@pytest.fixture(scope="module")
-def tiny_export(tmp_path_factory):
-    """The SavedModel of the untrained tiny GauGAN, shared by the serving-input
-    tests here (each export costs a trace)."""
-    from tfsem.export.saved_model import export_saved_model
-    from tfsem.train.build import build_model
-
-    config = config_from_dict(ExperimentConfig, tiny_experiment())
-    model = build_model(config)
-    model.build_networks()
-    return export_saved_model(model, config, str(tmp_path_factory.mktemp("export") / "m"))
-
-
-def test_predict_png_reads_palette_indices_and_refuses_rgb(tiny_export, tmp_path):
+def test_predict_png_reads_palette_indices_and_refuses_rgb(tiny_gaugan_export, tmp_path):
     from tfsem.export.saved_model import decode_palette_indices
 
-    fn = tf.saved_model.load(tiny_export).signatures["predict_png"]
+    fn = tf.saved_model.load(tiny_gaugan_export).signatures["predict_png"]
 
     def png(image, **options):
         buffer = io.BytesIO()
@@ -435,8 +422,8 @@ def test_twenty_kills_at_random_moments_lose_nothing(tmp_path):
     print(f"survived 20 kills; resumed at step {newest}")
 
 
-def test_empty_batches_get_a_clear_invalid_argument(tiny_export):
-    signatures = tf.saved_model.load(tiny_export).signatures
+def test_empty_batches_get_a_clear_invalid_argument(tiny_gaugan_export):
+    signatures = tf.saved_model.load(tiny_gaugan_export).signatures
     empty = tf.zeros([0, 32, 64], tf.int32)
     with pytest.raises(tf.errors.InvalidArgumentError, match="holds no examples"):
         signatures["serving_default"](label_map=empty, instance_map=empty)
@@ -535,13 +522,13 @@ def test_a_full_disk_loses_nothing(tiny_gaugan_run, tmp_path):
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 
-def test_wrong_ranks_get_a_clear_invalid_argument(tiny_export):
+def test_wrong_ranks_get_a_clear_invalid_argument(tiny_gaugan_export):
     """TF Serving feeds a tensor of any rank into a signature (only Python's
     session checks shapes against the spec): fed the same way here, through a
     TF1 session's unchecked run, every wrong rank gets the rank message."""
     graph = tf.Graph()
     with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
-        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], tiny_export)
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], tiny_gaugan_export)
         for name, values, message in (
                 ("serving_default", [np.zeros((32, 64), np.int32),
                                      np.zeros((1, 32, 64, 1), np.int32)],

@@ -98,17 +98,8 @@ def test_read_label_gives_ids_or_a_data_error(data, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def predict_png(tmp_path_factory):
-    from tfsem.config import ExperimentConfig, config_from_dict
-    from tfsem.export.saved_model import export_saved_model
-    from tfsem.train.build import build_model
-    from tests.testing import tiny_experiment
-
-    config = config_from_dict(ExperimentConfig, tiny_experiment())
-    model = build_model(config)
-    model.build_networks()
-    path = export_saved_model(model, config, str(tmp_path_factory.mktemp("fuzz") / "m"),
-                              max_pixels=64 * 64)
+def predict_png(tiny_gaugan_export):
+    path = str(tiny_gaugan_export)  # max_pixels 64 * 64
     return tf.saved_model.load(path).signatures["predict_png"]
 
 

@@ -25,14 +25,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tfsem.config import ExperimentConfig, config_from_dict
 from tfsem.data import toy_streets
 from tfsem.export.saved_model import export_saved_model
-from tfsem.train.build import build_model
 from tfsem.serving.client import (GrpcClient, RestClient, ServingError, build_rest_request,
                                   parse_rest_response)
 from tests.serving_standin import rest_stand_in
-from tests.testing import REPO, run_module, run_subprocess, tiny_experiment
+from tests.testing import REPO, run_module, run_subprocess
 
 # Module fixtures: keep this file on one pytest-xdist worker (make test: --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("serving")
@@ -45,12 +43,9 @@ def _png(array):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    base = tmp_path_factory.mktemp("serving") / "models" / "tiny"
-    config = config_from_dict(ExperimentConfig, tiny_experiment())
-    model = build_model(config)
-    model.build_networks()
-    path = export_saved_model(model, config, str(base))
+def served(tiny_gaugan_export):
+    path = str(tiny_gaugan_export)  # the shared export of the untrained tiny GauGAN
+    base = os.path.dirname(path)
     examples = [toy_streets.generate(i, 32, 64, split="val") for i in range(2)]
     label = np.stack([e["label"] for e in examples]).astype(np.int32)
     instance = np.stack([e["instance"] for e in examples]).astype(np.int32)
@@ -58,7 +53,7 @@ def served(tmp_path_factory):
     expected = loaded.signatures["serving_default"](
         label_map=tf.constant(label), instance_map=tf.constant(instance))["image"].numpy()
     return {"base": base, "path": path, "loaded": loaded, "label": label, "instance": instance,
-            "expected": expected, "root": base.parent.parent}
+            "expected": expected}
 
 
 # -- (1) documented request / response formats ---------------------------------

@@ -141,6 +141,23 @@ def write_samples(pipe, *, out: str, seeds, **controls) -> list:
     return written
 
 
+def check_label_outputs(labels: str, out: str, instances=None, variants: int = 1,
+                        style=None) -> List[Tuple[str, str, Optional[str]]]:
+    """The files :func:`render_label_files` writes for the label PNGs of
+    ``labels`` (``out/<stem>.png``, ``<stem>_v<k>.png`` for variants, the
+    grid), checked against the inputs and each other (``fileio.check_outputs``)
+    before anything is written; returns :func:`label_map_files`'s pairs.
+    ``python -m tfsem.generate`` checks them before loading the model too."""
+    from tfsem.fileio import check_outputs
+
+    pairs = label_map_files(labels, instances)
+    check_outputs([(os.path.join(out, "grid.png"), "the grid")] + [
+        (os.path.join(out, stem + (f"_v{v}" if v else "") + ".png"), path)
+        for stem, path, _ in pairs for v in range(max(1, variants))],
+        [p for _, path, inst in pairs for p in (path, inst) if p] + [style])
+    return pairs
+
+
 def render_label_files(pipe, *, labels: str, out: str, model_path: str, instances=None,
                        style=None, seed: int = 0, features=None, cluster="0",
                        variants: int = 1, styles=None, label_format: str = "ids",
@@ -155,7 +172,6 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
     from tfsem.data.preprocess import resize_map
     from tfsem.data.readers import read_image
     from tfsem.data.visualize import label_to_rgb
-    from tfsem.fileio import check_outputs
     from tfsem.inference.feature_clusters import load_run_clusters
 
     if pipe.takes_photos:
@@ -179,16 +195,12 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
         cluster = "random"
     if styles is not None:
         variants = styles.steps
-    pairs = label_map_files(labels, instances)
+    pairs = check_label_outputs(labels, out, instances, variants, style)
     if "instance_map" in names and not instances:
         log.info("note: no --instances given; the label maps stand in for instance maps "
                  "(edges follow class boundaries)")
     photo = read_image(style) if style else None
     grid_path = os.path.join(out, "grid.png")
-    check_outputs([(grid_path, "the grid")] + [
-        (os.path.join(out, stem + (f"_v{v}" if v else "") + ".png"), path)
-        for stem, path, _ in pairs for v in range(max(1, variants))],
-        [p for _, path, inst in pairs for p in (path, inst) if p] + [style])
     space, dont_care = pipe.label_space(), pipe.dont_care
     colors = label_codec(space, label_format, color_map)
     written, rows = [], []

@@ -86,11 +86,26 @@ def test_registry_builds_a_task_that_declares_every_capability(case):
         "configs/quickstart")
 
 
+@pytest.fixture(scope="module")
+def built():
+    """case -> (config, its task built): one build per case for the tests that
+    save or run the model without training it."""
+    cache = {}
+
+    def get(case):
+        if case not in cache:
+            config = _config(case)
+            model = build_model(config)
+            model.build_networks()
+            cache[case] = config, model
+        return cache[case]
+
+    return get
+
+
 @pytest.mark.parametrize("case", FAMILY_CASES)
-def test_keras_round_trip_keeps_what_front_ends_get(case, tmp_path):
-    config = _config(case)
-    model = build_model(config)
-    model.build_networks()
+def test_keras_round_trip_keeps_what_front_ends_get(case, built, tmp_path):
+    config, model = built(case)
     batch = next(iter(DataPipeline(config.data).dataset(training=False)))
     path = str(tmp_path / "m.keras")
     model.save(path)
@@ -113,12 +128,10 @@ def _space(config):
 
 
 @pytest.mark.parametrize("case", FAMILY_CASES)
-def test_infer_is_the_keras_model_over_the_declared_specs(case):
+def test_infer_is_the_keras_model_over_the_declared_specs(case, built):
     """``infer`` takes exactly its declared inputs and computes what the Keras
     call computes: photos of the label map, or the label maps of z."""
-    config = _config(case)
-    model = build_model(config)
-    model.build_networks()
+    config, model = built(case)
     batch = next(iter(DataPipeline(config.data, "val").dataset(training=False)))
     inputs = _inputs(model, batch)
     specs = model.inference_specs(2, 32, 64, optional=True)

@@ -88,7 +88,7 @@ def main(argv=None) -> int:
 
     files.check_generate_arguments(args.labels, args.num, args.cluster, cli.style_controls(args), args.images)
     if args.labels is not None:  # no output may overwrite an input: checked before loading
-        files.check_label_outputs(args.labels, args.out, args.instances, args.variants, args.style)
+        files.precheck_label_outputs(args.labels, args.out, args.instances, args.variants, args.style)
     pipe = Pipeline.from_run(args.model, precision=args.precision, features=args.features, config=args.config)
     if args.num is not None:
         files.write_samples(pipe, out=args.out, seeds=range(args.seed, args.seed + args.num),

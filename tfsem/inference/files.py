@@ -146,8 +146,7 @@ def check_label_outputs(labels: str, out: str, instances=None, variants: int = 1
     """The files :func:`render_label_files` writes for the label PNGs of
     ``labels`` (``out/<stem>.png``, ``<stem>_v<k>.png`` for variants, the
     grid), checked against the inputs and each other (``fileio.check_outputs``)
-    before anything is written; returns :func:`label_map_files`'s pairs.
-    ``python -m tfsem.generate`` checks them before loading the model too."""
+    before anything is written; returns :func:`label_map_files`'s pairs."""
     from tfsem.fileio import check_outputs
 
     pairs = label_map_files(labels, instances)
@@ -156,6 +155,20 @@ def check_label_outputs(labels: str, out: str, instances=None, variants: int = 1
         for stem, path, _ in pairs for v in range(max(1, variants))],
         [p for _, path, inst in pairs for p in (path, inst) if p] + [style])
     return pairs
+
+
+def precheck_label_outputs(labels: str, out: str, instances=None, variants: int = 1,
+                           style=None) -> None:
+    """``python -m tfsem.generate --labels`` before the model loads: outputs that
+    would overwrite an input are refused at once (:func:`check_label_outputs`).
+    Inputs that cannot be listed are left to :func:`render_label_files`, which
+    names them after the model's own checks (a SemGAN given ``--labels`` hears
+    that first)."""
+    try:
+        label_map_files(labels, instances)
+    except (OSError, ValueError):
+        return
+    check_label_outputs(labels, out, instances, variants, style)
 
 
 def render_label_files(pipe, *, labels: str, out: str, model_path: str, instances=None,

@@ -141,20 +141,17 @@ def write_samples(pipe, *, out: str, seeds, **controls) -> list:
     return written
 
 
-def check_label_outputs(labels: str, out: str, instances=None, variants: int = 1,
-                        style=None) -> List[Tuple[str, str, Optional[str]]]:
-    """The files :func:`render_label_files` writes for the label PNGs of
-    ``labels`` (``out/<stem>.png``, ``<stem>_v<k>.png`` for variants, the
-    grid), checked against the inputs and each other (``fileio.check_outputs``)
-    before anything is written; returns :func:`label_map_files`'s pairs."""
+def check_label_outputs(pairs, out: str, variants: int = 1, style=None) -> None:
+    """The files :func:`render_label_files` writes for the label maps ``pairs``
+    (:func:`label_map_files`'s: ``out/<stem>.png``, ``<stem>_v<k>.png`` for
+    variants, the grid), checked against the inputs and each other
+    (``fileio.check_outputs``) before anything is written."""
     from tfsem.fileio import check_outputs
 
-    pairs = label_map_files(labels, instances)
     check_outputs([(os.path.join(out, "grid.png"), "the grid")] + [
         (os.path.join(out, stem + (f"_v{v}" if v else "") + ".png"), path)
         for stem, path, _ in pairs for v in range(max(1, variants))],
         [p for _, path, inst in pairs for p in (path, inst) if p] + [style])
-    return pairs
 
 
 def precheck_label_outputs(labels: str, out: str, instances=None, variants: int = 1,
@@ -165,10 +162,10 @@ def precheck_label_outputs(labels: str, out: str, instances=None, variants: int 
     names them after the model's own checks (a SemGAN given ``--labels`` hears
     that first)."""
     try:
-        label_map_files(labels, instances)
+        pairs = label_map_files(labels, instances)
     except (OSError, ValueError):
         return
-    check_label_outputs(labels, out, instances, variants, style)
+    check_label_outputs(pairs, out, variants, style)
 
 
 def render_label_files(pipe, *, labels: str, out: str, model_path: str, instances=None,
@@ -208,7 +205,8 @@ def render_label_files(pipe, *, labels: str, out: str, model_path: str, instance
         cluster = "random"
     if styles is not None:
         variants = styles.steps
-    pairs = check_label_outputs(labels, out, instances, variants, style)
+    pairs = label_map_files(labels, instances)
+    check_label_outputs(pairs, out, variants, style)
     if "instance_map" in names and not instances:
         log.info("note: no --instances given; the label maps stand in for instance maps "
                  "(edges follow class boundaries)")

@@ -134,6 +134,10 @@ def test_another_familys_section_is_an_error_naming_it():
     ({"type": "semgan", "semgan": {"output": "colors", "relaxation": "softmax"}},
      "semgan.relaxation", "output is 'colors'"),
     ({"type": "semgan", "semgan": {"tau_end": 0.5}}, "semgan.tau_end", "relaxation is 'softmax'"),
+    ({"type": "semgan", "semgan": {"smoothing_anneal_steps": 50}}, "semgan.smoothing_anneal_steps",
+     "smoothing_end is null"),
+    ({"type": "semgan", "semgan": {"output": "colors", "smoothing_end": 0.1}},
+     "semgan.smoothing_end", "output is 'colors'"),
 ])
 def test_a_field_the_variant_ignores_is_an_error(model, field, why):
     data = {"name": "x", "data": {"use_instances": False, "load_images": False}, "model": model}

@@ -117,6 +117,25 @@ def test_real_smoothing_keeps_the_class_and_sums_to_one():
     np.testing.assert_array_equal(model.real_input(label, training=False).numpy().max(-1), 1.0)
 
 
+def test_smoothing_anneals_linearly_to_smoothing_end_then_stays():
+    label = label_batch(2)["label"]
+    model = tiny(real_smoothing=0.4, smoothing_end=0.1, smoothing_anneal_steps=10)
+    for step, s in ((0, 0.4), (5, 0.25), (10, 0.1), (1000, 0.1)):
+        model.train_iterations.assign(step)
+        assert float(model.smoothing()) == pytest.approx(s)
+        picked = np.take_along_axis(model.real_input(label, training=True).numpy(),
+                                    label.numpy()[..., None], -1)
+        assert 1.0 - s - 1e-6 <= picked.min() and picked.max() < 1.0
+        assert picked.min() < 1.0 - 0.8 * s  # the whole range U(1 - s, 1) is drawn
+    constant = tiny(real_smoothing=0.4)
+    constant.train_iterations.assign(1000)
+    assert float(constant.smoothing()) == pytest.approx(0.4)
+    restored = SemGAN.from_config(model.get_config())
+    assert (restored.smoothing_end, restored.smoothing_anneal_steps) == (0.1, 10)
+    with pytest.raises(ValueError, match="smoothing_end"):
+        tiny(smoothing_end=1.0)
+
+
 def test_fake_smoothing_softens_what_D_sees_not_what_mode_seeking_sees():
     fake = tf.one_hot(label_batch(2)["label"], 35)
     model = tiny(fake_smoothing=True, mode_seeking=0.5)

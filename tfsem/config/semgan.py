@@ -13,7 +13,8 @@ __all__ = ["SemGANConfig"]
 
 #: Fields only SemGAN proper (``output: classes``) uses.
 _CLASSES_ONLY = frozenset({"relaxation", "tau_start", "tau_end", "tau_anneal_steps",
-                           "real_smoothing", "fake_smoothing"})
+                           "real_smoothing", "fake_smoothing", "smoothing_end",
+                           "smoothing_anneal_steps"})
 _GUMBEL_ONLY = frozenset({"tau_start", "tau_end", "tau_anneal_steps"})
 _STYLE_ONLY = ("mapping_layers", "mapping_lr_multiplier", "style_conv", "style_mixing",
                "noise_inputs", "pl_weight", "pl_interval")
@@ -107,13 +108,18 @@ class SemGANConfig:
         None, "soften the fakes D sees the same way (instance noise on both sides; classes "
               "only; nothing to add with real_smoothing 0); null: on for block style, off for "
               "conv and resnet")
+    smoothing_end: Optional[float] = doc_field(
+        None, "anneal the softening linearly from real_smoothing to this value (annealed "
+              "instance noise, Sonderby et al. 2017; classes only); null: no anneal")
+    smoothing_anneal_steps: int = doc_field(
+        2000, "training iterations of the smoothing anneal (smoothing_end only)")
     seed: int = doc_field(0, "seed of the training latents and the initialisation")
 
     def validate(self, path: str = "model.semgan") -> None:
         for name in ("z_dim", "ngf", "ndf", "n_layers_D", "mapping_layers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{path}.{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("n_upsample", "tau_anneal_steps"):
+        for name in ("n_upsample", "tau_anneal_steps", "smoothing_anneal_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{path}.{name}: must be >= 0, got {getattr(self, name)}")
         if not 0 < self.tau_end <= self.tau_start:
@@ -143,6 +149,9 @@ class SemGANConfig:
             raise ConfigError(f"{path}.mode_seeking: must be >= 0, got {self.mode_seeking}")
         if not 0.0 <= self.real_smoothing < 1.0:
             raise ConfigError(f"{path}.real_smoothing: must be in [0, 1), got {self.real_smoothing}")
+        if self.smoothing_end is not None and not 0.0 <= self.smoothing_end < 1.0:
+            raise ConfigError(f"{path}.smoothing_end: must be in [0, 1) or null, got "
+                              f"{self.smoothing_end}")
 
     def objective(self, height: int, width: int, batch_size: int) -> Dict[str, object]:
         """``gan_mode``, ``spectral_norm_D``, ``r1_gamma`` and ``ema_kimg`` with auto /
@@ -184,8 +193,11 @@ class SemGANConfig:
             out.update((name, f"block is {self.block!r}") for name in _STYLE_ONLY)
         if self.output != "classes":
             out.update((name, f"output is {self.output!r}") for name in _CLASSES_ONLY)
-        elif self.relaxation == "softmax":
-            out.update((name, "relaxation is 'softmax'") for name in _GUMBEL_ONLY)
+        else:
+            if self.relaxation == "softmax":
+                out.update((name, "relaxation is 'softmax'") for name in _GUMBEL_ONLY)
+            if self.smoothing_end is None:
+                out["smoothing_anneal_steps"] = "smoothing_end is null"
         return out
 
     def factor(self) -> int:

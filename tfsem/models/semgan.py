@@ -26,6 +26,9 @@ distribution, so sharpness no longer tells real from fake. With
 ``fake_smoothing`` the fakes get the same noise before D sees them (instance
 noise on both sides, as Sonderby et al. 2017): a generator then need not
 imitate the reals' per-pixel noise with its own high-frequency logits.
+``smoothing_end`` anneals s linearly to that value over
+``smoothing_anneal_steps`` training iterations (Sonderby et al.'s annealed
+instance noise), so D sees sharper maps late in training.
 """
 
 from __future__ import annotations
@@ -70,6 +73,9 @@ class SemGAN(LabelMapGAN):
         fake_smoothing: also soften the fakes D sees, the same way (training
             only; nothing to add with ``real_smoothing`` 0); None: on for
             ``block="style"``, off for the others.
+        smoothing_end, smoothing_anneal_steps: s goes linearly from
+            ``real_smoothing`` to ``smoothing_end`` over that many training
+            iterations, then stays; None: s stays ``real_smoothing``.
 
     Defaults (softmax, real_smoothing 0.3, on both sides of D for the style
     block) are the best-measuring settings of the SemGAN reports
@@ -78,7 +84,7 @@ class SemGAN(LabelMapGAN):
 
     def __init__(self, num_classes, image_size, relaxation="softmax", tau_start=1.0,
                  tau_end=0.3, tau_anneal_steps=2000, real_smoothing=0.3, fake_smoothing=None,
-                 **kwargs):
+                 smoothing_end=None, smoothing_anneal_steps=2000, **kwargs):
         if relaxation not in RELAXATIONS:
             raise ValueError(f"relaxation must be one of {RELAXATIONS}, got {relaxation!r}")
         if not 0 < tau_end <= tau_start:
@@ -88,6 +94,10 @@ class SemGAN(LabelMapGAN):
             raise ValueError(f"tau_anneal_steps must be >= 0, got {tau_anneal_steps}")
         if not 0.0 <= real_smoothing < 1.0:
             raise ValueError(f"real_smoothing must be in [0, 1), got {real_smoothing}")
+        if smoothing_end is not None and not 0.0 <= smoothing_end < 1.0:
+            raise ValueError(f"smoothing_end must be in [0, 1) or None, got {smoothing_end}")
+        if smoothing_anneal_steps < 0:
+            raise ValueError(f"smoothing_anneal_steps must be >= 0, got {smoothing_anneal_steps}")
         super().__init__(num_classes, image_size, **kwargs)
         self.relaxation = relaxation
         self.tau_start, self.tau_end = float(tau_start), float(tau_end)
@@ -95,6 +105,8 @@ class SemGAN(LabelMapGAN):
         self.real_smoothing = float(real_smoothing)
         self.fake_smoothing = (self.block == "style" if fake_smoothing is None
                                else bool(fake_smoothing))
+        self.smoothing_end = None if smoothing_end is None else float(smoothing_end)
+        self.smoothing_anneal_steps = int(smoothing_anneal_steps)
         self.gumbel_seed = keras.random.SeedGenerator(None if self.seed is None else self.seed + 1)
         self.smoothing_seed = keras.random.SeedGenerator(
             None if self.seed is None else self.seed + 2)
@@ -127,13 +139,22 @@ class SemGAN(LabelMapGAN):
             return straight_through_gumbel_softmax(raw, self.tau(), self.gumbel_seed)[0]
         return tf.nn.softmax(tf.cast(raw, tf.float32), axis=-1)
 
+    def smoothing(self):
+        """The softening s at the current training iteration (``real_smoothing``,
+        annealed linearly to ``smoothing_end`` when that is set)."""
+        if self.smoothing_end is None:
+            return tf.constant(self.real_smoothing, tf.float32)
+        step = tf.cast(self.train_iterations, tf.float32)
+        frac = tf.minimum(step / float(max(self.smoothing_anneal_steps, 1)), 1.0)
+        return self.real_smoothing + (self.smoothing_end - self.real_smoothing) * frac
+
     def smooth(self, maps):
         """``real_smoothing``'s softening of class distributions [B, H, W, C]: each
         pixel keeps a weight m ~ U(1 - s, 1) and spreads 1 - m over a random
-        distribution."""
+        distribution (s: ``smoothing()``)."""
         shape = tf.shape(maps)
         keep = keras.random.uniform(tf.concat([shape[:-1], [1]], 0),
-                                    minval=1.0 - self.real_smoothing, maxval=1.0,
+                                    minval=1.0 - self.smoothing(), maxval=1.0,
                                     seed=self.smoothing_seed)
         noise = keras.random.uniform(shape, seed=self.smoothing_seed)
         noise /= tf.reduce_sum(noise, axis=-1, keepdims=True)
@@ -152,4 +173,6 @@ class SemGAN(LabelMapGAN):
         return {**super().get_config(), "relaxation": self.relaxation,
                 "tau_start": self.tau_start, "tau_end": self.tau_end,
                 "tau_anneal_steps": self.tau_anneal_steps,
-                "real_smoothing": self.real_smoothing, "fake_smoothing": self.fake_smoothing}
+                "real_smoothing": self.real_smoothing, "fake_smoothing": self.fake_smoothing,
+                "smoothing_end": self.smoothing_end,
+                "smoothing_anneal_steps": self.smoothing_anneal_steps}

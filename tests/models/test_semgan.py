@@ -132,6 +132,9 @@ def test_smoothing_anneals_linearly_to_smoothing_end_then_stays():
     assert float(constant.smoothing()) == pytest.approx(0.4)
     restored = SemGAN.from_config(model.get_config())
     assert (restored.smoothing_end, restored.smoothing_anneal_steps) == (0.1, 10)
+    rising = tiny(real_smoothing=0.0, smoothing_end=0.2, smoothing_anneal_steps=10)
+    rising.train_iterations.assign(10)  # annealing up from 0 smooths too
+    assert rising.real_input(label, training=True).numpy().max(-1).min() < 1.0
     with pytest.raises(ValueError, match="smoothing_end"):
         tiny(smoothing_end=1.0)
 

@@ -139,6 +139,11 @@ class SemGAN(LabelMapGAN):
             return straight_through_gumbel_softmax(raw, self.tau(), self.gumbel_seed)[0]
         return tf.nn.softmax(tf.cast(raw, tf.float32), axis=-1)
 
+    @property
+    def smoothing_on(self) -> bool:
+        """Whether D's inputs are smoothed at some point of training."""
+        return self.real_smoothing > 0 or bool(self.smoothing_end)
+
     def smoothing(self):
         """The softening s at the current training iteration (``real_smoothing``,
         annealed linearly to ``smoothing_end`` when that is set)."""
@@ -162,10 +167,10 @@ class SemGAN(LabelMapGAN):
 
     def real_input(self, label, training=False):
         real = one_hot(label, self.num_classes)
-        return self.smooth(real) if self.real_smoothing > 0 and training else real
+        return self.smooth(real) if self.smoothing_on and training else real
 
     def discriminator_fake(self, fake, training=False):
-        if self.fake_smoothing and self.real_smoothing > 0 and training:
+        if self.fake_smoothing and self.smoothing_on and training:
             return self.smooth(fake)
         return fake
 

@@ -121,10 +121,15 @@ class SemGAN(LabelMapGAN):
     def output_channels(self) -> int:
         return self.num_classes
 
+    def anneal_fraction(self, steps: int):
+        """How far an anneal over ``steps`` training iterations has come: in
+        [0, 1], 1 from iteration ``max(steps, 1)`` on."""
+        step = tf.cast(self.train_iterations, tf.float32)
+        return tf.minimum(step / float(max(steps, 1)), 1.0)
+
     def tau(self):
         """The Gumbel temperature at the current generator step."""
-        step = tf.cast(self.train_iterations, tf.float32)
-        frac = tf.minimum(step / float(max(self.tau_anneal_steps, 1)), 1.0)
+        frac = self.anneal_fraction(self.tau_anneal_steps)
         return self.tau_start * (self.tau_end / self.tau_start) ** frac
 
     def call(self, z, training=False, **style):
@@ -149,8 +154,7 @@ class SemGAN(LabelMapGAN):
         annealed linearly to ``smoothing_end`` when that is set)."""
         if self.smoothing_end is None:
             return tf.constant(self.real_smoothing, tf.float32)
-        step = tf.cast(self.train_iterations, tf.float32)
-        frac = tf.minimum(step / float(max(self.smoothing_anneal_steps, 1)), 1.0)
+        frac = self.anneal_fraction(self.smoothing_anneal_steps)
         return self.real_smoothing + (self.smoothing_end - self.real_smoothing) * frac
 
     def smooth(self, maps):

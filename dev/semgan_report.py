@@ -13,6 +13,9 @@ A variant is ``NAME=CONFIG[:dotted.key=json_value,...]``; each trains into
 ``--steps`` steps, then all are evaluated on ``--num`` samples (seeds 0..)
 against as many real maps of the val split (``tfsem.evaluate``). The grid
 shows ``--grid-samples`` samples of each run (rows) and real maps (last row).
+``--targets`` adds, per run, the exact values against the style generator's
+targets (diversity >= 0.9x the data's, class TV <= 0.05, regions per map and
+isolated pixels within 1.5x of the data's, either way).
 """
 
 from __future__ import annotations
@@ -56,6 +59,40 @@ def variant_config(name, path, changes, steps):
     return dataclasses.replace(config, name=f"{config.name}_{name}" if changes else config.name)
 
 
+# (key in the label-map report, title, the band as a function of the data's value)
+TARGETS = (
+    ("pairwise_difference", "diversity", lambda data: (0.9 * data, None)),
+    ("class_tv_distance", "class TV", lambda data: (None, 0.05)),
+    ("regions_per_map", "regions per map", lambda data: (data / 1.5, data * 1.5)),
+    ("isolated_pixel_fraction", "isolated pixels", lambda data: (data / 1.5, data * 1.5)),
+)
+
+
+def target_checks(report):
+    """[(title, value, low, high, met)] of one run's label-map ``report``
+    against :data:`TARGETS` (``low``/``high`` None: no bound that side)."""
+    checks = []
+    for key, title, band in TARGETS:
+        value = float(report[key])
+        low, high = band(float(report.get("data_" + key, 0.0)))
+        met = (low is None or value >= low) and (high is None or value <= high)
+        checks.append((title, value, low, high, met))
+    return checks
+
+
+def targets_text(results):
+    lines = []
+    for result in results:
+        checks = target_checks(result["label_maps"])
+        missed = [title for title, *_, met in checks if not met]
+        lines.append(f"{result['kind']}: " + ("meets all targets" if not missed
+                                              else "misses " + ", ".join(missed)))
+        for title, value, low, high, met in checks:
+            band = (f"{'' if low is None else f'{low:.6g}'}..{'' if high is None else f'{high:.6g}'}")
+            lines.append(f"    {title}: {value:.6g} (target {band}) {'ok' if met else 'MISSED'}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", action="append", required=True,
@@ -66,6 +103,8 @@ def main(argv=None) -> int:
     parser.add_argument("--grid", default=None, help="write the sample grid PNG here")
     parser.add_argument("--grid-samples", type=int, default=6)
     parser.add_argument("--table", default=None, help="write the Markdown table here")
+    parser.add_argument("--targets", action="store_true",
+                        help="check each run against the style generator's targets")
     args = parser.parse_args(argv)
 
     from tfsem.data.pipeline import DataPipeline
@@ -97,6 +136,8 @@ def main(argv=None) -> int:
     table = label_map_table(results)
     header = (f"{args.num} samples per run (seeds 0..{args.num - 1}) vs {args.num} real val maps, "
               f"after {args.steps} training steps each.\n\n")
+    if args.targets:
+        table += "\n\n```\n" + targets_text(results) + "\n```"
     print(header + table)
     if args.table:
         atomic_write_text(args.table, header + table + "\n")

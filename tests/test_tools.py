@@ -194,3 +194,24 @@ print(sum(p.numel() for p in model.netG.parameters()),
     ours = tuple(sum(int(v.shape.num_elements()) for v in net.trainable_variables)
                  for net in (model.generator, model.discriminator))
     assert ours == theirs
+
+
+def test_semgan_report_target_checks_read_the_bands_both_ways():
+    """dev/semgan_report.py --targets: diversity from below, TV from above,
+    regions and isolated pixels within 1.5x of the data's either way."""
+    report = _dev_module("semgan_report")
+    data = {"data_pairwise_difference": 0.4, "data_regions_per_map": 24.0,
+            "data_isolated_pixel_fraction": 0.0002}
+    good = dict(data, pairwise_difference=0.361, class_tv_distance=0.05, regions_per_map=16.1,
+                isolated_pixel_fraction=0.0003)
+    assert all(met for *_, met in report.target_checks(good))
+    bad = dict(data, pairwise_difference=0.35, class_tv_distance=0.051, regions_per_map=15.9,
+               isolated_pixel_fraction=0.00031)
+    assert [met for *_, met in report.target_checks(bad)] == [False] * 4
+    assert not report.target_checks(dict(good, regions_per_map=36.1))[2][-1]
+    assert not report.target_checks(dict(good, isolated_pixel_fraction=0.00013))[3][-1]
+    text = report.targets_text([{"kind": "a", "label_maps": good},
+                                {"kind": "b", "label_maps": bad}])
+    assert "a: meets all targets" in text
+    assert "b: misses diversity, class TV, regions per map, isolated pixels" in text
+    assert "regions per map: 15.9 (target 16..36) MISSED" in text

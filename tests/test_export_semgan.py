@@ -262,23 +262,25 @@ def test_style_tflite_and_dream_exports_take_truncation_and_mixing(style, tmp_pa
         run_tflite(content, {"z": z, "truncation_psi": np.float32(1.0), "mix_z": other,
                              "mix_layer": np.int32(num_ws)}, output=None)[0]["label_map"],
         model.infer(z=tf.constant(z))["label_map"].numpy())
-    # the on-device demo (LiteRT only): --z, --truncation, --mix-seed / --mix-layer
+    # the on-device demo (LiteRT only): --z or --seed (Python's latent of the
+    # seed, drawn without TensorFlow), --truncation, --mix-seed / --mix-layer
     from tests.test_export_tflite import NO_TF
 
     model_file, z_file = tmp_path / "style.tflite", tmp_path / "z.npy"
     model_file.write_bytes(content)
     np.save(z_file, z)
-    result = subprocess.run(
-        [sys.executable, "-c", NO_TF, os.path.join(REPO, "tools", "tflite_demo.py"),
-         "--model", str(model_file), "--z", str(z_file), "--truncation", "0.7",
-         "--mix-seed", "4", "--mix-layer", "2", "--out", str(tmp_path / "map.png"),
-         "--repeats", "1"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    mix = np.random.default_rng(4).standard_normal((1, 8)).astype(np.float32)
-    expected = model.infer(z=tf.constant(z), truncation_psi=tf.constant(0.7),
-                           mix_z=tf.constant(mix), mix_layer=tf.constant(2))
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "map.png")),
-                                  expected["color"].numpy()[0])
+    for given, name in ((["--z", str(z_file)], "z.png"), (["--seed", "11"], "seed.png")):
+        result = subprocess.run(
+            [sys.executable, "-c", NO_TF, os.path.join(REPO, "tools", "tflite_demo.py"),
+             "--model", str(model_file), *given, "--truncation", "0.7",
+             "--mix-seed", "4", "--mix-layer", "2", "--out", str(tmp_path / name),
+             "--repeats", "1"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+    for name, inputs in (("z.png", {"z": z}), ("seed.png", {"seed": [11]})):
+        expected = model.infer(**model.inference_inputs(**inputs, truncation=0.7, mix_seed=4,
+                                                        mix_layer=2))
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / name)),
+                                      expected["color"].numpy()[0])
     sys.path.insert(0, os.path.join(REPO, "tools"))
     try:
         import tflite_demo

@@ -17,9 +17,9 @@ grey, at the model's fixed size; ids are checked against the
 median latency over ``--repeats`` runs. A photo-to-photo model
 (``data.input: image``) takes ``--image`` instead: any photo, resized
 (bicubic) to the model's size. A SemGAN or dream model takes neither: it
-samples from a latent drawn here from ``--seed`` (numpy's generator, so not
-the z tfsem's Python seeds give; ``--z FILE.npy`` passes an exact latent
-[1, z_dim], e.g. ``tfsem.models.base.latent_for_seeds([3], z_dim)``) and
+samples from the latent of ``--seed``, the z tfsem's Python seed gives (drawn
+with numpy: ``tfsem.seed_latents``; ``--z FILE.npy`` passes a latent
+[1, z_dim] instead) and
 writes the colour label map (SemGAN) or the photo (dream); a style SemGAN
 also takes ``--truncation`` and ``--mix-seed`` / ``--mix-layer``.
 """
@@ -131,9 +131,12 @@ def run(model_path, labels, out, instances=None, label_space=None, threads=None,
     return _timed(runner, inputs, repeats, out)
 
 
-def _latent(seed: int, z_dim: int) -> np.ndarray:
-    """z ~ N(0, I) [1, z_dim] from ``seed`` (numpy's generator)."""
-    return np.random.default_rng(seed).standard_normal((1, z_dim)).astype(np.float32)
+def _latent(seed: int, z_dim: int, stream: int = 0) -> np.ndarray:
+    """z [1, z_dim] of ``seed``: the latent tfsem's Python seed gives
+    (``tfsem.seed_latents``, numpy only)."""
+    from tfsem.seed_latents import latent_for_seeds_numpy
+
+    return latent_for_seeds_numpy([seed], z_dim, stream)
 
 
 def _latent_inputs(details, seed, z, truncation, mix_seed, mix_layer, cluster) -> dict:
@@ -159,9 +162,7 @@ def _latent_inputs(details, seed, z, truncation, mix_seed, mix_layer, cluster) -
         inputs["mix_z"] = inputs["z"] if mix_seed is None else _latent(mix_seed, z_dim)
         inputs["mix_layer"] = np.array(-1 if mix_layer is None else mix_layer, np.int32)
     if "style_z" in details:  # a dream renderer with a style encoder
-        shape = details["style_z"]["shape"]
-        inputs["style_z"] = np.random.default_rng([seed, 1]).standard_normal(shape).astype(
-            np.float32)
+        inputs["style_z"] = _latent(seed, int(details["style_z"]["shape"][-1]), stream=1)
     if "cluster" in details:
         inputs["cluster"] = np.array([cluster], np.int32)
     return inputs

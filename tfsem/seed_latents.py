@@ -75,8 +75,7 @@ def latent_for_seeds_numpy(seeds, z_dim: int, stream: int = 0) -> np.ndarray:
     """z float32 [B, z_dim] for int ``seeds`` [B]: ``latent_for_seeds(seeds,
     z_dim, stream)`` without TensorFlow (stream 0: SemGAN's latent and a VAE
     renderer's style; 1: a VAE renderer's style in ``tfsem.dream``)."""
-    seeds = [int(s) for s in np.asarray(seeds).reshape(-1)]
-    if int(z_dim) < 1:
+    seeds, z_dim = [int(s) for s in np.asarray(seeds).reshape(-1)], int(z_dim)
+    if z_dim < 1:
         raise ValueError(f"z_dim must be >= 1, got {z_dim}")
-    return np.stack([_stateless_normal(int(z_dim), s, int(stream)) for s in seeds]).reshape(
-        len(seeds), int(z_dim))
+    return np.stack([_stateless_normal(z_dim, s, int(stream)) for s in seeds])

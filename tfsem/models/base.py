@@ -55,7 +55,8 @@ def latent_for_seeds(seeds, z_dim, stream=0):
     """z [B, z_dim] for int seeds [B]: N(0, I), a pure function of each seed
     (the same in Python, the exported SavedModels and ``tfsem.dream``).
     ``stream`` 0 is SemGAN's latent; ``tfsem.dream`` draws a VAE renderer's
-    style from stream 1 of the same seed."""
+    style from stream 1 of the same seed. Without TensorFlow (LiteRT):
+    ``tfsem.seed_latents.latent_for_seeds_numpy``."""
     seeds = tf.cast(tf.convert_to_tensor(seeds), tf.int64)
     return tf.map_fn(
         lambda s: tf.random.stateless_normal([z_dim], seed=tf.stack([s, tf.constant(stream, tf.int64)])),

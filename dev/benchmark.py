@@ -511,7 +511,7 @@ def _run_side(side, case, batch, args):
 
 
 def cpu_info() -> dict:
-    """The CPU's model name and the instruction-set flags that decide kernel
+    """The CPU's model name, family and model numbers and the instruction-set flags that decide kernel
     speed (those of ``tfsem.autotune``'s machine key), and the ISA limits in
     effect (an emulation names itself)."""
     from tfsem import autotune
@@ -520,7 +520,8 @@ def cpu_info() -> dict:
     limits = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "XLA_FLAGS",
                                          "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY",
                                          "TF_ENABLE_ONEDNN_OPTS") if k in os.environ}
-    return {"cpu": machine["cpu"], "cpus": os.cpu_count(), "flags": machine["flags"],
+    return {"cpu": machine["cpu"], "cpu_id": machine["cpu_id"], "cpus": os.cpu_count(),
+            "flags": machine["flags"],
             "avx512_bf16": "avx512_bf16" in machine["flags"],
             "amx_bf16": "amx_bf16" in machine["flags"], "limits": limits}
 

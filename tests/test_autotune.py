@@ -97,3 +97,26 @@ def test_the_choice_is_kept_per_model_and_map_size_not_per_schedule():
         assert train_step_key(load_config(path, overrides=[change])) != key, change
     for same in ("train.steps=5", "optimizer.g_lr=0.001"):
         assert train_step_key(load_config(path, overrides=[same])) == key, same
+
+
+def test_two_cpus_of_one_name_and_flags_keep_apart_caches(monkeypatch, tmp_path):
+    """A virtual machine names a Zen 4 and a Zen 5 both "AMD EPYC", often with the
+    same flags: the family and model numbers keep their measured choices apart
+    (an ARM CPU's implementer and part likewise)."""
+    from tfsem import autotune
+
+    monkeypatch.setenv("TFSEM_AUTOTUNE_CACHE", str(tmp_path))
+    x86 = {"model name": "AMD EPYC", "flags": "avx2 fma avx512f avx512_bf16"}
+    arm = {"model name": "", "Features": "asimd bf16", "CPU implementer": "0x41"}
+    seen = {}
+    for name, info in (("zen4", {**x86, "cpu family": "25", "model": "17"}),
+                       ("zen5", {**x86, "cpu family": "26", "model": "2"}),
+                       ("neoverse_v1", {**arm, "CPU part": "0xd40"}),
+                       ("neoverse_n2", {**arm, "CPU part": "0xd49"})):
+        monkeypatch.setattr(autotune, "cpuinfo", lambda info=info: info)
+        autotune._machine_base.cache_clear()
+        seen[name] = (autotune.machine()["cpu_id"], autotune.cache_path())
+    autotune._machine_base.cache_clear()
+    assert seen["zen4"][0] == "family 25 model 17"
+    assert seen["neoverse_n2"][0] == "implementer 0x41 part 0xd49"
+    assert len({path for _, path in seen.values()}) == 4

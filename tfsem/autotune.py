@@ -9,8 +9,8 @@ AMX), the shape and the dtype. The first time an op of a shape is needed on a
 machine, each eligible way runs on random inputs of that shape (a warm-up,
 then the best of a few runs) and the fastest is kept (an alternative to the
 plain way must win by more than ``MARGIN``), in a JSON file in the user's
-cache directory named after the machine: the CPU model, its instruction-set
-flags, the TensorFlow version and whether TensorFlow runs oneDNN. Later
+cache directory named after the machine: the CPU's model name and family /
+model numbers, its instruction-set flags, the TensorFlow version and whether TensorFlow runs oneDNN. Later
 processes read the choice back; nothing is measured twice. No threshold in
 the code decides for a machine.
 
@@ -63,6 +63,11 @@ log = logging.getLogger("tfsem.autotune")
 _FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
           "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8",
           "asimd", "sve", "sve2", "bf16", "i8mm")
+#: The /proc/cpuinfo lines read: a virtual machine often names its CPU only "AMD EPYC"
+#: or "Intel Xeon Processor"; the family and model numbers (x86) or implementer and
+#: part (ARM) tell its generation (AMD family 25 is Zen 3 / Zen 4, 26 Zen 5).
+_CPUINFO_KEYS = ("model name", "cpu family", "model", "flags", "Features", "CPU implementer",
+                 "CPU part")
 _LOCK = threading.Lock()
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 ONEDNN_SETTINGS = ("on", "off", "default")
@@ -71,15 +76,16 @@ _CACHE: Dict[str, "AutotuneCache"] = {}
 
 @functools.lru_cache(maxsize=None)
 def cpuinfo() -> Dict[str, str]:
-    """The first ``model name``, ``flags`` (x86) / ``Features`` (ARM) and ``CPU
-    part`` lines of Linux's /proc/cpuinfo (empty elsewhere), read once."""
+    """The first ``model name``, ``cpu family``, ``model``, ``flags`` (x86) /
+    ``Features``, ``CPU implementer``, ``CPU part`` (ARM) lines of Linux's
+    /proc/cpuinfo (empty elsewhere), read once."""
     out = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
                 key, sep, value = line.partition(":")
                 key = key.strip()
-                if sep and key in ("model name", "flags", "Features", "CPU part") \
+                if sep and key in _CPUINFO_KEYS \
                         and key not in out:
                     out[key] = value.strip()
     except OSError:
@@ -108,7 +114,11 @@ def _tensorflow_version() -> str:
 def _machine_base() -> dict:
     info = cpuinfo()
     flags = set((info.get("flags") or info.get("Features") or "").split())
+    ids = [f"{name} {info[key]}" for key, name in (("cpu family", "family"), ("model", "model"),
+                                                   ("CPU implementer", "implementer"),
+                                                   ("CPU part", "part")) if info.get(key)]
     return {"cpu": info.get("model name") or platform.processor() or platform.machine(),
+            "cpu_id": " ".join(ids),
             "flags": sorted(f for f in _FLAGS if f in flags),
             "cpus": os.cpu_count() or 1,
             "tensorflow": _tensorflow_version()}
@@ -156,9 +166,17 @@ class AutotuneCache:
         except (OSError, ValueError, AttributeError):
             return {}
 
-    def get(self, key: str) -> Optional[str]:
+    def get(self, key: str, candidates: Sequence[str] = ()) -> Optional[str]:
+        """The method kept for ``key``; None when there is none, or when it was
+        chosen without measuring one of ``candidates`` (a way a later tfsem added:
+        measured again)."""
         entry = self.choices.get(key)
-        return None if entry is None else entry["method"]
+        if entry is None:
+            return None
+        measured = entry.get("ms")
+        if candidates and not (isinstance(measured, dict) and set(candidates) <= set(measured)):
+            return None
+        return entry["method"]
 
     def put(self, key: str, method: str, ms: Dict[str, float]) -> None:
         self.choices[key] = {"method": method, "ms": {k: round(v, 4) for k, v in ms.items()}}
@@ -226,7 +244,7 @@ def choose(op: str, key: str, candidates: Sequence[str],
     full = f"{op}|{key}"
     with _LOCK:
         cache = _cache()
-        known = cache.get(full)
+        known = cache.get(full, candidates)
         if known in candidates:
             return known
         timings = {method: measure(make(method)) for method in candidates}

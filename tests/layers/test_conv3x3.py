@@ -39,6 +39,34 @@ def test_values_and_gradients_equal_conv2d(method):
     np.testing.assert_allclose(gk, gk0, atol=tol * float(tf.reduce_max(tf.abs(gk0))))
 
 
+@pytest.mark.parametrize("method", ["winograd4", "winograd2"])
+def test_winograd_of_a_bfloat16_conv_computes_in_float32(method):
+    """A bfloat16 conv by Winograd: cast to float32, transformed and multiplied
+    there, rounded to bfloat16 once at the end: within that one rounding of the
+    float32 conv of the same bfloat16 values, values and gradients."""
+    x, k = _case(h=8, w=16, c=24, f=8, seed=4)
+    xb, kb = tf.cast(x, tf.bfloat16), tf.Variable(tf.cast(k, tf.bfloat16))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(xb)
+        y = conv3x3(xb, kb, method)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2) / 2
+    assert y.dtype == tf.bfloat16
+    x32, k32 = tf.cast(xb, tf.float32), tf.cast(kb, tf.float32)
+    with tf.GradientTape(persistent=True) as tape32:
+        tape32.watch([x32, k32])
+        y32 = tf.nn.conv2d(x32, k32, 1, "VALID")
+        loss32 = tf.reduce_sum(tf.cast(tf.cast(y32, tf.bfloat16), tf.float32) ** 2) / 2
+    scale = float(tf.reduce_max(tf.abs(y32)))
+    y = tf.cast(y, tf.float32)
+    # one bfloat16 rounding (2**-8 of the value) plus the float32 Winograd's own
+    np.testing.assert_array_less(np.abs(y - y32), np.abs(y32) * 2 ** -8 + 3e-5 * scale)
+    for got, want in ((tape.gradient(loss, xb), tape32.gradient(loss32, x32)),
+                      (tape.gradient(loss, kb), tape32.gradient(loss32, k32))):
+        assert got.dtype == tf.bfloat16
+        np.testing.assert_allclose(tf.cast(got, tf.float32), want, rtol=2 ** -7,
+                                   atol=2 ** -7 * float(tf.reduce_max(tf.abs(want))))
+
+
 @pytest.mark.parametrize("m", [2, 4])
 def test_winograd_inside_tf_function_and_in_a_batch(m):
     x, k = _case(batch=3, h=4 * m, w=2 * m, c=4, f=6, seed=1)
@@ -61,7 +89,9 @@ def test_candidates_follow_dtype_size_target_and_training():
     assert conv3x3_candidates(big, "float32", training=True) == every[:4]  # no F(4x4)
     assert conv3x3_candidates((1, 35, 66, 1024), "float32") == every[:3]  # odd height
     assert conv3x3_candidates((1, 20, 66, 1024), "float32") == every[:4]  # 18 rows: not 4k
-    assert conv3x3_candidates(big, "bfloat16") == every[:2]
+    # bfloat16: Winograd in float32 (its transforms need it), no tconv
+    assert conv3x3_candidates(big, "bfloat16") == every[:2] + every[3:]
+    assert conv3x3_candidates(big, "bfloat16", target="saved_model") == every[:2]
     assert conv3x3_candidates(big, "float32", target="saved_model") == every[:3]
     assert conv3x3_candidates(big, "float32", target="tflite") == ["conv"]
     assert conv3x3_candidates((None, None, None, 1024), "float32") == ["conv"]
@@ -125,6 +155,12 @@ def test_auto_measures_once_per_machine_and_keeps_the_fastest(monkeypatch, tmp_p
     assert saved["machine"]["tensorflow"] == tf.__version__ and saved["machine"]["cpu"]
     assert any(k.endswith("1x34x66x1024->1024") for k in saved["choices"])
     assert conv3x3_method(big, "float32") == "winograd2" and len(measured) == 9
+    # a choice made before a way existed (a later tfsem added it) is measured again
+    saved["choices"] = {k: {"method": "conv", "ms": {"conv": 9.0, "matmul": 9.9}}
+                        for k in saved["choices"]}
+    files[0].write_text(json.dumps(saved))
+    monkeypatch.setattr(autotune, "_CACHE", {})
+    assert conv3x3_method(big, "float32") == "winograd2" and len(measured) == 14
     # within the timing noise (5%), the plain conv stays: another shape
     timings.update(winograd2=8.7, winograd4=8.9, matmul=9.5, tconv=8.8)
     assert conv3x3_method((1, 34, 66, 512), "float32") == "conv"

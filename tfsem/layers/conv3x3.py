@@ -18,7 +18,9 @@ The ways:
   its forward conv: on the Xeon limited to AVX2 (docs/benchmarks.md), 256 -> 128
   channels at 64x128 took 118 ms as a conv and 32 ms this way. Plain TF ops, so
   SavedModels may carry it.
-* ``winograd2`` / ``winograd4`` (float32, this process's Keras graphs only):
+* ``winograd2`` / ``winograd4`` (this process's Keras graphs only; a bfloat16
+  conv is cast to float32 for it and its output rounded back once, since the
+  tile transforms need float32's precision):
   Winograd's minimal filtering (Lavin & Gray 2016, arXiv 1509.09308). F(4x4,
   3x3) does a 3x3 conv over 4x4 output tiles as 36 independent GEMMs on
   transformed 6x6 input tiles: 4x fewer multiplications; F(2x2, 3x3) on 4x4
@@ -190,7 +192,7 @@ def conv3x3_candidates(padded_shape, dtype, target: str = None, training: bool =
     out = ["conv", "matmul"]
     if dtype == tf.float32:
         out.append("tconv")
-    if target == "keras" and dtype == tf.float32:
+    if target == "keras" and dtype in (tf.float32, tf.bfloat16):
         if h % 2 == 0 and w % 2 == 0:
             out.append("winograd2")
         if h % 4 == 0 and w % 4 == 0 and not training:
@@ -249,10 +251,13 @@ def conv3x3(padded, kernel, method: str = None, training: bool = False):
     padded = tf.convert_to_tensor(padded)
     method = method or conv3x3_method(padded.shape, padded.dtype, training=bool(training),
                                       filters=kernel.shape[-1])
-    if method == "winograd4":
-        return winograd_conv3x3(padded, kernel, 4)
-    if method == "winograd2":
-        return winograd_conv3x3(padded, kernel, 2)
+    if method in ("winograd2", "winograd4"):
+        m = 4 if method == "winograd4" else 2
+        if padded.dtype == tf.float32:
+            return winograd_conv3x3(padded, kernel, m)
+        # a bfloat16 conv: Winograd's transforms need float32's precision
+        out = winograd_conv3x3(tf.cast(padded, tf.float32), tf.cast(kernel, tf.float32), m)
+        return tf.cast(out, padded.dtype)
     if method == "matmul":
         return conv3x3_as_matmul(padded, kernel)
     if method == "tconv":

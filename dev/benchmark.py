@@ -511,9 +511,9 @@ def _run_side(side, case, batch, args):
 
 
 def cpu_info() -> dict:
-    """The CPU's model name, family and model numbers and the instruction-set flags that decide kernel
-    speed (those of ``tfsem.autotune``'s machine key), and the ISA limits in
-    effect (an emulation names itself)."""
+    """The CPU's model name, family and model numbers and the instruction-set
+    flags that decide kernel speed (those of ``tfsem.autotune``'s machine key),
+    and the ISA limits in effect (an emulation names itself)."""
     from tfsem import autotune
 
     machine = autotune.machine()

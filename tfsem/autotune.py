@@ -10,9 +10,9 @@ machine, each eligible way runs on random inputs of that shape (a warm-up,
 then the best of a few runs) and the fastest is kept (an alternative to the
 plain way must win by more than ``MARGIN``), in a JSON file in the user's
 cache directory named after the machine: the CPU's model name and family /
-model numbers, its instruction-set flags, the TensorFlow version and whether TensorFlow runs oneDNN. Later
-processes read the choice back; nothing is measured twice. No threshold in
-the code decides for a machine.
+model numbers, its instruction-set flags, the TensorFlow version and whether
+TensorFlow runs oneDNN. Later processes read the choice back; nothing is
+measured twice. No threshold in the code decides for a machine.
 
 Settings (environment):
 
@@ -85,8 +85,7 @@ def cpuinfo() -> Dict[str, str]:
             for line in f:
                 key, sep, value = line.partition(":")
                 key = key.strip()
-                if sep and key in _CPUINFO_KEYS \
-                        and key not in out:
+                if sep and key in _CPUINFO_KEYS and key not in out:
                     out[key] = value.strip()
     except OSError:
         pass

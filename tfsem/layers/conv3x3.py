@@ -252,11 +252,9 @@ def conv3x3(padded, kernel, method: str = None, training: bool = False):
     method = method or conv3x3_method(padded.shape, padded.dtype, training=bool(training),
                                       filters=kernel.shape[-1])
     if method in ("winograd2", "winograd4"):
-        m = 4 if method == "winograd4" else 2
-        if padded.dtype == tf.float32:
-            return winograd_conv3x3(padded, kernel, m)
-        # a bfloat16 conv: Winograd's transforms need float32's precision
-        out = winograd_conv3x3(tf.cast(padded, tf.float32), tf.cast(kernel, tf.float32), m)
+        # in float32 (its tile transforms need that precision): a bfloat16 conv is cast
+        # in and its output rounded back once; for float32 both casts are no-ops
+        out = winograd_conv3x3(tf.cast(padded, tf.float32), kernel, 4 if method == "winograd4" else 2)
         return tf.cast(out, padded.dtype)
     if method == "matmul":
         return conv3x3_as_matmul(padded, kernel)

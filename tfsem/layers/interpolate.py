@@ -19,9 +19,12 @@ __all__ = ["nearest_interpolate", "spatial_size"]
 def spatial_size(x, factor: int = 1):
     """(H, W) of NHWC ``x`` divided by ``factor``: Python ints where the static shape
     knows them (so ``nearest_interpolate`` can take its strided-slice path), else tensors."""
+    dims = x.shape[1:3]
+    if None not in dims:
+        return [d // factor for d in dims]
     dynamic = tf.shape(x)
     return [d // factor if d is not None else dynamic[i + 1] // factor
-            for i, d in enumerate(x.shape[1:3])]
+            for i, d in enumerate(dims)]
 
 
 def _source_index(size_in, size_out):
@@ -42,7 +45,9 @@ def nearest_interpolate(x, size):
     out_h, out_w = (tf.get_static_value(size[0]), tf.get_static_value(size[1]))
     if None not in (in_h, in_w, out_h, out_w) and in_h % out_h == 0 and in_w % out_w == 0:
         # Known integer factors (training, fixed-size exports): floor(i * f) = i * f,
-        # a strided slice, which is cheaper than the gathers.
+        # a strided slice, which is cheaper than the gathers; none at factor 1.
+        if in_h == out_h and in_w == out_w:
+            return x
         return x[:, ::in_h // int(out_h), ::in_w // int(out_w)]
     shape = tf.shape(x)
     x = tf.gather(x, _source_index(shape[1], size[0]), axis=1)

@@ -8,7 +8,7 @@ from tfsem.layers.graph_target import current_graph_target
 
 __all__ = ["NORMS", "AffineBatchNormalization", "InstanceNormalization",
            "ParamFreeBatchNormalization", "affine_norm_layer", "instance_norm",
-           "instance_norm_method", "param_free_norm",
+           "instance_norm_method", "param_free_norm", "static_or_dynamic_shape",
            "torch_batch_norm_training"]
 
 NORMS = ("instance", "batch", "sync_batch", "none")
@@ -146,7 +146,7 @@ def _fused_norm(y, epsilon, mean=None, variance=None):
     """Parameter-free fused batch norm of NHWC ``y``: with the batch's statistics
     per channel (training mode) when ``mean`` / ``variance`` are None, else with
     those (float32)."""
-    channels = tf.shape(y)[-1:]
+    channels = [y.shape[-1]] if y.shape[-1] is not None else tf.shape(y)[-1:]
     ones, zeros = tf.ones(channels, tf.float32), tf.zeros(channels, tf.float32)
     training = mean is None
     # the raw op: tf.compat.v1.nn.fused_batch_norm raises epsilon to 1.001e-5
@@ -156,9 +156,19 @@ def _fused_norm(y, epsilon, mean=None, variance=None):
         exponential_avg_factor=1.0, data_format="NHWC", is_training=training)[0]
 
 
+def static_or_dynamic_shape(x):
+    """``x``'s shape as a list: Python ints where the static shape knows them,
+    scalar tensors elsewhere (a graph gets shape ops only for unknown dims)."""
+    static = x.shape.as_list()
+    if None not in static:
+        return static
+    dynamic = tf.shape(x)
+    return [d if d is not None else dynamic[i] for i, d in enumerate(static)]
+
+
 def _batch_in_channels(x, epsilon):
     """:func:`_fused_norm` per image: [B,H,W,C] -> [1,H,W,B*C] and back."""
-    shape = tf.shape(x)
+    shape = static_or_dynamic_shape(x)
     y = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, shape[1], shape[2], -1])
     out = _fused_norm(y, epsilon)
     return tf.transpose(tf.reshape(out, [shape[1], shape[2], shape[0], shape[3]]), [2, 0, 1, 3])

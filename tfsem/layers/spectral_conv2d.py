@@ -24,7 +24,7 @@ __all__ = ["SpectralConv2D"]
 
 
 def _l2_normalize(x, eps=1e-12):
-    return x / (ops.sqrt(ops.sum(ops.square(x))) + eps)
+    return x / (tf.sqrt(tf.reduce_sum(tf.square(x))) + eps)
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
@@ -66,16 +66,17 @@ class SpectralConv2D(keras.layers.Conv2D):
 
     def sigma(self, training=False):
         """Largest singular value estimate of the kernel; updates u/v when training."""
-        w = ops.reshape(ops.cast(self.kernel, "float32"), (-1, self.filters))  # [rows, filters]
-        u, v = ops.convert_to_tensor(self.sn_u), ops.convert_to_tensor(self.sn_v)
+        # TensorFlow ops, not keras.ops: the same math with fewer graph ops to trace
+        w = tf.reshape(tf.cast(self.kernel, tf.float32), (-1, self.filters))  # [rows, filters]
+        u, v = tf.convert_to_tensor(self.sn_u), tf.convert_to_tensor(self.sn_v)
         if training:
             for _ in range(self.power_iterations):
-                v = _l2_normalize(ops.matmul(u, ops.transpose(w)))
-                u = _l2_normalize(ops.matmul(v, w))
-            u, v = ops.stop_gradient(u), ops.stop_gradient(v)
+                v = _l2_normalize(tf.matmul(u, w, transpose_b=True))
+                u = _l2_normalize(tf.matmul(v, w))
+            u, v = tf.stop_gradient(u), tf.stop_gradient(v)
             self.sn_u.assign(u)
             self.sn_v.assign(v)
-        return ops.sum(ops.matmul(v, w) * u)
+        return tf.reduce_sum(tf.matmul(v, w) * u)
 
     def normalized_kernel(self, training=False):
         """W / sigma(W) (for inspection; ``call`` scales the kernel or the output)."""
@@ -103,7 +104,7 @@ class SpectralConv2D(keras.layers.Conv2D):
         if not scale_kernel:
             outputs = outputs * ops.cast(inv_sigma, self.compute_dtype)
         if self.use_bias:
-            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
+            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, outputs.dtype))
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs

@@ -267,7 +267,7 @@ class Trainer:
     def _train_function(self):
         model, strategy = self.model, self.strategy
 
-        @tf.function
+        @tf.function(autograph=False)
         def train_step(batch):
             model.reset_metrics()
             out = strategy.run(model.train_step, args=(batch,))

@@ -63,6 +63,7 @@ class SpectralConv2D(keras.layers.Conv2D):
                                     name="sn_u", aggregation="mean")
         self.sn_v = self.add_weight(shape=(1, rows), initializer=normal, trainable=False,
                                     name="sn_v", aggregation="mean")
+        self.sn_u._autocast = self.sn_v._autocast = False  # sigma is computed in float32
 
     def sigma(self, training=False):
         """Largest singular value estimate of the kernel; updates u/v when training."""

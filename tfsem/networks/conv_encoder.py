@@ -18,12 +18,13 @@ import tensorflow as tf
 from tfsem.layers.activations import leaky_relu
 from tfsem.layers.normalization import param_free_norm
 from tfsem.layers.spectral_conv2d import SpectralConv2D
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["ConvEncoder"]
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class ConvEncoder(keras.Model):
+class ConvEncoder(BuildsOnFirstCall, keras.Model):
     """Call: ``mu, logvar = encoder(image)`` with image [B, H, W, 3] in [-1, 1].
 
     Args:

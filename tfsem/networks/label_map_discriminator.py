@@ -18,12 +18,13 @@ import tensorflow as tf
 
 from tfsem.layers.activations import leaky_relu
 from tfsem.layers.spectral_conv2d import SpectralConv2D
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["LabelMapDiscriminator"]
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class LabelMapDiscriminator(keras.Model):
+class LabelMapDiscriminator(BuildsOnFirstCall, keras.Model):
     """[B, H, W, C] -> logits [B, 1].
 
     Args:

@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from tfsem.networks.spade_generator import upsample2x
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["LabelMapGenerator", "set_generator_sizes"]
 
@@ -55,7 +56,7 @@ def set_generator_sizes(generator, out_channels, output_size, z_dim, ngf, n_upsa
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class LabelMapGenerator(keras.Model):
+class LabelMapGenerator(BuildsOnFirstCall, keras.Model):
     """z [B, z_dim] -> [B, H, W, out_channels] (unactivated).
 
     Args:

@@ -28,6 +28,7 @@ import tensorflow as tf
 from tfsem.layers.activations import leaky_relu
 from tfsem.layers.normalization import affine_norm_layer, param_free_norm
 from tfsem.layers.spectral_conv2d import SpectralConv2D
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["MultiScaleDiscriminator", "NLayerDiscriminator", "downsample_avg"]
 
@@ -42,7 +43,7 @@ def downsample_avg(x):
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class NLayerDiscriminator(keras.Model):
+class NLayerDiscriminator(BuildsOnFirstCall, keras.Model):
     """One PatchGAN; call returns the list of every block's output (last: logits)."""
 
     def __init__(self, ndf=64, n_layers=4, norm="instance", spectral_norm=True,
@@ -94,7 +95,7 @@ class NLayerDiscriminator(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class MultiScaleDiscriminator(keras.Model):
+class MultiScaleDiscriminator(BuildsOnFirstCall, keras.Model):
     """``num_D`` PatchGANs at decreasing scales.
 
     Call: ``disc(x)`` with x = concat(segmap, image) [B, H, W, S+3]; returns

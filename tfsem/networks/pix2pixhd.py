@@ -29,6 +29,7 @@ import tensorflow as tf
 from tfsem.layers.normalization import param_free_norm
 from tfsem.layers.resnet_block import ResnetBlock, reflect_pad
 from tfsem.networks.multiscale_discriminator import downsample_avg
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["GlobalGenerator", "Pix2PixHDGenerator", "FeatureEncoder", "instance_average"]
 
@@ -106,7 +107,7 @@ class _RGBHead(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class GlobalGenerator(keras.Model):
+class GlobalGenerator(BuildsOnFirstCall, keras.Model):
     """G1. ``call(x)`` -> image [B,H,W,3] in [-1, 1] (``with_head``), or the
     last feature map [B,H,W,ngf] (without the head: inside the LocalEnhancer).
     H, W: multiples of ``2 ** n_downsampling``."""
@@ -149,7 +150,7 @@ class GlobalGenerator(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class Pix2PixHDGenerator(keras.Model):
+class Pix2PixHDGenerator(BuildsOnFirstCall, keras.Model):
     """G1 alone (``n_local_enhancers=0``) or G1 inside ``n_local_enhancers``
     LocalEnhancers. ``call(x)`` -> image [B,H,W,3] in [-1, 1].
 
@@ -222,7 +223,7 @@ class Pix2PixHDGenerator(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class FeatureEncoder(keras.Model):
+class FeatureEncoder(BuildsOnFirstCall, keras.Model):
     """E. ``call(image, instance)`` -> instance-averaged features [B,H,W,feat_num]."""
 
     def __init__(self, ngf=16, n_downsampling=4, feat_num=3, norm="instance", **kwargs):

@@ -36,6 +36,7 @@ from tfsem.layers.normalization import param_free_norm
 from tfsem.layers.resnet_block import reflect_pad
 from tfsem.layers.spectral_conv2d import SpectralConv2D
 from tfsem.networks.spade_generator import upsample2x
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["ACE", "SEANGenerator", "SEANResBlock", "STYLE_LENGTH", "Zencoder",
            "region_average"]
@@ -55,7 +56,7 @@ def region_average(features, segmap):
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class Zencoder(keras.Model):
+class Zencoder(BuildsOnFirstCall, keras.Model):
     """Photo [B,H,W,3] in [-1, 1] + segmap [B,H,W,S] -> style codes [B, S, 512].
 
     reflect-pad 1, conv 3x3 (ngf), IN, LReLU 0.2; ``n_downsampling`` stride-2
@@ -245,7 +246,7 @@ class SEANResBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class SEANGenerator(keras.Model):
+class SEANGenerator(BuildsOnFirstCall, keras.Model):
     """Call: ``generator(segmap, style_codes, training=..., noise=None)`` -> image
     [B,H,W,3] in [-1, 1]. ``num_upsampling_layers``: ``normal`` or ``more``
     (the official ``most`` builds up_4 and never runs it)."""

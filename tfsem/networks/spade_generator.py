@@ -16,6 +16,7 @@ from tfsem.config.gaugan import UPSAMPLING_LAYERS
 from tfsem.layers.activations import leaky_relu
 from tfsem.layers.interpolate import nearest_interpolate, spatial_size
 from tfsem.layers.spade_res_block import SPADEResBlock
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["SPADEGenerator", "UPSAMPLING_LAYERS"]
 
@@ -40,7 +41,7 @@ def upsample2x(x):
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class SPADEGenerator(keras.Model):
+class SPADEGenerator(BuildsOnFirstCall, keras.Model):
     """Generator of SPADE / GauGAN.
 
     Call: ``generator(segmap, z=None, training=...)``, segmap float

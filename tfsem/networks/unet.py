@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from tfsem.layers.activations import leaky_relu
 from tfsem.layers.normalization import affine_norm_layer
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["UnetGenerator", "pad1"]
 
@@ -46,7 +47,7 @@ def pad1(x):
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
-class UnetGenerator(keras.Model):
+class UnetGenerator(BuildsOnFirstCall, keras.Model):
     """x [B, H, W, C_in] (H, W multiples of 2**num_downs) -> [B, H, W, output_nc] in [-1, 1].
 
     Args:

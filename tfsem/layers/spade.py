@@ -11,9 +11,30 @@ import keras
 import tensorflow as tf
 
 from tfsem.layers.interpolate import nearest_interpolate, spatial_size
-from tfsem.layers.normalization import NORMS, param_free_norm
+from tfsem.layers.normalization import NORMS, InstanceNormalization, instance_norm, param_free_norm
 
-__all__ = ["SPADE"]
+__all__ = ["SPADE", "apply_conv", "apply_norm"]
+
+
+def apply_conv(conv, x, bias_offset: float = 0.0):
+    """``conv(x)`` for a built ``keras.layers.Conv2D`` inside a composite layer's
+    ``call``: kernel and bias cast to ``x``'s dtype, ``bias_offset`` added to
+    the bias in float32 first. The same values without Keras' ``__call__``
+    and its bias reshape and squeeze: ~2 ms less Python per call to trace
+    (SPADE and SEAN's ACE call 3-5 convs each, dozens of times per step)."""
+    out = conv.convolution_op(x, tf.cast(conv.kernel, x.dtype))
+    if conv.use_bias:
+        bias = tf.cast(conv.bias, tf.float32) + bias_offset if bias_offset else conv.bias
+        out = tf.nn.bias_add(out, tf.cast(bias, x.dtype))
+    return conv.activation(out)
+
+
+def apply_norm(norm, x, training):
+    """``norm(x, training=training)`` of a parameter-free norm layer; an
+    :class:`InstanceNormalization` as its function, without ``__call__``."""
+    if isinstance(norm, InstanceNormalization):
+        return instance_norm(x, norm.epsilon, training=training is True)
+    return norm(x, training=training)
 
 
 @keras.saving.register_keras_serializable(package="tfsem")
@@ -59,16 +80,13 @@ class SPADE(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         x, segmap = inputs
-        normalized = self.param_free_norm(x, training=training)
+        normalized = apply_norm(self.param_free_norm, x, training)
         segmap = nearest_interpolate(tf.cast(segmap, x.dtype), spatial_size(x))
-        actv = self.mlp_shared(segmap)
+        actv = apply_conv(self.mlp_shared, segmap)
         # 1 + gamma straight from the gamma conv, the 1 folded into its bias: the
         # fused conv + bias kernel adds it, not a separate pass over the map
-        conv = self.mlp_gamma
-        scale = tf.nn.bias_add(
-            conv.convolution_op(actv, tf.cast(conv.kernel, actv.dtype)),
-            tf.cast(tf.cast(conv.bias, tf.float32) + 1.0, actv.dtype))
-        beta = self.mlp_beta(actv)
+        scale = apply_conv(self.mlp_gamma, actv, bias_offset=1.0)
+        beta = apply_conv(self.mlp_beta, actv)
         return normalized * scale + beta
 
     def compute_output_shape(self, input_shape):

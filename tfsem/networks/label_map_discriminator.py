@@ -17,8 +17,8 @@ import keras
 import tensorflow as tf
 
 from tfsem.layers.activations import leaky_relu
-from tfsem.layers.spectral_conv2d import SpectralConv2D
 from tfsem.layers.lazy_build import BuildsOnFirstCall
+from tfsem.layers.spectral_conv2d import SpectralConv2D
 
 __all__ = ["LabelMapDiscriminator"]
 

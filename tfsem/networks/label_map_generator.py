@@ -18,8 +18,8 @@ norm -> ReLU -> upsample -> conv -> norm -> ReLU -> conv, plus an upsampled
 import keras
 import tensorflow as tf
 
-from tfsem.networks.spade_generator import upsample2x
 from tfsem.layers.lazy_build import BuildsOnFirstCall
+from tfsem.networks.spade_generator import upsample2x
 
 __all__ = ["LabelMapGenerator", "set_generator_sizes"]
 

@@ -26,9 +26,9 @@ import keras
 import tensorflow as tf
 
 from tfsem.layers.activations import leaky_relu
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 from tfsem.layers.normalization import affine_norm_layer, param_free_norm
 from tfsem.layers.spectral_conv2d import SpectralConv2D
-from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["MultiScaleDiscriminator", "NLayerDiscriminator", "downsample_avg"]
 

@@ -26,10 +26,10 @@ mean feature of its instance.
 import keras
 import tensorflow as tf
 
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 from tfsem.layers.normalization import param_free_norm
 from tfsem.layers.resnet_block import ResnetBlock, reflect_pad
 from tfsem.networks.multiscale_discriminator import downsample_avg
-from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["GlobalGenerator", "Pix2PixHDGenerator", "FeatureEncoder", "instance_average"]
 

@@ -32,11 +32,12 @@ import tensorflow as tf
 from tfsem.config.gaugan import UPSAMPLING_LAYERS
 from tfsem.layers.activations import leaky_relu
 from tfsem.layers.interpolate import nearest_interpolate, spatial_size
+from tfsem.layers.lazy_build import BuildsOnFirstCall
 from tfsem.layers.normalization import param_free_norm
 from tfsem.layers.resnet_block import reflect_pad
+from tfsem.layers.spade import apply_conv
 from tfsem.layers.spectral_conv2d import SpectralConv2D
 from tfsem.networks.spade_generator import upsample2x
-from tfsem.layers.lazy_build import BuildsOnFirstCall
 
 __all__ = ["ACE", "SEANGenerator", "SEANResBlock", "STYLE_LENGTH", "Zencoder",
            "region_average"]
@@ -163,14 +164,14 @@ class ACE(keras.layers.Layer):
             x = x + tf.cast(noise, x.dtype) * tf.cast(self.noise_var, x.dtype)
         normalized = self.param_free_norm(x, training=training)
         segmap = nearest_interpolate(tf.cast(segmap, x.dtype), spatial_size(x))
-        actv = self.mlp_shared(segmap)
-        gamma, beta = self.mlp_gamma(actv), self.mlp_beta(actv)
+        actv = apply_conv(self.mlp_shared, segmap)
+        gamma, beta = apply_conv(self.mlp_gamma, actv), apply_conv(self.mlp_beta, actv)
         if self.use_styles:
             middle = self.style_map(segmap, inputs[2])
             alpha_g = tf.sigmoid(tf.cast(self.blending_gamma, x.dtype))
             alpha_b = tf.sigmoid(tf.cast(self.blending_beta, x.dtype))
-            gamma = alpha_g * self.conv_gamma(middle) + (1 - alpha_g) * gamma
-            beta = alpha_b * self.conv_beta(middle) + (1 - alpha_b) * beta
+            gamma = alpha_g * apply_conv(self.conv_gamma, middle) + (1 - alpha_g) * gamma
+            beta = alpha_b * apply_conv(self.conv_beta, middle) + (1 - alpha_b) * beta
         return normalized * (1 + gamma) + beta
 
     def compute_output_shape(self, input_shape):

@@ -15,8 +15,8 @@ import tensorflow as tf
 from tfsem.config.gaugan import UPSAMPLING_LAYERS
 from tfsem.layers.activations import leaky_relu
 from tfsem.layers.interpolate import nearest_interpolate, spatial_size
-from tfsem.layers.spade_res_block import SPADEResBlock
 from tfsem.layers.lazy_build import BuildsOnFirstCall
+from tfsem.layers.spade_res_block import SPADEResBlock
 
 __all__ = ["SPADEGenerator", "UPSAMPLING_LAYERS"]
 

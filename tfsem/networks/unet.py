@@ -34,8 +34,8 @@ import keras
 import tensorflow as tf
 
 from tfsem.layers.activations import leaky_relu
-from tfsem.layers.normalization import affine_norm_layer
 from tfsem.layers.lazy_build import BuildsOnFirstCall
+from tfsem.layers.normalization import affine_norm_layer
 
 __all__ = ["UnetGenerator", "pad1"]
 

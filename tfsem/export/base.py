@@ -69,7 +69,9 @@ def bind(specs: Sequence[tf.TensorSpec], fn: Callable[..., Dict[str, tf.Tensor]]
             args = [_rank_checked(spec, arg) for spec, arg in zip(specs, args)]
         return fn(**dict(zip(names, args)))
 
-    return tf.function(run, input_signature=specs)
+    # autograph off, as Keras' own exports: the inference paths branch with tf.cond,
+    # and converting every function they call costs seconds of tracing per export
+    return tf.function(run, input_signature=specs, autograph=False)
 
 
 def sample_input(specs: Sequence[tf.TensorSpec], index: int, rng, given=None) -> dict:

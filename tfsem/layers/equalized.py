@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from tfsem.layers.activations import leaky_relu
+from tfsem.layers.interpolate import static_or_dynamic_shape
 
 __all__ = ["EqualizedDense", "LRELU_GAIN", "blur", "lrelu_gain", "up_conv2d", "upsample2d"]
 
@@ -45,21 +46,24 @@ def _pad(x, axis: int, before: int, after: int):
 
 
 def _take(x, axis: int, start: int, length):
-    """``length`` entries of ``x`` along ``axis`` from ``start``."""
-    begin = [0] * 4
-    begin[axis] = start
-    return tf.slice(x, begin, tf.tensor_scatter_nd_update(tf.shape(x), [[axis]], [length]))
+    """``length`` entries of ``x`` along ``axis`` from ``start`` (all of the
+    other axes: size -1)."""
+    begin, size = [0] * 4, [-1] * 4
+    begin[axis], size[axis] = start, length
+    return tf.slice(x, begin, size)
 
 
 def _upsample_axis(x, axis: int):
-    n = tf.shape(x)[axis]
+    # static sizes where known: no shape ops in the graph
+    shape = static_or_dynamic_shape(x)
+    n = shape[axis]
     p = _pad(x, axis, 1, 1)  # p[i + 1] = x[i], zeros outside
     quarter, three = tf.cast(0.25, x.dtype), tf.cast(0.75, x.dtype)
     even = quarter * _take(p, axis, 0, n) + three * x  # x[i-1]/4 + 3x[i]/4
     odd = three * x + quarter * _take(p, axis, 2, n)  # 3x[i]/4 + x[i+1]/4
     both = tf.stack([even, odd], axis + 1)  # [..., n, 2, ...] -> [..., 2n, ...]
-    shape = tf.shape(x)
-    return tf.reshape(both, tf.concat([shape[:axis], [2 * n], shape[axis + 1:]], 0))
+    shape[axis] = 2 * n
+    return tf.reshape(both, tf.stack(shape) if any(tf.is_tensor(d) for d in shape) else shape)
 
 
 def upsample2d(x):
@@ -70,7 +74,7 @@ def upsample2d(x):
 
 
 def _blur_axis(x, axis: int):
-    n = tf.shape(x)[axis]
+    n = static_or_dynamic_shape(x)[axis]
     p = _pad(x, axis, 1, 1)  # p[i + 1] = x[i]
     taps = [_take(p, axis, k, n - 1) for k in range(4)]
     three = tf.cast(3.0, x.dtype)
@@ -88,8 +92,10 @@ def up_conv2d(x, kernel):
     """StyleGAN2's ``conv2d_resample(up=2)`` for a 3x3 ``kernel`` [3, 3, in, out]:
     a stride-2 transposed convolution ([B, H, W, in] -> [B, 2H+1, 2W+1, out]),
     then the [1, 3, 3, 1] filter -> [B, 2H, 2W, out]."""
-    shape = tf.shape(x)
-    out = tf.stack([shape[0], 2 * shape[1] + 1, 2 * shape[2] + 1, tf.shape(kernel)[-1]])
+    shape = static_or_dynamic_shape(x)
+    out = [shape[0], 2 * shape[1] + 1, 2 * shape[2] + 1, int(kernel.shape[-1])]
+    if any(tf.is_tensor(d) for d in out):
+        out = tf.stack(out)
     x = tf.nn.conv2d_transpose(x, tf.transpose(kernel, [0, 1, 3, 2]), out, strides=2,
                                padding="VALID")
     return blur(x)

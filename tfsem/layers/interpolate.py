@@ -13,7 +13,17 @@ PIL.
 
 import tensorflow as tf
 
-__all__ = ["nearest_interpolate", "spatial_size"]
+__all__ = ["nearest_interpolate", "spatial_size", "static_or_dynamic_shape"]
+
+
+def static_or_dynamic_shape(x):
+    """``x``'s shape as a list: Python ints where the static shape knows them,
+    scalar tensors elsewhere (a graph gets shape ops only for unknown dims)."""
+    static = x.shape.as_list()
+    if None not in static:
+        return static
+    dynamic = tf.shape(x)
+    return [d if d is not None else dynamic[i] for i, d in enumerate(static)]
 
 
 def spatial_size(x, factor: int = 1):

@@ -5,10 +5,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfsem.layers.graph_target import current_graph_target
+from tfsem.layers.interpolate import static_or_dynamic_shape
 
 __all__ = ["NORMS", "AffineBatchNormalization", "InstanceNormalization",
            "ParamFreeBatchNormalization", "affine_norm_layer", "instance_norm",
-           "instance_norm_method", "param_free_norm", "static_or_dynamic_shape",
+           "instance_norm_method", "param_free_norm",
            "torch_batch_norm_training"]
 
 NORMS = ("instance", "batch", "sync_batch", "none")
@@ -154,16 +155,6 @@ def _fused_norm(y, epsilon, mean=None, variance=None):
         x=y, scale=ones, offset=zeros, mean=zeros if training else mean,
         variance=zeros if training else variance, epsilon=epsilon,
         exponential_avg_factor=1.0, data_format="NHWC", is_training=training)[0]
-
-
-def static_or_dynamic_shape(x):
-    """``x``'s shape as a list: Python ints where the static shape knows them,
-    scalar tensors elsewhere (a graph gets shape ops only for unknown dims)."""
-    static = x.shape.as_list()
-    if None not in static:
-        return static
-    dynamic = tf.shape(x)
-    return [d if d is not None else dynamic[i] for i, d in enumerate(static)]
 
 
 def _batch_in_channels(x, epsilon):

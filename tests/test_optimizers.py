@@ -182,3 +182,25 @@ def test_lazy_adam_settings_are_stylegan2_adas():
     lr, beta_1, beta_2 = lazy_adam_settings(0.0025, 0.0, 0.99, 16 / 17)
     assert (lr, beta_1, beta_2) == pytest.approx((0.0025 * 16 / 17, 0.0, 0.99 ** (16 / 17)))
     assert lazy_adam_settings(1e-4, 0.5, 0.9, 1.0) == (1e-4, 0.5, 0.9)
+
+
+@pytest.mark.parametrize("kind", ["pytorch", "keras"])
+def test_the_step_scalars_are_made_once_per_apply_not_per_variable(kind):
+    """The bias corrections are one pair of ``Pow`` ops in a traced step of many
+    variables (per-variable scalars are ~10 graph ops each to trace), and the
+    step is the same as one variable at a time."""
+    from tfsem.optimizers import make_adam
+
+    rng = np.random.default_rng(2)
+    init = [rng.normal(size=(3, 2)).astype(np.float32) for _ in range(6)]
+    grads = [tf.constant(rng.normal(size=(3, 2)).astype(np.float32)) for _ in init]
+    together = [keras.Variable(w) for w in init]
+    optimizer = make_adam(kind, 1e-2, 0.5, 0.9)
+    step = tf.function(lambda g: optimizer.apply_gradients(zip(g, together)))
+    graph = step.get_concrete_function(grads).graph
+    assert sum(op.type == "Pow" for op in graph.get_operations()) == 2
+    step(grads)
+    for w, g, got in zip(init, grads, together):  # each alone, by a fresh optimiser
+        alone = keras.Variable(w)
+        make_adam(kind, 1e-2, 0.5, 0.9).apply_gradients([(g, alone)])
+        np.testing.assert_allclose(got.numpy(), alone.numpy(), rtol=1e-6, atol=1e-7)

@@ -1,5 +1,5 @@
 # make demo  - create .venv, install tfsem, run the main job: train the quickstart (7-10 min on 2 CPU cores, measured: docs/getting-started.md)
-# make test  - create .venv, install tfsem with test extras, run ruff, build the docs, run the tests (8-12 min, 2 cores)
+# make test  - create .venv, install tfsem with test extras, run ruff, build the docs, run the tests (7-12 min, 2 cores)
 # make test-slow - also the slow tests (real sizes, long training)
 # make docs  - build the documentation site into site/ (mkdocs build --strict)
 # make lint  - ruff check

@@ -14,7 +14,11 @@ __all__ = ["BuildsOnFirstCall"]
 
 class BuildsOnFirstCall:
     """Mixin (before ``keras.Model`` in the bases) for networks without
-    variables of their own: their sublayers build on the first call."""
+    variables of their own: their sublayers build on the first call.
+
+    An explicit ``network.build(shape)`` therefore creates no variables: call
+    the network once (on zeros of the smallest size it takes, as the tasks'
+    ``build_networks()`` do) before counting or loading its weights."""
 
     def build(self, input_shape=None):
         pass  # the sublayers build themselves when the first call reaches them

@@ -63,7 +63,7 @@ def _upsample_axis(x, axis: int):
     odd = three * x + quarter * _take(p, axis, 2, n)  # 3x[i]/4 + x[i+1]/4
     both = tf.stack([even, odd], axis + 1)  # [..., n, 2, ...] -> [..., 2n, ...]
     shape[axis] = 2 * n
-    return tf.reshape(both, tf.stack(shape) if any(tf.is_tensor(d) for d in shape) else shape)
+    return tf.reshape(both, shape)  # a list with tensors in it is packed
 
 
 def upsample2d(x):
@@ -94,8 +94,6 @@ def up_conv2d(x, kernel):
     then the [1, 3, 3, 1] filter -> [B, 2H, 2W, out]."""
     shape = static_or_dynamic_shape(x)
     out = [shape[0], 2 * shape[1] + 1, 2 * shape[2] + 1, int(kernel.shape[-1])]
-    if any(tf.is_tensor(d) for d in out):
-        out = tf.stack(out)
     x = tf.nn.conv2d_transpose(x, tf.transpose(kernel, [0, 1, 3, 2]), out, strides=2,
                                padding="VALID")
     return blur(x)
